@@ -1,0 +1,215 @@
+import { invariant } from './errors.js';
+import type { Entry, SnapshotMeta } from './types.js';
+
+/** Rough encoded size of an entry, for batching limits. */
+export function entrySize(e: Entry): number {
+  return e.data.length + 16;
+}
+
+/**
+ * The in-memory Raft log: the snapshot's last position followed by the entries
+ * after it, with the bookkeeping that ties it to storage and to the state machine.
+ *
+ * Invariants: `snapIndex <= applied <= committed <= lastIndex()`, and
+ * `entries[i].index === snapIndex + 1 + i`.
+ */
+export class RaftLog {
+  snapIndex: number;
+  snapTerm: number;
+  private entries: Entry[];
+  committed: number;
+  /** Highest index handed to the state machine (or covered by its snapshot). */
+  applied: number;
+  /** First index not yet handed to storage; entries from here on go out in the next Ready. */
+  unstableFrom: number;
+  /** Highest index that storage has confirmed durable and that is still in the log. */
+  persisted: number;
+
+  constructor(snap: SnapshotMeta, entries: readonly Entry[], committed: number) {
+    this.snapIndex = snap.index;
+    this.snapTerm = snap.term;
+    this.entries = [...entries];
+    for (let i = 0; i < this.entries.length; i++) {
+      invariant(this.entries[i]!.index === snap.index + 1 + i, () => `log entry ${i} has index ${this.entries[i]!.index}, expected ${snap.index + 1 + i}`);
+    }
+    const last = this.lastIndex();
+    this.committed = Math.min(Math.max(committed, snap.index), last);
+    this.applied = snap.index;
+    this.unstableFrom = last + 1;
+    this.persisted = last;
+  }
+
+  firstIndex(): number {
+    return this.snapIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.snapIndex + this.entries.length;
+  }
+
+  lastTerm(): number {
+    return this.entries.length > 0 ? this.entries[this.entries.length - 1]!.term : this.snapTerm;
+  }
+
+  /** The term at `index`, or undefined if it is compacted away or beyond the end. */
+  term(index: number): number | undefined {
+    if (index === this.snapIndex) return this.snapTerm;
+    if (index < this.snapIndex || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.snapIndex - 1]!.term;
+  }
+
+  entryAt(index: number): Entry | undefined {
+    if (index <= this.snapIndex || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.snapIndex - 1];
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    return this.term(index) === term;
+  }
+
+  /** The election restriction (§5.4.1): is a log ending at (index, term) at least as up to date as ours? */
+  isUpToDate(index: number, term: number): boolean {
+    const lt = this.lastTerm();
+    return term > lt || (term === lt && index >= this.lastIndex());
+  }
+
+  /**
+   * Entries in [lo, hi), at least one (if any exist) and at most `maxEntries`
+   * / about `maxBytes`. `lo` must not be compacted.
+   */
+  slice(lo: number, hi: number, maxEntries = Infinity, maxBytes = Infinity): Entry[] {
+    invariant(lo > this.snapIndex, () => `slice(${lo}) reaches into the snapshot at ${this.snapIndex}`);
+    hi = Math.min(hi, this.lastIndex() + 1);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi && out.length < maxEntries; i++) {
+      const e = this.entries[i - this.snapIndex - 1]!;
+      bytes += entrySize(e);
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Appends entries that continue the log exactly (a leader's own proposals). */
+  append(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      invariant(e.index === this.lastIndex() + 1, () => `append of index ${e.index} after ${this.lastIndex()}`);
+      this.entries.push(e);
+    }
+  }
+
+  /**
+   * The follower side of AppendEntries after the consistency check passed:
+   * skips entries already present, truncates at the first conflict and appends
+   * the rest. Returns the index of the last entry the message carried, which
+   * now matches the leader's log.
+   */
+  appendFromLeader(prevIndex: number, entries: readonly Entry[]): number {
+    let i = 0;
+    for (; i < entries.length; i++) {
+      const e = entries[i]!;
+      const t = this.term(e.index);
+      if (t === undefined && e.index <= this.snapIndex) continue; // compacted, hence committed and matching
+      if (t !== e.term) break;
+    }
+    if (i < entries.length) {
+      const first = entries[i]!.index;
+      invariant(first > this.committed, () => `truncating committed index ${first} (committed ${this.committed})`);
+      this.truncateFrom(first);
+      this.append(entries.slice(i));
+    }
+    return prevIndex + entries.length;
+  }
+
+  /** Drops entries at `index` and after. */
+  private truncateFrom(index: number): void {
+    if (index > this.lastIndex()) return;
+    this.entries.length = index - this.snapIndex - 1;
+    if (this.unstableFrom > index) this.unstableFrom = index;
+    if (this.persisted >= index) this.persisted = index - 1;
+  }
+
+  commitTo(index: number): boolean {
+    if (index <= this.committed) return false;
+    invariant(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
+    this.committed = index;
+    return true;
+  }
+
+  /** Committed entries not yet handed to the state machine, at most `max`. */
+  nextToApply(max: number): Entry[] {
+    const hi = Math.min(this.committed, this.applied + max);
+    if (hi <= this.applied) return [];
+    return this.slice(this.applied + 1, hi + 1);
+  }
+
+  /** Entries that storage has not been given yet. */
+  unstable(): Entry[] {
+    if (this.unstableFrom > this.lastIndex()) return [];
+    return this.slice(this.unstableFrom, this.lastIndex() + 1);
+  }
+
+  /**
+   * Discards entries up to `index`, which a snapshot now covers. Entries after
+   * it stay. `index` must be applied.
+   */
+  compact(index: number): void {
+    invariant(index <= this.applied, () => `compact(${index}) beyond applied ${this.applied}`);
+    if (index <= this.snapIndex) return;
+    const term = this.term(index)!;
+    this.entries = this.entries.slice(index - this.snapIndex);
+    this.snapIndex = index;
+    this.snapTerm = term;
+  }
+
+  /** Replaces the whole log by a snapshot from the leader (Figure 13, step 7). */
+  restore(meta: SnapshotMeta): void {
+    invariant(meta.index > this.committed, () => `restore of snapshot ${meta.index} at or below commit ${this.committed}`);
+    this.entries = [];
+    this.snapIndex = meta.index;
+    this.snapTerm = meta.term;
+    this.committed = meta.index;
+    this.applied = meta.index;
+    this.unstableFrom = meta.index + 1;
+    this.persisted = meta.index;
+  }
+
+  /**
+   * The last index at or below `atMost` whose term is `term`, or undefined if
+   * this log (as far as it is not compacted) has no entry of that term there.
+   */
+  lastIndexOfTerm(term: number, atMost: number): number | undefined {
+    // Terms never decrease along the log, so binary-search the last index with term <= `term`.
+    let lo = this.snapIndex;
+    let hi = Math.min(atMost, this.lastIndex());
+    if (hi < lo) return undefined;
+    if ((this.term(lo) ?? 0) > term) return undefined;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (this.term(mid)! <= term) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.term(lo) === term ? lo : undefined;
+  }
+
+  /** The first index at or after the snapshot whose term equals the term at `index`. */
+  firstIndexOfTermAt(index: number): number {
+    const term = this.term(index);
+    invariant(term !== undefined, () => `no term at ${index}`);
+    let lo = this.snapIndex;
+    let hi = index;
+    // Smallest i in [lo, hi] with term(i) === term; terms are sorted so search for term(i) >= term.
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (this.term(mid)! < term) lo = mid + 1;
+      else hi = mid;
+    }
+    return Math.max(lo, this.snapIndex + 1);
+  }
+
+  /** Total entries held in memory. */
+  size(): number {
+    return this.entries.length;
+  }
+}

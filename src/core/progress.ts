@@ -1,0 +1,117 @@
+import { Inflights } from './inflights.js';
+
+/**
+ * How the leader is replicating to a follower:
+ * - `probe`: one append at a time, until the follower's match index is found;
+ * - `replicate`: streaming appends optimistically, up to the inflight window;
+ * - `snapshot`: the follower is behind the log's start and is being sent the snapshot.
+ */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** The leader's view of one follower (Figure 2's nextIndex/matchIndex, and more). */
+export class Progress {
+  /** Highest index known to match the leader's log. */
+  match = 0;
+  /** Next index to send. */
+  next: number;
+  state: ProgressState = 'probe';
+  /** In probe state: an append is out, wait for its answer (or a heartbeat answer) before the next. */
+  probeSent = false;
+  readonly inflights: Inflights;
+  /** In snapshot state: the snapshot index being sent. */
+  pendingSnapshot = 0;
+  /** In snapshot state: bytes the follower confirmed; the next chunk starts here. */
+  snapshotOffset = 0;
+  /** In snapshot state: a chunk is out and unanswered. */
+  snapshotChunkOut = false;
+  /** In snapshot state: ticks since the last chunk went out. */
+  snapshotTicks = 0;
+
+  constructor(next: number, maxInflight: number) {
+    this.next = next;
+    this.inflights = new Inflights(maxInflight);
+  }
+
+  private reset(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.snapshotOffset = 0;
+    this.snapshotChunkOut = false;
+    this.snapshotTicks = 0;
+    this.inflights.reset();
+  }
+
+  becomeProbe(): void {
+    // After a snapshot, resume right behind it; otherwise behind the last match.
+    const next = this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
+    this.reset('probe');
+    this.next = next;
+  }
+
+  becomeReplicate(): void {
+    this.reset('replicate');
+    this.next = this.match + 1;
+  }
+
+  becomeSnapshot(index: number): void {
+    this.reset('snapshot');
+    this.pendingSnapshot = index;
+  }
+
+  /** True if no append may be sent now. */
+  isPaused(): boolean {
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflights.full();
+      case 'snapshot':
+        return true;
+    }
+  }
+
+  /** Records an acknowledged index. Returns false if it tells nothing new. */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      updated = true;
+      this.probeSent = false;
+    }
+    this.next = Math.max(this.next, index + 1);
+    return updated;
+  }
+
+  /** Records that an append of entries up to `last` went out. */
+  sentEntries(last: number, count: number): void {
+    if (this.state === 'replicate') {
+      if (count > 0) {
+        this.next = last + 1;
+        this.inflights.add(last);
+      }
+    } else if (this.state === 'probe') {
+      this.probeSent = true;
+    }
+  }
+
+  /**
+   * Handles a rejection of the append whose prevIndex was `rejected`; `hint` is
+   * where the follower's hint says to resume. Moves `next` back (never below
+   * match + 1) and falls back to probing. Returns false if the rejection is stale.
+   */
+  maybeDecrTo(rejected: number, hint: number): boolean {
+    if (this.state === 'snapshot') return false;
+    if (this.state === 'replicate') {
+      // A rejection at or below match answers an old append: the follower has moved past it.
+      if (rejected <= this.match) return false;
+    } else if (this.next - 1 !== rejected) {
+      // In probe state only the answer to the outstanding probe (prevIndex = next - 1) counts.
+      return false;
+    }
+    const next = Math.max(this.match + 1, Math.min(hint, rejected));
+    this.reset('probe');
+    this.next = next;
+    return true;
+  }
+}

@@ -1,0 +1,50 @@
+import type { NodeId } from './types.js';
+
+export type VoteResult = 'won' | 'lost' | 'pending';
+
+/**
+ * A set of voters deciding by simple majority. All quorum arithmetic lives
+ * here, so a joint configuration (old ∧ new) can replace it for membership
+ * changes without touching the callers.
+ */
+export class MajorityConfig {
+  readonly voters: readonly NodeId[];
+
+  constructor(voters: Iterable<NodeId>) {
+    this.voters = [...new Set(voters)].sort((a, b) => a - b);
+    if (this.voters.length === 0) throw new RangeError('a configuration needs at least one voter');
+  }
+
+  /** Votes needed to win. */
+  quorum(): number {
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  has(id: NodeId): boolean {
+    return this.voters.includes(id);
+  }
+
+  /**
+   * The highest index acknowledged by a majority, given each voter's
+   * acknowledged index (0 when unknown).
+   */
+  committedIndex(acked: (id: NodeId) => number): number {
+    const idx = this.voters.map(acked).sort((a, b) => b - a);
+    return idx[this.quorum() - 1]!;
+  }
+
+  /** Outcome of an election given the answers received so far. */
+  voteResult(votes: ReadonlyMap<NodeId, boolean>): VoteResult {
+    let granted = 0;
+    let missing = 0;
+    for (const id of this.voters) {
+      const v = votes.get(id);
+      if (v === undefined) missing++;
+      else if (v) granted++;
+    }
+    const q = this.quorum();
+    if (granted >= q) return 'won';
+    if (granted + missing >= q) return 'pending';
+    return 'lost';
+  }
+}

@@ -1,0 +1,712 @@
+import type { Random } from '../util/random.js';
+import { invariant } from './errors.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import { MajorityConfig } from './quorum.js';
+import {
+  EntryType,
+  MessageType,
+  Role,
+  type AppMsg,
+  type AppRespMsg,
+  type Entry,
+  type HardState,
+  type HeartbeatMsg,
+  type HeartbeatRespMsg,
+  type Message,
+  type NodeId,
+  type SnapMsg,
+  type SnapRespMsg,
+  type Snapshot,
+  type SnapshotMeta,
+  type SoftState,
+  type VoteMsg,
+  type VoteRespMsg,
+} from './types.js';
+
+/** Configuration of one Raft state machine. Times are in ticks. */
+export interface RaftConfig {
+  /** This node's id; must be one of `voters`. */
+  readonly id: NodeId;
+  /** Every voting member, this node included. */
+  readonly voters: readonly NodeId[];
+  /** Election timeout T: a follower campaigns after a random timeout in [T, 2T). */
+  readonly electionTicks: number;
+  /** A leader sends heartbeats every this many ticks; must be well below `electionTicks`. */
+  readonly heartbeatTicks: number;
+  /** The only source of randomness the core uses. */
+  readonly random: Random;
+  /** Appends in flight per follower before the leader waits for acknowledgements. Default 64. */
+  readonly maxInflight?: number;
+  /** Most entries in one append. Default 512. */
+  readonly maxEntriesPerAppend?: number;
+  /** Approximate byte limit of one append (at least one entry is always sent). Default 1 MiB. */
+  readonly maxBytesPerAppend?: number;
+  /** Largest InstallSnapshot chunk. Default 1 MiB. */
+  readonly maxSnapshotChunkBytes?: number;
+  /**
+   * Append an empty entry on election so entries of earlier terms commit
+   * promptly and reads can be served (dissertation §6.4). Default true. The
+   * 6.824 lab expects the first command at index 1, so its profile turns this off.
+   */
+  readonly noopOnElection?: boolean;
+  /** Synchronous callbacks for tests and metrics; must not call back into the core. */
+  readonly observer?: RaftObserver;
+}
+
+/** Hooks that observe the core without influencing it. */
+export interface RaftObserver {
+  onRoleChange?(info: { id: NodeId; role: Role; term: number; leader: NodeId | null }): void;
+}
+
+/** What the core is restarted from: everything storage holds. */
+export interface RaftInitialState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+}
+
+/**
+ * A batch of work for the driver, in this order: persist `hardState`,
+ * `snapshot` and `entries` (durably if `mustSync`); then send `messages`; then
+ * restore `applySnapshot` into the state machine and apply `committedEntries`;
+ * then call {@link Raft.advance}. No message may leave before the state in the
+ * same Ready is durable: votes and acknowledgements promise it.
+ */
+export interface Ready {
+  readonly softState: SoftState | undefined;
+  readonly hardState: HardState | undefined;
+  /** Entries to append to storage; the first one may overwrite (truncate) a stored suffix. */
+  readonly entries: readonly Entry[];
+  /** A snapshot to store; entries it covers are dropped from storage. */
+  readonly snapshot: Snapshot | undefined;
+  readonly messages: readonly Message[];
+  /** A snapshot received from the leader that the state machine must load. */
+  readonly applySnapshot: Snapshot | undefined;
+  /** Committed entries to apply, in order, after `applySnapshot`. */
+  readonly committedEntries: readonly Entry[];
+  /** Whether the persisted part must reach stable storage before messages go out. */
+  readonly mustSync: boolean;
+}
+
+/** Options for {@link Raft.ready}. */
+export interface ReadyOptions {
+  /** Most committed entries to hand out in this Ready (backpressure from the apply path). */
+  readonly maxCommitted?: number;
+}
+
+/** A snapshot being received chunk by chunk. */
+interface IncomingSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly size: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The Raft consensus algorithm as a deterministic state machine: no I/O, no
+ * clock, no global randomness. Feed it {@link tick}, {@link step} and
+ * {@link propose}; drain it with {@link ready} and {@link advance}.
+ */
+export class Raft {
+  readonly id: NodeId;
+  private readonly config: MajorityConfig;
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly random: Random;
+  private readonly maxInflight: number;
+  private readonly maxEntriesPerAppend: number;
+  private readonly maxBytesPerAppend: number;
+  private readonly maxSnapshotChunkBytes: number;
+  private readonly noopOnElection: boolean;
+  private readonly observer: RaftObserver | undefined;
+
+  private termValue = 0;
+  private voteValue: NodeId | null = null;
+  private roleValue: Role = Role.Follower;
+  private leaderValue: NodeId | null = null;
+  readonly log: RaftLog;
+  /** The latest snapshot, kept to send to followers behind the log's start. */
+  private snapshotValue: Snapshot | null;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+  private incomingSnapshot: IncomingSnapshot | null = null;
+
+  private msgs: Message[] = [];
+  /** Entries were proposed or acknowledgements freed the window: send appends at the next Ready. */
+  private needsFlush = false;
+  /** The commit index advanced: tell idle followers at the next Ready. */
+  private commitAdvanced = false;
+  private snapshotToPersist: Snapshot | undefined;
+  private snapshotToApply: Snapshot | undefined;
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private readyInFlight = false;
+
+  constructor(cfg: RaftConfig, initial: RaftInitialState) {
+    invariant(cfg.voters.includes(cfg.id), `node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`);
+    invariant(cfg.heartbeatTicks >= 1 && cfg.electionTicks > cfg.heartbeatTicks, 'need 1 <= heartbeatTicks < electionTicks');
+    this.id = cfg.id;
+    this.config = new MajorityConfig(cfg.voters);
+    this.electionTicks = cfg.electionTicks;
+    this.heartbeatTicks = cfg.heartbeatTicks;
+    this.random = cfg.random;
+    this.maxInflight = cfg.maxInflight ?? 64;
+    this.maxEntriesPerAppend = cfg.maxEntriesPerAppend ?? 512;
+    this.maxBytesPerAppend = cfg.maxBytesPerAppend ?? 1 << 20;
+    this.maxSnapshotChunkBytes = cfg.maxSnapshotChunkBytes ?? 1 << 20;
+    this.noopOnElection = cfg.noopOnElection ?? true;
+    this.observer = cfg.observer;
+
+    const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
+    this.snapshotValue = initial.snapshot;
+    this.log = new RaftLog(snapMeta, initial.entries, initial.hardState.commit);
+    this.termValue = initial.hardState.term;
+    this.voteValue = initial.hardState.vote;
+    this.prevHardState = this.hardState();
+    this.prevSoftState = { role: Role.Follower, leader: null };
+    this.resetTimers();
+  }
+
+  // ---- queries -----------------------------------------------------------
+
+  get term(): number {
+    return this.termValue;
+  }
+  get vote(): NodeId | null {
+    return this.voteValue;
+  }
+  get role(): Role {
+    return this.roleValue;
+  }
+  get leader(): NodeId | null {
+    return this.leaderValue;
+  }
+  get voters(): readonly NodeId[] {
+    return this.config.voters;
+  }
+  get snapshot(): Snapshot | null {
+    return this.snapshotValue;
+  }
+
+  hardState(): HardState {
+    return { term: this.termValue, vote: this.voteValue, commit: this.log.committed };
+  }
+
+  softState(): SoftState {
+    return { role: this.roleValue, leader: this.leaderValue };
+  }
+
+  /** The leader's view of a follower, for status pages and tests. */
+  progressOf(id: NodeId): Readonly<Progress> | undefined {
+    return this.roleValue === Role.Leader ? this.progress.get(id) : undefined;
+  }
+
+  // ---- inputs ------------------------------------------------------------
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    if (this.roleValue === Role.Leader) {
+      this.heartbeatElapsed++;
+      if (this.heartbeatElapsed >= this.heartbeatTicks) {
+        this.heartbeatElapsed = 0;
+        this.broadcastHeartbeat();
+      }
+      this.retransmitSnapshots();
+      return;
+    }
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign();
+  }
+
+  /**
+   * Appends a command to the log if this node is the leader, returning where
+   * it will appear if it commits; null if this node is not the leader.
+   */
+  propose(data: Uint8Array, type: EntryType = EntryType.Normal): { index: number; term: number } | null {
+    if (this.roleValue !== Role.Leader) return null;
+    const index = this.log.lastIndex() + 1;
+    this.log.append([{ index, term: this.termValue, type, data }]);
+    this.needsFlush = true;
+    return { index, term: this.termValue };
+  }
+
+  /**
+   * The service's snapshot covering every entry up to `index` (which it has
+   * applied): the log before it is discarded. Stale calls are ignored.
+   */
+  compact(index: number, data: Uint8Array): void {
+    if (index <= this.log.snapIndex) return;
+    invariant(index <= this.log.applied, () => `snapshot at ${index} but only ${this.log.applied} applied`);
+    const term = this.log.term(index)!;
+    this.log.compact(index);
+    this.snapshotValue = { meta: { index, term }, data };
+    this.snapshotToPersist = this.snapshotValue;
+  }
+
+  /**
+   * Processes one message. If `m` is a request (vote, append, heartbeat,
+   * snapshot chunk) the response is returned as well as queued, so an
+   * RPC-style transport can send it back as the reply.
+   */
+  step(m: Message): Message | undefined {
+    if (m.to !== this.id || m.from === this.id || !this.config.has(m.from)) return undefined;
+
+    if (m.term > this.termValue) {
+      const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+      this.becomeFollower(m.term, fromLeader ? m.from : null);
+    } else if (m.term < this.termValue) {
+      // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
+      return this.rejectStale(m);
+    }
+
+    switch (m.type) {
+      case MessageType.Vote:
+        return this.handleVote(m);
+      case MessageType.VoteResp:
+        this.handleVoteResp(m);
+        return undefined;
+      case MessageType.App:
+        this.acceptLeader(m.from);
+        return this.handleAppend(m);
+      case MessageType.Heartbeat:
+        this.acceptLeader(m.from);
+        return this.handleHeartbeat(m);
+      case MessageType.Snap:
+        this.acceptLeader(m.from);
+        return this.handleSnapshot(m);
+      case MessageType.AppResp:
+        this.handleAppendResp(m);
+        return undefined;
+      case MessageType.HeartbeatResp:
+        this.handleHeartbeatResp(m);
+        return undefined;
+      case MessageType.SnapResp:
+        this.handleSnapshotResp(m);
+        return undefined;
+    }
+  }
+
+  // ---- outputs -----------------------------------------------------------
+
+  /** True if {@link ready} has something for the driver. */
+  hasReady(opts: ReadyOptions = {}): boolean {
+    if (this.readyInFlight) return false;
+    const hs = this.hardState();
+    return (
+      this.msgs.length > 0 ||
+      this.needsFlush ||
+      this.commitAdvanced ||
+      this.log.unstableFrom <= this.log.lastIndex() ||
+      this.snapshotToPersist !== undefined ||
+      this.snapshotToApply !== undefined ||
+      !sameHardState(hs, this.prevHardState) ||
+      !sameSoftState(this.softState(), this.prevSoftState) ||
+      ((opts.maxCommitted ?? Infinity) > 0 && this.log.committed > this.log.applied)
+    );
+  }
+
+  /** Takes the pending work. Call {@link advance} with it once it is done. */
+  ready(opts: ReadyOptions = {}): Ready {
+    invariant(!this.readyInFlight, 'ready() called again before advance()');
+    this.flushAppends();
+    const hs = this.hardState();
+    const ss = this.softState();
+    const entries = this.log.unstable();
+    this.log.unstableFrom = this.log.lastIndex() + 1;
+    const termOrVoteChanged = hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
+    const rd: Ready = {
+      softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
+      hardState: sameHardState(hs, this.prevHardState) ? undefined : hs,
+      entries,
+      snapshot: this.snapshotToPersist,
+      messages: this.msgs,
+      applySnapshot: this.snapshotToApply,
+      committedEntries: this.log.nextToApply(opts.maxCommitted ?? Infinity),
+      mustSync: termOrVoteChanged || entries.length > 0 || this.snapshotToPersist !== undefined,
+    };
+    this.msgs = [];
+    this.snapshotToPersist = undefined;
+    this.snapshotToApply = undefined;
+    this.prevHardState = hs;
+    this.prevSoftState = ss;
+    this.readyInFlight = true;
+    return rd;
+  }
+
+  /** Tells the core that everything in `rd` was persisted, sent and handed to the state machine. */
+  advance(rd: Ready): void {
+    invariant(this.readyInFlight, 'advance() without a Ready');
+    this.readyInFlight = false;
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined && this.log.matchTerm(last.index, last.term)) {
+      this.log.persisted = Math.max(this.log.persisted, last.index);
+      // The leader counts itself toward a quorum only for entries it has made durable.
+      if (this.roleValue === Role.Leader) this.maybeCommit();
+    }
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined) this.log.applied = Math.max(this.log.applied, lastApplied.index);
+  }
+
+  // ---- role transitions ----------------------------------------------------
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTicks + this.random.int(this.electionTicks);
+  }
+
+  private reset(term: number): void {
+    if (term !== this.termValue) {
+      this.termValue = term;
+      this.voteValue = null;
+    }
+    this.leaderValue = null;
+    this.resetTimers();
+    this.votes.clear();
+    this.progress.clear();
+    this.incomingSnapshot = null;
+  }
+
+  private becomeFollower(term: number, leader: NodeId | null): void {
+    this.reset(term);
+    this.roleValue = Role.Follower;
+    this.leaderValue = leader;
+    this.notifyRole();
+  }
+
+  private campaign(): void {
+    this.reset(this.termValue + 1);
+    this.roleValue = Role.Candidate;
+    this.voteValue = this.id;
+    this.notifyRole();
+    this.votes.set(this.id, true);
+    if (this.config.voteResult(this.votes) === 'won') {
+      this.becomeLeader();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const to of this.config.voters) {
+      if (to === this.id) continue;
+      this.send<VoteMsg>({ type: MessageType.Vote, term: this.termValue, from: this.id, to, lastIndex, lastTerm });
+    }
+  }
+
+  private becomeLeader(): void {
+    invariant(this.roleValue === Role.Candidate, 'only a candidate becomes leader');
+    this.roleValue = Role.Leader;
+    this.leaderValue = this.id;
+    this.heartbeatElapsed = 0;
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.config.voters) {
+      if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight));
+    }
+    this.notifyRole();
+    if (this.noopOnElection) {
+      this.log.append([{ index: next, term: this.termValue, type: EntryType.Noop, data: EMPTY }]);
+    }
+    // Announce leadership at once with an append probe to every follower.
+    for (const id of this.progress.keys()) this.sendAppend(id, true);
+  }
+
+  private notifyRole(): void {
+    this.observer?.onRoleChange?.({ id: this.id, role: this.roleValue, term: this.termValue, leader: this.leaderValue });
+  }
+
+  /** A valid leader of the current term spoke to us. */
+  private acceptLeader(from: NodeId): void {
+    invariant(this.roleValue !== Role.Leader, () => `two leaders in term ${this.termValue}: ${this.id} and ${from}`);
+    if (this.roleValue === Role.Candidate) this.becomeFollower(this.termValue, from);
+    this.leaderValue = from;
+    this.electionElapsed = 0;
+  }
+
+  // ---- elections -------------------------------------------------------------
+
+  private handleVote(m: VoteMsg): VoteRespMsg {
+    // One vote per term; and none while we follow a live leader of this term.
+    const canVote = this.voteValue === m.from || (this.voteValue === null && this.leaderValue === null);
+    const granted = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    if (granted) {
+      this.voteValue = m.from;
+      this.electionElapsed = 0;
+    }
+    return this.send<VoteRespMsg>({ type: MessageType.VoteResp, term: this.termValue, from: this.id, to: m.from, granted });
+  }
+
+  private handleVoteResp(m: VoteRespMsg): void {
+    if (this.roleValue !== Role.Candidate) return;
+    this.votes.set(m.from, m.granted);
+    const result = this.config.voteResult(this.votes);
+    if (result === 'won') this.becomeLeader();
+    else if (result === 'lost') this.becomeFollower(this.termValue, null);
+  }
+
+  // ---- replication: follower side -------------------------------------------
+
+  private handleAppend(m: AppMsg): AppRespMsg {
+    const reply = (success: boolean, index: number, hintTerm = 0, hintIndex = 0): AppRespMsg =>
+      this.send<AppRespMsg>({ type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from, success, index, hintTerm, hintIndex });
+
+    // Everything up to our commit index matches any current leader's log.
+    if (m.prevIndex < this.log.committed) return reply(true, this.log.committed);
+
+    const lastIndex = this.log.lastIndex();
+    if (m.prevIndex > lastIndex) return reply(false, m.prevIndex, 0, lastIndex + 1);
+    const t = this.log.term(m.prevIndex)!;
+    if (t !== m.prevTerm) return reply(false, m.prevIndex, t, this.log.firstIndexOfTermAt(m.prevIndex));
+
+    const lastNew = this.log.appendFromLeader(m.prevIndex, m.entries);
+    this.log.commitTo(Math.min(m.commit, lastNew));
+    return reply(true, lastNew);
+  }
+
+  private handleHeartbeat(m: HeartbeatMsg): HeartbeatRespMsg {
+    // The leader sends min(our match, its commit), so every entry up to it matches.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    return this.send<HeartbeatRespMsg>({ type: MessageType.HeartbeatResp, term: this.termValue, from: this.id, to: m.from });
+  }
+
+  private handleSnapshot(m: SnapMsg): SnapRespMsg {
+    const reply = (offset: number, done: boolean, index: number): SnapRespMsg =>
+      this.send<SnapRespMsg>({ type: MessageType.SnapResp, term: this.termValue, from: this.id, to: m.from, snapIndex: m.meta.index, offset, done, index });
+
+    if (m.meta.index <= this.log.committed) {
+      this.incomingSnapshot = null;
+      return reply(m.size, true, this.log.committed);
+    }
+    let inc = this.incomingSnapshot;
+    if (inc === null || inc.meta.index !== m.meta.index || inc.meta.term !== m.meta.term || inc.size !== m.size) {
+      if (m.offset !== 0) return reply(0, false, 0);
+      inc = this.incomingSnapshot = { meta: m.meta, size: m.size, chunks: [], received: 0 };
+    }
+    if (m.offset === inc.received && inc.received + m.data.length <= inc.size) {
+      inc.chunks.push(m.data);
+      inc.received += m.data.length;
+    }
+    if (inc.received < inc.size) return reply(inc.received, false, 0);
+
+    this.incomingSnapshot = null;
+    this.installSnapshot({ meta: inc.meta, data: concat(inc.chunks, inc.size) });
+    return reply(inc.size, true, inc.meta.index);
+  }
+
+  /** Figure 13, steps 6–8, for a complete snapshot newer than our commit index. */
+  private installSnapshot(snap: Snapshot): void {
+    if (this.log.matchTerm(snap.meta.index, snap.meta.term)) {
+      // We already hold the entries it covers: commit up to it and apply them normally.
+      this.log.commitTo(snap.meta.index);
+      return;
+    }
+    this.log.restore(snap.meta);
+    this.snapshotValue = snap;
+    this.snapshotToPersist = snap;
+    this.snapshotToApply = snap;
+  }
+
+  // ---- replication: leader side -----------------------------------------------
+
+  private handleAppendResp(m: AppRespMsg): void {
+    const pr = this.leaderProgress(m.from);
+    if (pr === undefined) return;
+    if (!m.success) {
+      if (pr.maybeDecrTo(m.index, this.nextFromHint(m))) this.sendAppend(m.from, true);
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    const updated = pr.maybeUpdate(m.index);
+    if (pr.state === 'probe' && (updated || pr.match === m.index)) {
+      pr.becomeReplicate();
+    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+    } else if (pr.state === 'replicate') {
+      pr.inflights.freeLE(m.index);
+    }
+    if (updated) this.maybeCommit();
+    if (updated || wasPaused) this.needsFlush = true;
+  }
+
+  /** Where to resume after a rejection, from the follower's (term, first index) hint. */
+  private nextFromHint(m: AppRespMsg): number {
+    if (m.hintTerm > 0) {
+      const j = this.log.lastIndexOfTerm(m.hintTerm, m.index);
+      if (j !== undefined) return j + 1;
+    }
+    return m.hintIndex;
+  }
+
+  private handleHeartbeatResp(m: HeartbeatRespMsg): void {
+    const pr = this.leaderProgress(m.from);
+    if (pr === undefined) return;
+    if (pr.state === 'probe') pr.probeSent = false;
+    else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    // The follower is reachable; if it is behind (appends lost, or still on the way), probe it.
+    if (pr.state !== 'snapshot' && pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+  }
+
+  private handleSnapshotResp(m: SnapRespMsg): void {
+    const pr = this.leaderProgress(m.from);
+    if (pr === undefined) return;
+    if (pr.state !== 'snapshot' || m.snapIndex !== pr.pendingSnapshot) {
+      // An answer about another snapshot; only a completed one tells us something.
+      if (m.done && pr.maybeUpdate(m.index)) {
+        if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
+        this.maybeCommit();
+        this.needsFlush = true;
+      }
+      return;
+    }
+    if (m.done) {
+      pr.maybeUpdate(m.index);
+      pr.becomeProbe();
+      this.maybeCommit();
+      this.sendAppend(m.from, true);
+      return;
+    }
+    pr.snapshotOffset = m.offset;
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  private leaderProgress(from: NodeId): Progress | undefined {
+    if (this.roleValue !== Role.Leader) return undefined;
+    return this.progress.get(from);
+  }
+
+  /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
+  private maybeCommit(): boolean {
+    const mci = this.config.committedIndex((id) => (id === this.id ? this.log.persisted : (this.progress.get(id)?.match ?? 0)));
+    if (mci > this.log.committed && this.log.term(mci) === this.termValue) {
+      this.log.commitTo(mci);
+      this.commitAdvanced = true;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Sends one append to `to` if its progress allows: the entries from its next
+   * index, batched, or (if `sendIfEmpty`) an empty probe. Switches to sending
+   * the snapshot when the entries it needs are compacted. Returns true if a
+   * message went out.
+   */
+  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progress.get(to)!;
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined || pr.next <= this.log.snapIndex) {
+      const snap = this.snapshotValue;
+      invariant(snap !== null, () => `follower ${to} needs index ${pr.next} but the log starts after ${this.log.snapIndex} with no snapshot`);
+      pr.becomeSnapshot(snap.meta.index);
+      this.sendSnapshotChunk(to, pr);
+      return true;
+    }
+    const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxEntriesPerAppend, this.maxBytesPerAppend);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send<AppMsg>({ type: MessageType.App, term: this.termValue, from: this.id, to, prevIndex, prevTerm, entries, commit: this.log.committed });
+    pr.sentEntries(prevIndex + entries.length, entries.length);
+    return true;
+  }
+
+  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const snap = this.snapshotValue!;
+    if (pr.pendingSnapshot !== snap.meta.index) {
+      // We compacted again since this transfer began: send the newer snapshot from the start.
+      pr.becomeSnapshot(snap.meta.index);
+    }
+    const offset = Math.min(pr.snapshotOffset, snap.data.length);
+    const end = Math.min(snap.data.length, offset + this.maxSnapshotChunkBytes);
+    this.send<SnapMsg>({
+      type: MessageType.Snap,
+      term: this.termValue,
+      from: this.id,
+      to,
+      meta: snap.meta,
+      offset,
+      data: snap.data.subarray(offset, end),
+      size: snap.data.length,
+    });
+    pr.snapshotChunkOut = true;
+    pr.snapshotTicks = 0;
+  }
+
+  /** Resends an unanswered snapshot chunk after an election timeout. */
+  private retransmitSnapshots(): void {
+    for (const [id, pr] of this.progress) {
+      if (pr.state !== 'snapshot') continue;
+      pr.snapshotTicks++;
+      if (pr.snapshotTicks >= this.electionTicks) this.sendSnapshotChunk(id, pr);
+    }
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const [to, pr] of this.progress) {
+      // Never claim a commit index beyond what this follower is known to hold.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send<HeartbeatMsg>({ type: MessageType.Heartbeat, term: this.termValue, from: this.id, to, commit });
+    }
+  }
+
+  /** Sends batched appends for new entries, and commit news to idle followers. */
+  private flushAppends(): void {
+    const flush = this.needsFlush;
+    const commitNews = this.commitAdvanced;
+    this.needsFlush = false;
+    this.commitAdvanced = false;
+    if (this.roleValue !== Role.Leader || (!flush && !commitNews)) return;
+    for (const [id, pr] of this.progress) {
+      let sent = false;
+      while (this.sendAppend(id, false)) sent = true;
+      // An empty append is safe to send only when nothing is in flight (no reordering past
+      // earlier appends), and tells an idle follower the new commit index at once.
+      if (!sent && commitNews && pr.state === 'replicate' && pr.inflights.count === 0) this.sendAppend(id, true);
+    }
+  }
+
+  private rejectStale(m: Message): Message | undefined {
+    const base = { term: this.termValue, from: this.id, to: m.from };
+    switch (m.type) {
+      case MessageType.Vote:
+        return this.send<VoteRespMsg>({ ...base, type: MessageType.VoteResp, granted: false });
+      case MessageType.App:
+        return this.send<AppRespMsg>({ ...base, type: MessageType.AppResp, success: false, index: m.prevIndex, hintTerm: 0, hintIndex: 0 });
+      case MessageType.Heartbeat:
+        return this.send<HeartbeatRespMsg>({ ...base, type: MessageType.HeartbeatResp });
+      case MessageType.Snap:
+        return this.send<SnapRespMsg>({ ...base, type: MessageType.SnapResp, snapIndex: m.meta.index, offset: 0, done: false, index: 0 });
+      default:
+        return undefined; // a response from an older term: nothing to learn
+    }
+  }
+
+  private send<M extends Message>(m: M): M {
+    this.msgs.push(m);
+    return m;
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader;
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

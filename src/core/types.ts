@@ -1,0 +1,155 @@
+/** A member's id. Ids are small non-negative integers, unique in a cluster. */
+export type NodeId = number;
+
+/** What an entry carries: a command for the state machine, or a leader's no-op. */
+export const EntryType = {
+  Normal: 0,
+  /** Appended by a new leader to commit an entry of its own term (dissertation §6.4). */
+  Noop: 1,
+} as const;
+export type EntryType = (typeof EntryType)[keyof typeof EntryType];
+
+/** One log entry. Indices start at 1; index 0 is the empty log's sentinel. */
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** What must be on stable storage before a node answers an RPC (Figure 2). */
+export interface HardState {
+  readonly term: number;
+  readonly vote: NodeId | null;
+  /** Commit index known when saved; a lower bound that saves work on restart. */
+  readonly commit: number;
+}
+
+/** The last log position a snapshot covers. */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+}
+
+/** A state-machine snapshot covering every entry up to `meta.index`. */
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: Uint8Array;
+}
+
+export const Role = {
+  Follower: 'follower',
+  Candidate: 'candidate',
+  Leader: 'leader',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export const MessageType = {
+  /** RequestVote. */
+  Vote: 1,
+  VoteResp: 2,
+  /** AppendEntries carrying entries (possibly none, as a probe). */
+  App: 3,
+  AppResp: 4,
+  /** Leader heartbeat: asserts leadership and carries a safe commit index. */
+  Heartbeat: 5,
+  HeartbeatResp: 6,
+  /** One chunk of InstallSnapshot. */
+  Snap: 7,
+  SnapResp: 8,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+interface Envelope {
+  readonly term: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+}
+
+export interface VoteMsg extends Envelope {
+  readonly type: typeof MessageType.Vote;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+}
+
+export interface VoteRespMsg extends Envelope {
+  readonly type: typeof MessageType.VoteResp;
+  readonly granted: boolean;
+}
+
+export interface AppMsg extends Envelope {
+  readonly type: typeof MessageType.App;
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+export interface AppRespMsg extends Envelope {
+  readonly type: typeof MessageType.AppResp;
+  readonly success: boolean;
+  /**
+   * On success, the highest index known to match the leader's log.
+   * On rejection, the `prevIndex` that was rejected (lets the leader drop stale rejections).
+   */
+  readonly index: number;
+  /** On rejection: the follower's term at `prevIndex`, or 0 if its log is shorter. */
+  readonly hintTerm: number;
+  /** On rejection: first index of `hintTerm` in the follower's log, or its last index + 1. */
+  readonly hintIndex: number;
+}
+
+export interface HeartbeatMsg extends Envelope {
+  readonly type: typeof MessageType.Heartbeat;
+  readonly commit: number;
+}
+
+export interface HeartbeatRespMsg extends Envelope {
+  readonly type: typeof MessageType.HeartbeatResp;
+}
+
+export interface SnapMsg extends Envelope {
+  readonly type: typeof MessageType.Snap;
+  readonly meta: SnapshotMeta;
+  /** Byte offset of `data` within the whole snapshot. */
+  readonly offset: number;
+  readonly data: Uint8Array;
+  /** Size of the whole snapshot in bytes. */
+  readonly size: number;
+}
+
+export interface SnapRespMsg extends Envelope {
+  readonly type: typeof MessageType.SnapResp;
+  /** The snapshot index this answers. */
+  readonly snapIndex: number;
+  /** Bytes received contiguously so far: where the next chunk should start. */
+  readonly offset: number;
+  /**
+   * True once the follower holds everything up to `index` (installed, or already
+   * committed). `index` is then a matching index, like an append success.
+   */
+  readonly done: boolean;
+  readonly index: number;
+}
+
+/** Every message the core sends or receives. */
+export type Message =
+  | VoteMsg
+  | VoteRespMsg
+  | AppMsg
+  | AppRespMsg
+  | HeartbeatMsg
+  | HeartbeatRespMsg
+  | SnapMsg
+  | SnapRespMsg;
+
+/** True for messages that open an exchange and get exactly one response. */
+export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | SnapMsg {
+  return m.type === MessageType.Vote || m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+}
+
+/** Role and leader as the node sees them; not persisted. */
+export interface SoftState {
+  readonly role: Role;
+  readonly leader: NodeId | null;
+}
