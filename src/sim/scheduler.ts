@@ -1,0 +1,136 @@
+import type { Clock, Timer } from '../util/clock.js';
+
+interface TimerEntry {
+  readonly time: number;
+  readonly seq: number;
+  fn: (() => void) | null; // null once cancelled
+}
+
+/** Thrown by {@link Scheduler.run} when the simulated world can make no progress. */
+export class SimulationDeadlock extends Error {
+  override name = 'SimulationDeadlock';
+}
+
+/** Options for {@link Scheduler.run}. */
+export interface RunOptions {
+  /** Fail the run if virtual time passes this many milliseconds. */
+  readonly maxVirtualMs?: number;
+}
+
+/**
+ * A virtual clock and its timer queue. Timers fire in order of time, then of
+ * creation, and between two timers every promise continuation that the first
+ * one started runs to completion. With all randomness seeded, a run is a pure
+ * function of its seed.
+ */
+export class Scheduler implements Clock {
+  private time = 0;
+  private seq = 0;
+  private readonly heap: TimerEntry[] = [];
+  private eventCount = 0;
+
+  now(): number {
+    return this.time;
+  }
+
+  /** Timers fired so far. */
+  get events(): number {
+    return this.eventCount;
+  }
+
+  /** Timers waiting (including cancelled ones not yet discarded). */
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const entry: TimerEntry = { time: this.time + Math.max(0, ms), seq: this.seq++, fn };
+    this.push(entry);
+    return {
+      cancel: () => {
+        entry.fn = null;
+      },
+    };
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimer(ms, resolve));
+  }
+
+  /**
+   * Runs `main` in virtual time: fires timers one by one until `main`
+   * settles, and returns (or throws) what it does. Timers still pending
+   * afterwards are abandoned. An exception thrown by a timer callback ends
+   * the run with that exception.
+   */
+  async run<T>(main: () => Promise<T>, opts: RunOptions = {}): Promise<T> {
+    const limit = opts.maxVirtualMs === undefined ? Infinity : this.time + opts.maxVirtualMs;
+    let settled = false;
+    let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    main().then(
+      (value) => {
+        settled = true;
+        result = { ok: true, value };
+      },
+      (error: unknown) => {
+        settled = true;
+        result = { ok: false, error };
+      },
+    );
+    for (;;) {
+      // Let every continuation queued so far run before the next timer fires.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (settled) break;
+      const next = this.pop();
+      if (next === undefined) throw new SimulationDeadlock(`no timer pending at t=${this.time}ms and the main task has not finished`);
+      if (next.time > limit) throw new SimulationDeadlock(`virtual time limit of ${opts.maxVirtualMs}ms exceeded`);
+      this.time = next.time;
+      this.eventCount++;
+      next.fn!();
+    }
+    const r = result!;
+    if (r.ok) return r.value;
+    throw r.error;
+  }
+
+  private push(e: TimerEntry): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(e, h[p]!)) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = e;
+  }
+
+  /** Removes and returns the earliest live timer. */
+  private pop(): TimerEntry | undefined {
+    const h = this.heap;
+    while (h.length > 0) {
+      const top = h[0]!;
+      const last = h.pop()!;
+      if (h.length > 0) {
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= h.length) break;
+          const r = l + 1;
+          const c = r < h.length && before(h[r]!, h[l]!) ? r : l;
+          if (!before(h[c]!, last)) break;
+          h[i] = h[c]!;
+          i = c;
+        }
+        h[i] = last;
+      }
+      if (top.fn !== null) return top;
+    }
+    return undefined;
+  }
+}
+
+function before(a: TimerEntry, b: TimerEntry): boolean {
+  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
+}
