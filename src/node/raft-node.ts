@@ -1,0 +1,316 @@
+import { Raft, type RaftObserver, type Ready } from '../core/raft.js';
+import { EntryType, isRequest, type Entry, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
+import type { LogStorage, StorageState } from '../storage/types.js';
+import type { Clock, Timer } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+
+/**
+ * Carries messages to peers. It may drop or reorder them (Raft copes) but
+ * must never block the caller.
+ */
+export interface Transport {
+  send(m: Message): void;
+}
+
+/** What the apply path hands to the state machine, in log order. */
+export type ApplyItem = { readonly kind: 'entry'; readonly entry: Entry } | { readonly kind: 'snapshot'; readonly snapshot: Snapshot };
+
+/** Timing and batching knobs of a {@link RaftNode}. */
+export interface RaftNodeTiming {
+  /** Milliseconds per core tick. */
+  readonly tickMs: number;
+  /** Election timeout in ticks (randomized in [T, 2T)). */
+  readonly electionTicks: number;
+  /** Heartbeat interval in ticks. */
+  readonly heartbeatTicks: number;
+}
+
+export interface RaftNodeOptions extends RaftNodeTiming {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly storage: LogStorage;
+  /** What the storage held at start ({@link LogStorage.load}). */
+  readonly initialState: StorageState;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly transport: Transport;
+  readonly maxInflight?: number;
+  readonly maxEntriesPerAppend?: number;
+  readonly maxBytesPerAppend?: number;
+  readonly maxSnapshotChunkBytes?: number;
+  readonly noopOnElection?: boolean;
+  readonly observer?: RaftObserver;
+  /** Committed entries buffered for the state machine before the core holds the rest back. Default 256. */
+  readonly applyBuffer?: number;
+  /** Called once if the node hits an error it cannot continue from (storage failure, broken invariant). */
+  readonly onFatal?: (err: unknown) => void;
+}
+
+/** A node's externally visible state. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+}
+
+/**
+ * Drives a {@link Raft} core with real parts: a clock for ticks, a
+ * {@link LogStorage}, a {@link Transport}, and an apply queue the state
+ * machine drains. Its loop is the one the core's contract asks for: take a
+ * Ready, persist it, then send, then hand out committed entries, then advance;
+ * one Ready at a time, so nothing leaves before the state it promises is durable.
+ */
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly core: Raft;
+  private readonly storage: LogStorage;
+  private readonly clock: Clock;
+  private readonly transport: Transport;
+  private readonly tickMs: number;
+  private readonly applyCapacity: number;
+  private readonly onFatal: ((err: unknown) => void) | undefined;
+
+  private ticker: Timer | null = null;
+  private scheduled = false;
+  private busy = false;
+  private stoppedFlag = false;
+  private fatalError: unknown = undefined;
+  /** Responses that RPC callers wait for, keyed by the message object the core produced. */
+  private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
+  private readonly applyQueue: ApplyItem[] = [];
+  private applyWaiter: ((item: ApplyItem | null) => void) | null = null;
+
+  constructor(opts: RaftNodeOptions) {
+    this.id = opts.id;
+    this.storage = opts.storage;
+    this.clock = opts.clock;
+    this.transport = opts.transport;
+    this.tickMs = opts.tickMs;
+    this.applyCapacity = opts.applyBuffer ?? 256;
+    this.onFatal = opts.onFatal;
+    this.core = new Raft(
+      {
+        id: opts.id,
+        voters: opts.voters,
+        electionTicks: opts.electionTicks,
+        heartbeatTicks: opts.heartbeatTicks,
+        random: opts.random,
+        ...(opts.maxInflight !== undefined && { maxInflight: opts.maxInflight }),
+        ...(opts.maxEntriesPerAppend !== undefined && { maxEntriesPerAppend: opts.maxEntriesPerAppend }),
+        ...(opts.maxBytesPerAppend !== undefined && { maxBytesPerAppend: opts.maxBytesPerAppend }),
+        ...(opts.maxSnapshotChunkBytes !== undefined && { maxSnapshotChunkBytes: opts.maxSnapshotChunkBytes }),
+        ...(opts.noopOnElection !== undefined && { noopOnElection: opts.noopOnElection }),
+        ...(opts.observer !== undefined && { observer: opts.observer }),
+      },
+      opts.initialState,
+    );
+    this.armTicker();
+    // Entries committed before a restart are applied without waiting for a leader.
+    this.schedule();
+  }
+
+  // ---- inputs ------------------------------------------------------------
+
+  /** Delivers a message from a peer (a request or a response). */
+  step(m: Message): void {
+    if (this.stoppedFlag) return;
+    this.guard(() => this.core.step(m));
+    this.schedule();
+  }
+
+  /**
+   * Delivers a request and resolves with its response once it may leave
+   * (after the state it promises is durable), or null if the node stopped or
+   * had nothing to answer. For RPC-style transports.
+   */
+  handleRequest(m: Message): Promise<Message | null> {
+    if (this.stoppedFlag || !isRequest(m)) return Promise.resolve(null);
+    const resp = this.guard(() => this.core.step(m));
+    if (resp === undefined) return Promise.resolve(null);
+    this.schedule();
+    return new Promise((resolve) => this.pendingReplies.set(resp, resolve));
+  }
+
+  /** Proposes a command; null unless this node is the leader. */
+  propose(data: Uint8Array): { index: number; term: number } | null {
+    if (this.stoppedFlag) return null;
+    const r = this.guard(() => this.core.propose(data, EntryType.Normal));
+    if (r !== null) this.schedule();
+    return r ?? null;
+  }
+
+  /** The state machine's snapshot covering entries up to `index`: the log behind it is discarded. */
+  compact(index: number, data: Uint8Array): void {
+    if (this.stoppedFlag) return;
+    this.guard(() => this.core.compact(index, data));
+    this.schedule();
+  }
+
+  // ---- queries -----------------------------------------------------------
+
+  get stopped(): boolean {
+    return this.stoppedFlag;
+  }
+
+  get term(): number {
+    return this.core.term;
+  }
+
+  get role(): Role {
+    return this.core.role;
+  }
+
+  isLeader(): boolean {
+    return !this.stoppedFlag && this.core.role === 'leader';
+  }
+
+  status(): NodeStatus {
+    const log = this.core.log;
+    return {
+      id: this.id,
+      role: this.core.role,
+      term: this.core.term,
+      leader: this.core.leader,
+      commitIndex: log.committed,
+      appliedIndex: log.applied,
+      lastIndex: log.lastIndex(),
+      snapshotIndex: log.snapIndex,
+    };
+  }
+
+  /** The entry at `index` if it is in the in-memory log (tests and invariant checks). */
+  entryAt(index: number): Entry | undefined {
+    return this.core.log.entryAt(index);
+  }
+
+  // ---- apply side ----------------------------------------------------------
+
+  /**
+   * The next item for the state machine, in log order; null once the node
+   * stopped. Items are taken one at a time by a single consumer.
+   */
+  nextApply(): Promise<ApplyItem | null> {
+    if (this.stoppedFlag) return Promise.resolve(null);
+    const item = this.applyQueue.shift();
+    if (item !== undefined) {
+      // Room freed up: the core may hand out more committed entries.
+      this.schedule();
+      return Promise.resolve(item);
+    }
+    return new Promise((resolve) => {
+      this.applyWaiter = resolve;
+    });
+  }
+
+  private pushApply(item: ApplyItem): void {
+    const w = this.applyWaiter;
+    if (w !== null) {
+      this.applyWaiter = null;
+      w(item);
+    } else {
+      this.applyQueue.push(item);
+    }
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  /** Stops ticking and processing; pending RPC replies resolve null. Storage stays open. */
+  stop(): void {
+    if (this.stoppedFlag) return;
+    this.stoppedFlag = true;
+    this.ticker?.cancel();
+    this.ticker = null;
+    for (const resolve of this.pendingReplies.values()) resolve(null);
+    this.pendingReplies.clear();
+    this.applyWaiter?.(null);
+    this.applyWaiter = null;
+  }
+
+  /** The error that stopped this node, if any. */
+  get failure(): unknown {
+    return this.fatalError;
+  }
+
+  // ---- the Ready loop ---------------------------------------------------------
+
+  private armTicker(): void {
+    this.ticker = this.clock.setTimer(this.tickMs, () => {
+      if (this.stoppedFlag) return;
+      this.guard(() => this.core.tick());
+      this.schedule();
+      if (!this.stoppedFlag) this.armTicker();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.busy || this.stoppedFlag) return;
+    this.scheduled = true;
+    // Batch everything that happens in this turn (e.g. many proposals) into one Ready.
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.processReady();
+    });
+  }
+
+  private applyBudget(): number {
+    return Math.max(0, this.applyCapacity - this.applyQueue.length);
+  }
+
+  private async processReady(): Promise<void> {
+    if (this.busy || this.stoppedFlag) return;
+    const opts = { maxCommitted: this.applyBudget() };
+    if (!this.core.hasReady(opts)) return;
+    this.busy = true;
+    const rd = this.core.ready(opts);
+    try {
+      if (needsWrite(rd)) {
+        await this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    // The state may have been stopped (crashed) while the write was in flight: send nothing then.
+    if (this.stoppedFlag) return;
+    for (const m of rd.messages) {
+      const reply = this.pendingReplies.get(m);
+      if (reply !== undefined) {
+        this.pendingReplies.delete(m);
+        reply(m);
+      } else {
+        this.transport.send(m);
+      }
+    }
+    if (rd.applySnapshot !== undefined) this.pushApply({ kind: 'snapshot', snapshot: rd.applySnapshot });
+    for (const entry of rd.committedEntries) this.pushApply({ kind: 'entry', entry });
+    this.guard(() => this.core.advance(rd));
+    this.busy = false;
+    this.schedule();
+  }
+
+  private guard<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.fail(err);
+      if (this.onFatal === undefined) throw err;
+      return undefined;
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = err;
+    this.stop();
+    this.onFatal?.(err);
+  }
+}
+
+function needsWrite(rd: Ready): boolean {
+  return rd.mustSync || rd.hardState !== undefined;
+}
