@@ -1,0 +1,7 @@
+/** tsraft: Raft consensus for Node.js. */
+export * from './core/index.js';
+export * from './storage/index.js';
+export { RaftNode, type RaftNodeOptions, type RaftNodeTiming, type Transport, type ApplyItem, type NodeStatus } from './node/raft-node.js';
+export { SeededRandom, entropySeed, type Random } from './util/random.js';
+export { RealClock, type Clock, type Timer } from './util/clock.js';
+export { Channel } from './util/channel.js';

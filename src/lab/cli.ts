@@ -1,0 +1,224 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { entropySeed } from '../util/random.js';
+import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
+
+const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J]';
+
+/** A command-line mistake: reported in one line, with the usage, never as a stack trace. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface LabCliOptions {
+  readonly real: boolean;
+  readonly seed: number;
+  readonly runs: number;
+  readonly grep: string | undefined;
+  readonly jobs: number;
+}
+
+function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  }
+  return Number(v);
+}
+
+/** Parses the lab command line; throws {@link UsageError} on any mistake. */
+export function parseLabArgs(argv: readonly string[]): LabCliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        real: { type: 'boolean', default: false },
+        seed: { type: 'string' },
+        runs: { type: 'string' },
+        grep: { type: 'string' },
+        jobs: { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  const grep = values.grep;
+  if (grep !== undefined) {
+    try {
+      new RegExp(grep);
+    } catch (e) {
+      throw new UsageError(`--grep: ${(e as Error).message}`);
+    }
+  }
+  const runs = parseCount('runs', values.runs, 1, 1);
+  const real = values.real ?? false;
+  const defaultJobs = runs > 1 && !real ? Math.min(availableParallelism(), runs) : 1;
+  return {
+    real,
+    seed: parseCount('seed', values.seed, entropySeed(), 0),
+    runs,
+    grep,
+    jobs: parseCount('jobs', values.jobs, defaultJobs, 1),
+  };
+}
+
+interface Job {
+  readonly testIndex: number;
+  readonly seed: number;
+  readonly real: boolean;
+}
+
+interface JobResult {
+  readonly job: Job;
+  readonly ok: boolean;
+  readonly error: string;
+  readonly lines: string[];
+  readonly wallMs: number;
+  readonly virtualMs: number;
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.name === 'LabFailure' ? e.message : (e.stack ?? e.message);
+  return String(e);
+}
+
+async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) => void) | undefined): Promise<JobResult> {
+  const lines: string[] = [];
+  const r: TestResult = await runLabTest(tests[job.testIndex]!, {
+    seed: job.seed,
+    real: job.real,
+    log: (l) => {
+      if (live !== undefined) live(l);
+      else lines.push(l);
+    },
+  });
+  return { job, ok: r.ok, error: r.ok ? '' : errorText(r.error), lines, wallMs: r.wallMs, virtualMs: r.virtualMs };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The command that replays one failed test. */
+export function replayCommand(title: string, seed: number, real: boolean): string {
+  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}`;
+}
+
+/**
+ * The `npm run lab` program: runs the selected tests `runs` times with seeds
+ * seed, seed+1, …, in worker threads when `jobs` > 1, prints each test's lines
+ * (or, for many runs, one line per seed), the replay command of every failure,
+ * and a final `N passed, N failed`. Returns the exit code.
+ */
+export async function labMain(tests: readonly LabTest[], workerModule: URL, argv: readonly string[], out: (l: string) => void = (l) => console.log(l)): Promise<number> {
+  let opts: LabCliOptions;
+  try {
+    opts = parseLabArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      out(`error: ${e.message} (${USAGE})`);
+      return 2;
+    }
+    throw e;
+  }
+  const selected = selectTests(tests, opts.grep);
+  if (selected.length === 0) {
+    out(`error: no test title matches --grep ${opts.grep}`);
+    return 2;
+  }
+  const indexOf = new Map(tests.map((t, i) => [t, i]));
+  const jobs: Job[] = [];
+  for (let run = 0; run < opts.runs; run++) {
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real });
+  }
+  const verbose = opts.runs === 1;
+  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.jobs} job(s)`);
+
+  const wall0 = performance.now();
+  const failures: JobResult[] = [];
+  let passed = 0;
+  const perSeed = new Map<number, { done: number; failed: number; wallMs: number; virtualMs: number }>();
+  const record = (r: JobResult): void => {
+    if (r.ok) passed++;
+    else failures.push(r);
+    const s = perSeed.get(r.job.seed) ?? { done: 0, failed: 0, wallMs: 0, virtualMs: 0 };
+    s.done++;
+    s.wallMs += r.wallMs;
+    s.virtualMs += r.virtualMs;
+    if (!r.ok) s.failed++;
+    perSeed.set(r.job.seed, s);
+    const title = tests[r.job.testIndex]!.title;
+    if (verbose) {
+      if (opts.jobs > 1) for (const l of r.lines) out(l);
+      if (!r.ok) {
+        out(`  ... FAILED: ${r.error}`);
+        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real)}`);
+      }
+    } else {
+      if (!r.ok) out(`FAILED seed ${r.job.seed}: ${title}: ${r.error.split('\n')[0]}`);
+      if (s.done === selected.length) {
+        out(`seed ${r.job.seed}: ${s.done - s.failed} passed, ${s.failed} failed (${(s.virtualMs / 1000).toFixed(1)} s simulated, ${(s.wallMs / 1000).toFixed(1)} s of work)`);
+      }
+    }
+  };
+
+  if (opts.jobs === 1) {
+    for (const job of jobs) record(await runJob(tests, job, verbose ? out : undefined));
+  } else {
+    await runInWorkers(workerModule, jobs, opts.jobs, record);
+  }
+
+  if (failures.length > 0 && !verbose) {
+    out('failures:');
+    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real)}`);
+  }
+  out(`wall time ${((performance.now() - wall0) / 1000).toFixed(1)} s`);
+  out(`${passed} passed, ${failures.length} failed`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+function runInWorkers(workerModule: URL, jobs: readonly Job[], n: number, record: (r: JobResult) => void): Promise<void> {
+  let next = 0;
+  let active = 0;
+  return new Promise((resolve, reject) => {
+    const feed = (w: Worker): void => {
+      if (next < jobs.length) {
+        w.postMessage(jobs[next++]);
+      } else {
+        active--;
+        void w.terminate();
+        if (active === 0) resolve();
+      }
+    };
+    for (let i = 0; i < Math.min(n, jobs.length); i++) {
+      const w = new Worker(workerModule, { workerData: { labWorker: true } });
+      active++;
+      w.on('message', (r: JobResult) => {
+        record(r);
+        feed(w);
+      });
+      w.on('error', reject);
+      feed(w);
+    }
+  });
+}
+
+/** True inside a worker started by {@link labMain}. */
+export function isLabWorker(): boolean {
+  return parentPort !== null && (workerData as { labWorker?: boolean } | undefined)?.labWorker === true;
+}
+
+/** The worker side: runs the jobs it is sent, one at a time. */
+export function labWorker(tests: readonly LabTest[]): void {
+  parentPort!.on('message', (job: Job) => {
+    void runJob(tests, job, undefined).then((r) => parentPort!.postMessage(r));
+  });
+}

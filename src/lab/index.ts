@@ -1,0 +1,12 @@
+/**
+ * The 6.824-shaped face of tsraft: `make` and the Persister a lab solution
+ * would have, and the lab's tester config with its helpers.
+ */
+export { make, LAB_TIMING, type ApplyMsg, type LabRaft, type MakeOptions } from './raft.js';
+export { Persister } from './persister.js';
+export { PersisterStorage } from './persister-storage.js';
+export { Config, LabFailure, makeConfig, ELECTION_TIMEOUT, SNAPSHOT_INTERVAL, type ConfigOptions, type ConfigRuntime, type TestStats } from './config.js';
+export { runLabTest, selectTests, type LabEnv, type LabTest, type RunOptions, type TestResult } from './runner.js';
+export { labMain, labWorker, isLabWorker, parseLabArgs, replayCommand, UsageError } from './cli.js';
+export { Channel } from '../util/channel.js';
+export { SimNetwork, ClientEnd, RpcServer } from '../sim/network.js';

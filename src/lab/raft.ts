@@ -1,0 +1,156 @@
+import type { RaftObserver } from '../core/raft.js';
+import { EntryType, MessageType, isRequest, type Message } from '../core/types.js';
+import { RaftNode, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
+import type { ClientEnd, RpcMethod } from '../sim/network.js';
+import { decode, encode } from '../transport/codec.js';
+import type { Channel } from '../util/channel.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { PersisterStorage } from './persister-storage.js';
+import type { Persister } from './persister.js';
+
+/** What Raft delivers on the apply channel: a committed command, or a snapshot to adopt. */
+export interface ApplyMsg {
+  readonly commandValid: boolean;
+  readonly command?: unknown;
+  readonly commandIndex?: number;
+  readonly snapshotValid: boolean;
+  readonly snapshot?: Uint8Array;
+  readonly snapshotTerm?: number;
+  readonly snapshotIndex?: number;
+}
+
+/** The lab's Raft object, as `Make` returns it. */
+export interface LabRaft {
+  /** Starts agreement on `command` if this server is the leader; returns at once. */
+  start(command: unknown): { index: number; term: number; isLeader: boolean };
+  getState(): { term: number; isLeader: boolean };
+  /** The service's snapshot of everything up to and including `index`. */
+  snapshot(index: number, snapshot: Uint8Array): void;
+  kill(): void;
+  killed(): boolean;
+  /** The RPC methods to register as service "Raft". */
+  readonly service: Record<string, RpcMethod>;
+  /** The driver underneath, for harness checks. */
+  readonly node: RaftNode;
+}
+
+/**
+ * Timing of the lab profile: 10 ms ticks, heartbeats every 100 ms (the lab
+ * allows ten a second), election timeouts in [300, 600) ms so a new leader
+ * appears well inside the tester's five seconds.
+ */
+export const LAB_TIMING: RaftNodeTiming = { tickMs: 10, heartbeatTicks: 10, electionTicks: 30 };
+
+/** Optional knobs of {@link make}; the defaults come from the network the peers belong to. */
+export interface MakeOptions {
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly timing?: RaftNodeTiming;
+  readonly observer?: RaftObserver;
+  readonly onFatal?: (err: unknown) => void;
+}
+
+const METHOD: Record<number, string> = {
+  [MessageType.Vote]: 'Raft.RequestVote',
+  [MessageType.App]: 'Raft.AppendEntries',
+  [MessageType.Heartbeat]: 'Raft.Heartbeat',
+  [MessageType.Snap]: 'Raft.InstallSnapshot',
+};
+
+/** Requests go out as RPCs on the peer's end; their replies come back into the node. */
+class RpcTransport implements Transport {
+  node: RaftNode | undefined;
+
+  constructor(private readonly peers: readonly ClientEnd[]) {}
+
+  send(m: Message): void {
+    // Responses travel as RPC replies (see RaftNode.handleRequest), never on their own.
+    if (!isRequest(m)) return;
+    const end = this.peers[m.to];
+    if (end === undefined) return;
+    void end.call<Message>(METHOD[m.type]!, m).then((reply) => {
+      if (reply !== null) this.node?.step(reply);
+    });
+  }
+}
+
+/**
+ * Creates a Raft server, as the lab's `Make(peers, me, persister, applyCh)`.
+ * `peers[i]` reaches server i; `persister` holds what the previous incarnation
+ * saved; committed commands and installed snapshots arrive on `applyCh`.
+ * Returns at once; everything else runs in the background.
+ */
+export function make(peers: readonly ClientEnd[], me: number, persister: Persister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
+  const network = peers[0]?.network;
+  const clock = opts.clock ?? network?.clock;
+  const random = opts.random ?? network?.random.fork();
+  if (clock === undefined || random === undefined) throw new Error('make: no peers to take a clock and randomness from; pass them in options');
+
+  const storage = new PersisterStorage(persister);
+  const transport = new RpcTransport(peers);
+  const timing = opts.timing ?? LAB_TIMING;
+  const node = new RaftNode({
+    id: me,
+    voters: peers.map((_, i) => i),
+    storage,
+    initialState: PersisterStorage.read(persister),
+    clock,
+    random,
+    transport,
+    ...timing,
+    noopOnElection: false, // the lab numbers commands from index 1
+    ...(opts.observer !== undefined && { observer: opts.observer }),
+    ...(opts.onFatal !== undefined && { onFatal: opts.onFatal }),
+  });
+  transport.node = node;
+
+  let dead = false;
+  void pumpApplies(node, applyCh);
+
+  const handle = (m: Message): Promise<Message | null> => (dead ? Promise.resolve(null) : node.handleRequest(m));
+  return {
+    start(command) {
+      const r = dead ? null : node.propose(encode(command));
+      return r === null ? { index: -1, term: node.term, isLeader: false } : { index: r.index, term: r.term, isLeader: true };
+    },
+    getState() {
+      return { term: node.term, isLeader: !dead && node.isLeader() };
+    },
+    snapshot(index, snapshot) {
+      if (!dead) node.compact(index, snapshot);
+    },
+    kill() {
+      dead = true;
+      node.stop();
+      applyCh.close();
+    },
+    killed() {
+      return dead;
+    },
+    service: {
+      RequestVote: handle,
+      AppendEntries: handle,
+      Heartbeat: handle,
+      InstallSnapshot: handle,
+    },
+    node,
+  };
+}
+
+/** Moves applied items from the node to the channel, one at a time: a slow reader only slows this loop. */
+async function pumpApplies(node: RaftNode, applyCh: Channel<ApplyMsg>): Promise<void> {
+  for (;;) {
+    const item = await node.nextApply();
+    if (item === null) return;
+    let msg: ApplyMsg;
+    if (item.kind === 'snapshot') {
+      const s = item.snapshot;
+      msg = { commandValid: false, snapshotValid: true, snapshot: s.data, snapshotTerm: s.meta.term, snapshotIndex: s.meta.index };
+    } else {
+      if (item.entry.type !== EntryType.Normal) continue;
+      msg = { commandValid: true, command: decode(item.entry.data), commandIndex: item.entry.index, snapshotValid: false };
+    }
+    if (!(await applyCh.send(msg))) return;
+  }
+}

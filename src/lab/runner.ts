@@ -1,0 +1,89 @@
+import { Scheduler } from '../sim/scheduler.js';
+import { RealClock } from '../util/clock.js';
+import { SeededRandom, type Random } from '../util/random.js';
+import { Config, type TestStats } from './config.js';
+
+/** What a lab test gets: a way to make its config on the run's clock and seed. */
+export interface LabEnv {
+  /** The lab's `make_config(n, unreliable, snapshot)`. */
+  makeConfig(servers: number, unreliable: boolean, snapshot?: boolean): Config;
+  /** The run's random stream, for choices made before a config exists. */
+  readonly random: Random;
+}
+
+/** One scenario of the lab suite. `title` is the string the test passes to `begin`. */
+export interface LabTest {
+  readonly title: string;
+  readonly fn: (env: LabEnv) => Promise<void>;
+}
+
+export interface RunOptions {
+  readonly seed: number;
+  /** Real time instead of virtual time. */
+  readonly real?: boolean;
+  /** Where the test's own lines (title, Passed line, warnings) go. */
+  readonly log?: (line: string) => void;
+}
+
+export interface TestResult {
+  readonly title: string;
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly error?: unknown;
+  /** The Passed line's figures (of the last config that called end()). */
+  readonly stats?: TestStats | undefined;
+  readonly wallMs: number;
+  /** Simulated milliseconds (equals wall time in real mode). */
+  readonly virtualMs: number;
+}
+
+/** Runs one lab test with one seed, in virtual time unless `real`. Never throws. */
+export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestResult> {
+  const random = new SeededRandom(opts.seed);
+  const scheduler = opts.real ? undefined : new Scheduler();
+  const clock = scheduler ?? new RealClock();
+  const configs: Config[] = [];
+  let onFatal: (err: Error) => void = () => {};
+  const fatal = new Promise<never>((_, reject) => {
+    onFatal = reject;
+  });
+  fatal.catch(() => {}); // observed through the race below
+  const env: LabEnv = {
+    random,
+    makeConfig(servers, unreliable, snapshot = false) {
+      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log });
+      cfg.fatalPromise().catch(onFatal);
+      configs.push(cfg);
+      return cfg;
+    },
+  };
+  const body = async (): Promise<void> => {
+    try {
+      await Promise.race([test.fn(env), fatal]);
+    } finally {
+      for (const c of configs) c.cleanup();
+    }
+  };
+  const wall0 = performance.now();
+  const t0 = clock.now();
+  let error: unknown;
+  let ok = true;
+  try {
+    if (scheduler !== undefined) await scheduler.run(body, { maxVirtualMs: 30 * 60_000 });
+    else await body();
+  } catch (e) {
+    ok = false;
+    error = e;
+  }
+  const virtualMs = scheduler !== undefined ? scheduler.now() - t0 : performance.now() - wall0;
+  if (clock instanceof RealClock) clock.dispose();
+  const stats = configs.length > 0 ? configs[configs.length - 1]!.stats : undefined;
+  return { title: test.title, seed: opts.seed, ok, error, stats, wallMs: performance.now() - wall0, virtualMs };
+}
+
+/** Tests whose title matches `grep` (a regular expression), in suite order. */
+export function selectTests(tests: readonly LabTest[], grep: string | undefined): LabTest[] {
+  if (grep === undefined) return [...tests];
+  const re = new RegExp(grep);
+  return tests.filter((t) => re.test(t.title));
+}

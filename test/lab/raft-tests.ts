@@ -1,0 +1,774 @@
+/**
+ * The 28 Raft tests of the 2023 6.824 lab (parts 2A–2D), scenario by scenario
+ * and number by number as ../shared/lab-tests.md §4.1–§4.4 describes them.
+ */
+import { ELECTION_TIMEOUT as ET, LabFailure, SNAPSHOT_INTERVAL, type Config } from '../../src/lab/config.js';
+import type { LabEnv, LabTest } from '../../src/lab/runner.js';
+
+const MAXLOGSIZE = 2000;
+
+function fail(msg: string): never {
+  throw new LabFailure(msg);
+}
+
+/** Go's rand.Int(): a random non-negative integer (here below 2^53, exact in JS). */
+function randInt(cfg: Config): number {
+  return cfg.random.int(Number.MAX_SAFE_INTEGER);
+}
+
+/** Go's rand.Int31(). */
+function randInt31(cfg: Config): number {
+  return cfg.random.int(0x8000_0000);
+}
+
+function randString(cfg: Config, n: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  let s = '';
+  for (let i = 0; i < n; i++) s += alphabet[cfg.random.int(64)];
+  return s;
+}
+
+function raft(cfg: Config, i: number) {
+  const rf = cfg.rafts[i];
+  if (rf === null || rf === undefined) fail(`server ${i} is not running`);
+  return rf;
+}
+
+// ---- 2A: leader election ---------------------------------------------------------
+
+async function initialElection(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2A): initial election');
+  await cfg.checkOneLeader();
+  await cfg.sleep(50);
+  const term1 = cfg.checkTerms();
+  if (term1 < 1) fail(`term is ${term1}, but should be at least 1`);
+  await cfg.sleep(2 * ET);
+  const term2 = cfg.checkTerms();
+  if (term1 !== term2) cfg.log('warning: term changed even though there were no failures');
+  await cfg.checkOneLeader();
+  cfg.end();
+}
+
+async function reElection(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2A): election after network failure');
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect(leader1);
+  await cfg.checkOneLeader();
+  cfg.connect(leader1);
+  const leader2 = await cfg.checkOneLeader();
+  cfg.disconnect(leader2);
+  cfg.disconnect((leader2 + 1) % servers);
+  await cfg.sleep(2 * ET);
+  cfg.checkNoLeader();
+  cfg.connect((leader2 + 1) % servers);
+  await cfg.checkOneLeader();
+  cfg.connect(leader2);
+  await cfg.checkOneLeader();
+  cfg.end();
+}
+
+async function manyElections(env: LabEnv): Promise<void> {
+  const servers = 7;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2A): multiple elections');
+  await cfg.checkOneLeader();
+  const iters = 10;
+  for (let ii = 1; ii < iters; ii++) {
+    const i1 = cfg.random.int(servers);
+    const i2 = cfg.random.int(servers);
+    const i3 = cfg.random.int(servers);
+    cfg.disconnect(i1);
+    cfg.disconnect(i2);
+    cfg.disconnect(i3);
+    await cfg.checkOneLeader();
+    cfg.connect(i1);
+    cfg.connect(i2);
+    cfg.connect(i3);
+  }
+  await cfg.checkOneLeader();
+  cfg.end();
+}
+
+// ---- 2B: log replication ----------------------------------------------------------
+
+async function basicAgree(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): basic agreement');
+  for (let index = 1; index < 4; index++) {
+    const { count } = cfg.nCommitted(index);
+    if (count > 0) fail('some have committed before Start()');
+    const xindex = await cfg.one(index * 100, servers, false);
+    if (xindex !== index) fail(`got index ${xindex} but expected ${index}`);
+  }
+  cfg.end();
+}
+
+async function rpcBytes(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): RPC byte count');
+  await cfg.one(99, servers, false);
+  const bytes0 = cfg.bytesTotal();
+  const iters = 10;
+  let sent = 0;
+  for (let index = 2; index < iters + 2; index++) {
+    const cmd = randString(cfg, 5000);
+    const xindex = await cfg.one(cmd, servers, false);
+    if (xindex !== index) fail(`got index ${xindex} but expected ${index}`);
+    sent += cmd.length;
+  }
+  const got = cfg.bytesTotal() - bytes0;
+  const expected = servers * sent;
+  if (got > expected + 50000) fail(`too many RPC bytes; got ${got}, expected ${expected}`);
+  cfg.end();
+}
+
+async function followerFailure(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): test progressive failure of followers');
+  await cfg.one(101, servers, false);
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect((leader1 + 1) % servers);
+  await cfg.one(102, servers - 1, false);
+  await cfg.sleep(ET);
+  await cfg.one(103, servers - 1, false);
+  const leader2 = await cfg.checkOneLeader();
+  cfg.disconnect((leader2 + 1) % servers);
+  cfg.disconnect((leader2 + 2) % servers);
+  const { index, isLeader } = raft(cfg, leader2).start(104);
+  if (!isLeader) fail('leader rejected Start()');
+  if (index !== 4) fail(`expected index 4, got ${index}`);
+  await cfg.sleep(2 * ET);
+  const { count } = cfg.nCommitted(index);
+  if (count > 0) fail(`${count} committed but no majority`);
+  cfg.end();
+}
+
+async function leaderFailure(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): test failure of leaders');
+  await cfg.one(101, servers, false);
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect(leader1);
+  await cfg.one(102, servers - 1, false);
+  await cfg.sleep(ET);
+  await cfg.one(103, servers - 1, false);
+  const leader2 = await cfg.checkOneLeader();
+  cfg.disconnect(leader2);
+  for (let i = 0; i < servers; i++) raft(cfg, i).start(104);
+  await cfg.sleep(2 * ET);
+  const { count } = cfg.nCommitted(4);
+  if (count > 0) fail(`${count} committed but no majority`);
+  cfg.end();
+}
+
+async function failAgree(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): agreement after follower reconnects');
+  await cfg.one(101, servers, false);
+  const leader = await cfg.checkOneLeader();
+  cfg.disconnect((leader + 1) % servers);
+  await cfg.one(102, servers - 1, false);
+  await cfg.one(103, servers - 1, false);
+  await cfg.sleep(ET);
+  await cfg.one(104, servers - 1, false);
+  await cfg.one(105, servers - 1, false);
+  cfg.connect((leader + 1) % servers);
+  await cfg.one(106, servers, true);
+  await cfg.sleep(ET);
+  await cfg.one(107, servers, true);
+  cfg.end();
+}
+
+async function failNoAgree(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): no agreement if too many followers disconnect');
+  await cfg.one(10, servers, false);
+  const leader = await cfg.checkOneLeader();
+  cfg.disconnect((leader + 1) % servers);
+  cfg.disconnect((leader + 2) % servers);
+  cfg.disconnect((leader + 3) % servers);
+  const r = raft(cfg, leader).start(20);
+  if (!r.isLeader) fail('leader rejected Start()');
+  if (r.index !== 2) fail(`expected index 2, got ${r.index}`);
+  await cfg.sleep(2 * ET);
+  const { count } = cfg.nCommitted(r.index);
+  if (count > 0) fail(`${count} committed but no majority`);
+  cfg.connect((leader + 1) % servers);
+  cfg.connect((leader + 2) % servers);
+  cfg.connect((leader + 3) % servers);
+  const leader2 = await cfg.checkOneLeader();
+  const r2 = raft(cfg, leader2).start(30);
+  if (!r2.isLeader) fail('leader2 rejected Start()');
+  if (r2.index < 2 || r2.index > 3) fail(`unexpected index ${r2.index}`);
+  await cfg.one(1000, servers, true);
+  cfg.end();
+}
+
+async function concurrentStarts(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): concurrent Start()s');
+  let success = false;
+  loop: for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) await cfg.sleep(3000); // give the solution some time to settle
+    const leader = await cfg.checkOneLeader();
+    const { term, isLeader } = raft(cfg, leader).start(1);
+    if (!isLeader) continue; // leader moved on really quickly
+    const iters = 5;
+    const indices = await Promise.all(
+      Array.from({ length: iters }, async (_, ii) => {
+        const r = raft(cfg, leader).start(100 + ii);
+        return r.term === term && r.isLeader ? r.index : null;
+      }),
+    );
+    for (let j = 0; j < servers; j++) {
+      if (raft(cfg, j).getState().term !== term) continue loop; // term changed: can't expect low RPC counts
+    }
+    const cmds: number[] = [];
+    for (const index of indices) {
+      if (index === null) continue;
+      const cmd = await cfg.wait(index, servers, term);
+      if (typeof cmd !== 'number') fail(`value ${String(cmd)} is not an int`);
+      if (cmd === -1) continue loop; // peers have moved on to later terms
+      cmds.push(cmd);
+    }
+    for (let ii = 0; ii < iters; ii++) {
+      const x = 100 + ii;
+      if (!cmds.includes(x)) fail(`cmd ${x} missing in ${cmds.join(',')}`);
+    }
+    success = true;
+    break;
+  }
+  if (!success) fail('term changed too often');
+  cfg.end();
+}
+
+async function rejoin(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): rejoin of partitioned leader');
+  await cfg.one(101, servers, true);
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect(leader1);
+  raft(cfg, leader1).start(102);
+  raft(cfg, leader1).start(103);
+  raft(cfg, leader1).start(104);
+  await cfg.one(103, 2, true);
+  const leader2 = await cfg.checkOneLeader();
+  cfg.disconnect(leader2);
+  cfg.connect(leader1);
+  await cfg.one(104, 2, true);
+  cfg.connect(leader2);
+  await cfg.one(105, servers, true);
+  cfg.end();
+}
+
+async function backup(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2B): leader backs up quickly over incorrect follower logs');
+  await cfg.one(randInt(cfg), servers, true);
+  // put leader and one follower in a partition
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect((leader1 + 2) % servers);
+  cfg.disconnect((leader1 + 3) % servers);
+  cfg.disconnect((leader1 + 4) % servers);
+  // submit lots of commands that won't commit
+  for (let i = 0; i < 50; i++) raft(cfg, leader1).start(randInt(cfg));
+  await cfg.sleep(ET / 2);
+  cfg.disconnect((leader1 + 0) % servers);
+  cfg.disconnect((leader1 + 1) % servers);
+  // allow other partition to recover
+  cfg.connect((leader1 + 2) % servers);
+  cfg.connect((leader1 + 3) % servers);
+  cfg.connect((leader1 + 4) % servers);
+  // lots of successful commands to new group
+  for (let i = 0; i < 50; i++) await cfg.one(randInt(cfg), 3, true);
+  // now another partitioned leader and one follower
+  const leader2 = await cfg.checkOneLeader();
+  let other = (leader1 + 2) % servers;
+  if (leader2 === other) other = (leader2 + 1) % servers;
+  cfg.disconnect(other);
+  // lots more commands that won't commit
+  for (let i = 0; i < 50; i++) raft(cfg, leader2).start(randInt(cfg));
+  await cfg.sleep(ET / 2);
+  // bring original leader back to life
+  for (let i = 0; i < servers; i++) cfg.disconnect(i);
+  cfg.connect((leader1 + 0) % servers);
+  cfg.connect((leader1 + 1) % servers);
+  cfg.connect(other);
+  // lots of successful commands to new group
+  for (let i = 0; i < 50; i++) await cfg.one(randInt(cfg), 3, true);
+  // now everyone
+  for (let i = 0; i < servers; i++) cfg.connect(i);
+  await cfg.one(randInt(cfg), servers, true);
+  cfg.end();
+}
+
+async function count(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin("Test (2B): RPC counts aren't too high");
+  const rpcs = (): number => {
+    let n = 0;
+    for (let j = 0; j < servers; j++) n += cfg.rpcCount(j);
+    return n;
+  };
+  let leader = await cfg.checkOneLeader();
+  let total1 = rpcs();
+  if (total1 > 30 || total1 < 1) fail(`too many or few RPCs (${total1}) to elect initial leader`);
+
+  let total2 = 0;
+  let success = false;
+  loop: for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) await cfg.sleep(3000); // give the solution some time to settle
+    leader = await cfg.checkOneLeader();
+    total1 = rpcs();
+    const iters = 10;
+    const r0 = raft(cfg, leader).start(1);
+    if (!r0.isLeader) continue; // leader moved on really quickly
+    const starti = r0.index;
+    const term = r0.term;
+    const cmds: number[] = [];
+    for (let i = 1; i < iters + 2; i++) {
+      const x = randInt31(cfg);
+      cmds.push(x);
+      const r = raft(cfg, leader).start(x);
+      if (r.term !== term) continue loop; // term changed while starting
+      if (!r.isLeader) continue loop; // no longer the leader, so term has changed
+      if (starti + i !== r.index) fail('Start() failed');
+    }
+    for (let i = 1; i < iters + 1; i++) {
+      const cmd = await cfg.wait(starti + i, servers, term);
+      if (cmd !== cmds[i - 1]) {
+        if (cmd === -1) continue loop; // term changed -- try again
+        fail(`wrong value ${String(cmd)} committed for index ${starti + i}; expected ${cmds.join(',')}`);
+      }
+    }
+    let failed = false;
+    total2 = 0;
+    for (let j = 0; j < servers; j++) {
+      if (raft(cfg, j).getState().term !== term) failed = true; // term changed -- can't expect low RPC counts
+      total2 += cfg.rpcCount(j);
+    }
+    if (failed) continue loop;
+    if (total2 - total1 > (iters + 1 + 3) * 3) fail(`too many RPCs (${total2 - total1}) for ${iters} entries`);
+    success = true;
+    break;
+  }
+  if (!success) fail('term changed too often');
+  await cfg.sleep(ET);
+  let total3 = 0;
+  for (let j = 0; j < servers; j++) total3 += cfg.rpcCount(j);
+  if (total3 - total2 > 3 * 20) fail(`too many RPCs (${total3 - total2}) for 1 second of idleness`);
+  cfg.end();
+}
+
+// ---- 2C: persistence ----------------------------------------------------------------
+
+async function persist1(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2C): basic persistence');
+  await cfg.one(11, servers, true);
+  // crash and re-start all
+  for (let i = 0; i < servers; i++) cfg.start1(i);
+  for (let i = 0; i < servers; i++) {
+    cfg.disconnect(i);
+    cfg.connect(i);
+  }
+  await cfg.one(12, servers, true);
+  const leader1 = await cfg.checkOneLeader();
+  cfg.disconnect(leader1);
+  cfg.start1(leader1);
+  cfg.connect(leader1);
+  await cfg.one(13, servers, true);
+  const leader2 = await cfg.checkOneLeader();
+  cfg.disconnect(leader2);
+  await cfg.one(14, servers - 1, true);
+  cfg.start1(leader2);
+  cfg.connect(leader2);
+  await cfg.wait(4, servers, -1); // wait for leader2 to join before killing i3
+  const i3 = ((await cfg.checkOneLeader()) + 1) % servers;
+  cfg.disconnect(i3);
+  await cfg.one(15, servers - 1, true);
+  cfg.start1(i3);
+  cfg.connect(i3);
+  await cfg.one(16, servers, true);
+  cfg.end();
+}
+
+async function persist2(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2C): more persistence');
+  let index = 1;
+  for (let iters = 0; iters < 5; iters++) {
+    await cfg.one(10 + index, servers, true);
+    index++;
+    const leader1 = await cfg.checkOneLeader();
+    cfg.disconnect((leader1 + 1) % servers);
+    cfg.disconnect((leader1 + 2) % servers);
+    await cfg.one(10 + index, servers - 2, true);
+    index++;
+    cfg.disconnect((leader1 + 0) % servers);
+    cfg.disconnect((leader1 + 3) % servers);
+    cfg.disconnect((leader1 + 4) % servers);
+    cfg.start1((leader1 + 1) % servers);
+    cfg.start1((leader1 + 2) % servers);
+    cfg.connect((leader1 + 1) % servers);
+    cfg.connect((leader1 + 2) % servers);
+    await cfg.sleep(ET);
+    cfg.start1((leader1 + 3) % servers);
+    cfg.connect((leader1 + 3) % servers);
+    await cfg.one(10 + index, servers - 2, true);
+    index++;
+    cfg.connect((leader1 + 4) % servers);
+    cfg.connect((leader1 + 0) % servers);
+  }
+  await cfg.one(1000, servers, true);
+  cfg.end();
+}
+
+async function persist3(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2C): partitioned leader and one follower crash, leader restarts');
+  await cfg.one(101, 3, true);
+  const leader = await cfg.checkOneLeader();
+  cfg.disconnect((leader + 2) % servers);
+  await cfg.one(102, 2, true);
+  cfg.crash1((leader + 0) % servers);
+  cfg.crash1((leader + 1) % servers);
+  cfg.connect((leader + 2) % servers);
+  cfg.start1((leader + 0) % servers);
+  cfg.connect((leader + 0) % servers);
+  await cfg.one(103, 2, true);
+  cfg.start1((leader + 1) % servers);
+  cfg.connect((leader + 1) % servers);
+  await cfg.one(104, servers, true);
+  cfg.end();
+}
+
+/** A sleep of the Figure 8 tests: long (up to half an election timeout) 10% of the time. */
+function figure8Sleep(cfg: Config): number {
+  return cfg.random.int(1000) < 100 ? cfg.random.int(ET / 2) : cfg.random.int(13);
+}
+
+async function figure8(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, false);
+  cfg.begin('Test (2C): Figure 8');
+  await cfg.one(randInt(cfg), 1, true);
+  let nup = servers;
+  for (let iters = 0; iters < 1000; iters++) {
+    let leader = -1;
+    for (let i = 0; i < servers; i++) {
+      const rf = cfg.rafts[i];
+      if (rf !== null && rf !== undefined && rf.start(randInt(cfg)).isLeader) leader = i;
+    }
+    await cfg.sleep(figure8Sleep(cfg));
+    if (leader !== -1) {
+      cfg.crash1(leader);
+      nup -= 1;
+    }
+    if (nup < 3) {
+      const s = cfg.random.int(servers);
+      if (cfg.rafts[s] === null) {
+        cfg.start1(s);
+        cfg.connect(s);
+        nup += 1;
+      }
+    }
+  }
+  for (let i = 0; i < servers; i++) {
+    if (cfg.rafts[i] === null) {
+      cfg.start1(i);
+      cfg.connect(i);
+    }
+  }
+  await cfg.one(randInt(cfg), servers, true);
+  cfg.end();
+}
+
+async function unreliableAgree(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, true);
+  cfg.begin('Test (2C): unreliable agreement');
+  const tasks: Promise<number>[] = [];
+  for (let iters = 1; iters < 50; iters++) {
+    for (let j = 0; j < 4; j++) tasks.push(cfg.one(100 * iters + j, 1, true));
+    await cfg.one(iters, 1, true);
+  }
+  cfg.setUnreliable(false);
+  await Promise.all(tasks);
+  await cfg.one(100, servers, true);
+  cfg.end();
+}
+
+async function figure8Unreliable(env: LabEnv): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, true);
+  cfg.begin('Test (2C): Figure 8 (unreliable)');
+  await cfg.one(randInt(cfg) % 10000, 1, true);
+  let nup = servers;
+  for (let iters = 0; iters < 1000; iters++) {
+    if (iters === 200) cfg.setLongReordering(true);
+    let leader = -1;
+    for (let i = 0; i < servers; i++) {
+      const ok = raft(cfg, i).start(randInt(cfg) % 10000).isLeader;
+      if (ok && cfg.isConnected(i)) leader = i;
+    }
+    await cfg.sleep(figure8Sleep(cfg));
+    if (leader !== -1 && cfg.random.int(1000) < ET / 2) {
+      cfg.disconnect(leader);
+      nup -= 1;
+    }
+    if (nup < 3) {
+      const s = cfg.random.int(servers);
+      if (!cfg.isConnected(s)) {
+        cfg.connect(s);
+        nup += 1;
+      }
+    }
+  }
+  for (let i = 0; i < servers; i++) {
+    if (!cfg.isConnected(i)) cfg.connect(i);
+  }
+  await cfg.one(randInt(cfg) % 10000, servers, true);
+  cfg.end();
+}
+
+async function internalChurn(env: LabEnv, unreliable: boolean): Promise<void> {
+  const servers = 5;
+  const cfg = env.makeConfig(servers, unreliable);
+  cfg.begin(unreliable ? 'Test (2C): unreliable churn' : 'Test (2C): churn');
+  let stop = false;
+
+  // create concurrent clients
+  const client = async (me: number): Promise<number[]> => {
+    const values: number[] = [];
+    while (!stop) {
+      const x = randInt(cfg);
+      let index = -1;
+      let ok = false;
+      for (let i = 0; i < servers; i++) {
+        // try them all, maybe one of them is a leader
+        const rf = cfg.rafts[i];
+        if (rf !== null && rf !== undefined) {
+          const r = rf.start(x);
+          if (r.isLeader) {
+            ok = true;
+            index = r.index;
+          }
+        }
+      }
+      if (ok) {
+        // maybe leader will commit our value, maybe not; but don't wait forever.
+        for (const to of [10, 20, 50, 100, 200]) {
+          const { count: nd, command } = cfg.nCommitted(index);
+          if (nd > 0) {
+            if (typeof command === 'number') {
+              if (command === x) values.push(x);
+            } else {
+              fail('wrong command type');
+            }
+            break;
+          }
+          await cfg.sleep(to);
+        }
+      } else {
+        await cfg.sleep(79 + me * 17);
+      }
+    }
+    return values;
+  };
+  const ncli = 3;
+  const clients = Array.from({ length: ncli }, (_, i) => client(i));
+
+  for (let iters = 0; iters < 20; iters++) {
+    if (cfg.random.int(1000) < 200) cfg.disconnect(cfg.random.int(servers));
+    if (cfg.random.int(1000) < 500) {
+      const i = cfg.random.int(servers);
+      if (cfg.rafts[i] === null) cfg.start1(i);
+      cfg.connect(i);
+    }
+    if (cfg.random.int(1000) < 200) {
+      const i = cfg.random.int(servers);
+      if (cfg.rafts[i] !== null) cfg.crash1(i);
+    }
+    // Make crash/restart infrequent enough that the leader has a chance to commit.
+    await cfg.sleep((ET * 7) / 10);
+  }
+
+  await cfg.sleep(ET);
+  cfg.setUnreliable(false);
+  for (let i = 0; i < servers; i++) {
+    if (cfg.rafts[i] === null) cfg.start1(i);
+    cfg.connect(i);
+  }
+  stop = true;
+  const values: number[] = [];
+  for (const c of clients) {
+    const vv = await c;
+    if (vv === undefined) fail('client failed');
+    values.push(...vv);
+  }
+  await cfg.sleep(ET);
+  const lastIndex = await cfg.one(randInt(cfg), servers, true);
+  const really: number[] = [];
+  for (let index = 1; index <= lastIndex; index++) {
+    const v = await cfg.wait(index, servers, -1);
+    if (typeof v !== 'number') fail('not an int');
+    really.push(v);
+  }
+  const reallySet = new Set(really);
+  for (const v1 of values) {
+    if (!reallySet.has(v1)) fail("didn't find a value");
+  }
+  cfg.end();
+}
+
+// ---- 2D: log compaction ----------------------------------------------------------------
+
+async function snapCommon(env: LabEnv, name: string, disconnect: boolean, reliable: boolean, crash: boolean): Promise<void> {
+  const iters = 30;
+  const servers = 3;
+  const cfg = env.makeConfig(servers, !reliable, true);
+  cfg.begin(name);
+  await cfg.one(randInt(cfg), servers, true);
+  let leader1 = await cfg.checkOneLeader();
+  for (let i = 0; i < iters; i++) {
+    let victim = (leader1 + 1) % servers;
+    let sender = leader1;
+    if (i % 3 === 1) {
+      sender = (leader1 + 1) % servers;
+      victim = leader1;
+    }
+    if (disconnect) {
+      cfg.disconnect(victim);
+      await cfg.one(randInt(cfg), servers - 1, true);
+    }
+    if (crash) {
+      cfg.crash1(victim);
+      await cfg.one(randInt(cfg), servers - 1, true);
+    }
+    // perhaps send enough to get a snapshot
+    const nn = SNAPSHOT_INTERVAL / 2 + cfg.random.int(SNAPSHOT_INTERVAL);
+    for (let j = 0; j < nn; j++) cfg.rafts[sender]?.start(randInt(cfg));
+    // let applier threads catch up with the Start()'s
+    if (!disconnect && !crash) {
+      // make sure all followers have caught up, so that an InstallSnapshot RPC isn't required for TestSnapshotBasic2D()
+      await cfg.one(randInt(cfg), servers, true);
+    } else {
+      await cfg.one(randInt(cfg), servers - 1, true);
+    }
+    if (cfg.logSize() >= MAXLOGSIZE) fail('Log size too large');
+    if (disconnect) {
+      // reconnect a follower, who maybe behind and needs to receive a snapshot to catch up.
+      cfg.connect(victim);
+      await cfg.one(randInt(cfg), servers, true);
+      leader1 = await cfg.checkOneLeader();
+    }
+    if (crash) {
+      cfg.start1(victim);
+      cfg.connect(victim);
+      await cfg.one(randInt(cfg), servers, true);
+      leader1 = await cfg.checkOneLeader();
+    }
+  }
+  cfg.end();
+}
+
+async function snapshotAllCrash(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const iters = 5;
+  const cfg = env.makeConfig(servers, false, true);
+  cfg.begin('Test (2D): crash and restart all servers');
+  await cfg.one(randInt(cfg), servers, true);
+  for (let i = 0; i < iters; i++) {
+    // perhaps enough to get a snapshot
+    const nn = SNAPSHOT_INTERVAL / 2 + cfg.random.int(SNAPSHOT_INTERVAL);
+    for (let j = 0; j < nn; j++) await cfg.one(randInt(cfg), servers, true);
+    const index1 = await cfg.one(randInt(cfg), servers, true);
+    // crash all
+    for (let k = 0; k < servers; k++) cfg.crash1(k);
+    // revive all
+    for (let k = 0; k < servers; k++) {
+      cfg.start1(k);
+      cfg.connect(k);
+    }
+    const index2 = await cfg.one(randInt(cfg), servers, true);
+    if (index2 < index1 + 1) fail(`index decreased from ${index1} to ${index2}`);
+  }
+  cfg.end();
+}
+
+async function snapshotInit(env: LabEnv): Promise<void> {
+  const servers = 3;
+  const cfg = env.makeConfig(servers, false, true);
+  cfg.begin('Test (2D): snapshot initialization after crash');
+  await cfg.one(randInt(cfg), servers, true);
+  // enough ops to make a snapshot
+  const nn = SNAPSHOT_INTERVAL + 1;
+  for (let i = 0; i < nn; i++) await cfg.one(randInt(cfg), servers, true);
+  const restartAll = (): void => {
+    for (let i = 0; i < servers; i++) cfg.crash1(i);
+    for (let i = 0; i < servers; i++) {
+      cfg.start1(i);
+      cfg.connect(i);
+    }
+  };
+  restartAll();
+  // a single op, to get something to be written back to persistent storage.
+  await cfg.one(randInt(cfg), servers, true);
+  restartAll();
+  // do another op to trigger potential bug
+  await cfg.one(randInt(cfg), servers, true);
+  cfg.end();
+}
+
+/** The suite in the lab's file order. */
+export const raftTests: readonly LabTest[] = [
+  { title: 'Test (2A): initial election', fn: initialElection },
+  { title: 'Test (2A): election after network failure', fn: reElection },
+  { title: 'Test (2A): multiple elections', fn: manyElections },
+  { title: 'Test (2B): basic agreement', fn: basicAgree },
+  { title: 'Test (2B): RPC byte count', fn: rpcBytes },
+  { title: 'Test (2B): test progressive failure of followers', fn: followerFailure },
+  { title: 'Test (2B): test failure of leaders', fn: leaderFailure },
+  { title: 'Test (2B): agreement after follower reconnects', fn: failAgree },
+  { title: 'Test (2B): no agreement if too many followers disconnect', fn: failNoAgree },
+  { title: 'Test (2B): concurrent Start()s', fn: concurrentStarts },
+  { title: 'Test (2B): rejoin of partitioned leader', fn: rejoin },
+  { title: 'Test (2B): leader backs up quickly over incorrect follower logs', fn: backup },
+  { title: "Test (2B): RPC counts aren't too high", fn: count },
+  { title: 'Test (2C): basic persistence', fn: persist1 },
+  { title: 'Test (2C): more persistence', fn: persist2 },
+  { title: 'Test (2C): partitioned leader and one follower crash, leader restarts', fn: persist3 },
+  { title: 'Test (2C): Figure 8', fn: figure8 },
+  { title: 'Test (2C): unreliable agreement', fn: unreliableAgree },
+  { title: 'Test (2C): Figure 8 (unreliable)', fn: figure8Unreliable },
+  { title: 'Test (2C): churn', fn: (env) => internalChurn(env, false) },
+  { title: 'Test (2C): unreliable churn', fn: (env) => internalChurn(env, true) },
+  { title: 'Test (2D): snapshots basic', fn: (env) => snapCommon(env, 'Test (2D): snapshots basic', false, true, false) },
+  { title: 'Test (2D): install snapshots (disconnect)', fn: (env) => snapCommon(env, 'Test (2D): install snapshots (disconnect)', true, true, false) },
+  {
+    title: 'Test (2D): install snapshots (disconnect+unreliable)',
+    fn: (env) => snapCommon(env, 'Test (2D): install snapshots (disconnect+unreliable)', true, false, false),
+  },
+  { title: 'Test (2D): install snapshots (crash)', fn: (env) => snapCommon(env, 'Test (2D): install snapshots (crash)', false, true, true) },
+  { title: 'Test (2D): install snapshots (unreliable+crash)', fn: (env) => snapCommon(env, 'Test (2D): install snapshots (unreliable+crash)', false, false, true) },
+  { title: 'Test (2D): crash and restart all servers', fn: snapshotAllCrash },
+  { title: 'Test (2D): snapshot initialization after crash', fn: snapshotInit },
+];
