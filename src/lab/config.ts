@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { decode, encode } from '../transport/codec.js';
 import { Scheduler } from '../sim/scheduler.js';
-import { RpcServer, SimNetwork, type ClientEnd } from '../sim/network.js';
+import { RpcServer, SimNetwork, type ClientEnd, type NetEvent } from '../sim/network.js';
 import { Channel } from '../util/channel.js';
 import { RealClock, type Clock } from '../util/clock.js';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
@@ -33,6 +33,8 @@ export interface ConfigRuntime {
   readonly random: Random;
   readonly scheduler?: Scheduler | undefined;
   readonly log?: ((line: string) => void) | undefined;
+  /** Sees every network event (for traces and determinism checks). */
+  readonly trace?: ((e: NetEvent) => void) | undefined;
 }
 
 /** Interval at which the snapshotting applier snapshots: after index k when (k+1) % 10 == 0. */
@@ -100,7 +102,7 @@ export class Config {
     this.scheduler = opts.scheduler;
     this.logLine = opts.log ?? ((l) => console.log(l));
     this.snapshotMode = opts.snapshot;
-    this.net = new SimNetwork({ clock: this.clock, random: opts.random.fork() });
+    this.net = new SimNetwork({ clock: this.clock, random: opts.random.fork(), ...(opts.trace !== undefined && { trace: opts.trace }) });
     this.net.setReliable(!opts.unreliable);
     // Unreachable servers take long to fail: a leader must not send RPCs one after another.
     this.net.setLongDelays(true);

@@ -1,6 +1,7 @@
 import { Scheduler } from '../sim/scheduler.js';
 import { RealClock } from '../util/clock.js';
 import { SeededRandom, type Random } from '../util/random.js';
+import type { NetEvent } from '../sim/network.js';
 import { Config, type TestStats } from './config.js';
 
 /** What a lab test gets: a way to make its config on the run's clock and seed. */
@@ -23,6 +24,8 @@ export interface RunOptions {
   readonly real?: boolean;
   /** Where the test's own lines (title, Passed line, warnings) go. */
   readonly log?: (line: string) => void;
+  /** Sees every network event of every config the test makes. */
+  readonly trace?: (e: NetEvent) => void;
 }
 
 export interface TestResult {
@@ -51,7 +54,7 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   const env: LabEnv = {
     random,
     makeConfig(servers, unreliable, snapshot = false) {
-      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log });
+      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace });
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;

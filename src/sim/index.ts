@@ -1,2 +1,2 @@
 export { Scheduler, SimulationDeadlock, type RunOptions } from './scheduler.js';
-export { SimNetwork, ClientEnd, RpcServer, type RpcMethod, type SimNetworkOptions } from './network.js';
+export { SimNetwork, ClientEnd, RpcServer, type RpcMethod, type SimNetworkOptions, type NetEvent } from './network.js';

@@ -64,10 +64,21 @@ interface EndState {
   server: string | null;
 }
 
+/** One step in the life of a request, for traces and determinism checks. */
+export interface NetEvent {
+  readonly time: number;
+  readonly kind: 'send' | 'unreachable' | 'request-lost' | 'handled' | 'dead' | 'reply-lost' | 'reply';
+  readonly end: string;
+  readonly method: string;
+  readonly bytes: number;
+}
+
 /** Construction options of a {@link SimNetwork}. */
 export interface SimNetworkOptions {
   readonly clock: Clock;
   readonly random: Random;
+  /** Sees every step of every request. */
+  readonly trace?: (e: NetEvent) => void;
 }
 
 /** How often a waiting request checks whether its server died (ms). */
@@ -84,6 +95,7 @@ const DEAD_POLL_MS = 100;
 export class SimNetwork {
   readonly clock: Clock;
   readonly random: Random;
+  private readonly trace: ((e: NetEvent) => void) | undefined;
   private reliable = true;
   private longDelays = false;
   private longReordering = false;
@@ -96,6 +108,11 @@ export class SimNetwork {
   constructor(opts: SimNetworkOptions) {
     this.clock = opts.clock;
     this.random = opts.random;
+    this.trace = opts.trace;
+  }
+
+  private note(kind: NetEvent['kind'], end: string, method: string, bytes: number): void {
+    this.trace?.({ time: this.clock.now(), kind, end, method, bytes });
   }
 
   setReliable(yes: boolean): void {
@@ -177,6 +194,7 @@ export class SimNetwork {
     const req = encode(args);
     this.totalRpcs++;
     this.totalBytes += req.length;
+    this.note('send', endName, svcMeth, req.length);
 
     const st = this.endState(endName);
     const serverName = st.server;
@@ -187,21 +205,33 @@ export class SimNetwork {
     if (!st.enabled || serverName === null || server === undefined || server === null) {
       // Unreachable: fail after a while, as a real timeout would.
       await this.clock.sleep(this.random.int(this.longDelays ? 7000 : 100));
+      this.note('unreachable', endName, svcMeth, 0);
       return null;
     }
 
     // The request travels: never handled in the caller's own turn.
     await this.clock.sleep(reliable ? 0 : this.random.int(27));
-    if (!reliable && this.random.int(1000) < 100) return null; // request lost
+    if (!reliable && this.random.int(1000) < 100) {
+      this.note('request-lost', endName, svcMeth, 0);
+      return null;
+    }
 
     const replyBytes = await this.runHandler(endName, serverName, server, svcMeth, req);
-    if (replyBytes === null || this.isDead(endName, serverName, server)) return null;
-    if (!reliable && this.random.int(1000) < 100) return null; // reply lost
+    if (replyBytes === null || this.isDead(endName, serverName, server)) {
+      this.note('dead', endName, svcMeth, 0);
+      return null;
+    }
+    this.note('handled', endName, svcMeth, replyBytes.length);
+    if (!reliable && this.random.int(1000) < 100) {
+      this.note('reply-lost', endName, svcMeth, 0);
+      return null;
+    }
     if (longReordering && this.random.int(900) < 600) {
       await this.clock.sleep(200 + this.random.int(1 + this.random.int(2000)));
     }
     if (this.closed) return null;
     this.totalBytes += replyBytes.length;
+    this.note('reply', endName, svcMeth, replyBytes.length);
     return decode(replyBytes);
   }
 
