@@ -455,15 +455,25 @@ export class Raft {
     const reply = (success: boolean, index: number, hintTerm = 0, hintIndex = 0): AppRespMsg =>
       this.send<AppRespMsg>({ type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from, success, index, hintTerm, hintIndex });
 
-    // Everything up to our commit index matches any current leader's log.
-    if (m.prevIndex < this.log.committed) return reply(true, this.log.committed);
+    let prevIndex = m.prevIndex;
+    let entries = m.entries;
+    const committed = this.log.committed;
+    if (prevIndex < committed) {
+      // Everything up to our commit index matches any current leader's log, so
+      // the consistency check holds at `committed`: keep only what lies beyond it.
+      const skip = committed - prevIndex;
+      if (skip >= entries.length) return reply(true, committed);
+      invariant(entries[skip - 1]!.term === this.log.term(committed), () => `leader ${m.from} disagrees with committed index ${committed}`);
+      prevIndex = committed;
+      entries = entries.slice(skip);
+    } else {
+      const lastIndex = this.log.lastIndex();
+      if (prevIndex > lastIndex) return reply(false, prevIndex, 0, lastIndex + 1);
+      const t = this.log.term(prevIndex)!;
+      if (t !== m.prevTerm) return reply(false, prevIndex, t, this.log.firstIndexOfTermAt(prevIndex));
+    }
 
-    const lastIndex = this.log.lastIndex();
-    if (m.prevIndex > lastIndex) return reply(false, m.prevIndex, 0, lastIndex + 1);
-    const t = this.log.term(m.prevIndex)!;
-    if (t !== m.prevTerm) return reply(false, m.prevIndex, t, this.log.firstIndexOfTermAt(m.prevIndex));
-
-    const lastNew = this.log.appendFromLeader(m.prevIndex, m.entries);
+    const lastNew = this.log.appendFromLeader(prevIndex, entries);
     this.log.commitTo(Math.min(m.commit, lastNew));
     return reply(true, lastNew);
   }
