@@ -141,16 +141,18 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
 /** Moves applied items from the node to the channel, one at a time: a slow reader only slows this loop. */
 async function pumpApplies(node: RaftNode, applyCh: Channel<ApplyMsg>): Promise<void> {
   for (;;) {
-    const item = await node.nextApply();
-    if (item === null) return;
-    let msg: ApplyMsg;
-    if (item.kind === 'snapshot') {
-      const s = item.snapshot;
-      msg = { commandValid: false, snapshotValid: true, snapshot: s.data, snapshotTerm: s.meta.term, snapshotIndex: s.meta.index };
-    } else {
-      if (item.entry.type !== EntryType.Normal) continue;
-      msg = { commandValid: true, command: decode(item.entry.data), commandIndex: item.entry.index, snapshotValid: false };
+    const items = await node.nextApplyBatch();
+    if (items === null) return;
+    for (const item of items) {
+      let msg: ApplyMsg;
+      if (item.kind === 'snapshot') {
+        const s = item.snapshot;
+        msg = { commandValid: false, snapshotValid: true, snapshot: s.data, snapshotTerm: s.meta.term, snapshotIndex: s.meta.index };
+      } else {
+        if (item.entry.type !== EntryType.Normal) continue;
+        msg = { commandValid: true, command: decode(item.entry.data), commandIndex: item.entry.index, snapshotValid: false };
+      }
+      if (!(await applyCh.send(msg))) return;
     }
-    if (!(await applyCh.send(msg))) return;
   }
 }

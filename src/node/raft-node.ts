@@ -83,7 +83,7 @@ export class RaftNode {
   /** Responses that RPC callers wait for, keyed by the message object the core produced. */
   private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
   private readonly applyQueue: ApplyItem[] = [];
-  private applyWaiter: ((item: ApplyItem | null) => void) | null = null;
+  private applyWaiter: ((items: ApplyItem[] | null) => void) | null = null;
 
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
@@ -192,28 +192,41 @@ export class RaftNode {
 
   /**
    * The next item for the state machine, in log order; null once the node
-   * stopped. Items are taken one at a time by a single consumer.
+   * stopped. Items are taken by a single consumer.
    */
-  nextApply(): Promise<ApplyItem | null> {
-    if (this.stoppedFlag) return Promise.resolve(null);
-    const item = this.applyQueue.shift();
-    if (item !== undefined) {
-      // Room freed up: the core may hand out more committed entries.
-      this.schedule();
-      return Promise.resolve(item);
+  async nextApply(): Promise<ApplyItem | null> {
+    if (this.applyQueue.length === 0) {
+      const batch = await this.nextApplyBatch();
+      if (batch === null) return null;
+      this.applyQueue.unshift(...batch);
     }
+    return this.takeApply(1)[0] ?? null;
+  }
+
+  /**
+   * Every item waiting for the state machine (at least one), in log order;
+   * null once the node stopped. Cheaper than {@link nextApply} under load.
+   */
+  nextApplyBatch(): Promise<ApplyItem[] | null> {
+    if (this.stoppedFlag) return Promise.resolve(null);
+    if (this.applyQueue.length > 0) return Promise.resolve(this.takeApply(this.applyQueue.length));
     return new Promise((resolve) => {
       this.applyWaiter = resolve;
     });
   }
 
-  private pushApply(item: ApplyItem): void {
+  private takeApply(n: number): ApplyItem[] {
+    const items = this.applyQueue.splice(0, n);
+    // Room freed up: the core may hand out more committed entries.
+    if (items.length > 0) this.schedule();
+    return items;
+  }
+
+  private flushApplyWaiter(): void {
     const w = this.applyWaiter;
-    if (w !== null) {
+    if (w !== null && this.applyQueue.length > 0) {
       this.applyWaiter = null;
-      w(item);
-    } else {
-      this.applyQueue.push(item);
+      w(this.takeApply(this.applyQueue.length));
     }
   }
 
@@ -286,8 +299,9 @@ export class RaftNode {
         this.transport.send(m);
       }
     }
-    if (rd.applySnapshot !== undefined) this.pushApply({ kind: 'snapshot', snapshot: rd.applySnapshot });
-    for (const entry of rd.committedEntries) this.pushApply({ kind: 'entry', entry });
+    if (rd.applySnapshot !== undefined) this.applyQueue.push({ kind: 'snapshot', snapshot: rd.applySnapshot });
+    for (const entry of rd.committedEntries) this.applyQueue.push({ kind: 'entry', entry });
+    this.flushApplyWaiter();
     this.guard(() => this.core.advance(rd));
     this.busy = false;
     this.schedule();
