@@ -26,6 +26,8 @@ export class Progress {
   snapshotChunkOut = false;
   /** In snapshot state: ticks since the last chunk went out. */
   snapshotTicks = 0;
+  /** The highest commit index this follower has been sent (it may not have arrived). */
+  commitSent = 0;
 
   constructor(next: number, maxInflight: number) {
     this.next = next;

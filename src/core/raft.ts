@@ -620,8 +620,10 @@ export class Raft {
     }
     const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxEntriesPerAppend, this.maxBytesPerAppend);
     if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send<AppMsg>({ type: MessageType.App, term: this.termValue, from: this.id, to, prevIndex, prevTerm, entries, commit: this.log.committed });
+    const commit = this.log.committed;
+    this.send<AppMsg>({ type: MessageType.App, term: this.termValue, from: this.id, to, prevIndex, prevTerm, entries, commit });
     pr.sentEntries(prevIndex + entries.length, entries.length);
+    pr.commitSent = Math.max(pr.commitSent, Math.min(commit, prevIndex + entries.length));
     return true;
   }
 
@@ -661,22 +663,25 @@ export class Raft {
       // Never claim a commit index beyond what this follower is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
       this.send<HeartbeatMsg>({ type: MessageType.Heartbeat, term: this.termValue, from: this.id, to, commit });
+      pr.commitSent = Math.max(pr.commitSent, commit);
     }
   }
 
-  /** Sends batched appends for new entries, and commit news to idle followers. */
+  /** Sends batched appends for new entries, and the commit index to idle followers that lack it. */
   private flushAppends(): void {
-    const flush = this.needsFlush;
-    const commitNews = this.commitAdvanced;
+    const pending = this.needsFlush || this.commitAdvanced;
     this.needsFlush = false;
     this.commitAdvanced = false;
-    if (this.roleValue !== Role.Leader || (!flush && !commitNews)) return;
+    if (this.roleValue !== Role.Leader || !pending) return;
+    const committed = this.log.committed;
     for (const [id, pr] of this.progress) {
       let sent = false;
       while (this.sendAppend(id, false)) sent = true;
-      // An empty append is safe to send only when nothing is in flight (no reordering past
-      // earlier appends), and tells an idle follower the new commit index at once.
-      if (!sent && commitNews && pr.state === 'replicate' && pr.inflights.count === 0) this.sendAppend(id, true);
+      // An empty append is safe only when nothing is in flight (it cannot overtake earlier
+      // appends); it tells an idle follower the commit index at once, not at the next heartbeat.
+      if (!sent && pr.state === 'replicate' && pr.inflights.count === 0 && Math.min(pr.match, committed) > pr.commitSent) {
+        this.sendAppend(id, true);
+      }
     }
   }
 

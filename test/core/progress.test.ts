@@ -1,0 +1,140 @@
+// Direct tests of the leader's per-follower flow control: Inflights and Progress.
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Inflights } from '../../src/core/inflights.js';
+import { Progress } from '../../src/core/progress.js';
+
+describe('Inflights', () => {
+  test('fills to capacity, frees by acknowledged index, wraps around', () => {
+    const f = new Inflights(3);
+    f.add(1);
+    f.add(2);
+    assert.deepEqual([f.count, f.full()], [2, false]);
+    f.add(3);
+    assert.deepEqual([f.count, f.full()], [3, true]);
+    assert.throws(() => f.add(4), RangeError);
+    f.freeLE(2);
+    assert.deepEqual([f.count, f.full()], [1, false]);
+    f.add(5);
+    f.add(6); // wraps around the ring buffer
+    assert.deepEqual([f.count, f.full()], [3, true]);
+    f.freeLE(4); // frees 3 only
+    assert.equal(f.count, 2);
+    f.freeLE(4); // idempotent
+    assert.equal(f.count, 2);
+    f.freeFirstOne(); // frees 5
+    assert.equal(f.count, 1);
+    f.freeLE(5); // 6 is still out
+    assert.equal(f.count, 1);
+    f.freeLE(100);
+    assert.equal(f.count, 0);
+    f.freeFirstOne(); // on empty: no-op
+    assert.equal(f.count, 0);
+  });
+
+  test('reset empties it; capacity must be positive', () => {
+    const f = new Inflights(2);
+    f.add(1);
+    f.add(2);
+    f.reset();
+    assert.deepEqual([f.count, f.full()], [0, false]);
+    f.add(7);
+    f.freeLE(6);
+    assert.equal(f.count, 1);
+    assert.throws(() => new Inflights(0), RangeError);
+  });
+});
+
+describe('Progress', () => {
+  test('starts probing at the given next index; one probe at a time', () => {
+    const p = new Progress(5, 2);
+    assert.deepEqual([p.state, p.next, p.match, p.isPaused()], ['probe', 5, 0, false]);
+    p.sentEntries(6, 2);
+    assert.deepEqual([p.next, p.isPaused()], [5, true], 'probe state does not advance next optimistically');
+    p.sentEntries(4, 0);
+    assert.equal(p.isPaused(), true);
+  });
+
+  test('maybeUpdate records new matches, ignores old ones and unpauses a probe', () => {
+    const p = new Progress(5, 2);
+    p.sentEntries(6, 2);
+    assert.equal(p.maybeUpdate(6), true);
+    assert.deepEqual([p.match, p.next, p.isPaused()], [6, 7, false]);
+    assert.equal(p.maybeUpdate(4), false);
+    assert.deepEqual([p.match, p.next], [6, 7]);
+  });
+
+  test('in replicate state appends advance next and fill the window; empty appends take no slot', () => {
+    const p = new Progress(5, 2);
+    p.maybeUpdate(6);
+    p.becomeReplicate();
+    assert.deepEqual([p.state, p.next, p.inflights.count], ['replicate', 7, 0]);
+    p.sentEntries(9, 3);
+    assert.deepEqual([p.next, p.inflights.count, p.isPaused()], [10, 1, false]);
+    p.sentEntries(9, 0);
+    assert.deepEqual([p.next, p.inflights.count], [10, 1]);
+    p.sentEntries(10, 1);
+    assert.deepEqual([p.next, p.inflights.count, p.isPaused()], [11, 2, true]);
+  });
+
+  test('maybeDecrTo in replicate state ignores rejections at or below match, else probes from the hint', () => {
+    const p = new Progress(5, 4);
+    p.maybeUpdate(6);
+    p.becomeReplicate();
+    p.sentEntries(9, 3);
+    p.sentEntries(12, 3);
+    assert.equal(p.maybeDecrTo(6, 3), false);
+    assert.equal(p.maybeDecrTo(5, 3), false);
+    assert.deepEqual([p.state, p.next], ['replicate', 13]);
+    assert.equal(p.maybeDecrTo(9, 8), true);
+    assert.deepEqual([p.state, p.next, p.inflights.count, p.isPaused()], ['probe', 8, 0, false]);
+  });
+
+  const probeDecr: Array<[string, number, number, boolean, number]> = [
+    // name, rejected prevIndex, hint, accepted, next after
+    ['answer to the outstanding probe, hint inside', 9, 8, true, 8],
+    ['hint beyond the rejected index is capped at it', 9, 50, true, 9],
+    ['hint below match is raised to match + 1', 9, 2, true, 7],
+    ['stale rejection of another probe', 7, 3, false, 10],
+  ];
+  for (const [name, rejected, hint, accepted, next] of probeDecr) {
+    test(`maybeDecrTo in probe state: ${name}`, () => {
+      const p = new Progress(10, 4);
+      p.match = 6;
+      p.sentEntries(10, 1);
+      assert.equal(p.maybeDecrTo(rejected, hint), accepted);
+      assert.equal(p.next, next);
+      assert.equal(p.state, 'probe');
+      assert.equal(p.isPaused(), !accepted);
+    });
+  }
+
+  test('snapshot state: paused, ignores rejections, resumes probing after the snapshot', () => {
+    const p = new Progress(3, 4);
+    p.maybeUpdate(2);
+    p.becomeSnapshot(20);
+    assert.deepEqual([p.state, p.pendingSnapshot, p.isPaused(), p.snapshotOffset], ['snapshot', 20, true, 0]);
+    assert.equal(p.maybeDecrTo(5, 1), false);
+    // Even if the follower's match stays below the snapshot, probing resumes after it.
+    p.becomeProbe();
+    assert.deepEqual([p.state, p.next, p.pendingSnapshot, p.isPaused()], ['probe', 21, 0, false]);
+
+    const q = new Progress(3, 4);
+    q.becomeSnapshot(20);
+    q.maybeUpdate(25);
+    q.becomeProbe();
+    assert.equal(q.next, 26);
+  });
+
+  test('becomeProbe from replicate resumes right after match; transitions reset the window', () => {
+    const p = new Progress(1, 2);
+    p.maybeUpdate(4);
+    p.becomeReplicate();
+    p.sentEntries(6, 2);
+    p.sentEntries(8, 2);
+    assert.equal(p.isPaused(), true);
+    p.becomeProbe();
+    assert.deepEqual([p.state, p.next, p.inflights.count, p.isPaused()], ['probe', 5, 0, false]);
+  });
+});
