@@ -1,21 +1,22 @@
-import { Packr } from 'msgpackr';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 
 /**
- * The binary encoding of everything tsraft puts on a wire or in a persisted
- * blob: MessagePack (msgpackr). Byte arrays stay byte arrays, so entry
+ * The binary encoding of messages on a wire and of persisted blobs:
+ * MessagePack (@msgpack/msgpack). Byte arrays stay byte arrays, so entry
  * payloads cost their length plus a few bytes of framing.
  */
-const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, variableMapSize: true });
+const encoder = new Encoder({ ignoreUndefined: true });
+const decoder = new Decoder();
 
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return encoder.encode(value);
 }
 
 export function decode<T = unknown>(bytes: Uint8Array): T {
-  return packr.unpack(bytes) as T;
+  return decoder.decode(bytes) as T;
 }
 
 /** Decodes a concatenation of encoded values. */
 export function decodeAll(bytes: Uint8Array): unknown[] {
-  return packr.unpackMultiple(bytes) as unknown[];
+  return [...decoder.decodeMulti(bytes)];
 }
