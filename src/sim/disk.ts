@@ -1,0 +1,313 @@
+import * as path from 'node:path';
+import { LockedError, type AppendHandle, type DirLock, type FileSystem } from '../storage/fs.js';
+import type { Random } from '../util/random.js';
+
+/** Thrown by every operation of a process whose disk crashed under it. */
+export class SimCrashError extends Error {
+  override name = 'SimCrashError';
+}
+
+/** A file's bytes: what the process sees, and how much of it would survive a crash. */
+class Inode {
+  data = new Uint8Array(256);
+  size = 0;
+  /** Bytes [0, synced) are durable; appends after it are not yet. */
+  synced = 0;
+
+  append(bytes: Uint8Array): void {
+    if (this.size + bytes.length > this.data.length) {
+      const bigger = new Uint8Array(Math.max(this.data.length * 2, this.size + bytes.length));
+      bigger.set(this.data.subarray(0, this.size));
+      this.data = bigger;
+    }
+    this.data.set(bytes, this.size);
+    this.size += bytes.length;
+  }
+
+  contents(): Uint8Array {
+    return this.data.slice(0, this.size);
+  }
+}
+
+/** Options of a {@link SimDisk}. */
+export interface SimDiskOptions {
+  readonly random: Random;
+  /** Probability that a crash keeps a random prefix of a file's unsynced bytes (a torn write). Default 0.5. */
+  readonly tornWriteProbability?: number;
+}
+
+/** What the last crash did, for tests and traces. */
+export interface CrashReport {
+  readonly lostBytes: number;
+  readonly tornFiles: string[];
+  readonly revertedNames: number;
+}
+
+/**
+ * A disk for the simulator. Appended bytes stay volatile until the file is
+ * synced; names created, renamed or removed in a directory stay volatile
+ * until the directory is synced. {@link crash} throws away whatever is
+ * volatile (keeping, sometimes, a random prefix of unsynced appends: a torn
+ * write), and invalidates every file system handed out before it, as a power
+ * cut ends the process that was using the disk. {@link flipByte} corrupts
+ * stored data. Processes reach it through {@link mount}.
+ */
+export class SimDisk {
+  private readonly random: Random;
+  private readonly tornP: number;
+  /** Current names per directory. */
+  private dirs = new Map<string, Map<string, Inode>>();
+  /** Names per directory as of its last sync. */
+  private durableDirs = new Map<string, Map<string, Inode>>();
+  private generation = 0;
+  private locks = new Set<string>();
+  private opsLeft = Infinity;
+  /** What the most recent crash did. */
+  lastCrash: CrashReport | undefined;
+  /** Operations performed since the disk was made. */
+  ops = 0;
+  /** Syncs (file or directory) performed. */
+  syncs = 0;
+
+  constructor(opts: SimDiskOptions) {
+    this.random = opts.random;
+    this.tornP = opts.tornWriteProbability ?? 0.5;
+  }
+
+  /** A file system for one process; it stops working at the next crash. */
+  mount(): FileSystem {
+    return new SimFileSystem(this, this.generation);
+  }
+
+  /** Makes the disk crash just before the n-th operation from now (counting from 1). */
+  crashAfter(n: number): void {
+    this.opsLeft = n;
+  }
+
+  /**
+   * Decides, at a crash, how many of a file's unsynced bytes survive; when
+   * unset, a random prefix survives with the torn-write probability. Tests
+   * set it to cut a record at every byte offset.
+   */
+  keepUnsynced: ((file: string, unsynced: number) => number) | undefined;
+
+  /**
+   * Power loss: unsynced appends vanish (or survive as a prefix), unsynced
+   * directory changes are undone, locks are released, and every mounted file
+   * system fails from now on.
+   */
+  crash(): CrashReport {
+    this.generation++;
+    this.opsLeft = Infinity;
+    this.locks.clear();
+    let lostBytes = 0;
+    const tornFiles: string[] = [];
+    let revertedNames = 0;
+    const seen = new Set<Inode>();
+    for (const [dir, names] of this.durableDirs) {
+      const cur = this.dirs.get(dir);
+      if (cur !== undefined && !sameNames(cur, names)) revertedNames++;
+      this.dirs.set(dir, new Map(names));
+      for (const [name, ino] of names) {
+        if (seen.has(ino)) continue;
+        seen.add(ino);
+        const unsynced = ino.size - ino.synced;
+        if (unsynced <= 0) continue;
+        const file = path.join(dir, name);
+        let keep = 0;
+        if (this.keepUnsynced !== undefined) keep = Math.max(0, Math.min(unsynced, this.keepUnsynced(file, unsynced)));
+        else if (this.random.float() < this.tornP) keep = this.random.int(unsynced + 1);
+        if (keep > 0) tornFiles.push(file);
+        lostBytes += unsynced - keep;
+        ino.size = ino.synced + keep;
+        ino.synced = ino.size;
+      }
+    }
+    for (const dir of [...this.dirs.keys()]) {
+      if (!this.durableDirs.has(dir)) this.dirs.delete(dir);
+    }
+    this.lastCrash = { lostBytes, tornFiles, revertedNames };
+    return this.lastCrash;
+  }
+
+  /** Flips one byte of a file as stored (current and durable contents alike). */
+  flipByte(file: string, offset: number, mask = 0xff): void {
+    const ino = this.dirs.get(path.dirname(file))?.get(path.basename(file));
+    if (ino === undefined) throw new Error(`flipByte: no file ${file}`);
+    if (offset < 0 || offset >= ino.size) throw new RangeError(`flipByte: offset ${offset} outside ${file} (${ino.size} bytes)`);
+    ino.data[offset]! ^= mask;
+  }
+
+  /** Size of a file as the process sees it, or undefined. */
+  fileSize(file: string): number | undefined {
+    return this.dirs.get(path.dirname(file))?.get(path.basename(file))?.size;
+  }
+
+  /** Every file path, sorted. */
+  files(): string[] {
+    const out: string[] = [];
+    for (const [dir, names] of this.dirs) for (const n of names.keys()) out.push(path.join(dir, n));
+    return out.sort();
+  }
+
+  // ---- operations, called through a SimFileSystem ----------------------------
+
+  /** @internal Counts an operation of generation `gen`; crashes when the budget runs out. */
+  op(gen: number): void {
+    if (gen !== this.generation) throw new SimCrashError('the disk crashed under this process');
+    this.ops++;
+    if (--this.opsLeft <= 0) {
+      this.crash();
+      throw new SimCrashError('the disk crashed');
+    }
+  }
+
+  /** @internal */
+  dir(dir: string, create: boolean): Map<string, Inode> | undefined {
+    let d = this.dirs.get(dir);
+    if (d === undefined && create) {
+      d = new Map();
+      this.dirs.set(dir, d);
+      // Directories themselves are made durable at once (the engine creates them at first start).
+      this.durableDirs.set(dir, new Map());
+    }
+    return d;
+  }
+
+  /** @internal */
+  syncDirNow(dir: string): void {
+    const d = this.dirs.get(dir);
+    if (d !== undefined) this.durableDirs.set(dir, new Map(d));
+    this.syncs++;
+  }
+
+  /** @internal */
+  syncInode(ino: Inode): void {
+    ino.synced = ino.size;
+    this.syncs++;
+  }
+
+  /** @internal */
+  takeLock(dir: string, gen: number): DirLock {
+    if (this.locks.has(dir)) throw new LockedError(`data directory ${dir} is locked by another process`);
+    this.locks.add(dir);
+    return {
+      release: async () => {
+        if (gen === this.generation) this.locks.delete(dir);
+      },
+    };
+  }
+
+  /** @internal */
+  isCurrent(gen: number): boolean {
+    return gen === this.generation;
+  }
+}
+
+function sameNames(a: Map<string, Inode>, b: Map<string, Inode>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function enoent(file: string): Error {
+  const e = new Error(`ENOENT: no such file ${file}`) as NodeJS.ErrnoException;
+  e.code = 'ENOENT';
+  return e;
+}
+
+/** One process's view of a {@link SimDisk}. Every call is one counted operation. */
+class SimFileSystem implements FileSystem {
+  constructor(
+    private readonly disk: SimDisk,
+    private readonly gen: number,
+  ) {}
+
+  private lookup(file: string): Inode {
+    const ino = this.disk.dir(path.dirname(file), false)?.get(path.basename(file));
+    if (ino === undefined) throw enoent(file);
+    return ino;
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    this.disk.op(this.gen);
+    let d = dir;
+    const chain: string[] = [];
+    while (d !== path.dirname(d)) {
+      chain.push(d);
+      d = path.dirname(d);
+    }
+    for (const c of chain.reverse()) this.disk.dir(c, true);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    this.disk.op(this.gen);
+    return [...(this.disk.dir(dir, false)?.keys() ?? [])].sort();
+  }
+
+  async readFile(file: string): Promise<Uint8Array> {
+    this.disk.op(this.gen);
+    return this.lookup(file).contents();
+  }
+
+  async openAppend(file: string): Promise<AppendHandle> {
+    this.disk.op(this.gen);
+    const d = this.disk.dir(path.dirname(file), false);
+    if (d === undefined) throw enoent(path.dirname(file));
+    let ino = d.get(path.basename(file));
+    if (ino === undefined) {
+      ino = new Inode();
+      d.set(path.basename(file), ino);
+    }
+    const target = ino;
+    let closed = false;
+    const check = (): void => {
+      if (closed) throw new Error(`${file} is closed`);
+      this.disk.op(this.gen);
+    };
+    return {
+      append: async (data) => {
+        check();
+        target.append(data);
+      },
+      sync: async () => {
+        check();
+        this.disk.syncInode(target);
+      },
+      close: async () => {
+        closed = true;
+      },
+    };
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.disk.op(this.gen);
+    const ino = this.lookup(from);
+    this.disk.dir(path.dirname(from), false)!.delete(path.basename(from));
+    const d = this.disk.dir(path.dirname(to), false);
+    if (d === undefined) throw enoent(path.dirname(to));
+    d.set(path.basename(to), ino);
+  }
+
+  async remove(file: string): Promise<void> {
+    this.disk.op(this.gen);
+    this.disk.dir(path.dirname(file), false)?.delete(path.basename(file));
+  }
+
+  async truncate(file: string, size: number): Promise<void> {
+    this.disk.op(this.gen);
+    const ino = this.lookup(file);
+    if (size < ino.size) ino.size = size;
+    this.disk.syncInode(ino);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    this.disk.op(this.gen);
+    this.disk.syncDirNow(dir);
+  }
+
+  async lock(dir: string): Promise<DirLock> {
+    this.disk.op(this.gen);
+    return this.disk.takeLock(dir, this.gen);
+  }
+}
