@@ -4,7 +4,7 @@ import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { entropySeed } from '../util/random.js';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
 
-const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J]';
+const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file]';
 
 /** A command-line mistake: reported in one line, with the usage, never as a stack trace. */
 export class UsageError extends Error {
@@ -17,6 +17,7 @@ export interface LabCliOptions {
   readonly runs: number;
   readonly grep: string | undefined;
   readonly jobs: number;
+  readonly storage: 'memory' | 'file';
 }
 
 function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
@@ -41,6 +42,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
         runs: { type: 'string' },
         grep: { type: 'string' },
         jobs: { type: 'string' },
+        storage: { type: 'string' },
       },
     }));
   } catch (e) {
@@ -54,6 +56,8 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
       throw new UsageError(`--grep: ${(e as Error).message}`);
     }
   }
+  const storage = values.storage ?? 'memory';
+  if (storage !== 'memory' && storage !== 'file') throw new UsageError(`--storage must be 'memory' or 'file', got '${storage}'`);
   const runs = parseCount('runs', values.runs, 1, 1);
   const real = values.real ?? false;
   const defaultJobs = runs > 1 && !real ? Math.min(availableParallelism(), runs) : 1;
@@ -63,6 +67,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
     runs,
     grep,
     jobs: parseCount('jobs', values.jobs, defaultJobs, 1),
+    storage,
   };
 }
 
@@ -70,6 +75,7 @@ interface Job {
   readonly testIndex: number;
   readonly seed: number;
   readonly real: boolean;
+  readonly storage: 'memory' | 'file';
 }
 
 interface JobResult {
@@ -91,6 +97,7 @@ async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) =>
   const r: TestResult = await runLabTest(tests[job.testIndex]!, {
     seed: job.seed,
     real: job.real,
+    storage: job.storage,
     log: (l) => {
       if (live !== undefined) live(l);
       else lines.push(l);
@@ -108,8 +115,8 @@ function escapeRegExp(s: string): string {
 }
 
 /** The command that replays one failed test. */
-export function replayCommand(title: string, seed: number, real: boolean): string {
-  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}`;
+export function replayCommand(title: string, seed: number, real: boolean, storage: 'memory' | 'file' = 'memory'): string {
+  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}${storage === 'file' ? ' --storage file' : ''}`;
 }
 
 /**
@@ -137,10 +144,10 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
   const indexOf = new Map(tests.map((t, i) => [t, i]));
   const jobs: Job[] = [];
   for (let run = 0; run < opts.runs; run++) {
-    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real });
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage });
   }
   const verbose = opts.runs === 1;
-  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.jobs} job(s)`);
+  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)`);
 
   const wall0 = performance.now();
   const failures: JobResult[] = [];
@@ -160,7 +167,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
       if (opts.jobs > 1) for (const l of r.lines) out(l);
       if (!r.ok) {
         out(`  ... FAILED: ${r.error}`);
-        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real)}`);
+        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real, r.job.storage)}`);
       }
     } else {
       if (!r.ok) out(`FAILED seed ${r.job.seed}: ${title}: ${r.error.split('\n')[0]}`);
@@ -178,7 +185,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
 
   if (failures.length > 0 && !verbose) {
     out('failures:');
-    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real)}`);
+    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real, f.job.storage)}`);
   }
   out(`wall time ${((performance.now() - wall0) / 1000).toFixed(1)} s`);
   out(`${passed} passed, ${failures.length} failed`);

@@ -5,6 +5,10 @@ import { RpcServer, SimNetwork, type ClientEnd, type NetEvent } from '../sim/net
 import { Channel } from '../util/channel.js';
 import { RealClock, type Clock } from '../util/clock.js';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { FilePersister } from './file-persister.js';
 import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
 
@@ -25,6 +29,8 @@ export interface ConfigOptions {
   readonly clock?: 'virtual' | 'real';
   /** Where Passed lines and warnings go. Default: console.log. */
   readonly log?: (line: string) => void;
+  /** Persist in memory, as the lab does (default), or in FileStorage on real files. */
+  readonly storage?: 'memory' | 'file';
 }
 
 /** Options for harnesses that share one clock and random stream across configs. */
@@ -35,6 +41,8 @@ export interface ConfigRuntime {
   readonly log?: ((line: string) => void) | undefined;
   /** Sees every network event (for traces and determinism checks). */
   readonly trace?: ((e: NetEvent) => void) | undefined;
+  /** Persist in memory (default) or in FileStorage under a temporary directory. */
+  readonly storage?: 'memory' | 'file' | undefined;
 }
 
 /** Interval at which the snapshotting applier snapshots: after index k when (k+1) % 10 == 0. */
@@ -74,7 +82,9 @@ export class Config {
   readonly rafts: (LabRaft | null)[];
   private readonly applyErr: (string | null)[];
   private readonly connected: boolean[];
-  private readonly saved: (Persister | null)[];
+  private readonly saved: (Persister | FilePersister | null)[];
+  /** With file storage: the temporary directory holding every server's data directory. */
+  private readonly dataRoot: string | null;
   private readonly endnames: string[][];
   /** What each server has applied, as the tester saw it: index → command. */
   private readonly logs: Map<number, unknown>[];
@@ -107,12 +117,13 @@ export class Config {
     // Unreachable servers take long to fail: a leader must not send RPCs one after another.
     this.net.setLongDelays(true);
     this.startTime = this.clock.now();
+    this.dataRoot = opts.storage === 'file' ? mkdtempSync(path.join(tmpdir(), 'tsraft-lab-')) : null;
 
     const n = this.n;
     this.rafts = new Array<LabRaft | null>(n).fill(null);
     this.applyErr = new Array<string | null>(n).fill(null);
     this.connected = new Array<boolean>(n).fill(false);
-    this.saved = new Array<Persister | null>(n).fill(null);
+    this.saved = new Array<Persister | FilePersister | null>(n).fill(null);
     this.endnames = Array.from({ length: n }, () => []);
     this.logs = Array.from({ length: n }, () => new Map());
     this.lastApplied = new Array<number>(n).fill(0);
@@ -135,7 +146,11 @@ export class Config {
         this.cleanup();
       }
     };
-    return this.scheduler !== undefined ? this.scheduler.run(guarded, { maxVirtualMs: 30 * 60_000 }) : guarded();
+    try {
+      return this.scheduler !== undefined ? await this.scheduler.run(guarded, { maxVirtualMs: 30 * 60_000 }) : await guarded();
+    } finally {
+      await this.dispose();
+    }
   }
 
   /** Rejects as soon as the harness records a fatal error. */
@@ -170,14 +185,15 @@ export class Config {
     this.net.deleteServer(String(i)); // replies of requests in progress on it are now suppressed
     const saved = this.saved[i];
     // The old instance keeps writing into the old persister, which nobody reads again.
-    if (saved !== null) this.saved[i] = saved.copy();
+    // (On files, the directory is the persisted state: the instance is stopped and closes it.)
+    if (saved instanceof Persister) this.saved[i] = saved.copy();
     const rf = this.rafts[i];
     if (rf !== null) {
       rf.kill();
       this.rafts[i] = null;
     }
     const cur = this.saved[i];
-    if (cur !== null) {
+    if (cur instanceof Persister) {
       const p = new Persister();
       p.save(cur.readRaftState(), cur.readSnapshot());
       this.saved[i] = p;
@@ -198,15 +214,20 @@ export class Config {
     }
     this.lastApplied[i] = 0;
     const saved = this.saved[i];
-    this.saved[i] = saved !== null ? saved.copy() : new Persister();
-    const persister = this.saved[i]!;
-
-    const snap = persister.readSnapshot();
-    if (snap.length > 0) {
-      // The service on a restarted server loads the snapshot before Raft starts.
-      const err = this.ingestSnapshot(i, snap, -1);
-      if (err !== null) this.fail(err);
+    let persister: Persister | FilePersister;
+    if (this.dataRoot !== null) {
+      const sched = this.scheduler;
+      persister = saved ?? new FilePersister(path.join(this.dataRoot, `server-${i}`), sched !== undefined ? { track: (p) => sched.external(p) } : {});
+    } else {
+      persister = saved instanceof Persister ? saved.copy() : new Persister();
+      const snap = persister.readSnapshot();
+      if (snap.length > 0) {
+        // The service on a restarted server loads the snapshot before Raft starts.
+        const err = this.ingestSnapshot(i, snap, -1);
+        if (err !== null) this.fail(err);
+      }
     }
+    this.saved[i] = persister;
 
     const applyCh = new Channel<ApplyMsg>(0);
     const raft = make(ends, i, persister, applyCh, {
@@ -214,6 +235,12 @@ export class Config {
       random: this.random.fork(),
       observer: { onRoleChange: (info) => info.role === 'leader' && this.checkNewLeader(i, info.term, raft) },
       onFatal: (err) => this.fail(err instanceof Error ? err : new LabFailure(String(err))),
+      onRecovered: (state) => {
+        if (state.snapshot !== null) {
+          const err = this.ingestSnapshot(i, state.snapshot.data, -1);
+          if (err !== null) this.fail(err);
+        }
+      },
     });
     this.rafts[i] = this.guardRaft(i, raft);
     void (this.snapshotMode ? this.applierSnap(i, applyCh) : this.applier(i, applyCh));
@@ -310,6 +337,13 @@ export class Config {
     }
     this.net.cleanup();
     if (this.clock instanceof RealClock) this.clock.dispose();
+  }
+
+  /** After {@link cleanup}: waits for file storage to close and removes its directory. */
+  async dispose(): Promise<void> {
+    if (this.dataRoot === null) return;
+    for (const p of this.saved) if (p instanceof FilePersister) await p.closed();
+    rmSync(this.dataRoot, { recursive: true, force: true });
   }
 
   // ---- appliers ------------------------------------------------------------------
@@ -409,12 +443,11 @@ export class Config {
       return;
     }
     this.leaderOfTerm.set(term, i);
-    const node = rf.node;
-    const snapIndex = node.status().snapshotIndex;
+    const snapIndex = rf.status()?.snapshotIndex ?? 0;
     for (let k = snapIndex + 1; k <= this.maxIndex; k++) {
       const committed = this.committedValue(k);
       if (committed === undefined) continue;
-      const e = node.entryAt(k);
+      const e = rf.entryAt(k);
       if (e === undefined) {
         this.fail(`leader ${i} of term ${term} lacks committed index ${k}`);
         return;
@@ -633,5 +666,6 @@ export function makeConfig(opts: ConfigOptions): Config {
     random,
     scheduler,
     log: opts.log,
+    storage: opts.storage,
   });
 }

@@ -1,13 +1,16 @@
 import type { RaftObserver } from '../core/raft.js';
 import { EntryType, MessageType, isRequest, type Message } from '../core/types.js';
-import { RaftNode, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
+import { RaftNode, type NodeStatus, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
 import type { ClientEnd, RpcMethod } from '../sim/network.js';
 import { decode, encode } from '../transport/codec.js';
 import type { Channel } from '../util/channel.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { PersisterStorage } from './persister-storage.js';
+import { FilePersister } from './file-persister.js';
 import type { Persister } from './persister.js';
+import type { Entry } from '../core/types.js';
+import type { LogStorage, StorageState } from '../storage/types.js';
 
 /** What Raft delivers on the apply channel: a committed command, or a snapshot to adopt. */
 export interface ApplyMsg {
@@ -31,8 +34,10 @@ export interface LabRaft {
   killed(): boolean;
   /** The RPC methods to register as service "Raft". */
   readonly service: Record<string, RpcMethod>;
-  /** The driver underneath, for harness checks. */
-  readonly node: RaftNode;
+  /** The node's state, once it has started (at once, unless its storage is on disk). */
+  status(): NodeStatus | undefined;
+  /** The entry at `index` in the node's in-memory log, for harness checks. */
+  entryAt(index: number): Entry | undefined;
 }
 
 /**
@@ -49,6 +54,8 @@ export interface MakeOptions {
   readonly timing?: RaftNodeTiming;
   readonly observer?: RaftObserver;
   readonly onFatal?: (err: unknown) => void;
+  /** With a {@link FilePersister}: called with what recovery found, before the node starts. */
+  readonly onRecovered?: (state: StorageState) => void;
 }
 
 const METHOD: Record<number, string> = {
@@ -79,51 +86,74 @@ class RpcTransport implements Transport {
  * Creates a Raft server, as the lab's `Make(peers, me, persister, applyCh)`.
  * `peers[i]` reaches server i; `persister` holds what the previous incarnation
  * saved; committed commands and installed snapshots arrive on `applyCh`.
- * Returns at once; everything else runs in the background.
+ * Returns at once; everything else runs in the background. With a
+ * {@link FilePersister} the node starts once its data directory is recovered;
+ * until then it answers no RPC and is nobody's leader.
  */
-export function make(peers: readonly ClientEnd[], me: number, persister: Persister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
+export function make(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
   const network = peers[0]?.network;
   const clock = opts.clock ?? network?.clock;
   const random = opts.random ?? network?.random.fork();
   if (clock === undefined || random === undefined) throw new Error('make: no peers to take a clock and randomness from; pass them in options');
 
-  const storage = new PersisterStorage(persister);
   const transport = new RpcTransport(peers);
   const timing = opts.timing ?? LAB_TIMING;
-  const node = new RaftNode({
-    id: me,
-    voters: peers.map((_, i) => i),
-    storage,
-    initialState: PersisterStorage.read(persister),
-    clock,
-    random,
-    transport,
-    ...timing,
-    noopOnElection: false, // the lab numbers commands from index 1
-    ...(opts.observer !== undefined && { observer: opts.observer }),
-    ...(opts.onFatal !== undefined && { onFatal: opts.onFatal }),
-  });
-  transport.node = node;
-
+  let node: RaftNode | null = null;
   let dead = false;
-  void pumpApplies(node, applyCh);
+  let release = (): void => {};
 
-  const handle = (m: Message): Promise<Message | null> => (dead ? Promise.resolve(null) : node.handleRequest(m));
+  const startNode = (storage: LogStorage, initialState: StorageState): void => {
+    const n = new RaftNode({
+      id: me,
+      voters: peers.map((_, i) => i),
+      storage,
+      initialState,
+      clock,
+      random,
+      transport,
+      ...timing,
+      noopOnElection: false, // the lab numbers commands from index 1
+      ...(opts.observer !== undefined && { observer: opts.observer }),
+      ...(opts.onFatal !== undefined && { onFatal: opts.onFatal }),
+    });
+    transport.node = n;
+    node = n;
+    void pumpApplies(n, applyCh);
+  };
+
+  if (persister instanceof FilePersister) {
+    persister.acquire().then(
+      ({ storage, state, release: rel }) => {
+        release = rel;
+        if (dead) return rel();
+        opts.onRecovered?.(state);
+        startNode(storage, state);
+      },
+      (err: unknown) => {
+        if (!dead) opts.onFatal?.(err);
+      },
+    );
+  } else {
+    startNode(new PersisterStorage(persister), PersisterStorage.read(persister));
+  }
+
+  const handle = (m: Message): Promise<Message | null> => (dead || node === null ? Promise.resolve(null) : node.handleRequest(m));
   return {
     start(command) {
-      const r = dead ? null : node.propose(encode(command));
-      return r === null ? { index: -1, term: node.term, isLeader: false } : { index: r.index, term: r.term, isLeader: true };
+      const r = dead || node === null ? null : node.propose(encode(command));
+      return r === null ? { index: -1, term: node?.term ?? 0, isLeader: false } : { index: r.index, term: r.term, isLeader: true };
     },
     getState() {
-      return { term: node.term, isLeader: !dead && node.isLeader() };
+      return { term: node?.term ?? 0, isLeader: !dead && node !== null && node.isLeader() };
     },
     snapshot(index, snapshot) {
-      if (!dead) node.compact(index, snapshot);
+      if (!dead) node?.compact(index, snapshot);
     },
     kill() {
       dead = true;
-      node.stop();
+      node?.stop();
       applyCh.close();
+      release();
     },
     killed() {
       return dead;
@@ -134,7 +164,8 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
       Heartbeat: handle,
       InstallSnapshot: handle,
     },
-    node,
+    status: () => node?.status(),
+    entryAt: (index) => node?.entryAt(index),
   };
 }
 

@@ -26,6 +26,8 @@ export interface RunOptions {
   readonly log?: (line: string) => void;
   /** Sees every network event of every config the test makes. */
   readonly trace?: (e: NetEvent) => void;
+  /** Where servers persist: in memory as the lab does (default), or in FileStorage on real files. */
+  readonly storage?: 'memory' | 'file';
 }
 
 export interface TestResult {
@@ -54,7 +56,7 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   const env: LabEnv = {
     random,
     makeConfig(servers, unreliable, snapshot = false) {
-      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace });
+      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage });
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;
@@ -78,6 +80,7 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
     ok = false;
     error = e;
   }
+  for (const c of configs) await c.dispose();
   const virtualMs = scheduler !== undefined ? scheduler.now() - t0 : performance.now() - wall0;
   if (clock instanceof RealClock) clock.dispose();
   const stats = configs.length > 0 ? configs[configs.length - 1]!.stats : undefined;

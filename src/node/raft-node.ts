@@ -1,5 +1,5 @@
 import { Raft, type RaftObserver, type Ready } from '../core/raft.js';
-import { EntryType, isRequest, type Entry, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
+import { EntryType, MessageType, isRequest, type Entry, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -280,6 +280,15 @@ export class RaftNode {
     if (!this.core.hasReady(opts)) return;
     this.busy = true;
     const rd = this.core.ready(opts);
+    // A leader's appends, heartbeats and snapshot chunks promise nothing about its own
+    // disk: they go out at once, while its log is written (Raft dissertation §10.2.1; the
+    // core counts the leader toward a commit only once advance() confirms the write).
+    // Votes and acknowledgements wait for the write.
+    const after: Message[] = [];
+    for (const m of rd.messages) {
+      if (isLeaderSend(m) && !this.pendingReplies.has(m)) this.transport.send(m);
+      else after.push(m);
+    }
     try {
       if (needsWrite(rd)) {
         await this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
@@ -288,9 +297,9 @@ export class RaftNode {
       this.fail(err);
       return;
     }
-    // The state may have been stopped (crashed) while the write was in flight: send nothing then.
+    // The node may have been stopped (crashed) while the write was in flight: say nothing then.
     if (this.stoppedFlag) return;
-    for (const m of rd.messages) {
+    for (const m of after) {
       const reply = this.pendingReplies.get(m);
       if (reply !== undefined) {
         this.pendingReplies.delete(m);
@@ -323,6 +332,10 @@ export class RaftNode {
     this.stop();
     this.onFatal?.(err);
   }
+}
+
+function isLeaderSend(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
 }
 
 function needsWrite(rd: Ready): boolean {

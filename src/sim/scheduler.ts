@@ -28,6 +28,9 @@ export class Scheduler implements Clock {
   private seq = 0;
   private readonly heap: TimerEntry[] = [];
   private eventCount = 0;
+  /** Real (not simulated) operations in progress, such as disk I/O: time stands still meanwhile. */
+  private externalPending = 0;
+  private externalDone: (() => void) | null = null;
 
   now(): number {
     return this.time;
@@ -58,6 +61,24 @@ export class Scheduler implements Clock {
   }
 
   /**
+   * Marks real work (a real disk write, say) that simulated code awaits: no
+   * timer fires until it settles, so it takes no virtual time. Runs that use
+   * it are deterministic only up to the order in which concurrent real
+   * operations complete.
+   */
+  external<T>(work: Promise<T>): Promise<T> {
+    this.externalPending++;
+    const done = (): void => {
+      this.externalPending--;
+      const w = this.externalDone;
+      this.externalDone = null;
+      w?.();
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  /**
    * Runs `main` in virtual time: fires timers one by one until `main`
    * settles, and returns (or throws) what it does. Timers still pending
    * afterwards are abandoned. An exception thrown by a timer callback ends
@@ -81,6 +102,12 @@ export class Scheduler implements Clock {
       // Let every continuation queued so far run before the next timer fires.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (settled) break;
+      if (this.externalPending > 0) {
+        await new Promise<void>((resolve) => {
+          this.externalDone = resolve;
+        });
+        continue;
+      }
       const next = this.pop();
       if (next === undefined) throw new SimulationDeadlock(`no timer pending at t=${this.time}ms and the main task has not finished`);
       if (next.time > limit) throw new SimulationDeadlock(`virtual time limit of ${opts.maxVirtualMs}ms exceeded`);

@@ -167,3 +167,68 @@ test('a state machine that stops reading never stalls elections, heartbeats or t
   });
   assert.ok(deliveries > 0);
 });
+
+/** Storage that holds writes while `hold` is set, and passes them through otherwise. */
+class SwitchableStorage extends GatedStorage {
+  hold = false;
+  override write(update: StorageUpdate): Promise<void> {
+    const p = super.write(update);
+    if (!this.hold) this.pending.shift()!.release();
+    return p;
+  }
+}
+
+test("a leader sends its new entries while writing them, and counts itself only once they are durable", async () => {
+  const s = new Scheduler();
+  const rnd = new SeededRandom(5);
+  const ids = [0, 1, 2];
+  const storages = ids.map(() => new SwitchableStorage());
+  const nodes: RaftNode[] = [];
+  const down = new Set<number>();
+  for (const id of ids) {
+    nodes.push(
+      new RaftNode({
+        id,
+        voters: ids,
+        storage: storages[id]!,
+        initialState: EMPTY_STATE,
+        clock: s,
+        random: rnd.fork(),
+        transport: { send: (m) => s.setTimer(1, () => !down.has(m.to) && !down.has(m.from) && nodes[m.to]!.step(m)) },
+        noopOnElection: false,
+        ...TIMING,
+      }),
+    );
+  }
+  await s.run(async () => {
+    while (!nodes.some((n) => n.isLeader())) await s.sleep(10);
+    await s.sleep(200);
+    const leader = nodes.find((n) => n.isLeader())!;
+    const [f1, f2] = nodes.filter((n) => n !== leader);
+    const st = storages[leader.id]!;
+
+    // Both followers up: they alone are a majority, so the entry commits before the leader's disk has it.
+    st.hold = true;
+    const a = leader.propose(new Uint8Array([1]))!;
+    await s.sleep(20);
+    assert.equal(st.pending.length, 1, "the leader's write is still in flight");
+    assert.ok(f1!.entryAt(a.index) !== undefined && f2!.entryAt(a.index) !== undefined, 'the followers got the entry meanwhile');
+    assert.equal(leader.status().commitIndex, a.index);
+    st.hold = false;
+    st.pending.shift()!.release();
+    await s.sleep(20);
+
+    // One follower down: the leader's own write is needed for a majority.
+    down.add(f2!.id);
+    st.hold = true;
+    const b = leader.propose(new Uint8Array([2]))!;
+    await s.sleep(50);
+    assert.ok(f1!.entryAt(b.index) !== undefined);
+    assert.equal(leader.status().commitIndex, a.index, 'no commit before the leader itself is durable');
+    st.hold = false;
+    st.pending.shift()!.release();
+    await s.sleep(20);
+    assert.equal(leader.status().commitIndex, b.index);
+    for (const n of nodes) n.stop();
+  });
+});
