@@ -5,6 +5,7 @@
 export { make, LAB_TIMING, type ApplyMsg, type LabRaft, type MakeOptions } from './raft.js';
 export { Persister } from './persister.js';
 export { PersisterStorage } from './persister-storage.js';
+export { FilePersister, encodedStateSize, type FilePersisterOptions } from './file-persister.js';
 export { Config, LabFailure, makeConfig, ELECTION_TIMEOUT, SNAPSHOT_INTERVAL, type ConfigOptions, type ConfigRuntime, type TestStats } from './config.js';
 export { runLabTest, selectTests, type LabEnv, type LabTest, type RunOptions, type TestResult } from './runner.js';
 export { labMain, labWorker, isLabWorker, parseLabArgs, replayCommand, UsageError } from './cli.js';
