@@ -5,3 +5,6 @@ export { RaftNode, type RaftNodeOptions, type RaftNodeTiming, type Transport, ty
 export { SeededRandom, entropySeed, type Random } from './util/random.js';
 export { RealClock, type Clock, type Timer } from './util/clock.js';
 export { Channel } from './util/channel.js';
+export { NotLeaderError, ReadIndexError, ProposalUnknownError, NodeStoppedError } from './node/errors.js';
+export { Replica, type StateMachine, type ApplyMeta, type ReplicaOptions } from './node/replica.js';
+export * from './kv/index.js';

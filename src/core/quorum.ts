@@ -33,6 +33,13 @@ export class MajorityConfig {
     return idx[this.quorum() - 1]!;
   }
 
+  /** Whether `ids` include a majority of the voters. */
+  isQuorum(ids: ReadonlySet<NodeId>): boolean {
+    let n = 0;
+    for (const id of this.voters) if (ids.has(id)) n++;
+    return n >= this.quorum();
+  }
+
   /** Outcome of an election given the answers received so far. */
   voteResult(votes: ReadonlyMap<NodeId, boolean>): VoteResult {
     let granted = 0;

@@ -15,6 +15,9 @@ import {
   type HeartbeatRespMsg,
   type Message,
   type NodeId,
+  type ReadIndexMsg,
+  type ReadIndexRespMsg,
+  type ReadState,
   type SnapMsg,
   type SnapRespMsg,
   type Snapshot,
@@ -85,6 +88,10 @@ export interface Ready {
   readonly applySnapshot: Snapshot | undefined;
   /** Committed entries to apply, in order, after `applySnapshot`. */
   readonly committedEntries: readonly Entry[];
+  /** Reads confirmed by {@link Raft.readIndex}: serve each once `index` is applied. */
+  readonly readStates: readonly ReadState[];
+  /** Contexts of reads that cannot be confirmed (leadership lost, or refused by the leader). */
+  readonly failedReads: readonly number[];
   /** Whether the persisted part must reach stable storage before messages go out. */
   readonly mustSync: boolean;
 }
@@ -93,6 +100,17 @@ export interface Ready {
 export interface ReadyOptions {
   /** Most committed entries to hand out in this Ready (backpressure from the apply path). */
   readonly maxCommitted?: number;
+}
+
+/** A read waiting for the leader to confirm it (dissertation §6.4). */
+interface PendingRead {
+  readonly ctx: number;
+  /** Who asked: this node, or a follower to answer with ReadIndexResp. */
+  readonly from: NodeId;
+  index: number;
+  /** The heartbeat round that confirms it; 0 until one is sent. */
+  round: number;
+  readonly acks: Set<NodeId>;
 }
 
 /** A snapshot being received chunk by chunk. */
@@ -148,6 +166,14 @@ export class Raft {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private readyInFlight = false;
+  /** Reads that arrived before this leader committed an entry of its term. */
+  private readsAwaitingCommit: PendingRead[] = [];
+  /** Reads with a read index, in order, waiting for a heartbeat round. */
+  private readQueue: PendingRead[] = [];
+  private readRound = 0;
+  private readRoundNeeded = false;
+  private readStates: ReadState[] = [];
+  private failedReads: number[] = [];
 
   constructor(cfg: RaftConfig, initial: RaftInitialState) {
     invariant(cfg.voters.includes(cfg.id), `node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`);
@@ -251,6 +277,24 @@ export class Raft {
   }
 
   /**
+   * Starts a linearizable read identified by `ctx` (unique among this node's
+   * reads in progress): the leader records its commit index and confirms with
+   * a heartbeat round to a majority that it is still the leader; a follower
+   * asks the leader. The outcome comes in a Ready: a {@link ReadState} (serve
+   * the read once that index is applied) or a failed read. Returns false at
+   * once if no leader is known.
+   */
+  readIndex(ctx: number): boolean {
+    if (this.roleValue === Role.Leader) {
+      this.registerRead(ctx, this.id);
+      return true;
+    }
+    if (this.leaderValue === null) return false;
+    this.send<ReadIndexMsg>({ type: MessageType.ReadIndex, term: this.termValue, from: this.id, to: this.leaderValue, ctx });
+    return true;
+  }
+
+  /**
    * Processes one message. If `m` is a request (vote, append, heartbeat,
    * snapshot chunk) the response is returned as well as queued, so an
    * RPC-style transport can send it back as the reply.
@@ -290,6 +334,13 @@ export class Raft {
       case MessageType.SnapResp:
         this.handleSnapshotResp(m);
         return undefined;
+      case MessageType.ReadIndex:
+        this.handleReadIndex(m);
+        return undefined;
+      case MessageType.ReadIndexResp:
+        if (m.index < 0) this.failedReads.push(m.ctx);
+        else this.readStates.push({ ctx: m.ctx, index: m.index });
+        return undefined;
     }
   }
 
@@ -304,6 +355,9 @@ export class Raft {
       this.needsFlush ||
       this.commitAdvanced ||
       this.log.unstableFrom <= this.log.lastIndex() ||
+      this.readRoundNeeded ||
+      this.readStates.length > 0 ||
+      this.failedReads.length > 0 ||
       this.snapshotToPersist !== undefined ||
       this.snapshotToApply !== undefined ||
       !sameHardState(hs, this.prevHardState) ||
@@ -316,6 +370,7 @@ export class Raft {
   ready(opts: ReadyOptions = {}): Ready {
     invariant(!this.readyInFlight, 'ready() called again before advance()');
     this.flushAppends();
+    this.flushReads();
     const hs = this.hardState();
     const ss = this.softState();
     const entries = this.log.unstable();
@@ -329,9 +384,13 @@ export class Raft {
       messages: this.msgs,
       applySnapshot: this.snapshotToApply,
       committedEntries: this.log.nextToApply(opts.maxCommitted ?? Infinity),
+      readStates: this.readStates,
+      failedReads: this.failedReads,
       mustSync: termOrVoteChanged || entries.length > 0 || this.snapshotToPersist !== undefined,
     };
     this.msgs = [];
+    this.readStates = [];
+    this.failedReads = [];
     this.snapshotToPersist = undefined;
     this.snapshotToApply = undefined;
     this.prevHardState = hs;
@@ -367,6 +426,7 @@ export class Raft {
       this.termValue = term;
       this.voteValue = null;
     }
+    this.dropReads();
     this.leaderValue = null;
     this.resetTimers();
     this.votes.clear();
@@ -481,7 +541,7 @@ export class Raft {
   private handleHeartbeat(m: HeartbeatMsg): HeartbeatRespMsg {
     // The leader sends min(our match, its commit), so every entry up to it matches.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    return this.send<HeartbeatRespMsg>({ type: MessageType.HeartbeatResp, term: this.termValue, from: this.id, to: m.from });
+    return this.send<HeartbeatRespMsg>({ type: MessageType.HeartbeatResp, term: this.termValue, from: this.id, to: m.from, ctx: m.ctx });
   }
 
   private handleSnapshot(m: SnapMsg): SnapRespMsg {
@@ -555,6 +615,7 @@ export class Raft {
   private handleHeartbeatResp(m: HeartbeatRespMsg): void {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
+    if (m.ctx > 0) this.ackReads(m.from, m.ctx);
     if (pr.state === 'probe') pr.probeSent = false;
     else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     // The follower is reachable; if it is behind (appends lost, or still on the way), probe it.
@@ -595,9 +656,70 @@ export class Raft {
     if (mci > this.log.committed && this.log.term(mci) === this.termValue) {
       this.log.commitTo(mci);
       this.commitAdvanced = true;
+      // The first commit of this term makes the commit index a safe read index.
+      for (const r of this.readsAwaitingCommit.splice(0)) this.queueRead(r);
       return true;
     }
     return false;
+  }
+
+  // ---- linearizable reads (dissertation §6.4) -------------------------------
+
+  private registerRead(ctx: number, from: NodeId): void {
+    const r: PendingRead = { ctx, from, index: 0, round: 0, acks: new Set([this.id]) };
+    // Until it commits an entry of its own term, a new leader does not know the commit index.
+    if (this.log.term(this.log.committed) !== this.termValue) this.readsAwaitingCommit.push(r);
+    else this.queueRead(r);
+  }
+
+  private queueRead(r: PendingRead): void {
+    r.index = this.log.committed;
+    this.readQueue.push(r);
+    this.readRoundNeeded = true;
+  }
+
+  private handleReadIndex(m: ReadIndexMsg): void {
+    if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from);
+    else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: m.from, ctx: m.ctx, index: -1 });
+  }
+
+  /** Starts one heartbeat round for every read registered since the last one: concurrent reads share it. */
+  private flushReads(): void {
+    if (!this.readRoundNeeded) return;
+    this.readRoundNeeded = false;
+    if (this.roleValue !== Role.Leader) return;
+    this.readRound++;
+    for (const r of this.readQueue) if (r.round === 0) r.round = this.readRound;
+    this.broadcastHeartbeat();
+    this.releaseConfirmedReads(); // a single-node cluster needs no round trip
+  }
+
+  /** A heartbeat answer for round `round` confirms leadership for every read of that round or before. */
+  private ackReads(from: NodeId, round: number): void {
+    for (const r of this.readQueue) {
+      if (r.round === 0 || r.round > round) break;
+      r.acks.add(from);
+    }
+    this.releaseConfirmedReads();
+  }
+
+  private releaseConfirmedReads(): void {
+    while (this.readQueue.length > 0) {
+      const r = this.readQueue[0]!;
+      if (r.round === 0 || !this.config.isQuorum(r.acks)) break;
+      this.readQueue.shift();
+      if (r.from === this.id) this.readStates.push({ ctx: r.ctx, index: r.index });
+      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: r.from, ctx: r.ctx, index: r.index });
+    }
+  }
+
+  /** On leaving leadership: local reads fail, followers' reads are refused. */
+  private dropReads(): void {
+    for (const r of [...this.readsAwaitingCommit.splice(0), ...this.readQueue.splice(0)]) {
+      if (r.from === this.id) this.failedReads.push(r.ctx);
+      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: r.from, ctx: r.ctx, index: -1 });
+    }
+    this.readRoundNeeded = false;
   }
 
   /**
@@ -662,7 +784,7 @@ export class Raft {
     for (const [to, pr] of this.progress) {
       // Never claim a commit index beyond what this follower is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send<HeartbeatMsg>({ type: MessageType.Heartbeat, term: this.termValue, from: this.id, to, commit });
+      this.send<HeartbeatMsg>({ type: MessageType.Heartbeat, term: this.termValue, from: this.id, to, commit, ctx: this.readRound });
       pr.commitSent = Math.max(pr.commitSent, commit);
     }
   }
@@ -693,7 +815,10 @@ export class Raft {
       case MessageType.App:
         return this.send<AppRespMsg>({ ...base, type: MessageType.AppResp, success: false, index: m.prevIndex, hintTerm: 0, hintIndex: 0 });
       case MessageType.Heartbeat:
-        return this.send<HeartbeatRespMsg>({ ...base, type: MessageType.HeartbeatResp });
+        return this.send<HeartbeatRespMsg>({ ...base, type: MessageType.HeartbeatResp, ctx: m.ctx });
+      case MessageType.ReadIndex:
+        this.send<ReadIndexRespMsg>({ ...base, type: MessageType.ReadIndexResp, ctx: m.ctx, index: -1 });
+        return undefined;
       case MessageType.Snap:
         return this.send<SnapRespMsg>({ ...base, type: MessageType.SnapResp, snapIndex: m.meta.index, offset: 0, done: false, index: 0 });
       default:

@@ -57,6 +57,9 @@ export const MessageType = {
   /** One chunk of InstallSnapshot. */
   Snap: 7,
   SnapResp: 8,
+  /** A follower asks the leader for a read index (dissertation §6.4). */
+  ReadIndex: 9,
+  ReadIndexResp: 10,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -102,10 +105,27 @@ export interface AppRespMsg extends Envelope {
 export interface HeartbeatMsg extends Envelope {
   readonly type: typeof MessageType.Heartbeat;
   readonly commit: number;
+  /** The leader's latest read round: an answer confirms its leadership for every read up to it. */
+  readonly ctx: number;
 }
 
 export interface HeartbeatRespMsg extends Envelope {
   readonly type: typeof MessageType.HeartbeatResp;
+  /** The read round of the heartbeat this answers. */
+  readonly ctx: number;
+}
+
+export interface ReadIndexMsg extends Envelope {
+  readonly type: typeof MessageType.ReadIndex;
+  /** The follower's id for this read, echoed in the answer. */
+  readonly ctx: number;
+}
+
+export interface ReadIndexRespMsg extends Envelope {
+  readonly type: typeof MessageType.ReadIndexResp;
+  readonly ctx: number;
+  /** The read index, or -1 if the read was refused (not the leader any more). */
+  readonly index: number;
 }
 
 export interface SnapMsg extends Envelope {
@@ -141,11 +161,19 @@ export type Message =
   | HeartbeatMsg
   | HeartbeatRespMsg
   | SnapMsg
-  | SnapRespMsg;
+  | SnapRespMsg
+  | ReadIndexMsg
+  | ReadIndexRespMsg;
 
 /** True for messages that open an exchange and get exactly one response. */
 export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | SnapMsg {
   return m.type === MessageType.Vote || m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+}
+
+/** A read confirmed safe to serve once the state machine has applied `index`. */
+export interface ReadState {
+  readonly ctx: number;
+  readonly index: number;
 }
 
 /** Role and leader as the node sees them; not persisted. */

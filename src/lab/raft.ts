@@ -72,13 +72,17 @@ class RpcTransport implements Transport {
   constructor(private readonly peers: readonly ClientEnd[]) {}
 
   send(m: Message): void {
-    // Responses travel as RPC replies (see RaftNode.handleRequest), never on their own.
-    if (!isRequest(m)) return;
     const end = this.peers[m.to];
     if (end === undefined) return;
-    void end.call<Message>(METHOD[m.type]!, m).then((reply) => {
-      if (reply !== null) this.node?.step(reply);
-    });
+    if (isRequest(m)) {
+      void end.call<Message>(METHOD[m.type]!, m).then((reply) => {
+        if (reply !== null) this.node?.step(reply);
+      });
+    } else if (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp) {
+      // One-way messages: delivered as an RPC whose reply carries nothing.
+      void end.call('Raft.Message', m);
+    }
+    // Other responses travel as RPC replies (see RaftNode.handleRequest), never on their own.
   }
 }
 
@@ -163,6 +167,10 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
       AppendEntries: handle,
       Heartbeat: handle,
       InstallSnapshot: handle,
+      Message: (m: Message) => {
+        if (!dead) node?.step(m);
+        return {};
+      },
     },
     status: () => node?.status(),
     entryAt: (index) => node?.entryAt(index),

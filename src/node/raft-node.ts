@@ -3,6 +3,7 @@ import { EntryType, MessageType, isRequest, type Entry, type Message, type NodeI
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import { NotLeaderError, ReadIndexError } from './errors.js';
 
 /**
  * Carries messages to peers. It may drop or reorder them (Raft copes) but
@@ -44,6 +45,8 @@ export interface RaftNodeOptions extends RaftNodeTiming {
   readonly applyBuffer?: number;
   /** Called once if the node hits an error it cannot continue from (storage failure, broken invariant). */
   readonly onFatal?: (err: unknown) => void;
+  /** How long a read index may take before it fails (ms). Default: two maximum election timeouts. */
+  readonly readTimeoutMs?: number;
 }
 
 /** A node's externally visible state. */
@@ -83,6 +86,9 @@ export class RaftNode {
   /** Responses that RPC callers wait for, keyed by the message object the core produced. */
   private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
   private readonly applyQueue: ApplyItem[] = [];
+  private readonly readTimeoutMs: number;
+  private readCtx = 0;
+  private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (err: Error) => void; timer: Timer }>();
   private applyWaiter: ((items: ApplyItem[] | null) => void) | null = null;
 
   constructor(opts: RaftNodeOptions) {
@@ -93,6 +99,7 @@ export class RaftNode {
     this.tickMs = opts.tickMs;
     this.applyCapacity = opts.applyBuffer ?? 256;
     this.onFatal = opts.onFatal;
+    this.readTimeoutMs = opts.readTimeoutMs ?? 4 * opts.electionTicks * opts.tickMs;
     this.core = new Raft(
       {
         id: opts.id,
@@ -149,6 +156,44 @@ export class RaftNode {
     if (this.stoppedFlag) return;
     this.guard(() => this.core.compact(index, data));
     this.schedule();
+  }
+
+  /**
+   * A linearizable read index (dissertation §6.4): resolves with an index
+   * such that a state machine that has applied it reflects every write
+   * committed before this call. On a follower the leader is asked. Rejects
+   * with {@link NotLeaderError} if no leader is known, and with
+   * {@link ReadIndexError} if leadership is lost or the timeout passes; never hangs.
+   */
+  readIndex(): Promise<number> {
+    if (this.stoppedFlag) return Promise.reject(new ReadIndexError(`node ${this.id} is stopped`));
+    const ctx = ++this.readCtx;
+    const ok = this.guard(() => this.core.readIndex(ctx));
+    if (!ok) return Promise.reject(new NotLeaderError(null));
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimer(this.readTimeoutMs, () => {
+        if (this.pendingReads.delete(ctx)) reject(new ReadIndexError(`read index not confirmed within ${this.readTimeoutMs} ms`));
+      });
+      this.pendingReads.set(ctx, { resolve, reject, timer });
+    });
+  }
+
+  private settleReads(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const p = this.pendingReads.get(rs.ctx);
+      if (p === undefined) continue;
+      this.pendingReads.delete(rs.ctx);
+      p.timer.cancel();
+      p.resolve(rs.index);
+    }
+    for (const ctx of rd.failedReads) {
+      const p = this.pendingReads.get(ctx);
+      if (p === undefined) continue;
+      this.pendingReads.delete(ctx);
+      p.timer.cancel();
+      p.reject(new ReadIndexError('leadership was lost before the read was confirmed'));
+    }
   }
 
   // ---- queries -----------------------------------------------------------
@@ -242,6 +287,11 @@ export class RaftNode {
     this.pendingReplies.clear();
     this.applyWaiter?.(null);
     this.applyWaiter = null;
+    for (const p of this.pendingReads.values()) {
+      p.timer.cancel();
+      p.reject(new ReadIndexError(`node ${this.id} stopped`));
+    }
+    this.pendingReads.clear();
   }
 
   /** The error that stopped this node, if any. */
@@ -280,6 +330,7 @@ export class RaftNode {
     if (!this.core.hasReady(opts)) return;
     this.busy = true;
     const rd = this.core.ready(opts);
+    this.settleReads(rd);
     // A leader's appends, heartbeats and snapshot chunks promise nothing about its own
     // disk: they go out at once, while its log is written (Raft dissertation §10.2.1; the
     // core counts the leader toward a commit only once advance() confirms the write).

@@ -186,12 +186,12 @@ export function appResp(
   return { type: MessageType.AppResp, term, from, to, success: f.success, index: f.index, hintTerm: f.hintTerm ?? 0, hintIndex: f.hintIndex ?? 0 };
 }
 
-export function heartbeat(from: NodeId, to: NodeId, term: number, commit: number): HeartbeatMsg {
-  return { type: MessageType.Heartbeat, term, from, to, commit };
+export function heartbeat(from: NodeId, to: NodeId, term: number, commit: number, ctx = 0): HeartbeatMsg {
+  return { type: MessageType.Heartbeat, term, from, to, commit, ctx };
 }
 
-export function heartbeatResp(from: NodeId, to: NodeId, term: number): HeartbeatRespMsg {
-  return { type: MessageType.HeartbeatResp, term, from, to };
+export function heartbeatResp(from: NodeId, to: NodeId, term: number, ctx = 0): HeartbeatRespMsg {
+  return { type: MessageType.HeartbeatResp, term, from, to, ctx };
 }
 
 export function snap(from: NodeId, to: NodeId, term: number, meta: SnapshotMeta, whole: Uint8Array, offset: number, length: number): SnapMsg {

@@ -1,0 +1,187 @@
+import sortedBtree from 'sorted-btree';
+import type { ApplyMeta, StateMachine } from '../node/replica.js';
+import { decode, encode } from '../transport/codec.js';
+import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
+
+const BTree = sortedBtree.default;
+
+/** A stored value and the revisions (log indexes) that created and last modified it. */
+export interface KvRecord {
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+}
+
+/** A read result: a key, its value and its modification revision. */
+export interface KvItem {
+  readonly key: string;
+  readonly value: string;
+  readonly revision: number;
+}
+
+interface SessionRecord {
+  seq: number;
+  result: KvResult;
+  lastSeen: number;
+}
+
+/** Options of a {@link KvStateMachine}; every replica must use the same ones. */
+export interface KvStateMachineOptions {
+  readonly limits?: KvLimits;
+  /** A client session idle this long (in log-carried time, ms) is forgotten. Default one hour. */
+  readonly sessionTtlMs?: number;
+}
+
+type Snap = {
+  v: 1;
+  now: number;
+  lastSweep: number;
+  revision: number;
+  data: [key: string, value: string, create: number, mod: number][];
+  sessions: [clientId: string, seq: number, result: KvResult, lastSeen: number][];
+};
+
+/**
+ * The key-value store as a deterministic {@link StateMachine}: ordered string
+ * keys (a B+ tree, for prefix scans), per-key revisions, and client sessions
+ * that make every retried write apply exactly once. Sessions expire by the
+ * time the leader wrote into each command, never by this replica's clock, so
+ * every replica expires the same sessions at the same log position.
+ */
+export class KvStateMachine implements StateMachine<KvResult> {
+  private data = new BTree<string, KvRecord>();
+  private sessions = new Map<string, SessionRecord>();
+  private now = 0;
+  private lastSweep = 0;
+  private revisionValue = 0;
+  readonly limits: KvLimits;
+  private readonly sessionTtlMs: number;
+
+  constructor(opts: KvStateMachineOptions = {}) {
+    this.limits = opts.limits ?? DEFAULT_LIMITS;
+    this.sessionTtlMs = opts.sessionTtlMs ?? 3_600_000;
+  }
+
+  /** The log index of the last applied command. */
+  get revision(): number {
+    return this.revisionValue;
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  apply(command: Uint8Array, meta: ApplyMeta): KvResult {
+    this.revisionValue = meta.index;
+    let cmd: KvCommand;
+    let op: KvOp;
+    try {
+      cmd = decodeCommand(command);
+      op = validateOp(cmd, this.limits);
+    } catch (e) {
+      // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
+      return { ok: false, error: 'invalid', message: e instanceof KvInputError ? e.message : 'undecodable command', revision: meta.index };
+    }
+    if (typeof cmd.time === 'number' && cmd.time > this.now) this.now = cmd.time;
+    this.expireSessions();
+
+    const session = cmd.session;
+    let rec: SessionRecord | undefined;
+    if (session !== undefined) {
+      rec = this.sessions.get(session.clientId);
+      if (rec === undefined && session.seq !== 1) {
+        return { ok: false, error: 'session-expired', message: `client ${session.clientId} has no session (expired, or never began at seq 1); start a new one`, revision: meta.index };
+      }
+      if (rec !== undefined) {
+        rec.lastSeen = this.now;
+        if (session.seq === rec.seq) return rec.result; // a retry: answer it, apply nothing
+        if (session.seq < rec.seq) {
+          return { ok: false, error: 'stale-request', message: `client ${session.clientId} sent seq ${session.seq} after ${rec.seq}`, revision: meta.index };
+        }
+      }
+    }
+    const result = this.applyOp(op, meta.index);
+    if (session !== undefined) {
+      if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
+      else {
+        rec.seq = session.seq;
+        rec.result = result;
+      }
+    }
+    return result;
+  }
+
+  private applyOp(op: KvOp, index: number): KvResult {
+    const cur = this.data.get(op.key);
+    switch (op.op) {
+      case 'put':
+        this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        return { ok: true, op: 'put', revision: index };
+      case 'append': {
+        const value = (cur?.value ?? '') + op.value;
+        if (Buffer.byteLength(value, 'utf8') > this.limits.maxValueBytes) {
+          return { ok: false, error: 'invalid', message: `appending would make ${JSON.stringify(op.key)} longer than ${this.limits.maxValueBytes} bytes`, revision: index };
+        }
+        this.data.set(op.key, { value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        return { ok: true, op: 'append', revision: index };
+      }
+      case 'delete':
+        if (cur !== undefined) this.data.delete(op.key);
+        return { ok: true, op: 'delete', revision: index, deleted: cur !== undefined };
+      case 'cas': {
+        const value = cur?.value ?? null;
+        if (value !== op.expected) return { ok: true, op: 'cas', revision: cur?.modRevision ?? 0, swapped: false, current: value };
+        this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        return { ok: true, op: 'cas', revision: index, swapped: true, current: op.value };
+      }
+    }
+  }
+
+  /** Forgets sessions idle longer than the TTL; sweeps at most every quarter TTL of log time. */
+  private expireSessions(): void {
+    if (this.now - this.lastSweep < this.sessionTtlMs / 4) return;
+    this.lastSweep = this.now;
+    for (const [id, s] of this.sessions) if (this.now - s.lastSeen > this.sessionTtlMs) this.sessions.delete(id);
+  }
+
+  // ---- reads (served after ReadIndex, or stale on request) ---------------------
+
+  get(key: string): KvItem | null {
+    const r = this.data.get(key);
+    return r === undefined ? null : { key, value: r.value, revision: r.modRevision };
+  }
+
+  /** Keys starting with `prefix`, in order, at most `limit` of them. */
+  list(prefix: string, limit = Infinity): KvItem[] {
+    const out: KvItem[] = [];
+    for (const [key, r] of this.data.entries(prefix)) {
+      if (!key.startsWith(prefix) || out.length >= limit) break;
+      out.push({ key, value: r.value, revision: r.modRevision });
+    }
+    return out;
+  }
+
+  // ---- snapshots ------------------------------------------------------------------
+
+  snapshot(): Uint8Array {
+    const snap: Snap = { v: 1, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, data: [], sessions: [] };
+    for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
+    for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
+    return encode(snap);
+  }
+
+  restore(data: Uint8Array, meta: ApplyMeta): void {
+    const snap = decode<Snap>(data);
+    if (snap.v !== 1) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
+    this.data = new BTree<string, KvRecord>();
+    for (const [k, value, createRevision, modRevision] of snap.data) this.data.set(k, { value, createRevision, modRevision });
+    this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
+    this.now = snap.now;
+    this.lastSweep = snap.lastSweep;
+    this.revisionValue = meta.index;
+  }
+}
