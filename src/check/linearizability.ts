@@ -114,6 +114,16 @@ class Cache {
 
 class Timeout extends Error {}
 
+/**
+ * Operations that read without writing. If one is legal in the current state,
+ * placing it right now loses no linearization (it changes nothing, and no
+ * real-time constraint forbids an earlier place), so the search need not
+ * branch on it: on backtracking it is undone without trying alternatives.
+ */
+function isPureRead(op: HistoryOp): boolean {
+  return op.op === 'get' || (op.status === 'ok' && op.output === false && (op.op === 'cas' || op.op === 'delete'));
+}
+
 /** Checks the operations of one key. */
 function checkKey(key: string, ops: readonly HistoryOp[], deadline: number): PartitionResult {
   const events: Ev[] = [];
@@ -159,7 +169,7 @@ function checkKey(key: string, ops: readonly HistoryOp[], deadline: number): Par
 
   const bits = new Bits(ops.length);
   const cache = new Cache();
-  const stack: { call: Ev; state: State }[] = [];
+  const stack: { call: Ev; state: State; forced: boolean }[] = [];
   let state: State = null;
   let longest: number[] = [];
   let stuck: number | undefined;
@@ -172,7 +182,7 @@ function checkKey(key: string, ops: readonly HistoryOp[], deadline: number): Par
       if (next !== INVALID) {
         bits.set(ev.op);
         if (cache.add(bits, next)) {
-          stack.push({ call: ev, state });
+          stack.push({ call: ev, state, forced: isPureRead(ops[ev.op]!) });
           state = next;
           lift(ev);
           if (stack.length > longest.length) longest = stack.map((f) => f.call.op);
@@ -183,9 +193,15 @@ function checkKey(key: string, ops: readonly HistoryOp[], deadline: number): Par
       }
       ev = ev.next;
     } else {
-      // An operation returned that no choice so far could place before this point: backtrack.
+      // An operation returned that no choice so far could place before this point: backtrack,
+      // past reads placed without a choice, to the last real choice.
       if (stack.length === longest.length) stuck = ev.op;
-      const f = stack.pop();
+      let f = stack.pop();
+      while (f !== undefined && f.forced) {
+        bits.clear(f.call.op);
+        unlift(f.call);
+        f = stack.pop();
+      }
       if (f === undefined) return { key, verdict: 'illegal', ops, order: longest, stuck };
       state = f.state;
       bits.clear(f.call.op);

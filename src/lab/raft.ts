@@ -86,15 +86,30 @@ class RpcTransport implements Transport {
   }
 }
 
+/** Options of {@link startLabNode}: {@link MakeOptions} and what the service above Raft needs. */
+export interface LabNodeOptions extends MakeOptions {
+  /** Append a no-op on election (needed for ReadIndex); the lab's Raft tests expect none. */
+  readonly noopOnElection?: boolean;
+  /** Called once the node exists (at once, or after recovery on files). */
+  readonly onStart?: (node: RaftNode, recovered: StorageState) => void;
+}
+
+/** A Raft server on the lab's network and persister, before any apply channel is attached. */
+export interface LabNode {
+  /** The node, once it has started (at once, unless its storage is on disk). */
+  readonly node: RaftNode | null;
+  /** The RPC methods to register as service "Raft". */
+  readonly service: Record<string, RpcMethod>;
+  kill(): void;
+  killed(): boolean;
+}
+
 /**
- * Creates a Raft server, as the lab's `Make(peers, me, persister, applyCh)`.
- * `peers[i]` reaches server i; `persister` holds what the previous incarnation
- * saved; committed commands and installed snapshots arrive on `applyCh`.
- * Returns at once; everything else runs in the background. With a
- * {@link FilePersister} the node starts once its data directory is recovered;
- * until then it answers no RPC and is nobody's leader.
+ * Starts a Raft node whose peers are lab network ends and whose storage is a
+ * lab persister (in memory, or a {@link FilePersister}, in which case the node
+ * starts once its data directory is recovered; until then it answers no RPC).
  */
-export function make(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
+export function startLabNode(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, opts: LabNodeOptions = {}): LabNode {
   const network = peers[0]?.network;
   const clock = opts.clock ?? network?.clock;
   const random = opts.random ?? network?.random.fork();
@@ -116,13 +131,13 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
       random,
       transport,
       ...timing,
-      noopOnElection: false, // the lab numbers commands from index 1
+      noopOnElection: opts.noopOnElection ?? false,
       ...(opts.observer !== undefined && { observer: opts.observer }),
       ...(opts.onFatal !== undefined && { onFatal: opts.onFatal }),
     });
     transport.node = n;
     node = n;
-    void pumpApplies(n, applyCh);
+    opts.onStart?.(n, initialState);
   };
 
   if (persister instanceof FilePersister) {
@@ -143,24 +158,8 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
 
   const handle = (m: Message): Promise<Message | null> => (dead || node === null ? Promise.resolve(null) : node.handleRequest(m));
   return {
-    start(command) {
-      const r = dead || node === null ? null : node.propose(encode(command));
-      return r === null ? { index: -1, term: node?.term ?? 0, isLeader: false } : { index: r.index, term: r.term, isLeader: true };
-    },
-    getState() {
-      return { term: node?.term ?? 0, isLeader: !dead && node !== null && node.isLeader() };
-    },
-    snapshot(index, snapshot) {
-      if (!dead) node?.compact(index, snapshot);
-    },
-    kill() {
-      dead = true;
-      node?.stop();
-      applyCh.close();
-      release();
-    },
-    killed() {
-      return dead;
+    get node() {
+      return dead ? null : node;
     },
     service: {
       RequestVote: handle,
@@ -172,8 +171,46 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
         return {};
       },
     },
-    status: () => node?.status(),
-    entryAt: (index) => node?.entryAt(index),
+    kill() {
+      dead = true;
+      node?.stop();
+      release();
+    },
+    killed: () => dead,
+  };
+}
+
+/**
+ * Creates a Raft server, as the lab's `Make(peers, me, persister, applyCh)`.
+ * `peers[i]` reaches server i; `persister` holds what the previous incarnation
+ * saved; committed commands and installed snapshots arrive on `applyCh`.
+ * Returns at once; everything else runs in the background. With a
+ * {@link FilePersister} the node starts once its data directory is recovered;
+ * until then it answers no RPC and is nobody's leader.
+ */
+export function make(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
+  const ln = startLabNode(peers, me, persister, { ...opts, noopOnElection: false, onStart: (n) => void pumpApplies(n, applyCh) });
+  return {
+    start(command) {
+      const node = ln.node;
+      const r = node === null ? null : node.propose(encode(command));
+      return r === null ? { index: -1, term: node?.term ?? 0, isLeader: false } : { index: r.index, term: r.term, isLeader: true };
+    },
+    getState() {
+      const node = ln.node;
+      return { term: node?.term ?? 0, isLeader: node !== null && node.isLeader() };
+    },
+    snapshot(index, snapshot) {
+      ln.node?.compact(index, snapshot);
+    },
+    kill() {
+      ln.kill();
+      applyCh.close();
+    },
+    killed: () => ln.killed(),
+    service: ln.service,
+    status: () => ln.node?.status(),
+    entryAt: (index) => ln.node?.entryAt(index),
   };
 }
 

@@ -3,13 +3,24 @@ import { RealClock } from '../util/clock.js';
 import { SeededRandom, type Random } from '../util/random.js';
 import type { NetEvent } from '../sim/network.js';
 import { Config, type TestStats } from './config.js';
+import { KvConfig } from './kvconfig.js';
 
 /** What a lab test gets: a way to make its config on the run's clock and seed. */
 export interface LabEnv {
-  /** The lab's `make_config(n, unreliable, snapshot)`. */
+  /** The Raft lab's `make_config(n, unreliable, snapshot)`. */
   makeConfig(servers: number, unreliable: boolean, snapshot?: boolean): Config;
+  /** The kvraft lab's `make_config(n, unreliable, maxraftstate)`. */
+  makeKvConfig(servers: number, unreliable: boolean, maxraftstate: number): KvConfig;
   /** The run's random stream, for choices made before a config exists. */
   readonly random: Random;
+}
+
+/** What the runner needs of any tester config. */
+interface Harness {
+  fatalPromise(): Promise<never>;
+  cleanup(): void;
+  dispose(): Promise<void>;
+  readonly stats: TestStats | undefined;
 }
 
 /** One scenario of the lab suite. `title` is the string the test passes to `begin`. */
@@ -47,7 +58,7 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   const random = new SeededRandom(opts.seed);
   const scheduler = opts.real ? undefined : new Scheduler();
   const clock = scheduler ?? new RealClock();
-  const configs: Config[] = [];
+  const configs: Harness[] = [];
   let onFatal: (err: Error) => void = () => {};
   const fatal = new Promise<never>((_, reject) => {
     onFatal = reject;
@@ -57,6 +68,12 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
     random,
     makeConfig(servers, unreliable, snapshot = false) {
       const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage });
+      cfg.fatalPromise().catch(onFatal);
+      configs.push(cfg);
+      return cfg;
+    },
+    makeKvConfig(servers, unreliable, maxraftstate) {
+      const cfg = new KvConfig({ servers, unreliable, maxraftstate, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage });
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;

@@ -86,6 +86,7 @@ export class RaftNode {
   /** Responses that RPC callers wait for, keyed by the message object the core produced. */
   private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
   private readonly applyQueue: ApplyItem[] = [];
+  private readonly roleListeners: ((info: { role: Role; term: number; leader: NodeId | null }) => void)[] = [];
   private readonly readTimeoutMs: number;
   private readCtx = 0;
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (err: Error) => void; timer: Timer }>();
@@ -112,7 +113,12 @@ export class RaftNode {
         ...(opts.maxBytesPerAppend !== undefined && { maxBytesPerAppend: opts.maxBytesPerAppend }),
         ...(opts.maxSnapshotChunkBytes !== undefined && { maxSnapshotChunkBytes: opts.maxSnapshotChunkBytes }),
         ...(opts.noopOnElection !== undefined && { noopOnElection: opts.noopOnElection }),
-        ...(opts.observer !== undefined && { observer: opts.observer }),
+        observer: {
+          onRoleChange: (info) => {
+            opts.observer?.onRoleChange?.(info);
+            for (const l of this.roleListeners) l(info);
+          },
+        },
       },
       opts.initialState,
     );
@@ -194,6 +200,15 @@ export class RaftNode {
       p.timer.cancel();
       p.reject(new ReadIndexError('leadership was lost before the read was confirmed'));
     }
+  }
+
+  /** Calls `fn` (synchronously) whenever this node's role or term changes. Returns an unsubscribe function. */
+  onRoleChange(fn: (info: { role: Role; term: number; leader: NodeId | null }) => void): () => void {
+    this.roleListeners.push(fn);
+    return () => {
+      const i = this.roleListeners.indexOf(fn);
+      if (i >= 0) this.roleListeners.splice(i, 1);
+    };
   }
 
   // ---- queries -----------------------------------------------------------

@@ -68,6 +68,16 @@ export class Replica<R> {
   ) {
     this.maxRaftState = opts.maxRaftState ?? -1;
     this.proposeTimeoutMs = opts.proposeTimeoutMs ?? 5000;
+    // A proposal of an earlier term may or may not commit now: tell its client at once.
+    node.onRoleChange(({ term }) => {
+      for (const [i, w] of this.waiters) {
+        if (w.term < term) {
+          this.waiters.delete(i);
+          w.timer.cancel();
+          w.reject(new ProposalUnknownError(`leadership changed (now term ${term}) before entry ${i} was applied`));
+        }
+      }
+    });
   }
 
   /** The index of the last command the state machine has applied (or its snapshot covers). */

@@ -79,6 +79,13 @@ export interface SimNetworkOptions {
   readonly random: Random;
   /** Sees every step of every request. */
   readonly trace?: (e: NetEvent) => void;
+  /**
+   * One-way delivery time of requests and replies, uniform in [min, max] ms
+   * (default 0: the lab's labrpc adds none). A little models the cost of a
+   * real network and scheduler, so clients in virtual time cannot issue
+   * unboundedly many operations per simulated second.
+   */
+  readonly latency?: { readonly min: number; readonly max: number };
 }
 
 /** How often a waiting request checks whether its server died (ms). */
@@ -96,6 +103,7 @@ export class SimNetwork {
   readonly clock: Clock;
   readonly random: Random;
   private readonly trace: ((e: NetEvent) => void) | undefined;
+  private readonly latency: { readonly min: number; readonly max: number } | undefined;
   private reliable = true;
   private longDelays = false;
   private longReordering = false;
@@ -109,6 +117,14 @@ export class SimNetwork {
     this.clock = opts.clock;
     this.random = opts.random;
     this.trace = opts.trace;
+    this.latency = opts.latency;
+  }
+
+  /** One-way travel time of a delivered request or reply (ms). */
+  private travel(): number {
+    const l = this.latency;
+    if (l === undefined) return 0;
+    return l.min + this.random.float() * (l.max - l.min);
   }
 
   private note(kind: NetEvent['kind'], end: string, method: string, bytes: number): void {
@@ -210,7 +226,7 @@ export class SimNetwork {
     }
 
     // The request travels: never handled in the caller's own turn.
-    await this.clock.sleep(reliable ? 0 : this.random.int(27));
+    await this.clock.sleep(this.travel() + (reliable ? 0 : this.random.int(27)));
     if (!reliable && this.random.int(1000) < 100) {
       this.note('request-lost', endName, svcMeth, 0);
       return null;
@@ -228,6 +244,8 @@ export class SimNetwork {
     }
     if (longReordering && this.random.int(900) < 600) {
       await this.clock.sleep(200 + this.random.int(1 + this.random.int(2000)));
+    } else if (this.latency !== undefined) {
+      await this.clock.sleep(this.travel());
     }
     if (this.closed) return null;
     this.totalBytes += replyBytes.length;

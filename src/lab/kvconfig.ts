@@ -1,0 +1,355 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { checkHistory, explain, writeReport, type HistoryOp } from '../check/index.js';
+import { RpcServer, SimNetwork, type ClientEnd, type NetEvent } from '../sim/network.js';
+import type { Scheduler } from '../sim/scheduler.js';
+import { RealClock, type Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { LabFailure, type TestStats } from './config.js';
+import { FilePersister } from './file-persister.js';
+import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
+import { Persister } from './persister.js';
+
+/** The kvraft tester's election timeout (used for sleeps). */
+export const KV_ELECTION_TIMEOUT = 1000;
+const TEST_LIMIT_MS = 120_000;
+
+/**
+ * One-way latency of every delivered request and reply in the kvraft tests
+ * (ms). labrpc adds none, but in Go every RPC costs real time; in virtual
+ * time a zero-cost network would let a client issue unboundedly many
+ * operations per simulated second. See docs/LAB.md.
+ */
+export const KV_NET_LATENCY = { min: 1, max: 3 };
+
+export interface KvConfigRuntime {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly scheduler?: Scheduler | undefined;
+  readonly log?: ((line: string) => void) | undefined;
+  readonly trace?: ((e: NetEvent) => void) | undefined;
+  readonly storage?: 'memory' | 'file' | undefined;
+}
+
+/**
+ * The kvraft tester's `config`: n KV servers (each a Raft node under a
+ * replicated KV state machine) and any number of clerks on one simulated
+ * network, with servers that can be shut down and restarted from their
+ * persisted state, partitions, and the history log the linearizability check
+ * reads.
+ */
+export class KvConfig {
+  readonly n: number;
+  readonly net: SimNetwork;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly maxraftstate: number;
+  private readonly scheduler: Scheduler | undefined;
+  private readonly logLine: (line: string) => void;
+  private readonly kvservers: (LabKvServer | null)[];
+  private readonly saved: (Persister | FilePersister | null)[];
+  private readonly endnames: string[][];
+  private readonly clerks = new Map<Clerk, string[]>();
+  private readonly dataRoot: string | null;
+  private readonly startTime: number;
+  private t0 = 0;
+  private rpcs0 = 0;
+  private ops = 0;
+  private fatal: Error | null = null;
+  private readonly fatalListeners: ((e: Error) => void)[] = [];
+  private lastStats: TestStats | undefined;
+
+  constructor(opts: { servers: number; unreliable: boolean; maxraftstate: number } & KvConfigRuntime) {
+    this.n = opts.servers;
+    this.clock = opts.clock;
+    this.random = opts.random.fork();
+    this.scheduler = opts.scheduler;
+    this.logLine = opts.log ?? ((l) => console.log(l));
+    this.maxraftstate = opts.maxraftstate;
+    this.net = new SimNetwork({ clock: this.clock, random: opts.random.fork(), latency: KV_NET_LATENCY, ...(opts.trace !== undefined && { trace: opts.trace }) });
+    this.net.setReliable(!opts.unreliable);
+    this.dataRoot = opts.storage === 'file' ? mkdtempSync(path.join(tmpdir(), 'tsraft-kvlab-')) : null;
+    this.startTime = this.clock.now();
+    this.kvservers = new Array<LabKvServer | null>(this.n).fill(null);
+    this.saved = new Array<Persister | FilePersister | null>(this.n).fill(null);
+    this.endnames = Array.from({ length: this.n }, () => []);
+    for (let i = 0; i < this.n; i++) this.startServer(i);
+    this.connectAll();
+  }
+
+  /** Every server index. */
+  all(): number[] {
+    return Array.from({ length: this.n }, (_, i) => i);
+  }
+
+  // ---- failures -----------------------------------------------------------------
+
+  fail(message: string | Error): void {
+    if (this.fatal !== null) return;
+    this.fatal = message instanceof Error ? message : new LabFailure(message);
+    for (const l of this.fatalListeners.splice(0)) l(this.fatal);
+  }
+
+  fatalPromise(): Promise<never> {
+    return new Promise((_, reject) => {
+      if (this.fatal !== null) reject(this.fatal);
+      else this.fatalListeners.push(reject);
+    });
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.clock.sleep(ms);
+  }
+
+  // ---- servers --------------------------------------------------------------------
+
+  private randomName(): string {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    let s = '';
+    for (let k = 0; k < 20; k++) s += alphabet[this.random.int(alphabet.length)];
+    return s;
+  }
+
+  /** Starts server i with fresh ends and a copy of (or, on files, the same) persisted state. */
+  startServer(i: number): void {
+    const ends: ClientEnd[] = [];
+    this.endnames[i] = [];
+    for (let j = 0; j < this.n; j++) {
+      const name = this.randomName();
+      this.endnames[i]![j] = name;
+      ends.push(this.net.makeEnd(name));
+      this.net.connect(name, String(j));
+    }
+    const saved = this.saved[i];
+    let persister: Persister | FilePersister;
+    if (this.dataRoot !== null) {
+      const sched = this.scheduler;
+      persister = saved ?? new FilePersister(path.join(this.dataRoot, `server-${i}`), sched !== undefined ? { track: (p) => sched.external(p) } : {});
+    } else {
+      persister = saved instanceof Persister ? saved.copy() : new Persister();
+    }
+    this.saved[i] = persister;
+    const kv = startKVServer(ends, i, persister, this.maxraftstate, {
+      clock: this.clock,
+      random: this.random.fork(),
+      onFatal: (err) => this.fail(err instanceof Error ? err : new LabFailure(String(err))),
+    });
+    this.kvservers[i] = kv;
+    const srv = new RpcServer();
+    srv.addService('KVServer', kv.service);
+    srv.addService('Raft', kv.raftService);
+    this.net.addServer(String(i), srv);
+  }
+
+  /** Shuts server i down, keeping what it persisted. */
+  shutdownServer(i: number): void {
+    this.disconnect(i, this.all());
+    this.net.deleteServer(String(i)); // replies of requests in progress are suppressed
+    const saved = this.saved[i];
+    // The old instance keeps writing into the old persister, which nobody reads again.
+    if (saved instanceof Persister) this.saved[i] = saved.copy();
+    this.kvservers[i]?.kill();
+    this.kvservers[i] = null;
+  }
+
+  /** Enables the links from server i to each of `to`, and back. */
+  connect(i: number, to: readonly number[]): void {
+    for (const j of to) this.net.enable(this.endnames[i]![j]!, true);
+    for (const j of to) this.net.enable(this.endnames[j]![i]!, true);
+  }
+
+  disconnect(i: number, from: readonly number[]): void {
+    for (const j of from) {
+      const out = this.endnames[i]?.[j];
+      if (out !== undefined) this.net.enable(out, false);
+      const inbound = this.endnames[j]?.[i];
+      if (inbound !== undefined) this.net.enable(inbound, false);
+    }
+  }
+
+  connectAll(): void {
+    for (let i = 0; i < this.n; i++) this.connect(i, this.all());
+  }
+
+  /** Each server talks only to the servers of its own group. Client links are left alone. */
+  partition(p1: readonly number[], p2: readonly number[]): void {
+    for (const i of p1) {
+      this.disconnect(i, p2);
+      this.connect(i, p1);
+    }
+    for (const i of p2) {
+      this.disconnect(i, p1);
+      this.connect(i, p2);
+    }
+  }
+
+  /** The first server that believes it is leader, if any. */
+  leader(): number | null {
+    for (let i = 0; i < this.n; i++) if (this.kvservers[i]?.rf.getState().isLeader) return i;
+    return null;
+  }
+
+  /** A majority of non-leaders, and the rest with the leader last: the leader lands in the minority. */
+  makePartition(): [number[], number[]] {
+    const l = this.leader() ?? 0;
+    const p1: number[] = [];
+    const p2: number[] = [];
+    let j = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (i === l) continue;
+      if (j < Math.floor(this.n / 2) + 1) p1.push(i);
+      else p2.push(i);
+      j++;
+    }
+    p2.push(l);
+    return [p1, p2];
+  }
+
+  // ---- clients -----------------------------------------------------------------------
+
+  /** A clerk with fresh ends to every server, given in a random order, enabled only to `to`. */
+  makeClient(to: readonly number[]): Clerk {
+    const names: string[] = [];
+    const ends: ClientEnd[] = [];
+    for (let j = 0; j < this.n; j++) {
+      names.push(this.randomName());
+      ends.push(this.net.makeEnd(names[j]!));
+      this.net.connect(names[j]!, String(j));
+    }
+    // random_handles: the clerk must not rely on server order.
+    const perm = ends.map((e, i) => [e, this.random.int(1 << 30), i] as const).sort((a, b) => a[1] - b[1] || a[2] - b[2]);
+    const ck = new Clerk(
+      perm.map((p) => p[0]),
+      this.clock,
+      this.random.fork(),
+    );
+    this.clerks.set(ck, names);
+    this.connectClient(ck, to);
+    return ck;
+  }
+
+  deleteClient(ck: Clerk): void {
+    const names = this.clerks.get(ck);
+    if (names !== undefined) for (const n of names) this.net.enable(n, false);
+    this.clerks.delete(ck);
+  }
+
+  connectClient(ck: Clerk, to: readonly number[]): void {
+    const names = this.clerks.get(ck)!;
+    for (const j of to) this.net.enable(names[j]!, true);
+  }
+
+  disconnectClient(ck: Clerk, from: readonly number[]): void {
+    const names = this.clerks.get(ck)!;
+    for (const j of from) this.net.enable(names[j]!, false);
+  }
+
+  // ---- sizes and bookkeeping ----------------------------------------------------------
+
+  logSize(): number {
+    let max = 0;
+    for (const p of this.saved) max = Math.max(max, p?.raftStateSize() ?? 0);
+    return max;
+  }
+
+  snapshotSize(): number {
+    let max = 0;
+    for (const p of this.saved) max = Math.max(max, p?.snapshotSize() ?? 0);
+    return max;
+  }
+
+  rpcTotal(): number {
+    return this.net.getTotalCount();
+  }
+
+  /** Counts one client operation (for the Passed line). */
+  op(): void {
+    this.ops++;
+  }
+
+  begin(description: string): void {
+    this.logLine(`${description} ...`);
+    this.t0 = this.clock.now();
+    this.rpcs0 = this.rpcTotal();
+    this.ops = 0;
+  }
+
+  end(): void {
+    if (this.fatal !== null) throw this.fatal;
+    if (this.clock.now() - this.startTime > TEST_LIMIT_MS) throw new LabFailure('test took longer than 120 seconds');
+    const seconds = (this.clock.now() - this.t0) / 1000;
+    const rpcs = this.rpcTotal() - this.rpcs0;
+    this.lastStats = { seconds, peers: this.n, rpcs, bytes: 0, commands: this.ops };
+    this.logLine(`  ... Passed --  ${seconds.toFixed(1).padStart(4)}  ${this.n} ${String(rpcs).padStart(5)} ${String(this.ops).padStart(4)}`);
+  }
+
+  get stats(): TestStats | undefined {
+    return this.lastStats;
+  }
+
+  log(line: string): void {
+    this.logLine(line);
+  }
+
+  cleanup(): void {
+    for (let i = 0; i < this.n; i++) {
+      this.kvservers[i]?.kill();
+      this.kvservers[i] = null;
+    }
+    this.net.cleanup();
+    if (this.clock instanceof RealClock) this.clock.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.dataRoot === null) return;
+    for (const p of this.saved) if (p instanceof FilePersister) await p.closed();
+    rmSync(this.dataRoot, { recursive: true, force: true });
+  }
+
+  // ---- the history --------------------------------------------------------------------
+
+  /**
+   * Checks a recorded history for linearizability. Stricter than the lab: a
+   * check that cannot decide (`unknown`) fails too. A non-linearizable
+   * history leaves an HTML report whose path the failure names.
+   */
+  checkLinearizable(history: readonly HistoryOp[], name: string): void {
+    const r = checkHistory(history, { timeoutMs: 60_000 });
+    if (r.verdict === 'ok') return;
+    if (r.verdict === 'unknown') throw new LabFailure(`linearizability check timed out (${history.length} operations): verdict unknown`);
+    const file = writeReport(r, name);
+    throw new LabFailure(`history is not linearizable: ${explain(r)}; report: ${file}`);
+  }
+}
+
+/** Records client operations with their call and return times, as the lab's wrappers do. */
+export class OpLog {
+  readonly ops: HistoryOp[] = [];
+  constructor(private readonly clock: Clock) {}
+
+  async get(cfg: KvConfig, ck: Clerk, key: string, cli: number): Promise<string> {
+    const call = this.clock.now();
+    const v = await ck.getValue(key);
+    const ret = this.clock.now();
+    cfg.op();
+    this.ops.push({ clientId: cli, op: 'get', key, output: v, call, return: ret, status: 'ok' });
+    return v ?? '';
+  }
+
+  async put(cfg: KvConfig, ck: Clerk, key: string, value: string, cli: number): Promise<void> {
+    const call = this.clock.now();
+    await ck.put(key, value);
+    const ret = this.clock.now();
+    cfg.op();
+    this.ops.push({ clientId: cli, op: 'put', key, value, call, return: ret, status: 'ok' });
+  }
+
+  async append(cfg: KvConfig, ck: Clerk, key: string, value: string, cli: number): Promise<void> {
+    const call = this.clock.now();
+    await ck.append(key, value);
+    const ret = this.clock.now();
+    cfg.op();
+    this.ops.push({ clientId: cli, op: 'append', key, value, call, return: ret, status: 'ok' });
+  }
+}
