@@ -28,6 +28,8 @@ export class Progress {
   snapshotTicks = 0;
   /** The highest commit index this follower has been sent (it may not have arrived). */
   commitSent = 0;
+  /** The follower answered since the last check-quorum round. */
+  recentActive = false;
 
   constructor(next: number, maxInflight: number) {
     this.next = next;

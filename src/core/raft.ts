@@ -15,6 +15,9 @@ import {
   type HeartbeatRespMsg,
   type Message,
   type NodeId,
+  type PreVoteMsg,
+  type PreVoteRespMsg,
+  type PropMsg,
   type ReadIndexMsg,
   type ReadIndexRespMsg,
   type ReadState,
@@ -53,6 +56,18 @@ export interface RaftConfig {
    * 6.824 lab expects the first command at index 1, so its profile turns this off.
    */
   readonly noopOnElection?: boolean;
+  /**
+   * Pre-vote (dissertation §9.6): before campaigning, ask whether a majority
+   * would vote, without raising any term, so a node that was cut off cannot
+   * disrupt the cluster when it returns. Default false.
+   */
+  readonly preVote?: boolean;
+  /**
+   * Check quorum: a leader that has not heard from a majority for an election
+   * timeout steps down, and a follower that has heard from a leader within an
+   * election timeout ignores vote requests. Default false.
+   */
+  readonly checkQuorum?: boolean;
   /** Synchronous callbacks for tests and metrics; must not call back into the core. */
   readonly observer?: RaftObserver;
 }
@@ -139,6 +154,8 @@ export class Raft {
   private readonly maxBytesPerAppend: number;
   private readonly maxSnapshotChunkBytes: number;
   private readonly noopOnElection: boolean;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
   private readonly observer: RaftObserver | undefined;
 
   private termValue = 0;
@@ -188,6 +205,8 @@ export class Raft {
     this.maxBytesPerAppend = cfg.maxBytesPerAppend ?? 1 << 20;
     this.maxSnapshotChunkBytes = cfg.maxSnapshotChunkBytes ?? 1 << 20;
     this.noopOnElection = cfg.noopOnElection ?? true;
+    this.preVote = cfg.preVote ?? false;
+    this.checkQuorum = cfg.checkQuorum ?? false;
     this.observer = cfg.observer;
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
@@ -245,10 +264,40 @@ export class Raft {
         this.broadcastHeartbeat();
       }
       this.retransmitSnapshots();
+      this.electionElapsed++;
+      if (this.electionElapsed >= this.electionTicks) {
+        this.electionElapsed = 0;
+        if (this.checkQuorum && !this.quorumActive()) this.becomeFollower(this.termValue, null);
+      }
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign();
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      if (this.preVote) this.becomePreCandidate();
+      else this.campaign();
+    }
+  }
+
+  /** With check quorum: has a majority answered in the last election timeout? Resets the marks. */
+  private quorumActive(): boolean {
+    const active = new Set<NodeId>([this.id]);
+    for (const [id, pr] of this.progress) {
+      if (pr.recentActive) active.add(id);
+      pr.recentActive = false;
+    }
+    return this.config.isQuorum(active);
+  }
+
+  /**
+   * Asks a follower's leader to append `data` (the follower cannot).
+   * Returns the leader it went to, or null if no leader is known. Nothing
+   * reports whether it was appended: the proposer recognises its entry when
+   * it applies.
+   */
+  forward(data: Uint8Array): NodeId | null {
+    if (this.roleValue === Role.Leader || this.leaderValue === null) return null;
+    this.send<PropMsg>({ type: MessageType.Prop, term: this.termValue, from: this.id, to: this.leaderValue, data: [data] });
+    return this.leaderValue;
   }
 
   /**
@@ -302,9 +351,23 @@ export class Raft {
   step(m: Message): Message | undefined {
     if (m.to !== this.id || m.from === this.id || !this.config.has(m.from)) return undefined;
 
+    // A forwarded proposal is just commands: the leader appends them whatever the sender's term.
+    if (m.type === MessageType.Prop && m.term <= this.termValue) {
+      this.handleProp(m);
+      return undefined;
+    }
     if (m.term > this.termValue) {
-      const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
-      this.becomeFollower(m.term, fromLeader ? m.from : null);
+      if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+        // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader.
+        if (this.inLease()) return this.refuseVote(m);
+        // A pre-vote never changes our term.
+        if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
+      } else if (m.type === MessageType.PreVoteResp && m.granted) {
+        // Our own pre-vote term, echoed: not a newer term.
+      } else {
+        const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+        this.becomeFollower(m.term, fromLeader ? m.from : null);
+      }
     } else if (m.term < this.termValue) {
       // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
       return this.rejectStale(m);
@@ -336,6 +399,14 @@ export class Raft {
         return undefined;
       case MessageType.ReadIndex:
         this.handleReadIndex(m);
+        return undefined;
+      case MessageType.Prop:
+        this.handleProp(m);
+        return undefined;
+      case MessageType.PreVote:
+        return this.handlePreVote(m);
+      case MessageType.PreVoteResp:
+        this.handlePreVoteResp(m);
         return undefined;
       case MessageType.ReadIndexResp:
         if (m.index < 0) this.failedReads.push(m.ctx);
@@ -483,12 +554,64 @@ export class Raft {
   /** A valid leader of the current term spoke to us. */
   private acceptLeader(from: NodeId): void {
     invariant(this.roleValue !== Role.Leader, () => `two leaders in term ${this.termValue}: ${this.id} and ${from}`);
-    if (this.roleValue === Role.Candidate) this.becomeFollower(this.termValue, from);
+    if (this.roleValue === Role.Candidate || this.roleValue === Role.PreCandidate) this.becomeFollower(this.termValue, from);
     this.leaderValue = from;
     this.electionElapsed = 0;
   }
 
   // ---- elections -------------------------------------------------------------
+
+  /**
+   * With check quorum: a leader was heard from (or, on the leader, a majority
+   * answered) within the last election timeout, so a vote request can only
+   * come from a node that was cut off.
+   */
+  private inLease(): boolean {
+    return this.checkQuorum && this.leaderValue !== null && this.electionElapsed < this.electionTicks;
+  }
+
+  private refuseVote(m: VoteMsg | PreVoteMsg): VoteRespMsg | PreVoteRespMsg {
+    if (m.type === MessageType.PreVote) return this.send<PreVoteRespMsg>({ type: MessageType.PreVoteResp, term: this.termValue, from: this.id, to: m.from, granted: false });
+    return this.send<VoteRespMsg>({ type: MessageType.VoteResp, term: this.termValue, from: this.id, to: m.from, granted: false });
+  }
+
+  /** Asks for pre-votes for the next term, without raising ours (dissertation §9.6). */
+  private becomePreCandidate(): void {
+    this.roleValue = Role.PreCandidate;
+    this.leaderValue = null;
+    this.resetTimers();
+    this.votes.clear();
+    this.notifyRole();
+    this.votes.set(this.id, true);
+    if (this.config.voteResult(this.votes) === 'won') {
+      this.campaign();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const to of this.config.voters) {
+      if (to !== this.id) this.send<PreVoteMsg>({ type: MessageType.PreVote, term: this.termValue + 1, from: this.id, to, lastIndex, lastTerm });
+    }
+  }
+
+  private handlePreVote(m: PreVoteMsg): PreVoteRespMsg {
+    // Granting changes nothing here: no term, no vote. Only a newer term with a log as up to date as ours.
+    const granted = m.term > this.termValue && this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    return this.send<PreVoteRespMsg>({ type: MessageType.PreVoteResp, term: granted ? m.term : this.termValue, from: this.id, to: m.from, granted });
+  }
+
+  private handlePreVoteResp(m: PreVoteRespMsg): void {
+    if (this.roleValue !== Role.PreCandidate || (m.granted && m.term !== this.termValue + 1)) return;
+    this.votes.set(m.from, m.granted);
+    const result = this.config.voteResult(this.votes);
+    if (result === 'won') this.campaign();
+    else if (result === 'lost') this.becomeFollower(this.termValue, null);
+  }
+
+  private handleProp(m: PropMsg): void {
+    if (this.roleValue !== Role.Leader) return; // no leader here: the proposer will time out and retry
+    for (const data of m.data) this.propose(data, EntryType.Normal);
+  }
 
   private handleVote(m: VoteMsg): VoteRespMsg {
     // One vote per term; and none while we follow a live leader of this term.
@@ -645,9 +768,12 @@ export class Raft {
     this.sendSnapshotChunk(m.from, pr);
   }
 
+  /** The progress of a follower that just answered us, marked active for check quorum. */
   private leaderProgress(from: NodeId): Progress | undefined {
     if (this.roleValue !== Role.Leader) return undefined;
-    return this.progress.get(from);
+    const pr = this.progress.get(from);
+    if (pr !== undefined) pr.recentActive = true;
+    return pr;
   }
 
   /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
@@ -812,6 +938,8 @@ export class Raft {
     switch (m.type) {
       case MessageType.Vote:
         return this.send<VoteRespMsg>({ ...base, type: MessageType.VoteResp, granted: false });
+      case MessageType.PreVote:
+        return this.send<PreVoteRespMsg>({ ...base, type: MessageType.PreVoteResp, granted: false });
       case MessageType.App:
         return this.send<AppRespMsg>({ ...base, type: MessageType.AppResp, success: false, index: m.prevIndex, hintTerm: 0, hintIndex: 0 });
       case MessageType.Heartbeat:

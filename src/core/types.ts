@@ -39,6 +39,8 @@ export interface Snapshot {
 
 export const Role = {
   Follower: 'follower',
+  /** Asking for pre-votes before campaigning (only with pre-vote enabled). */
+  PreCandidate: 'precandidate',
   Candidate: 'candidate',
   Leader: 'leader',
 } as const;
@@ -60,6 +62,11 @@ export const MessageType = {
   /** A follower asks the leader for a read index (dissertation §6.4). */
   ReadIndex: 9,
   ReadIndexResp: 10,
+  /** A follower forwards proposals to the leader. */
+  Prop: 11,
+  /** A pre-vote (dissertation §9.6): would you vote for me in the next term? Changes no term. */
+  PreVote: 12,
+  PreVoteResp: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -152,6 +159,25 @@ export interface SnapRespMsg extends Envelope {
   readonly index: number;
 }
 
+export interface PropMsg extends Envelope {
+  readonly type: typeof MessageType.Prop;
+  /** Commands for the leader to append, in order. */
+  readonly data: readonly Uint8Array[];
+}
+
+export interface PreVoteMsg extends Envelope {
+  readonly type: typeof MessageType.PreVote;
+  /** The term the sender would campaign in (its term + 1); the receiver does not adopt it. */
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+}
+
+export interface PreVoteRespMsg extends Envelope {
+  readonly type: typeof MessageType.PreVoteResp;
+  /** When granted, the pre-vote's term (echoed); when refused, the responder's term. */
+  readonly granted: boolean;
+}
+
 /** Every message the core sends or receives. */
 export type Message =
   | VoteMsg
@@ -163,11 +189,14 @@ export type Message =
   | SnapMsg
   | SnapRespMsg
   | ReadIndexMsg
-  | ReadIndexRespMsg;
+  | ReadIndexRespMsg
+  | PropMsg
+  | PreVoteMsg
+  | PreVoteRespMsg;
 
 /** True for messages that open an exchange and get exactly one response. */
-export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | SnapMsg {
-  return m.type === MessageType.Vote || m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
+export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | SnapMsg | PreVoteMsg {
+  return m.type === MessageType.Vote || m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.PreVote;
 }
 
 /** A read confirmed safe to serve once the state machine has applied `index`. */

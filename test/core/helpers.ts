@@ -429,6 +429,8 @@ export class Cluster {
  * already rules out a second vote in the old term, so only its term is checked.
  */
 function checkBackedByStorage(id: NodeId, m: Message, st: StorageState): void {
+  // Pre-votes (and granted answers) carry the next term by design and promise nothing.
+  if (m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && m.granted)) return;
   const stored = st.hardState.term;
   assert.ok(stored >= m.term, `node ${id} sends a term-${m.term} message with term ${stored} on disk`);
   if (stored > m.term) return;

@@ -49,6 +49,8 @@ function run(seed: number, steps: number): void {
     maxSnapshotChunkBytes: 1 + rnd.int(8),
     noopOnElection: rnd.int(2) === 0,
     heartbeatTicks: 1 + rnd.int(3),
+    preVote: rnd.int(2) === 0,
+    checkQuorum: rnd.int(2) === 0,
   }));
   const leaders = new Map<number, NodeId>();
   const pick = () => IDS[rnd.int(IDS.length)]!;
