@@ -60,6 +60,7 @@ export interface MakeOptions {
 
 const METHOD: Record<number, string> = {
   [MessageType.Vote]: 'Raft.RequestVote',
+  [MessageType.PreVote]: 'Raft.PreVote',
   [MessageType.App]: 'Raft.AppendEntries',
   [MessageType.Heartbeat]: 'Raft.Heartbeat',
   [MessageType.Snap]: 'Raft.InstallSnapshot',
@@ -78,7 +79,7 @@ class RpcTransport implements Transport {
       void end.call<Message>(METHOD[m.type]!, m).then((reply) => {
         if (reply !== null) this.node?.step(reply);
       });
-    } else if (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp) {
+    } else if (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp || m.type === MessageType.Prop) {
       // One-way messages: delivered as an RPC whose reply carries nothing.
       void end.call('Raft.Message', m);
     }
@@ -163,6 +164,7 @@ export function startLabNode(peers: readonly ClientEnd[], me: number, persister:
     },
     service: {
       RequestVote: handle,
+      PreVote: handle,
       AppendEntries: handle,
       Heartbeat: handle,
       InstallSnapshot: handle,

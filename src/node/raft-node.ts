@@ -40,6 +40,10 @@ export interface RaftNodeOptions extends RaftNodeTiming {
   readonly maxBytesPerAppend?: number;
   readonly maxSnapshotChunkBytes?: number;
   readonly noopOnElection?: boolean;
+  /** Pre-vote before campaigning (see RaftConfig.preVote). Default false. */
+  readonly preVote?: boolean;
+  /** Leaders step down without a quorum; followers with a live leader ignore votes. Default false. */
+  readonly checkQuorum?: boolean;
   readonly observer?: RaftObserver;
   /** Committed entries buffered for the state machine before the core holds the rest back. Default 256. */
   readonly applyBuffer?: number;
@@ -113,6 +117,8 @@ export class RaftNode {
         ...(opts.maxBytesPerAppend !== undefined && { maxBytesPerAppend: opts.maxBytesPerAppend }),
         ...(opts.maxSnapshotChunkBytes !== undefined && { maxSnapshotChunkBytes: opts.maxSnapshotChunkBytes }),
         ...(opts.noopOnElection !== undefined && { noopOnElection: opts.noopOnElection }),
+        ...(opts.preVote !== undefined && { preVote: opts.preVote }),
+        ...(opts.checkQuorum !== undefined && { checkQuorum: opts.checkQuorum }),
         observer: {
           onRoleChange: (info) => {
             opts.observer?.onRoleChange?.(info);
@@ -155,6 +161,17 @@ export class RaftNode {
     const r = this.guard(() => this.core.propose(data, EntryType.Normal));
     if (r !== null) this.schedule();
     return r ?? null;
+  }
+
+  /**
+   * On a follower: sends `data` to the leader to append. Returns the leader's
+   * id, or null if none is known (or this node is the leader: propose instead).
+   */
+  forward(data: Uint8Array): number | null {
+    if (this.stoppedFlag) return null;
+    const to = this.guard(() => this.core.forward(data)) ?? null;
+    if (to !== null) this.schedule();
+    return to;
   }
 
   /** The state machine's snapshot covering entries up to `index`: the log behind it is discarded. */

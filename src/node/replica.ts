@@ -36,13 +36,42 @@ export interface ReplicaOptions {
   readonly raftStateSize?: () => number;
   /** How long a proposal may wait to be applied before its outcome is reported unknown (ms). Default 5000. */
   readonly proposeTimeoutMs?: number;
+  /** Sees every proposal's outcome and how long it took (ms), for metrics. */
+  readonly onProposal?: (outcome: 'applied' | 'unknown' | 'not-leader' | 'stopped', ms: number) => void;
 }
 
 interface Waiter<R> {
+  /** The term the proposal was made (or forwarded) in. */
   readonly term: number;
+  /** Where the leader put it, when this node is that leader; unknown when forwarded. */
+  readonly index: number | undefined;
   resolve(v: { result: R; index: number }): void;
   reject(err: Error): void;
   readonly timer: Timer;
+}
+
+/**
+ * Every command a Replica proposes is wrapped as `[1][origin u32][seq f64][command]`,
+ * so the node that proposed it (leader, or follower that forwarded it) knows
+ * its own entry when it applies, whoever appended it.
+ */
+const ENVELOPE = 1;
+const ENVELOPE_BYTES = 13;
+
+function wrap(origin: number, seq: number, command: Uint8Array): Uint8Array {
+  const out = new Uint8Array(ENVELOPE_BYTES + command.length);
+  const dv = new DataView(out.buffer);
+  out[0] = ENVELOPE;
+  dv.setUint32(1, origin, true);
+  dv.setFloat64(5, seq, true);
+  out.set(command, ENVELOPE_BYTES);
+  return out;
+}
+
+function unwrap(data: Uint8Array): { origin: number; seq: number; command: Uint8Array } | null {
+  if (data.length < ENVELOPE_BYTES || data[0] !== ENVELOPE) return null;
+  const dv = new DataView(data.buffer, data.byteOffset, ENVELOPE_BYTES);
+  return { origin: dv.getUint32(1, true), seq: dv.getFloat64(5, true), command: data.subarray(ENVELOPE_BYTES) };
 }
 
 /**
@@ -55,7 +84,11 @@ export class Replica<R> {
   private appliedTerm = 0;
   private snapshotIndex = 0;
   private bytesSinceSnapshot = 0;
+  /** Proposals waiting for their entry, by proposal sequence number. */
   private readonly waiters = new Map<number, Waiter<R>>();
+  /** On the leader: which proposal sits at which index, to notice when another entry replaces it. */
+  private readonly atIndex = new Map<number, number>();
+  private proposalSeq = 0;
   private appliedWaiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   private readonly maxRaftState: number;
@@ -70,12 +103,8 @@ export class Replica<R> {
     this.proposeTimeoutMs = opts.proposeTimeoutMs ?? 5000;
     // A proposal of an earlier term may or may not commit now: tell its client at once.
     node.onRoleChange(({ term }) => {
-      for (const [i, w] of this.waiters) {
-        if (w.term < term) {
-          this.waiters.delete(i);
-          w.timer.cancel();
-          w.reject(new ProposalUnknownError(`leadership changed (now term ${term}) before entry ${i} was applied`));
-        }
+      for (const [seq, w] of this.waiters) {
+        if (w.term < term) this.fail(seq, new ProposalUnknownError(`leadership changed (now term ${term}) before the proposal was applied`));
       }
     });
   }
@@ -101,25 +130,54 @@ export class Replica<R> {
 
   /**
    * Proposes a command and resolves with its result once this replica applied
-   * it. Rejects with {@link NotLeaderError} at once if this node is not the
-   * leader, and with {@link ProposalUnknownError} if the entry may or may not
-   * have committed (leadership changed, or it timed out): retry it with the
-   * same session ids, and it applies at most once.
+   * it. On a follower the command is forwarded to the leader. Rejects with
+   * {@link NotLeaderError} at once if no leader is known, and with
+   * {@link ProposalUnknownError} if the entry may or may not have committed
+   * (leadership changed, or it timed out): retry it with the same session
+   * ids, and it applies at most once.
    */
   propose(command: Uint8Array): Promise<{ result: R; index: number }> {
+    const hook = this.opts.onProposal;
+    if (hook === undefined) return this.proposeInner(command);
+    const t0 = this.opts.clock.now();
+    const p = this.proposeInner(command);
+    p.then(
+      () => hook('applied', this.opts.clock.now() - t0),
+      (e: unknown) => hook(e instanceof NotLeaderError ? 'not-leader' : e instanceof NodeStoppedError ? 'stopped' : 'unknown', this.opts.clock.now() - t0),
+    );
+    return p;
+  }
+
+  private proposeInner(command: Uint8Array): Promise<{ result: R; index: number }> {
     if (this.stopped) return Promise.reject(new NodeStoppedError('the replica is stopped'));
-    const r = this.node.propose(command);
-    if (r === null) return Promise.reject(new NotLeaderError(this.node.status().leader));
+    const seq = ++this.proposalSeq;
+    const data = wrap(this.node.id, seq, command);
+    let term: number;
+    let index: number | undefined;
+    if (this.node.isLeader()) {
+      const r = this.node.propose(data)!;
+      term = r.term;
+      index = r.index;
+      this.atIndex.set(r.index, seq);
+    } else {
+      if (this.node.forward(data) === null) return Promise.reject(new NotLeaderError(this.node.status().leader));
+      term = this.node.term;
+    }
     return new Promise((resolve, reject) => {
       const timer = this.opts.clock.setTimer(this.proposeTimeoutMs, () => {
-        if (this.waiters.get(r.index) === w) {
-          this.waiters.delete(r.index);
-          reject(new ProposalUnknownError(`entry ${r.index} was not applied within ${this.proposeTimeoutMs} ms`));
-        }
+        this.fail(seq, new ProposalUnknownError(`the proposal was not applied within ${this.proposeTimeoutMs} ms`));
       });
-      const w: Waiter<R> = { term: r.term, resolve, reject, timer };
-      this.waiters.set(r.index, w);
+      this.waiters.set(seq, { term, index, resolve, reject, timer });
     });
+  }
+
+  private fail(seq: number, err: Error): void {
+    const w = this.waiters.get(seq);
+    if (w === undefined) return;
+    this.waiters.delete(seq);
+    if (w.index !== undefined) this.atIndex.delete(w.index);
+    w.timer.cancel();
+    w.reject(err);
   }
 
   /**
@@ -147,11 +205,7 @@ export class Replica<R> {
     if (this.stopped) return;
     this.stopped = true;
     const err = new NodeStoppedError('the replica stopped');
-    for (const w of this.waiters.values()) {
-      w.timer.cancel();
-      w.reject(err);
-    }
-    this.waiters.clear();
+    for (const seq of [...this.waiters.keys()]) this.fail(seq, err);
     for (const w of this.appliedWaiters.splice(0)) w.reject(err);
   }
 
@@ -166,20 +220,27 @@ export class Replica<R> {
         if (item.kind === 'snapshot') {
           const { meta, data } = item.snapshot;
           this.sm.restore(data, meta);
-          this.advanceTo(meta.index, meta.term);
+          this.advanceTo(meta.index, meta.term, true);
           this.snapshotIndex = meta.index;
           this.bytesSinceSnapshot = 0;
           continue;
         }
         const e = item.entry;
         this.bytesSinceSnapshot += e.data.length + 16;
-        const result = e.type === EntryType.Normal ? this.sm.apply(e.data, { index: e.index, term: e.term }) : undefined;
-        const w = this.waiters.get(e.index);
-        if (w !== undefined) {
-          this.waiters.delete(e.index);
-          w.timer.cancel();
-          if (w.term === e.term && e.type === EntryType.Normal) w.resolve({ result: result as R, index: e.index });
-          else w.reject(new ProposalUnknownError(`another entry was committed at index ${e.index}: leadership changed`));
+        const env = e.type === EntryType.Normal ? unwrap(e.data) : null;
+        const result = e.type === EntryType.Normal ? this.sm.apply(env?.command ?? e.data, { index: e.index, term: e.term }) : undefined;
+        const mine = env !== null && env.origin === this.node.id ? env.seq : undefined;
+        // A proposal this node put at this index, replaced by another entry: leadership changed.
+        const placed = this.atIndex.get(e.index);
+        if (placed !== undefined && placed !== mine) this.fail(placed, new ProposalUnknownError(`another entry was committed at index ${e.index}: leadership changed`));
+        if (mine !== undefined) {
+          const w = this.waiters.get(mine);
+          if (w !== undefined) {
+            this.waiters.delete(mine);
+            if (w.index !== undefined) this.atIndex.delete(w.index);
+            w.timer.cancel();
+            w.resolve({ result: result as R, index: e.index });
+          }
         }
         this.advanceTo(e.index, e.term);
       }
@@ -187,15 +248,13 @@ export class Replica<R> {
     }
   }
 
-  private advanceTo(index: number, term: number): void {
+  private advanceTo(index: number, term: number, snapshot = false): void {
     this.appliedIndex = index;
     this.appliedTerm = term;
-    // Proposals at or below an installed snapshot: whether they made it cannot be told here.
-    for (const [i, w] of this.waiters) {
-      if (i <= index) {
-        this.waiters.delete(i);
-        w.timer.cancel();
-        w.reject(new ProposalUnknownError(`entry ${i} is covered by a snapshot from the leader`));
+    // Proposals a snapshot from the leader may cover: whether they made it cannot be told here.
+    if (snapshot) {
+      for (const [seq, w] of this.waiters) {
+        if (w.index === undefined || w.index <= index) this.fail(seq, new ProposalUnknownError('a snapshot from the leader replaced the log before the proposal was applied'));
       }
     }
     if (this.appliedWaiters.length > 0) {
