@@ -8,3 +8,7 @@ export { Channel } from './util/channel.js';
 export { NotLeaderError, ReadIndexError, ProposalUnknownError, NodeStoppedError } from './node/errors.js';
 export { Replica, type StateMachine, type ApplyMeta, type ReplicaOptions } from './node/replica.js';
 export * from './kv/index.js';
+export { TsraftServer, type ServerOptions } from './server/server.js';
+export { type ServerConfig, type Member, type HostPort, ConfigError, nodeIdOf, parsePeers, parseHostPort } from './server/config.js';
+export { TcpTransport, type TcpTransportOptions, type PeerAddress, type PeerStats } from './transport/tcp.js';
+export { createLogger, silentLogger, type Logger } from './util/log.js';

@@ -2,9 +2,61 @@
 /** The `tsraft` command. */
 import { Command, CommanderError } from 'commander';
 import { runCheck } from './check.js';
+import { cluster } from './cluster.js';
+import { kvCommand, statusCommand } from './kv.js';
+import { serve } from './serve.js';
 
 const program = new Command();
-program.name('tsraft').description('Raft consensus and a replicated key-value store').exitOverride();
+program.name('tsraft').description('Raft consensus and a replicated, linearizable key-value store').exitOverride().showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run one node')
+  .option('--id <name>', "this node's name, one of --peers (e.g. n1)")
+  .option('--data <dir>', 'data directory (WAL and snapshots)')
+  .option('--listen <host:port>', 'where to accept Raft traffic from peers')
+  .option('--api <host:port>', 'where to serve the HTTP API')
+  .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
+  .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs)')
+  .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
+  .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
+  .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
+  .action(async (opts: Record<string, string | undefined>) => {
+    process.exitCode = await serve(opts);
+  });
+
+program
+  .command('cluster')
+  .description('run a local cluster of child processes on loopback (npm start); Ctrl-C stops it')
+  .option('--nodes <n>', 'number of nodes', '3')
+  .option('--data <dir>', 'data directory of the cluster (one subdirectory per node)', './data')
+  .option('--base-port <port>', 'node i takes Raft port base+i and API port base+100+i', '7000')
+  .option('--cluster-id <id>', 'cluster id', 'local')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string }) => {
+    process.exitCode = await cluster(opts);
+  });
+
+program
+  .command('kv')
+  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX')
+  .argument('<op>', 'get, put, append, del, cas or list')
+  .argument('[args...]', 'key and values')
+  .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
+  .option('--stale', 'get/list: read this node\'s state without confirming with the leader')
+  .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; absent?: boolean }) => {
+    process.exitCode = await kvCommand(op, args, opts);
+  });
+
+program
+  .command('status')
+  .description("print every node's id, role, term, leader, commit, applied and last index")
+  .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster)')
+  .action(async (opts: { endpoints?: string }) => {
+    process.exitCode = await statusCommand(opts);
+  });
 
 program
   .command('check')
@@ -19,6 +71,6 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 3;
+  if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 2;
   else throw e;
 }

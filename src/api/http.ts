@@ -1,0 +1,232 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { KvInputError, KvSessionError, validateSession, type Session } from '../kv/commands.js';
+import type { Consistency, KvService } from '../kv/service.js';
+import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
+import type { Logger } from '../util/log.js';
+
+/** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
+export interface ApiStatus {
+  readonly id: string;
+  readonly role: 'leader' | 'follower' | 'candidate';
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly members: readonly string[];
+}
+
+export interface ApiOptions {
+  readonly kv: KvService;
+  readonly status: () => ApiStatus;
+  /** Prometheus exposition, if metrics are enabled. */
+  readonly metrics?: { readonly contentType: string; text(): Promise<string> };
+  readonly logger: Logger;
+  /** Largest request body accepted (bytes). Default 2 MiB. */
+  readonly maxBodyBytes?: number;
+  /** A request the cluster has not finished by then gets 504: its outcome is unknown (ms). Default 5 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** A request refused with an HTTP status and a JSON error body. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+class TimeoutError extends Error {}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit}`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw new HttpError(413, 'too-large', `request body exceeds the limit of ${limit} bytes`);
+    chunks.push(c);
+  }
+  if (n === 0) throw new HttpError(400, 'invalid', 'a JSON body is required');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (e) {
+    throw new HttpError(400, 'invalid', `malformed JSON body: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'invalid', 'the JSON body must be an object');
+  return parsed as Record<string, unknown>;
+}
+
+/** The session of a request from its optional X-Client-Id and X-Request-Seq headers. */
+function sessionOf(req: IncomingMessage): Session | undefined {
+  const id = req.headers['x-client-id'];
+  const seq = req.headers['x-request-seq'];
+  if (id === undefined && seq === undefined) return undefined;
+  if (typeof id !== 'string' || typeof seq !== 'string') throw new HttpError(400, 'invalid', 'X-Client-Id and X-Request-Seq go together');
+  if (!/^\d+$/.test(seq)) throw new HttpError(400, 'invalid', `X-Request-Seq must be a positive integer, got '${seq}'`);
+  try {
+    return validateSession({ clientId: id, seq: Number(seq) });
+  } catch (e) {
+    throw new HttpError(400, 'invalid', (e as Error).message);
+  }
+}
+
+function consistencyOf(url: URL): Consistency {
+  const c = url.searchParams.get('consistency') ?? 'linearizable';
+  if (c !== 'linearizable' && c !== 'stale') throw new HttpError(400, 'invalid', `consistency must be 'linearizable' or 'stale', got '${c}'`);
+  return c;
+}
+
+function stringField(body: Record<string, unknown>, name: string): string {
+  const v = body[name];
+  if (typeof v !== 'string') throw new HttpError(400, 'invalid', `field "${name}" must be a string`);
+  return v;
+}
+
+/** Maps errors of the KV service to HTTP answers. */
+function toHttp(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
+  if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
+  if (e instanceof TimeoutError || e instanceof ProposalUnknownError) {
+    return new HttpError(504, 'timeout', `${e.message}; the request may or may not have taken effect: retry with the same X-Client-Id and X-Request-Seq`);
+  }
+  if (e instanceof NotLeaderError) return new HttpError(503, 'no-leader', 'the cluster has no leader at the moment', { 'retry-after': '1' });
+  if (e instanceof ReadIndexError) return new HttpError(503, 'unavailable', e.message, { 'retry-after': '1' });
+  if (e instanceof NodeStoppedError) return new HttpError(503, 'stopping', 'this node is shutting down', { 'retry-after': '1' });
+  return new HttpError(500, 'internal', e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * The node's HTTP API (see docs/API.md): the key-value endpoints under
+ * `/v1/kv`, `/v1/status`, `/healthz` and `/metrics`. Any node serves any
+ * request: reads by ReadIndex, writes forwarded to the leader by Raft.
+ */
+export function createApiServer(opts: ApiOptions): Server {
+  const limit = opts.maxBodyBytes ?? 2 << 20;
+  const timeoutMs = opts.requestTimeoutMs ?? 5_000;
+  const kv = opts.kv;
+
+  const withTimeout = <T>(p: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new TimeoutError(`not completed within ${timeoutMs} ms`)), timeoutMs);
+      p.then(
+        (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      );
+    });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const p = url.pathname;
+    const allow = (methods: string): void => {
+      if (!methods.split(', ').includes(method)) throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: methods });
+    };
+
+    if (p === '/healthz') {
+      allow('GET');
+      return send(res, 200, { ok: true });
+    }
+    if (p === '/v1/status') {
+      allow('GET');
+      return send(res, 200, opts.status());
+    }
+    if (p === '/metrics') {
+      allow('GET');
+      if (opts.metrics === undefined) throw new HttpError(404, 'not-found', 'metrics are not enabled');
+      const text = await opts.metrics.text();
+      res.writeHead(200, { 'content-type': opts.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    if (p === '/v1/kv' || p === '/v1/kv/') {
+      allow('GET');
+      const prefix = url.searchParams.get('prefix') ?? '';
+      const limitParam = url.searchParams.get('limit');
+      let max: number | undefined;
+      if (limitParam !== null) {
+        if (!/^\d+$/.test(limitParam)) throw new HttpError(400, 'invalid', `limit must be a non-negative integer, got '${limitParam}'`);
+        max = Number(limitParam);
+      }
+      const items = await withTimeout(kv.list(prefix, consistencyOf(url), max));
+      return send(res, 200, { items });
+    }
+    if (!p.startsWith('/v1/kv/')) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
+
+    let rawKey = p.slice('/v1/kv/'.length);
+    const isAppend = method === 'POST' && rawKey.endsWith('/append');
+    if (isAppend) rawKey = rawKey.slice(0, -'/append'.length);
+    let key: string;
+    try {
+      key = decodeURIComponent(rawKey);
+    } catch {
+      throw new HttpError(400, 'invalid', 'the key is not valid percent-encoding');
+    }
+    if (key.length === 0) throw new HttpError(400, 'invalid', 'key must not be empty');
+
+    if (isAppend) {
+      const body = await readBody(req, limit);
+      const r = await withTimeout(kv.append(key, stringField(body, 'value'), sessionOf(req)));
+      return send(res, 200, { revision: r.revision });
+    }
+    switch (method) {
+      case 'GET': {
+        const item = await withTimeout(kv.get(key, consistencyOf(url)));
+        if (item === null) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
+        return send(res, 200, item);
+      }
+      case 'PUT': {
+        const body = await readBody(req, limit);
+        const value = stringField(body, 'value');
+        const session = sessionOf(req);
+        if (Object.hasOwn(body, 'prevValue')) {
+          const prev = body['prevValue'];
+          if (prev !== null && typeof prev !== 'string') throw new HttpError(400, 'invalid', 'field "prevValue" must be a string or null');
+          const r = await withTimeout(kv.cas(key, prev, value, session));
+          if (!r.swapped) return send(res, 412, { error: 'precondition-failed', message: 'the current value is not prevValue', current: r.current });
+          return send(res, 200, { revision: r.revision });
+        }
+        const r = await withTimeout(kv.put(key, value, session));
+        return send(res, 200, { revision: r.revision });
+      }
+      case 'DELETE': {
+        const r = await withTimeout(kv.delete(key, sessionOf(req)));
+        if (!r.deleted) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
+        return send(res, 200, { revision: r.revision });
+      }
+      default:
+        throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: 'GET, PUT, DELETE' });
+    }
+  };
+
+  return createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const h = toHttp(e);
+      if (h.status >= 500 && h.status !== 503 && h.status !== 504) opts.logger.error({ err: e, url: req.url, method: req.method }, 'request failed');
+      if (!res.headersSent) send(res, h.status, { error: h.code, message: h.message, ...h.extra }, h.headers);
+      else res.destroy();
+      // A body we refused may still be arriving: drain it so the connection can be reused.
+      req.resume();
+    });
+  });
+}

@@ -1,0 +1,99 @@
+import { KvClient, KvClientError } from '../client/index.js';
+import { localEndpoints } from './cluster.js';
+
+/** `--endpoints`, else TSRAFT_ENDPOINTS, else the default local cluster's. */
+export function endpointsFrom(flag: string | undefined): string[] {
+  const s = flag ?? process.env['TSRAFT_ENDPOINTS'];
+  if (s === undefined || s.trim() === '') return localEndpoints();
+  return s
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0)
+    .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
+}
+
+type Io = { out: (l: string) => void; err: (l: string) => void };
+const stdio: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/** `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code. */
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; absent?: boolean }, io: Io = stdio): Promise<number> {
+  const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints) });
+  const need = (n: number, usage: string): boolean => {
+    if (args.length === n) return true;
+    io.err(`usage: tsraft kv ${usage}`);
+    return false;
+  };
+  try {
+    switch (op) {
+      case 'get': {
+        if (!need(1, 'get KEY [--stale]')) return 2;
+        const item = await client.get(args[0]!, { stale: flags.stale ?? false });
+        if (item === null) {
+          io.err(`not found: ${args[0]}`);
+          return 1;
+        }
+        io.out(item.value);
+        return 0;
+      }
+      case 'put':
+      case 'append': {
+        if (!need(2, `${op} KEY VALUE`)) return 2;
+        const r = op === 'put' ? await client.put(args[0]!, args[1]!) : await client.append(args[0]!, args[1]!);
+        io.out(`OK revision ${r.revision}`);
+        return 0;
+      }
+      case 'del':
+      case 'delete': {
+        if (!need(1, 'del KEY')) return 2;
+        const r = await client.delete(args[0]!);
+        if (!r.deleted) {
+          io.err(`not found: ${args[0]}`);
+          return 1;
+        }
+        io.out(`OK revision ${r.revision}`);
+        return 0;
+      }
+      case 'cas': {
+        const absent = flags.absent ?? false;
+        if (!need(absent ? 2 : 3, 'cas KEY EXPECTED NEW   or   cas --absent KEY NEW')) return 2;
+        const [key, expected, value] = absent ? [args[0]!, null, args[1]!] : [args[0]!, args[1]!, args[2]!];
+        const r = await client.cas(key, expected, value);
+        if (!r.swapped) {
+          io.err(`FAILED: the current value is ${r.current === null || r.current === undefined ? 'absent' : JSON.stringify(r.current)}`);
+          return 1;
+        }
+        io.out(`OK revision ${r.revision}`);
+        return 0;
+      }
+      case 'list': {
+        if (!need(1, 'list PREFIX')) return 2;
+        for (const i of await client.list(args[0]!, { stale: flags.stale ?? false })) io.out(`${i.key}\t${i.value}`);
+        return 0;
+      }
+      default:
+        io.err(`tsraft kv: unknown operation '${op}'; expected get, put, append, del, cas or list`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof KvClientError) {
+      io.err(`tsraft kv ${op}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** `tsraft status`: a table of every node's state. */
+export async function statusCommand(flags: { endpoints?: string }, io: Io = stdio): Promise<number> {
+  const endpoints = endpointsFrom(flags.endpoints);
+  const client = new KvClient({ endpoints, requestTimeoutMs: 2000 });
+  const rows = await client.status();
+  const table: string[][] = [['ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX', 'ENDPOINT']];
+  rows.forEach((s, i) => {
+    if (s === null) table.push(['-', 'unreachable', '-', '-', '-', '-', '-', endpoints[i]!]);
+    else table.push([String(s['id']), String(s['role']), String(s['term']), String(s['leader'] ?? '-'), String(s['commitIndex']), String(s['appliedIndex']), String(s['lastIndex']), endpoints[i]!]);
+  });
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+  for (const r of table) io.out(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  return rows.some((s) => s !== null) ? 0 : 1;
+}

@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+
+/** Where something listens or can be reached. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A cluster member: its name (e.g. "n1") and its Raft address. */
+export interface Member {
+  readonly name: string;
+  readonly raft: HostPort;
+}
+
+/** Everything a node needs to start. */
+export interface ServerConfig {
+  /** This node's name; one of `members`. */
+  readonly name: string;
+  /** Nodes of another cluster are refused at the handshake. */
+  readonly clusterId: string;
+  readonly dataDir: string;
+  /** Where this node listens for Raft traffic. */
+  readonly listen: HostPort;
+  /** Where this node serves its HTTP API. */
+  readonly api: HostPort;
+  /** Every member, this node included. */
+  readonly members: readonly Member[];
+  /** Milliseconds per tick; heartbeats every 10 ticks, elections after 100–200 (etcd's 100 ms / 1 s at 10 ms). */
+  readonly tickMs?: number;
+  readonly heartbeatTicks?: number;
+  readonly electionTicks?: number;
+  /** Snapshot once the log since the last snapshot holds this many bytes. Default 16 MiB. */
+  readonly maxRaftState?: number;
+  /** pino level. */
+  readonly logLevel?: string;
+}
+
+/** A command line or configuration file that does not make sense. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses `HOST:PORT` (IPv6 hosts in brackets). */
+export function parseHostPort(s: string, what: string): HostPort {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s.trim());
+  if (m === null) throw new ConfigError(`${what}: expected HOST:PORT, got '${s}'`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new ConfigError(`${what}: port ${port} is out of range`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** Parses `n1=HOST:PORT,n2=HOST:PORT,...`. */
+export function parsePeers(s: string): Member[] {
+  const members = s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    .map((p): Member => {
+      const eq = p.indexOf('=');
+      if (eq <= 0) throw new ConfigError(`--peers: expected NAME=HOST:PORT, got '${p}'`);
+      const name = p.slice(0, eq);
+      return { name, raft: parseHostPort(p.slice(eq + 1), `--peers ${name}`) };
+    });
+  if (members.length === 0) throw new ConfigError('--peers: no members given');
+  return members;
+}
+
+/**
+ * A member's numeric Raft id, derived from its name (FNV-1a, 31 bits), so it is
+ * the same on every node and across restarts whatever the order of `--peers`.
+ */
+export function nodeIdOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(name, 'utf8')) h = Math.imul(h ^ b, 0x01000193);
+  return (h >>> 1) || 1;
+}
+
+/** Checks a configuration; throws {@link ConfigError} naming the problem. */
+export function validateConfig(c: ServerConfig): ServerConfig {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.name)) throw new ConfigError(`--id: a name of letters, digits, '.', '_' or '-' is required, got '${c.name}'`);
+  if (c.clusterId.length === 0) throw new ConfigError('--cluster-id must not be empty');
+  if (c.dataDir.length === 0) throw new ConfigError('--data is required');
+  const names = new Set<string>();
+  const ids = new Map<number, string>();
+  for (const m of c.members) {
+    if (names.has(m.name)) throw new ConfigError(`--peers: member ${m.name} is listed twice`);
+    names.add(m.name);
+    const id = nodeIdOf(m.name);
+    const other = ids.get(id);
+    if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
+    ids.set(id, m.name);
+  }
+  if (!names.has(c.name)) throw new ConfigError(`--id ${c.name} is not among the --peers (${[...names].join(', ')})`);
+  return c;
+}
+
+/** Reads a JSON configuration file: the same fields as the command line (see docs/API.md). */
+export function readConfigFile(file: string): Partial<ServerConfig> & { peers?: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--config ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
+    return v as Partial<ServerConfig> & { peers?: string };
+  } catch (e) {
+    throw new ConfigError(`--config ${file}: ${(e as Error).message}`);
+  }
+}

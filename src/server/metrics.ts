@@ -1,0 +1,121 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RaftNode } from '../node/raft-node.js';
+import type { LogStorage, StorageUpdate } from '../storage/types.js';
+
+/** Per-peer transport counters, as the metrics read them. */
+export interface PeerCounters {
+  readonly sent: number;
+  readonly dropped: number;
+}
+
+/**
+ * A node's Prometheus metrics (prom-client): proposals, commits, applies,
+ * elections, leader changes, fsync latency, proposal latency, and messages
+ * sent and dropped per peer, plus the process's default metrics.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly proposals: Counter;
+  readonly proposalFailures: Counter;
+  readonly elections: Counter;
+  readonly leaderChanges: Counter;
+  readonly fsyncSeconds: Histogram;
+  readonly proposalSeconds: Histogram;
+  private readonly commits: Counter;
+  private readonly applies: Counter;
+  private lastCommit = 0;
+  private lastApplied = 0;
+
+  constructor(opts: { node: () => RaftNode | null; peers: () => ReadonlyMap<string, PeerCounters>; labels: { node: string } }) {
+    this.registry.setDefaultLabels(opts.labels);
+    collectDefaultMetrics({ register: this.registry });
+    const r = [this.registry];
+    this.proposals = new Counter({ name: 'tsraft_proposals_total', help: 'Writes proposed through this node', registers: r });
+    this.proposalFailures = new Counter({ name: 'tsraft_proposal_failures_total', help: 'Proposals that failed or timed out', labelNames: ['reason'], registers: r });
+    this.elections = new Counter({ name: 'tsraft_elections_total', help: 'Elections this node started', registers: r });
+    this.leaderChanges = new Counter({ name: 'tsraft_leader_changes_total', help: 'Times the leader this node knows changed', registers: r });
+    this.fsyncSeconds = new Histogram({
+      name: 'tsraft_fsync_duration_seconds',
+      help: 'Time to write and fsync one Ready to the WAL',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: r,
+    });
+    this.proposalSeconds = new Histogram({
+      name: 'tsraft_proposal_duration_seconds',
+      help: 'Time from proposing a write to applying it on this node',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: r,
+    });
+    this.commits = new Counter({ name: 'tsraft_commits_total', help: 'Log entries this node learned committed', registers: r });
+    this.applies = new Counter({ name: 'tsraft_applies_total', help: 'Log entries applied to the state machine', registers: r });
+    const self = this;
+    const gauge = (name: string, help: string, read: (n: RaftNode) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: r,
+        collect() {
+          const n = opts.node();
+          if (n !== null) this.set(read(n));
+        },
+      });
+    };
+    gauge('tsraft_term', 'Current term', (n) => n.term);
+    gauge('tsraft_commit_index', 'Commit index', (n) => n.status().commitIndex);
+    gauge('tsraft_applied_index', 'Index applied (handed to the state machine)', (n) => n.status().appliedIndex);
+    gauge('tsraft_last_index', 'Last log index', (n) => n.status().lastIndex);
+    gauge('tsraft_is_leader', '1 if this node is the leader', (n) => (n.isLeader() ? 1 : 0));
+    new Gauge({
+      name: 'tsraft_index_progress',
+      help: 'Internal: keeps the commit and apply counters current',
+      registers: r,
+      collect() {
+        const n = opts.node();
+        if (n === null) return;
+        const s = n.status();
+        if (s.commitIndex > self.lastCommit) self.commits.inc(s.commitIndex - self.lastCommit);
+        if (s.appliedIndex > self.lastApplied) self.applies.inc(s.appliedIndex - self.lastApplied);
+        self.lastCommit = Math.max(self.lastCommit, s.commitIndex);
+        self.lastApplied = Math.max(self.lastApplied, s.appliedIndex);
+        this.set(0);
+      },
+    });
+    const perPeer = (name: string, help: string, read: (c: PeerCounters) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['peer'],
+        registers: r,
+        collect() {
+          for (const [peer, c] of opts.peers()) this.set({ peer }, read(c));
+        },
+      });
+    };
+    perPeer('tsraft_messages_sent', 'Raft messages sent to each peer since start', (c) => c.sent);
+    perPeer('tsraft_messages_dropped', 'Raft messages dropped for each peer since start (queue overflow, unknown peer)', (c) => c.dropped);
+  }
+
+  /** Wraps a storage so every write is timed. */
+  timeStorage(s: LogStorage): LogStorage {
+    return {
+      load: () => s.load(),
+      close: () => s.close(),
+      write: async (u: StorageUpdate) => {
+        const end = this.fsyncSeconds.startTimer();
+        try {
+          await s.write(u);
+        } finally {
+          end();
+        }
+      },
+    };
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
