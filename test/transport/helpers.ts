@@ -44,6 +44,9 @@ export function oneOfEach(from: NodeId, to: NodeId, seed = 1, snapBytes = 1000):
     { type: MessageType.ReadIndex, term, from, to, ctx: 42 + seed },
     { type: MessageType.ReadIndexResp, term, from, to, ctx: 42 + seed, index: 99 },
     { type: MessageType.ReadIndexResp, term, from, to, ctx: 43 + seed, index: -1 },
+    { type: MessageType.Prop, term, from, to, data: [pattern(40, seed + 3), new Uint8Array(0)] },
+    { type: MessageType.PreVote, term: term + 1, from, to, lastIndex: 12, lastTerm: term },
+    { type: MessageType.PreVoteResp, term, from, to, granted: seed % 2 === 0 },
   ];
 }
 

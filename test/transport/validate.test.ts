@@ -96,7 +96,7 @@ test('wrong types are named', () => {
   rejects(withField(byType(MessageType.Snap), 'meta', { index: 1 }), 'meta.term');
   rejects(withField(byType(MessageType.App), 'entries', {}), 'entries', /array/);
   rejects(withField(byType(MessageType.ReadIndex), 'ctx', true), 'ctx');
-  rejects(withField(byType(MessageType.Vote), 'type', 11), 'type', /message type/);
+  rejects(withField(byType(MessageType.Vote), 'type', 14), 'type', /message type/);
   rejects(withField(byType(MessageType.Vote), 'type', '1'), 'type');
   rejects(null, '', /object, got null/);
   rejects([1, 2], '', /object, got an array/);
