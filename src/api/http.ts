@@ -49,16 +49,30 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
+function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > limit) {
+        req.removeAllListeners('data');
+        reject(new HttpError(413, 'too-large', `request body exceeds the limit of ${limit} bytes`));
+      } else {
+        chunks.push(c);
+      }
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new HttpError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit}`);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) throw new HttpError(413, 'too-large', `request body exceeds the limit of ${limit} bytes`);
-    chunks.push(c);
-  }
+  const body = await collect(req, limit);
+  const n = body.length;
+  const chunks = [body];
   if (n === 0) throw new HttpError(400, 'invalid', 'a JSON body is required');
   let parsed: unknown;
   try {

@@ -374,7 +374,11 @@ export class RaftNode {
     }
     try {
       if (needsWrite(rd)) {
-        await this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+        const written = this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+        // Only durable state is waited for; a commit-index-only update promises nothing, and
+        // storage applies writes in the order they are issued, so applying need not wait for it.
+        if (rd.mustSync) await written;
+        else written.catch((err: unknown) => this.fail(err));
       }
     } catch (err) {
       this.fail(err);

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench:cluster`: three `tsraft serve` processes on loopback with
+ * FileStorage (fsync on), driven over HTTP/1.1 keep-alive. Writes of 256-byte
+ * values to random keys among 100,000 at 1, 8, 64 and 256 concurrent clients,
+ * then linearizable reads at 64: throughput and latency p50/p99. The load
+ * generator runs in this process, on the same 2 cores as the three nodes.
+ * BENCH_SECONDS sets the time per figure (default 5).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const KEYS = 100_000;
+const VALUE = 'v'.repeat(256);
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+interface Result {
+  readonly kind: 'write' | 'read';
+  readonly clients: number;
+  readonly ops: number;
+  readonly opsPerSec: number;
+  readonly p50ms: number;
+  readonly p99ms: number;
+  readonly errors: number;
+}
+
+function call(agent: Agent, port: number, method: string, p: string, body?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path: p, agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+async function load(kind: 'write' | 'read', clients: number, port: number): Promise<Result> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const lat: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  const deadline = t0 + SECONDS * 1000;
+  let seed = clients * 7919;
+  const nextKey = (): string => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return `key${seed % KEYS}`;
+  };
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      let seq = 0;
+      while (performance.now() < deadline) {
+        const t = performance.now();
+        try {
+          const status =
+            kind === 'write'
+              ? await call(agent, port, 'PUT', `/v1/kv/${nextKey()}`, JSON.stringify({ value: VALUE }))
+              : await call(agent, port, 'GET', `/v1/kv/${nextKey()}`);
+          if (status !== 200 && !(kind === 'read' && status === 404)) errors++;
+          else lat.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+        seq++;
+      }
+      return c + seq;
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
+  return { kind, clients, ops: lat.length, opsPerSec: lat.length / secs, p50ms: pct(50), p99ms: pct(99), errors };
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cluster-'));
+  const nodes: { name: string; raft: number; api: number; proc?: ChildProcess }[] = [];
+  for (let i = 1; i <= 3; i++) nodes.push({ name: `n${i}`, raft: await freePort(), api: await freePort() });
+  const peers = nodes.map((n) => `${n.name}=127.0.0.1:${n.raft}`).join(',');
+  try {
+    for (const n of nodes) {
+      n.proc = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, '--log-level', 'warn'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    }
+    let leaderPort = 0;
+    for (let t = 0; t < 200 && leaderPort === 0; t++) {
+      for (const n of nodes) {
+        try {
+          const s = (await (await fetch(`http://127.0.0.1:${n.api}/v1/status`)).json()) as { role: string };
+          if (s.role === 'leader') leaderPort = n.api;
+        } catch {
+          // not up yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (leaderPort === 0) throw new Error('no leader');
+    console.log(`bench:cluster: 3 nodes on loopback, fsync on, ${VALUE.length}-byte values, random keys among ${KEYS.toLocaleString('en-US')}, requests to the leader, ${SECONDS} s per figure`);
+    const results: Result[] = [];
+    for (const clients of [1, 8, 64, 256]) {
+      const r = await load('write', clients, leaderPort);
+      results.push(r);
+      console.log(`writes, ${String(clients).padStart(3)} clients: ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  (${r.errors} errors)`);
+    }
+    const reads = await load('read', 64, leaderPort);
+    results.push(reads);
+    console.log(`linearizable reads, 64 clients: ${Math.round(reads.opsPerSec).toLocaleString('en-US')} ops/s  p50 ${reads.p50ms.toFixed(2)} ms  p99 ${reads.p99ms.toFixed(2)} ms  (${reads.errors} errors)`);
+    mkdirSync('bench/results', { recursive: true });
+    const file = 'bench/results/cluster.json';
+    writeFileSync(file, JSON.stringify({ bench: 'cluster', date: new Date().toISOString(), node: process.version, seconds: SECONDS, results }, null, 2) + '\n');
+    console.log(`results written to ${file}`);
+  } finally {
+    for (const n of nodes) n.proc?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const n of nodes) n.proc?.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
