@@ -174,6 +174,7 @@ export function createApiServer(opts: ApiOptions): Server {
       return;
     }
     if (p === '/v1/kv' || p === '/v1/kv/') {
+      if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
       allow('GET');
       const prefix = url.searchParams.get('prefix') ?? '';
       const limitParam = url.searchParams.get('limit');

@@ -36,6 +36,8 @@ export interface ReplicaOptions {
   readonly raftStateSize?: () => number;
   /** How long a proposal may wait to be applied before its outcome is reported unknown (ms). Default 5000. */
   readonly proposeTimeoutMs?: number;
+  /** Told of every snapshot: taken here by size, or installed from the leader. */
+  readonly onSnapshot?: (kind: 'taken' | 'installed', index: number, bytes: number) => void;
   /** Sees every proposal's outcome and how long it took (ms), for metrics. */
   readonly onProposal?: (outcome: 'applied' | 'unknown' | 'not-leader' | 'stopped', ms: number) => void;
 }
@@ -221,6 +223,7 @@ export class Replica<R> {
           const { meta, data } = item.snapshot;
           this.sm.restore(data, meta);
           this.advanceTo(meta.index, meta.term, true);
+          this.opts.onSnapshot?.('installed', meta.index, data.length);
           this.snapshotIndex = meta.index;
           this.bytesSinceSnapshot = 0;
           continue;
@@ -271,8 +274,10 @@ export class Replica<R> {
     if (this.maxRaftState < 0 || this.appliedIndex <= this.snapshotIndex) return;
     const size = this.opts.raftStateSize?.() ?? this.bytesSinceSnapshot;
     if (size < this.maxRaftState) return;
-    this.node.compact(this.appliedIndex, this.sm.snapshot());
+    const data = this.sm.snapshot();
+    this.node.compact(this.appliedIndex, data);
     this.snapshotIndex = this.appliedIndex;
+    this.opts.onSnapshot?.('taken', this.appliedIndex, data.length);
     this.bytesSinceSnapshot = 0;
   }
 

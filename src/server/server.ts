@@ -162,6 +162,7 @@ export class TsraftServer {
       const replica = new Replica<KvResult>(node, sm, {
         clock,
         maxRaftState: cfg.maxRaftState ?? 16 << 20,
+        onSnapshot: (kind, index, bytes) => logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader'),
         onProposal: (outcome, ms) => {
           metrics.proposals.inc();
           if (outcome === 'applied') metrics.proposalSeconds.observe(ms / 1000);

@@ -5,12 +5,17 @@
  * never be stale, and the recorded histories must be linearizable.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { checkHistory, explain, writeReport } from '../../src/check/index.js';
 import { KvClient } from '../../src/client/index.js';
 import { ProcessCluster, Workload, sleep } from './harness.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 async function assertAllAcked(c: ProcessCluster, w: Workload): Promise<void> {
   const kv = new KvClient({ endpoints: c.endpoints, timeoutMs: 10_000 });
@@ -19,12 +24,19 @@ async function assertAllAcked(c: ProcessCluster, w: Workload): Promise<void> {
   assert.ok(w.acked.size > 20, `only ${w.acked.size} writes were acknowledged`);
 }
 
+/** The recorded history must pass `tsraft check` (the command users run), and the checker's API. */
 function assertLinearizable(w: Workload, name: string): void {
   const r = checkHistory(w.history, { timeoutMs: 60_000 });
   if (r.verdict !== 'ok') {
     const report = r.verdict === 'illegal' ? writeReport(r, name) : 'none';
     assert.fail(`${name}: history of ${w.history.length} operations is ${r.verdict}: ${explain(r)}; report: ${report}`);
   }
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tsraft-hist-')), `${name}.json`);
+  writeFileSync(file, JSON.stringify(w.history));
+  const out = spawnSync(process.execPath, [CLI, 'check', file], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  assert.equal(out.stdout.trim(), 'linearizable');
+  rmSync(path.dirname(file), { recursive: true, force: true });
 }
 
 test('(a) SIGKILL the leader: a new leader serves writes within 3 s, nothing acknowledged is lost, the node rejoins', { timeout: 120_000 }, async () => {
