@@ -1,3 +1,4 @@
+import { concatBytes } from '../util/bytes.js';
 import type { Random } from '../util/random.js';
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
@@ -687,7 +688,7 @@ export class Raft {
     if (inc.received < inc.size) return reply(inc.received, false, 0);
 
     this.incomingSnapshot = null;
-    this.installSnapshot({ meta: inc.meta, data: concat(inc.chunks, inc.size) });
+    this.installSnapshot({ meta: inc.meta, data: concatBytes(inc.chunks) });
     return reply(inc.size, true, inc.meta.index);
   }
 
@@ -966,15 +967,4 @@ function sameHardState(a: HardState, b: HardState): boolean {
 
 function sameSoftState(a: SoftState, b: SoftState): boolean {
   return a.role === b.role && a.leader === b.leader;
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

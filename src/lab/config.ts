@@ -1,21 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
 import { decode, encode } from '../transport/codec.js';
 import { Scheduler } from '../sim/scheduler.js';
-import { RpcServer, SimNetwork, type ClientEnd, type NetEvent } from '../sim/network.js';
+import { RpcServer } from '../sim/network.js';
 import { Channel } from '../util/channel.js';
-import { RealClock, type Clock } from '../util/clock.js';
-import { SeededRandom, entropySeed, type Random } from '../util/random.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { FilePersister } from './file-persister.js';
+import { RealClock } from '../util/clock.js';
+import { SeededRandom, entropySeed } from '../util/random.js';
+import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
 
-/** A test failure raised by a harness check. */
-export class LabFailure extends Error {
-  override name = 'LabFailure';
-}
+export { LabFailure, type TestStats };
 
 /** Construction options of {@link makeConfig}, mirroring the lab's `make_config`. */
 export interface ConfigOptions {
@@ -34,16 +28,7 @@ export interface ConfigOptions {
 }
 
 /** Options for harnesses that share one clock and random stream across configs. */
-export interface ConfigRuntime {
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly scheduler?: Scheduler | undefined;
-  readonly log?: ((line: string) => void) | undefined;
-  /** Sees every network event (for traces and determinism checks). */
-  readonly trace?: ((e: NetEvent) => void) | undefined;
-  /** Persist in memory (default) or in FileStorage under a temporary directory. */
-  readonly storage?: 'memory' | 'file' | undefined;
-}
+export type ConfigRuntime = HarnessRuntime;
 
 /** Interval at which the snapshotting applier snapshots: after index k when (k+1) % 10 == 0. */
 export const SNAPSHOT_INTERVAL = 10;
@@ -51,15 +36,6 @@ export const SNAPSHOT_INTERVAL = 10;
 export const ELECTION_TIMEOUT = 1000;
 /** Per-test time limit. */
 const TEST_LIMIT_MS = 120_000;
-
-/** Statistics of the current test since {@link Config.begin}. */
-export interface TestStats {
-  readonly seconds: number;
-  readonly peers: number;
-  readonly rpcs: number;
-  readonly bytes: number;
-  readonly commands: number;
-}
 
 /**
  * The 6.824 Raft tester's `config`: n servers on a {@link SimNetwork}, each
@@ -69,22 +45,12 @@ export interface TestStats {
  * leaders holding every committed entry, contiguous applies, consecutive
  * Start indices within a term.
  */
-export class Config {
-  readonly n: number;
-  readonly net: SimNetwork;
-  readonly clock: Clock;
-  /** The tester's own random choices (commands, victims, sleeps). */
-  readonly random: Random;
-  private readonly scheduler: Scheduler | undefined;
-  private readonly logLine: (line: string) => void;
+export class Config extends LabHarness {
   private readonly snapshotMode: boolean;
 
   readonly rafts: (LabRaft | null)[];
   private readonly applyErr: (string | null)[];
   private readonly connected: boolean[];
-  private readonly saved: (Persister | FilePersister | null)[];
-  /** With file storage: the temporary directory holding every server's data directory. */
-  private readonly dataRoot: string | null;
   private readonly endnames: string[][];
   /** What each server has applied, as the tester saw it: index → command. */
   private readonly logs: Map<number, unknown>[];
@@ -97,8 +63,6 @@ export class Config {
   private rpcs0 = 0;
   private bytes0 = 0;
   private testName = '';
-  private fatal: Error | null = null;
-  private readonly fatalListeners: ((err: Error) => void)[] = [];
   /** term → leader seen for it, across every incarnation of every server. */
   private readonly leaderOfTerm = new Map<number, number>();
   /** `${server}:${term}` → last index Start returned there. */
@@ -106,24 +70,17 @@ export class Config {
   private lastStats: TestStats | undefined;
 
   constructor(opts: { servers: number; unreliable: boolean; snapshot: boolean } & ConfigRuntime) {
-    this.n = opts.servers;
-    this.clock = opts.clock;
-    this.random = opts.random.fork();
-    this.scheduler = opts.scheduler;
-    this.logLine = opts.log ?? ((l) => console.log(l));
+    super(opts.servers, opts);
     this.snapshotMode = opts.snapshot;
-    this.net = new SimNetwork({ clock: this.clock, random: opts.random.fork(), ...(opts.trace !== undefined && { trace: opts.trace }) });
     this.net.setReliable(!opts.unreliable);
     // Unreachable servers take long to fail: a leader must not send RPCs one after another.
     this.net.setLongDelays(true);
     this.startTime = this.clock.now();
-    this.dataRoot = opts.storage === 'file' ? mkdtempSync(path.join(tmpdir(), 'tsraft-lab-')) : null;
 
     const n = this.n;
     this.rafts = new Array<LabRaft | null>(n).fill(null);
     this.applyErr = new Array<string | null>(n).fill(null);
     this.connected = new Array<boolean>(n).fill(false);
-    this.saved = new Array<Persister | FilePersister | null>(n).fill(null);
     this.endnames = Array.from({ length: n }, () => []);
     this.logs = Array.from({ length: n }, () => new Map());
     this.lastApplied = new Array<number>(n).fill(0);
@@ -153,40 +110,14 @@ export class Config {
     }
   }
 
-  /** Rejects as soon as the harness records a fatal error. */
-  fatalPromise(): Promise<never> {
-    return new Promise((_, reject) => {
-      if (this.fatal !== null) reject(this.fatal);
-      else this.fatalListeners.push(reject);
-    });
-  }
-
-  /** Records a fatal error: the applier found a violation, or a server broke an invariant. */
-  fail(message: string | Error): void {
-    if (this.fatal !== null) return;
-    this.fatal = message instanceof Error ? message : new LabFailure(message);
-    for (const l of this.fatalListeners.splice(0)) l(this.fatal);
-  }
-
-  private throwIfFatal(): void {
-    if (this.fatal !== null) throw this.fatal;
-  }
-
-  /** Sleeps on the config's clock. */
-  sleep(ms: number): Promise<void> {
-    return this.clock.sleep(ms);
-  }
-
   // ---- servers ----------------------------------------------------------------
 
   /** Crashes server i, keeping what it persisted: the restarted server sees exactly that. */
   crash1(i: number): void {
     this.disconnect(i);
     this.net.deleteServer(String(i)); // replies of requests in progress on it are now suppressed
-    const saved = this.saved[i];
-    // The old instance keeps writing into the old persister, which nobody reads again.
     // (On files, the directory is the persisted state: the instance is stopped and closes it.)
-    if (saved instanceof Persister) this.saved[i] = saved.copy();
+    this.detach(i);
     const rf = this.rafts[i];
     if (rf !== null) {
       rf.kill();
@@ -203,23 +134,11 @@ export class Config {
   /** Starts (or restarts) server i with fresh ends and its persisted state; does not connect it. */
   start1(i: number): void {
     this.crash1(i);
-    const ends: ClientEnd[] = [];
     this.endnames[i] = [];
-    for (let j = 0; j < this.n; j++) {
-      const name = this.randomName();
-      this.endnames[i]![j] = name;
-      const end = this.net.makeEnd(name);
-      this.net.connect(name, String(j));
-      ends.push(end);
-    }
+    const ends = this.makeEnds(this.endnames[i]!);
     this.lastApplied[i] = 0;
-    const saved = this.saved[i];
-    let persister: Persister | FilePersister;
-    if (this.dataRoot !== null) {
-      const sched = this.scheduler;
-      persister = saved ?? new FilePersister(path.join(this.dataRoot, `server-${i}`), sched !== undefined ? { track: (p) => sched.external(p) } : {});
-    } else {
-      persister = saved instanceof Persister ? saved.copy() : new Persister();
+    const persister = this.persisterFor(i);
+    if (persister instanceof Persister) {
       const snap = persister.readSnapshot();
       if (snap.length > 0) {
         // The service on a restarted server loads the snapshot before Raft starts.
@@ -227,7 +146,6 @@ export class Config {
         if (err !== null) this.fail(err);
       }
     }
-    this.saved[i] = persister;
 
     const applyCh = new Channel<ApplyMsg>(0);
     const raft = make(ends, i, persister, applyCh, {
@@ -265,13 +183,6 @@ export class Config {
         return r;
       },
     };
-  }
-
-  private randomName(): string {
-    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-    let s = '';
-    for (let k = 0; k < 20; k++) s += alphabet[this.random.int(alphabet.length)];
-    return s;
   }
 
   /** Attaches server i to the network: links to and from every connected server are enabled. */
@@ -313,19 +224,8 @@ export class Config {
     return this.net.getCount(String(server));
   }
 
-  rpcTotal(): number {
-    return this.net.getTotalCount();
-  }
-
   bytesTotal(): number {
     return this.net.getTotalBytes();
-  }
-
-  /** The largest persisted Raft state (snapshot excluded) over all servers. */
-  logSize(): number {
-    let max = 0;
-    for (const p of this.saved) max = Math.max(max, p?.raftStateSize() ?? 0);
-    return max;
   }
 
   /** Kills every server and closes the network. */
@@ -335,15 +235,7 @@ export class Config {
       this.rafts[i]?.kill();
       this.rafts[i] = null;
     }
-    this.net.cleanup();
-    if (this.clock instanceof RealClock) this.clock.dispose();
-  }
-
-  /** After {@link cleanup}: waits for file storage to close and removes its directory. */
-  async dispose(): Promise<void> {
-    if (this.dataRoot === null) return;
-    for (const p of this.saved) if (p instanceof FilePersister) await p.closed();
-    rmSync(this.dataRoot, { recursive: true, force: true });
+    this.closeNetwork();
   }
 
   // ---- appliers ------------------------------------------------------------------
@@ -600,7 +492,7 @@ export class Config {
   /** Starts a test: prints its title and records the baselines of the Passed line. */
   begin(description: string): void {
     this.testName = description;
-    this.logLine(`${description} ...`);
+    this.log(`${description} ...`);
     this.t0 = this.clock.now();
     this.rpcs0 = this.rpcTotal();
     this.bytes0 = this.bytesTotal();
@@ -619,7 +511,7 @@ export class Config {
       commands: this.maxIndex - this.maxIndex0,
     };
     this.lastStats = stats;
-    this.logLine(`  ... Passed --  ${stats.seconds.toFixed(1).padStart(4)}  ${stats.peers} ${String(stats.rpcs).padStart(4)} ${String(stats.bytes).padStart(7)} ${String(stats.commands).padStart(4)}`);
+    this.log(`  ... Passed --  ${stats.seconds.toFixed(1).padStart(4)}  ${stats.peers} ${String(stats.rpcs).padStart(4)} ${String(stats.bytes).padStart(7)} ${String(stats.commands).padStart(4)}`);
   }
 
   /** Figures of the last test that passed {@link end}. */
@@ -629,11 +521,6 @@ export class Config {
 
   get name(): string {
     return this.testName;
-  }
-
-  /** Prints a line (warnings and notes). */
-  log(line: string): void {
-    this.logLine(line);
   }
 
   private checkTimeout(): void {

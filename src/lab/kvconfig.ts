@@ -1,15 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { checkHistory, explain, writeReport, type HistoryOp } from '../check/index.js';
-import { RpcServer, SimNetwork, type ClientEnd, type NetEvent } from '../sim/network.js';
-import type { Scheduler } from '../sim/scheduler.js';
-import { RealClock, type Clock } from '../util/clock.js';
-import type { Random } from '../util/random.js';
-import { LabFailure, type TestStats } from './config.js';
-import { FilePersister } from './file-persister.js';
+import { RpcServer, type ClientEnd } from '../sim/network.js';
+import type { Clock } from '../util/clock.js';
+import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
-import { Persister } from './persister.js';
 
 /** The kvraft tester's election timeout (used for sleeps). */
 export const KV_ELECTION_TIMEOUT = 1000;
@@ -23,14 +16,7 @@ const TEST_LIMIT_MS = 120_000;
  */
 export const KV_NET_LATENCY = { min: 1, max: 3 };
 
-export interface KvConfigRuntime {
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly scheduler?: Scheduler | undefined;
-  readonly log?: ((line: string) => void) | undefined;
-  readonly trace?: ((e: NetEvent) => void) | undefined;
-  readonly storage?: 'memory' | 'file' | undefined;
-}
+export type KvConfigRuntime = HarnessRuntime;
 
 /**
  * The kvraft tester's `config`: n KV servers (each a Raft node under a
@@ -39,40 +25,23 @@ export interface KvConfigRuntime {
  * persisted state, partitions, and the history log the linearizability check
  * reads.
  */
-export class KvConfig {
-  readonly n: number;
-  readonly net: SimNetwork;
-  readonly clock: Clock;
-  readonly random: Random;
+export class KvConfig extends LabHarness {
   readonly maxraftstate: number;
-  private readonly scheduler: Scheduler | undefined;
-  private readonly logLine: (line: string) => void;
   private readonly kvservers: (LabKvServer | null)[];
-  private readonly saved: (Persister | FilePersister | null)[];
   private readonly endnames: string[][];
   private readonly clerks = new Map<Clerk, string[]>();
-  private readonly dataRoot: string | null;
   private readonly startTime: number;
   private t0 = 0;
   private rpcs0 = 0;
   private ops = 0;
-  private fatal: Error | null = null;
-  private readonly fatalListeners: ((e: Error) => void)[] = [];
   private lastStats: TestStats | undefined;
 
   constructor(opts: { servers: number; unreliable: boolean; maxraftstate: number } & KvConfigRuntime) {
-    this.n = opts.servers;
-    this.clock = opts.clock;
-    this.random = opts.random.fork();
-    this.scheduler = opts.scheduler;
-    this.logLine = opts.log ?? ((l) => console.log(l));
+    super(opts.servers, opts, KV_NET_LATENCY);
     this.maxraftstate = opts.maxraftstate;
-    this.net = new SimNetwork({ clock: this.clock, random: opts.random.fork(), latency: KV_NET_LATENCY, ...(opts.trace !== undefined && { trace: opts.trace }) });
     this.net.setReliable(!opts.unreliable);
-    this.dataRoot = opts.storage === 'file' ? mkdtempSync(path.join(tmpdir(), 'tsraft-kvlab-')) : null;
     this.startTime = this.clock.now();
     this.kvservers = new Array<LabKvServer | null>(this.n).fill(null);
-    this.saved = new Array<Persister | FilePersister | null>(this.n).fill(null);
     this.endnames = Array.from({ length: this.n }, () => []);
     for (let i = 0; i < this.n; i++) this.startServer(i);
     this.connectAll();
@@ -83,53 +52,13 @@ export class KvConfig {
     return Array.from({ length: this.n }, (_, i) => i);
   }
 
-  // ---- failures -----------------------------------------------------------------
-
-  fail(message: string | Error): void {
-    if (this.fatal !== null) return;
-    this.fatal = message instanceof Error ? message : new LabFailure(message);
-    for (const l of this.fatalListeners.splice(0)) l(this.fatal);
-  }
-
-  fatalPromise(): Promise<never> {
-    return new Promise((_, reject) => {
-      if (this.fatal !== null) reject(this.fatal);
-      else this.fatalListeners.push(reject);
-    });
-  }
-
-  sleep(ms: number): Promise<void> {
-    return this.clock.sleep(ms);
-  }
-
   // ---- servers --------------------------------------------------------------------
-
-  private randomName(): string {
-    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-    let s = '';
-    for (let k = 0; k < 20; k++) s += alphabet[this.random.int(alphabet.length)];
-    return s;
-  }
 
   /** Starts server i with fresh ends and a copy of (or, on files, the same) persisted state. */
   startServer(i: number): void {
-    const ends: ClientEnd[] = [];
     this.endnames[i] = [];
-    for (let j = 0; j < this.n; j++) {
-      const name = this.randomName();
-      this.endnames[i]![j] = name;
-      ends.push(this.net.makeEnd(name));
-      this.net.connect(name, String(j));
-    }
-    const saved = this.saved[i];
-    let persister: Persister | FilePersister;
-    if (this.dataRoot !== null) {
-      const sched = this.scheduler;
-      persister = saved ?? new FilePersister(path.join(this.dataRoot, `server-${i}`), sched !== undefined ? { track: (p) => sched.external(p) } : {});
-    } else {
-      persister = saved instanceof Persister ? saved.copy() : new Persister();
-    }
-    this.saved[i] = persister;
+    const ends = this.makeEnds(this.endnames[i]!);
+    const persister = this.persisterFor(i);
     const kv = startKVServer(ends, i, persister, this.maxraftstate, {
       clock: this.clock,
       random: this.random.fork(),
@@ -146,9 +75,7 @@ export class KvConfig {
   shutdownServer(i: number): void {
     this.disconnect(i, this.all());
     this.net.deleteServer(String(i)); // replies of requests in progress are suppressed
-    const saved = this.saved[i];
-    // The old instance keeps writing into the old persister, which nobody reads again.
-    if (saved instanceof Persister) this.saved[i] = saved.copy();
+    this.detach(i);
     this.kvservers[i]?.kill();
     this.kvservers[i] = null;
   }
@@ -247,49 +174,29 @@ export class KvConfig {
 
   // ---- sizes and bookkeeping ----------------------------------------------------------
 
-  logSize(): number {
-    let max = 0;
-    for (const p of this.saved) max = Math.max(max, p?.raftStateSize() ?? 0);
-    return max;
-  }
-
-  snapshotSize(): number {
-    let max = 0;
-    for (const p of this.saved) max = Math.max(max, p?.snapshotSize() ?? 0);
-    return max;
-  }
-
-  rpcTotal(): number {
-    return this.net.getTotalCount();
-  }
-
   /** Counts one client operation (for the Passed line). */
   op(): void {
     this.ops++;
   }
 
   begin(description: string): void {
-    this.logLine(`${description} ...`);
+    this.log(`${description} ...`);
     this.t0 = this.clock.now();
     this.rpcs0 = this.rpcTotal();
     this.ops = 0;
   }
 
   end(): void {
-    if (this.fatal !== null) throw this.fatal;
+    this.throwIfFatal();
     if (this.clock.now() - this.startTime > TEST_LIMIT_MS) throw new LabFailure('test took longer than 120 seconds');
     const seconds = (this.clock.now() - this.t0) / 1000;
     const rpcs = this.rpcTotal() - this.rpcs0;
     this.lastStats = { seconds, peers: this.n, rpcs, bytes: 0, commands: this.ops };
-    this.logLine(`  ... Passed --  ${seconds.toFixed(1).padStart(4)}  ${this.n} ${String(rpcs).padStart(5)} ${String(this.ops).padStart(4)}`);
+    this.log(`  ... Passed --  ${seconds.toFixed(1).padStart(4)}  ${this.n} ${String(rpcs).padStart(5)} ${String(this.ops).padStart(4)}`);
   }
 
   get stats(): TestStats | undefined {
     return this.lastStats;
-  }
-
-  log(line: string): void {
-    this.logLine(line);
   }
 
   cleanup(): void {
@@ -297,14 +204,7 @@ export class KvConfig {
       this.kvservers[i]?.kill();
       this.kvservers[i] = null;
     }
-    this.net.cleanup();
-    if (this.clock instanceof RealClock) this.clock.dispose();
-  }
-
-  async dispose(): Promise<void> {
-    if (this.dataRoot === null) return;
-    for (const p of this.saved) if (p instanceof FilePersister) await p.closed();
-    rmSync(this.dataRoot, { recursive: true, force: true });
+    this.closeNetwork();
   }
 
   // ---- the history --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { Raft, type RaftObserver, type Ready } from '../core/raft.js';
+import { Raft, type RaftConfig, type Ready } from '../core/raft.js';
 import { EntryType, MessageType, isRequest, type Entry, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
@@ -26,7 +26,10 @@ export interface RaftNodeTiming {
   readonly heartbeatTicks: number;
 }
 
-export interface RaftNodeOptions extends RaftNodeTiming {
+/** The core's tuning knobs a node passes through (see {@link RaftConfig}). */
+export type RaftTuning = Pick<RaftConfig, 'maxInflight' | 'maxEntriesPerAppend' | 'maxBytesPerAppend' | 'maxSnapshotChunkBytes' | 'noopOnElection' | 'preVote' | 'checkQuorum' | 'observer'>;
+
+export interface RaftNodeOptions extends RaftNodeTiming, RaftTuning {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
   readonly storage: LogStorage;
@@ -35,16 +38,6 @@ export interface RaftNodeOptions extends RaftNodeTiming {
   readonly clock: Clock;
   readonly random: Random;
   readonly transport: Transport;
-  readonly maxInflight?: number;
-  readonly maxEntriesPerAppend?: number;
-  readonly maxBytesPerAppend?: number;
-  readonly maxSnapshotChunkBytes?: number;
-  readonly noopOnElection?: boolean;
-  /** Pre-vote before campaigning (see RaftConfig.preVote). Default false. */
-  readonly preVote?: boolean;
-  /** Leaders step down without a quorum; followers with a live leader ignore votes. Default false. */
-  readonly checkQuorum?: boolean;
-  readonly observer?: RaftObserver;
   /** Committed entries buffered for the state machine before the core holds the rest back. Default 256. */
   readonly applyBuffer?: number;
   /** Called once if the node hits an error it cannot continue from (storage failure, broken invariant). */
@@ -112,13 +105,13 @@ export class RaftNode {
         electionTicks: opts.electionTicks,
         heartbeatTicks: opts.heartbeatTicks,
         random: opts.random,
-        ...(opts.maxInflight !== undefined && { maxInflight: opts.maxInflight }),
-        ...(opts.maxEntriesPerAppend !== undefined && { maxEntriesPerAppend: opts.maxEntriesPerAppend }),
-        ...(opts.maxBytesPerAppend !== undefined && { maxBytesPerAppend: opts.maxBytesPerAppend }),
-        ...(opts.maxSnapshotChunkBytes !== undefined && { maxSnapshotChunkBytes: opts.maxSnapshotChunkBytes }),
-        ...(opts.noopOnElection !== undefined && { noopOnElection: opts.noopOnElection }),
-        ...(opts.preVote !== undefined && { preVote: opts.preVote }),
-        ...(opts.checkQuorum !== undefined && { checkQuorum: opts.checkQuorum }),
+        maxInflight: opts.maxInflight,
+        maxEntriesPerAppend: opts.maxEntriesPerAppend,
+        maxBytesPerAppend: opts.maxBytesPerAppend,
+        maxSnapshotChunkBytes: opts.maxSnapshotChunkBytes,
+        noopOnElection: opts.noopOnElection,
+        preVote: opts.preVote,
+        checkQuorum: opts.checkQuorum,
         observer: {
           onRoleChange: (info) => {
             opts.observer?.onRoleChange?.(info);

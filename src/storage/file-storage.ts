@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
+import { concatBytes } from '../util/bytes.js';
 import { NodeFileSystem, type AppendHandle, type DirLock, type FileSystem } from './fs.js';
 import { TermIndex } from './term-index.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from './types.js';
@@ -217,7 +218,7 @@ export class FileStorage implements LogStorage {
         this.hardState = u.hardState;
       }
     }
-    const bytes = concat(parts);
+    const bytes = concatBytes(parts);
     if (bytes.length > 0) {
       await this.handle!.append(bytes);
       this.segmentSize += bytes.length;
@@ -290,7 +291,7 @@ export class FileStorage implements LogStorage {
     // A checkpoint repeats the snapshot in force; it changes nothing on replay.
     if (this.snapshot !== null) parts.push(encodeSnapshotMarker({ meta: this.snapshot, reset: false }));
     parts.push(encodeHardState(this.hardState));
-    const bytes = concat(parts);
+    const bytes = concatBytes(parts);
     await h.append(bytes);
     await h.sync();
     await h.close();
@@ -444,17 +445,4 @@ export class FileStorage implements LogStorage {
     }
     return { meta, data: rec.data };
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { concatBytes as concat } from '../../src/util/bytes.js';
 import { EntryType, type Entry } from '../../src/core/types.js';
 import {
   HEADER_BYTES,
@@ -45,16 +46,6 @@ const recordArb: fc.Arbitrary<{ bytes: Uint8Array; want: WalRecord }> = fc.oneof
 
 function normalize(r: WalRecord): unknown {
   return JSON.parse(JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v)));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 test('every record type round-trips exactly through frame, scan and decode', () => {

@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { concatBytes as concat } from '../../src/util/bytes.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, FrameError, encodeFrame, frameHeader } from '../../src/transport/frame.js';
 import { pattern } from './helpers.js';
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /** Cuts `bytes` at the given offsets (any order, duplicates allowed). */
 function cut(bytes: Uint8Array, at: readonly number[]): Uint8Array[] {
