@@ -50,10 +50,13 @@ export interface LabKvServer {
  */
 export function startKVServer(servers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, maxraftstate: number, opts: MakeOptions = {}): LabKvServer {
   const clock = opts.clock ?? servers[0]!.network.clock;
+  // Seeded runs stay deterministic: the replica's instance id comes from the run's randomness.
+  const random = opts.random ?? servers[0]!.network.random.fork();
   let kv: KvService | null = null;
   let replica: Replica<KvResult> | null = null;
   const ln = startLabNode(servers, me, persister, {
     ...opts,
+    random: random.fork(),
     noopOnElection: true,
     onStart: (node, recovered) => {
       const sm = new KvStateMachine();
@@ -62,6 +65,7 @@ export function startKVServer(servers: readonly ClientEnd[], me: number, persist
         maxRaftState: maxraftstate,
         raftStateSize: () => persister.raftStateSize(),
         proposeTimeoutMs: 2000,
+        random: random.fork(),
       });
       replica.start(recovered.snapshot);
       kv = new KvService(replica, sm, () => clock.now());

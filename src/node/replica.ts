@@ -1,4 +1,5 @@
 import type { Clock, Timer } from '../util/clock.js';
+import { SeededRandom, entropySeed, type Random } from '../util/random.js';
 import { EntryType } from '../core/types.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError } from './errors.js';
 import type { RaftNode } from './raft-node.js';
@@ -38,6 +39,8 @@ export interface ReplicaOptions {
   readonly proposeTimeoutMs?: number;
   /** Told of every snapshot: taken here by size, or installed from the leader. */
   readonly onSnapshot?: (kind: 'taken' | 'installed', index: number, bytes: number) => void;
+  /** Draws this run's instance id (see the envelope below). Default: fresh entropy. */
+  readonly random?: Random;
   /** Sees every proposal's outcome and how long it took (ms), for metrics. */
   readonly onProposal?: (outcome: 'applied' | 'unknown' | 'not-leader' | 'stopped', ms: number) => void;
 }
@@ -53,27 +56,31 @@ interface Waiter<R> {
 }
 
 /**
- * Every command a Replica proposes is wrapped as `[1][origin u32][seq f64][command]`,
- * so the node that proposed it (leader, or follower that forwarded it) knows
- * its own entry when it applies, whoever appended it.
+ * Every command a Replica proposes is wrapped as
+ * `[1][origin u32][instance u32][seq f64][command]`, so the process that
+ * proposed it (leader, or follower that forwarded it) knows its own entry
+ * when it applies, whoever appended it. `instance` tells runs of the same
+ * node apart: an entry proposed before a restart may commit after it, and
+ * must not be taken for the new run's proposal with the same sequence number.
  */
 const ENVELOPE = 1;
-const ENVELOPE_BYTES = 13;
+const ENVELOPE_BYTES = 17;
 
-function wrap(origin: number, seq: number, command: Uint8Array): Uint8Array {
+function wrap(origin: number, instance: number, seq: number, command: Uint8Array): Uint8Array {
   const out = new Uint8Array(ENVELOPE_BYTES + command.length);
   const dv = new DataView(out.buffer);
   out[0] = ENVELOPE;
   dv.setUint32(1, origin, true);
-  dv.setFloat64(5, seq, true);
+  dv.setUint32(5, instance, true);
+  dv.setFloat64(9, seq, true);
   out.set(command, ENVELOPE_BYTES);
   return out;
 }
 
-function unwrap(data: Uint8Array): { origin: number; seq: number; command: Uint8Array } | null {
+function unwrap(data: Uint8Array): { origin: number; instance: number; seq: number; command: Uint8Array } | null {
   if (data.length < ENVELOPE_BYTES || data[0] !== ENVELOPE) return null;
   const dv = new DataView(data.buffer, data.byteOffset, ENVELOPE_BYTES);
-  return { origin: dv.getUint32(1, true), seq: dv.getFloat64(5, true), command: data.subarray(ENVELOPE_BYTES) };
+  return { origin: dv.getUint32(1, true), instance: dv.getUint32(5, true), seq: dv.getFloat64(9, true), command: data.subarray(ENVELOPE_BYTES) };
 }
 
 /**
@@ -91,6 +98,8 @@ export class Replica<R> {
   /** On the leader: which proposal sits at which index, to notice when another entry replaces it. */
   private readonly atIndex = new Map<number, number>();
   private proposalSeq = 0;
+  /** Tells this run's proposals from those of earlier runs of the same node. */
+  private readonly instance: number;
   private appliedWaiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   private readonly maxRaftState: number;
@@ -103,6 +112,7 @@ export class Replica<R> {
   ) {
     this.maxRaftState = opts.maxRaftState ?? -1;
     this.proposeTimeoutMs = opts.proposeTimeoutMs ?? 5000;
+    this.instance = (opts.random ?? new SeededRandom(entropySeed())).int(0x1_0000_0000);
     // A proposal of an earlier term may or may not commit now: tell its client at once.
     node.onRoleChange(({ term }) => {
       for (const [seq, w] of this.waiters) {
@@ -153,7 +163,7 @@ export class Replica<R> {
   private proposeInner(command: Uint8Array): Promise<{ result: R; index: number }> {
     if (this.stopped) return Promise.reject(new NodeStoppedError('the replica is stopped'));
     const seq = ++this.proposalSeq;
-    const data = wrap(this.node.id, seq, command);
+    const data = wrap(this.node.id, this.instance, seq, command);
     let term: number;
     let index: number | undefined;
     if (this.node.isLeader()) {
@@ -232,7 +242,7 @@ export class Replica<R> {
         this.bytesSinceSnapshot += e.data.length + 16;
         const env = e.type === EntryType.Normal ? unwrap(e.data) : null;
         const result = e.type === EntryType.Normal ? this.sm.apply(env?.command ?? e.data, { index: e.index, term: e.term }) : undefined;
-        const mine = env !== null && env.origin === this.node.id ? env.seq : undefined;
+        const mine = env !== null && env.origin === this.node.id && env.instance === this.instance ? env.seq : undefined;
         // A proposal this node put at this index, replaced by another entry: leadership changed.
         const placed = this.atIndex.get(e.index);
         if (placed !== undefined && placed !== mine) this.fail(placed, new ProposalUnknownError(`another entry was committed at index ${e.index}: leadership changed`));
