@@ -795,8 +795,11 @@ export class Raft {
   private registerRead(ctx: number, from: NodeId): void {
     const r: PendingRead = { ctx, from, index: 0, round: 0, acks: new Set([this.id]) };
     // Until it commits an entry of its own term, a new leader does not know the commit index.
-    if (this.log.term(this.log.committed) !== this.termValue) this.readsAwaitingCommit.push(r);
-    else this.queueRead(r);
+    if (this.log.term(this.log.committed) !== this.termValue) {
+      this.readsAwaitingCommit.push(r);
+      // Without a no-op on election, nothing of this term may ever be proposed: append one now.
+      if (this.log.term(this.log.lastIndex()) !== this.termValue) this.propose(EMPTY, EntryType.Noop);
+    } else this.queueRead(r);
   }
 
   private queueRead(r: PendingRead): void {

@@ -2,7 +2,7 @@
 // index once a heartbeat round shows a majority still follows it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MessageType, type Message, type ReadState } from '../../src/core/types.js';
+import { EntryType, MessageType, type Message, type ReadState } from '../../src/core/types.js';
 import { Cluster, heartbeatResp, newRaft, drain } from './helpers.js';
 
 function readStates(c: Cluster, id: number): ReadState[] {
@@ -29,6 +29,19 @@ test('a new leader serves no read before it has committed an entry of its own te
   c.heartbeat(1); // acknowledgements flow, the no-op commits, the read round runs
   assert.deepEqual(readStates(c, 1), [{ ctx: 7, index: leader.log.committed }]);
   assert.equal(leader.log.term(leader.log.committed), leader.term);
+});
+
+test('without a no-op on election, the first read of a term appends one, so reads never wait for a write (sim seed 899)', () => {
+  const c = new Cluster([1, 2, 3], { noopOnElection: false });
+  const leader = c.elect(1);
+  const last = leader.log.lastIndex();
+  assert.notEqual(leader.log.term(leader.log.committed), leader.term, 'nothing of this term committed yet');
+  assert.ok(leader.readIndex(5));
+  assert.ok(leader.readIndex(6));
+  c.stabilize();
+  assert.equal(leader.log.lastIndex(), last + 1, 'one no-op for both reads');
+  assert.equal(leader.log.entryAt(last + 1)?.type, EntryType.Noop);
+  assert.deepEqual(readStates(c, 1), [5, 6].map((ctx) => ({ ctx, index: last + 1 })));
 });
 
 test('concurrent reads share one heartbeat round; the read index is the commit index', () => {
