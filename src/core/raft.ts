@@ -1,4 +1,5 @@
 import { concatBytes } from '../util/bytes.js';
+import { canary } from '../util/canary.js';
 import type { Random } from '../util/random.js';
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
@@ -369,7 +370,7 @@ export class Raft {
         const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
         this.becomeFollower(m.term, fromLeader ? m.from : null);
       }
-    } else if (m.term < this.termValue) {
+    } else if (m.term < this.termValue && !canary('accept-stale-term')) {
       // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
       return this.rejectStale(m);
     }
@@ -780,7 +781,7 @@ export class Raft {
   /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
   private maybeCommit(): boolean {
     const mci = this.config.committedIndex((id) => (id === this.id ? this.log.persisted : (this.progress.get(id)?.match ?? 0)));
-    if (mci > this.log.committed && this.log.term(mci) === this.termValue) {
+    if (mci > this.log.committed && (this.log.term(mci) === this.termValue || canary('commit-previous-term'))) {
       this.log.commitTo(mci);
       this.commitAdvanced = true;
       // The first commit of this term makes the commit index a safe read index.
@@ -795,7 +796,7 @@ export class Raft {
   private registerRead(ctx: number, from: NodeId): void {
     const r: PendingRead = { ctx, from, index: 0, round: 0, acks: new Set([this.id]) };
     // Until it commits an entry of its own term, a new leader does not know the commit index.
-    if (this.log.term(this.log.committed) !== this.termValue) {
+    if (this.log.term(this.log.committed) !== this.termValue && !canary('no-noop-before-reads')) {
       this.readsAwaitingCommit.push(r);
       // Without a no-op on election, nothing of this term may ever be proposed: append one now.
       if (this.log.term(this.log.lastIndex()) !== this.termValue) this.propose(EMPTY, EntryType.Noop);

@@ -1,8 +1,9 @@
 import { Raft, type RaftConfig, type Ready } from '../core/raft.js';
-import { EntryType, MessageType, isRequest, type Entry, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
+import { EntryType, MessageType, isRequest, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import { canary } from '../util/canary.js';
 import { NotLeaderError, ReadIndexError } from './errors.js';
 
 /**
@@ -83,6 +84,8 @@ export class RaftNode {
   /** Responses that RPC callers wait for, keyed by the message object the core produced. */
   private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
   private readonly applyQueue: ApplyItem[] = [];
+  /** The last hard state handed to storage. */
+  private writtenHardState: HardState | undefined;
   private readonly roleListeners: ((info: { role: Role; term: number; leader: NodeId | null }) => void)[] = [];
   private readonly readTimeoutMs: number;
   private readCtx = 0;
@@ -253,6 +256,11 @@ export class RaftNode {
     };
   }
 
+  /** The term at `index` (the snapshot's own index included), if the log still holds it. */
+  termAt(index: number): number | undefined {
+    return this.core.log.term(index);
+  }
+
   /** The entry at `index` if it is in the in-memory log (tests and invariant checks). */
   entryAt(index: number): Entry | undefined {
     return this.core.log.entryAt(index);
@@ -362,12 +370,15 @@ export class RaftNode {
     // Votes and acknowledgements wait for the write.
     const after: Message[] = [];
     for (const m of rd.messages) {
-      if (isLeaderSend(m) && !this.pendingReplies.has(m)) this.transport.send(m);
+      if (this.pendingReplies.has(m)) after.push(m);
+      else if (isLeaderSend(m) || canary('send-before-durable') || (canary('ack-before-fsync') && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
       else after.push(m);
     }
     try {
       if (needsWrite(rd)) {
-        const written = this.storage.write({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+        const hardState = canary('vote-without-persist') ? this.withoutNewVote(rd.hardState) : rd.hardState;
+        const written = this.storage.write({ hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+        if (hardState !== undefined) this.writtenHardState = hardState;
         // Only durable state is waited for; a commit-index-only update promises nothing, and
         // storage applies writes in the order they are issued, so applying need not wait for it.
         if (rd.mustSync) await written;
@@ -394,6 +405,13 @@ export class RaftNode {
     this.guard(() => this.core.advance(rd));
     this.busy = false;
     this.schedule();
+  }
+
+  /** Canary 'vote-without-persist': the hard state as written, without a vote cast in the current term. */
+  private withoutNewVote(hs: HardState | undefined): HardState | undefined {
+    if (hs === undefined) return undefined;
+    const prev = this.writtenHardState;
+    return { term: hs.term, vote: prev !== undefined && prev.term === hs.term ? prev.vote : null, commit: hs.commit };
   }
 
   private guard<T>(fn: () => T): T | undefined {

@@ -1,6 +1,7 @@
+import { canary } from '../util/canary.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
-import { EntryType } from '../core/types.js';
+import { EntryType, type Entry } from '../core/types.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError } from './errors.js';
 import type { RaftNode } from './raft-node.js';
 
@@ -100,6 +101,8 @@ export class Replica<R> {
   private proposalSeq = 0;
   /** Tells this run's proposals from those of earlier runs of the same node. */
   private readonly instance: number;
+  /** Canary 'double-apply-after-snapshot': the last entries applied. */
+  private readonly recent: Entry[] = [];
   private appliedWaiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   private readonly maxRaftState: number;
@@ -198,7 +201,7 @@ export class Replica<R> {
    */
   async read<T>(fn: () => T, consistency: 'linearizable' | 'stale' = 'linearizable'): Promise<T> {
     if (this.stopped) throw new NodeStoppedError('the replica is stopped');
-    if (consistency === 'linearizable') {
+    if (consistency === 'linearizable' && !canary('read-without-readindex')) {
       const index = await this.node.readIndex();
       await this.waitApplied(index);
     }
@@ -232,6 +235,7 @@ export class Replica<R> {
         if (item.kind === 'snapshot') {
           const { meta, data } = item.snapshot;
           this.sm.restore(data, meta);
+          if (canary('double-apply-after-snapshot')) for (const e of this.recent) this.sm.apply(unwrap(e.data)?.command ?? e.data, { index: e.index, term: e.term });
           this.advanceTo(meta.index, meta.term, true);
           this.opts.onSnapshot?.('installed', meta.index, data.length);
           this.snapshotIndex = meta.index;
@@ -240,6 +244,10 @@ export class Replica<R> {
         }
         const e = item.entry;
         this.bytesSinceSnapshot += e.data.length + 16;
+        if (canary('double-apply-after-snapshot') && e.type === EntryType.Normal) {
+          this.recent.push(e);
+          if (this.recent.length > 8) this.recent.shift();
+        }
         const env = e.type === EntryType.Normal ? unwrap(e.data) : null;
         const result = e.type === EntryType.Normal ? this.sm.apply(env?.command ?? e.data, { index: e.index, term: e.term }) : undefined;
         const mine = env !== null && env.origin === this.node.id && env.instance === this.instance ? env.seq : undefined;

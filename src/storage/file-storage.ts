@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
 import { concatBytes } from '../util/bytes.js';
+import { canary } from '../util/canary.js';
 import { NodeFileSystem, type AppendHandle, type DirLock, type FileSystem } from './fs.js';
 import { TermIndex } from './term-index.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from './types.js';
@@ -344,7 +345,7 @@ export class FileStorage implements LogStorage {
       const file = path.join(this.walDir, seg.name);
       const bytes = await this.fs.readFile(file);
       const isLast = i === segments.length - 1;
-      const scan = scanRecords(bytes, file, isLast);
+      const scan = scanRecords(bytes, file, isLast, canary('truncate-on-corruption'));
       const decoded = scan.records.map((raw) => ({ rec: decodeRecord(raw, file), file, offset: raw.offset }));
       const head = decoded[0]?.rec;
       if (head === undefined || head.type !== RecordType.SegmentHeader || head.header.seq !== seg.seq || head.header.firstIndex !== seg.firstIndex) {
@@ -356,6 +357,11 @@ export class FileStorage implements LogStorage {
       }
       all.push(...decoded);
       if (isLast) this.segmentSize = scan.tornAt ?? bytes.length;
+      if (!isLast && scan.tornAt !== undefined) {
+        // Only under the canary 'truncate-on-corruption': drop everything after the damage, as a careless engine would.
+        for (const later of segments.splice(i + 1)) await this.fs.remove(path.join(this.walDir, later.name));
+        this.segmentSize = scan.tornAt;
+      }
     }
 
     // The snapshot in force is the last one recorded.

@@ -1,0 +1,35 @@
+/**
+ * Planted bugs ("canaries"). The simulator turns on one at a time to prove
+ * its checks catch that kind of bug; nothing else ever sets one, and with
+ * none set every check below is a single comparison that is false.
+ */
+export const CANARIES = {
+  'commit-previous-term': 'a leader commits an entry of an earlier term by counting replicas (Figure 8)',
+  'vote-without-persist': 'a vote is granted without being made durable',
+  'ack-before-fsync': 'an append is acknowledged before its entries are fsynced',
+  'read-without-readindex': 'a "linearizable" read is served from local state, without ReadIndex',
+  'no-noop-before-reads': 'a new leader serves reads before committing an entry of its own term',
+  'truncate-on-corruption': 'a checksum failure in the middle of the log truncates the log instead of stopping',
+  'accept-stale-term': 'messages from a stale term are accepted instead of rejected',
+  'double-apply-after-snapshot': 'entries are applied again after a snapshot is installed',
+  'forget-sessions-in-snapshot': 'client sessions are left out of snapshots',
+  'send-before-durable': "every message of a Ready is sent before the Ready's state is durable",
+} as const;
+
+export type CanaryName = keyof typeof CANARIES;
+
+let active: CanaryName | null = null;
+
+/** Turns one planted bug on (or all off with null). For the simulator only. */
+export function setCanary(name: CanaryName | null): void {
+  active = name;
+}
+
+/** Is this planted bug on? */
+export function canary(name: CanaryName): boolean {
+  return active === name;
+}
+
+export function isCanaryName(s: string): s is CanaryName {
+  return Object.hasOwn(CANARIES, s);
+}
