@@ -34,6 +34,10 @@ export interface SimDiskOptions {
   readonly random: Random;
   /** Probability that a crash keeps a random prefix of a file's unsynced bytes (a torn write). Default 0.5. */
   readonly tornWriteProbability?: number;
+  /** A slow disk: each fsync waits this long (ms, on `clock`). */
+  readonly syncDelay?: () => number;
+  /** The clock fsync waits on; required with `syncDelay`. */
+  readonly clock?: { sleep(ms: number): Promise<void> };
 }
 
 /** What the last crash did, for tests and traces. */
@@ -72,6 +76,19 @@ export class SimDisk {
   constructor(opts: SimDiskOptions) {
     this.random = opts.random;
     this.tornP = opts.tornWriteProbability ?? 0.5;
+    this.syncDelay = opts.syncDelay;
+    this.clock = opts.clock;
+  }
+
+  private readonly syncDelay: (() => number) | undefined;
+  private readonly clock: { sleep(ms: number): Promise<void> } | undefined;
+
+  /** @internal Waits for a slow fsync; the disk may crash meanwhile. */
+  async slowSync(gen: number): Promise<void> {
+    const ms = this.syncDelay?.() ?? 0;
+    if (ms <= 0 || this.clock === undefined) return;
+    await this.clock.sleep(ms);
+    if (gen !== this.generation) throw new SimCrashError('the disk crashed under this process');
   }
 
   /** A file system for one process; it stops working at the next crash. */
@@ -272,6 +289,7 @@ class SimFileSystem implements FileSystem {
       },
       sync: async () => {
         check();
+        await this.disk.slowSync(this.gen);
         this.disk.syncInode(target);
       },
       close: async () => {
@@ -303,6 +321,7 @@ class SimFileSystem implements FileSystem {
 
   async syncDir(dir: string): Promise<void> {
     this.disk.op(this.gen);
+    await this.disk.slowSync(this.gen);
     this.disk.syncDirNow(dir);
   }
 

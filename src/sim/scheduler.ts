@@ -15,6 +15,11 @@ export class SimulationDeadlock extends Error {
 export interface RunOptions {
   /** Fail the run if virtual time passes this many milliseconds. */
   readonly maxVirtualMs?: number;
+  /**
+   * Called after every step (a timer and every continuation it started); the
+   * place for invariant checks. An exception it throws ends the run.
+   */
+  readonly afterStep?: () => void;
 }
 
 /**
@@ -101,6 +106,14 @@ export class Scheduler implements Clock {
     for (;;) {
       // Let every continuation queued so far run before the next timer fires.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (opts.afterStep !== undefined && !settled) {
+        try {
+          opts.afterStep();
+        } catch (error) {
+          settled = true;
+          result = { ok: false, error };
+        }
+      }
       if (settled) break;
       if (this.externalPending > 0) {
         await new Promise<void>((resolve) => {

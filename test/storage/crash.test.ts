@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SimCrashError, SimDisk } from '../../src/sim/disk.js';
 import { applyUpdate } from '../../src/storage/apply-update.js';
+import { possibleStates as candidates } from '../../src/storage/durability.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { EMPTY_STATE, type StorageState, type StorageUpdate } from '../../src/storage/types.js';
 import { WalCorruptionError, scanRecords } from '../../src/storage/wal/record.js';
@@ -17,27 +18,6 @@ import { genUpdate, lastIndex } from './crash-gen.js';
 
 const DIR = '/data';
 const CRASH_TRIALS = Number(process.env['TSRAFT_CRASH_TRIALS'] ?? 5000);
-
-/**
- * States a crash may leave: everything up to the last write acknowledged as
- * durable (`sync`), then any prefix of the parts (snapshot, entries, hard
- * state) of the writes after it: acknowledged writes that did not ask for an
- * fsync, and the one in flight.
- */
-function candidates(durable: StorageState, maybe: readonly StorageUpdate[]): StorageState[] {
-  const out = [durable];
-  let cur = durable;
-  for (const u of maybe) {
-    let partial: StorageUpdate = { sync: u.sync };
-    for (const part of ['snapshot', 'entries', 'hardState'] as const) {
-      if (u[part] === undefined) continue;
-      partial = { ...partial, [part]: u[part] };
-      out.push(applyUpdate(cur, partial));
-    }
-    cur = applyUpdate(cur, u);
-  }
-  return out;
-}
 
 function matchesOne(got: StorageState, cands: StorageState[]): boolean {
   const g = JSON.stringify(view(got));
