@@ -1,0 +1,797 @@
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { checkHistory, type HistoryOp } from '../check/index.js';
+import type { Message, NodeId, Role } from '../core/types.js';
+import type { KvResult } from '../kv/commands.js';
+import { KvService } from '../kv/service.js';
+import { KvStateMachine } from '../kv/state-machine.js';
+import { RaftNode, type RaftNodeTiming, type RaftTuning } from '../node/raft-node.js';
+import { Replica, type StateMachine } from '../node/replica.js';
+import { DurabilityModel } from '../storage/durability.js';
+import { FileStorage, StorageRecoveryError } from '../storage/file-storage.js';
+import type { LogStorage, StorageState } from '../storage/types.js';
+import { WalCorruptionError, scanRecords } from '../storage/wal/record.js';
+import { setCanary, type CanaryName } from '../util/canary.js';
+import { SeededRandom, type Random } from '../util/random.js';
+import { SimCrashError, SimDisk } from './disk.js';
+import { drawPlan, type FaultPlan, type ProfileName } from './faults.js';
+import { SimMessageNetwork } from './msgnet.js';
+import { NodeClock } from './node-clock.js';
+import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
+import { Scheduler, SimulationDeadlock } from './scheduler.js';
+import { NodeDownError, SimClient, type CallResult } from './workload.js';
+
+/** Options of one simulation run. Everything not given is drawn from the seed. */
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Cluster size: 1, 3, 5 or 7 (default: drawn, mostly 3 or 5). */
+  readonly nodes?: number;
+  readonly profile?: ProfileName;
+  /** Client operations in the run (default 100). */
+  readonly ops?: number;
+  /** A planted bug to turn on for this run. */
+  readonly canary?: CanaryName | undefined;
+  /** Receives every trace line (messages, faults, state changes, client operations). */
+  readonly trace?: (line: string) => void;
+  /** Hash the trace even when nobody reads it (the determinism self-check). */
+  readonly hashTrace?: boolean;
+}
+
+/** What a run covered. */
+export interface SimulationStats {
+  crashes: number;
+  crashAlls: number;
+  midWriteCrashes: number;
+  restarts: number;
+  tornWrites: number;
+  partitions: number;
+  pauses: number;
+  clockJumps: number;
+  byteFlips: number;
+  refusedStarts: number;
+  leaderChanges: number;
+  elections: number;
+  snapshotsTaken: number;
+  snapshotInstalls: number;
+  opsCompleted: number;
+  clientRetries: number;
+  committed: number;
+  messagesSent: number;
+  messagesDropped: number;
+  messagesDuplicated: number;
+}
+
+export interface SimulationFailure {
+  readonly check: CheckName | 'deadlock' | 'exception';
+  readonly message: string;
+  /** Virtual time of the failure (ms). */
+  readonly atMs: number;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly profile: ProfileName;
+  readonly canary: CanaryName | undefined;
+  readonly ok: boolean;
+  readonly failure: SimulationFailure | undefined;
+  readonly stats: SimulationStats;
+  /** SHA-256 of the trace (when traced), else of the run's outcome. */
+  readonly traceHash: string;
+  readonly virtualMs: number;
+  readonly wallMs: number;
+  /** One line on what the seed drew. */
+  readonly summary: string;
+}
+
+const DIR = '/data';
+const TIMING: RaftNodeTiming = { tickMs: 10, electionTicks: 20, heartbeatTicks: 4 };
+/** The longest election timeout (ms): the unit of pauses, jumps and the liveness deadline. */
+const ELECTION_MS = 2 * TIMING.electionTicks * TIMING.tickMs;
+const LIVENESS_MS = 20 * ELECTION_MS;
+
+/** Draws the cluster size: 1 (rarely), 3, 5 or 7. */
+function drawNodes(r: Random): number {
+  const x = r.float();
+  return x < 0.08 ? 1 : x < 0.55 ? 3 : x < 0.87 ? 5 : 7;
+}
+
+/** One simulated machine: its disk and clock survive crashes; the process on it does not. */
+class SimNode implements NodeView {
+  status: 'up' | 'down' | 'starting' | 'refused' = 'down';
+  incarnation = 0;
+  raft: RaftNode | null = null;
+  replica: Replica<KvResult> | null = null;
+  kv: KvService | null = null;
+  /** Where a byte was flipped in this node's log, if it was. */
+  flipped: string | null = null;
+  paused = false;
+  resumeWaiters: (() => void)[] = [];
+  model = new DurabilityModel({ hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+
+  constructor(
+    readonly id: NodeId,
+    readonly disk: SimDisk,
+    readonly clock: NodeClock,
+  ) {}
+
+  term(): number {
+    return this.raft?.term ?? 0;
+  }
+  isLeader(): boolean {
+    return this.raft?.isLeader() ?? false;
+  }
+  commitIndex(): number {
+    return this.raft?.status().commitIndex ?? 0;
+  }
+  snapIndex(): number {
+    return this.raft?.status().snapshotIndex ?? 0;
+  }
+  lastIndex(): number {
+    return this.raft?.status().lastIndex ?? 0;
+  }
+  termAt(index: number): number | undefined {
+    return this.raft?.termAt(index);
+  }
+  entryAt(index: number): ReturnType<RaftNode['entryAt']> {
+    return this.raft?.entryAt(index);
+  }
+}
+
+/** The Raft knobs a seed draws: both settings of every option get exercised. */
+interface NodeConfig {
+  readonly tuning: RaftTuning;
+  readonly segmentBytes: number;
+}
+
+/**
+ * One seeded run: a cluster of real {@link RaftNode}s with the KV state
+ * machine over {@link FileStorage} on {@link SimDisk}, a faulty message
+ * network, clients recording a history, and a fault schedule drawn from the
+ * seed; every invariant checked as it runs, then liveness after healing,
+ * then linearizability.
+ */
+class Simulation {
+  readonly sched = new Scheduler();
+  readonly random: Random;
+  readonly faultRandom: Random;
+  readonly netRandom: Random;
+  readonly plan: FaultPlan;
+  readonly n: number;
+  readonly nodes: SimNode[];
+  readonly net: SimMessageNetwork;
+  readonly monitor = new SafetyMonitor();
+  readonly history: HistoryOp[] = [];
+  readonly config: NodeConfig;
+  readonly opsTotal: number;
+  readonly stats: SimulationStats = {
+    crashes: 0,
+    crashAlls: 0,
+    midWriteCrashes: 0,
+    restarts: 0,
+    tornWrites: 0,
+    partitions: 0,
+    pauses: 0,
+    clockJumps: 0,
+    byteFlips: 0,
+    refusedStarts: 0,
+    leaderChanges: 0,
+    elections: 0,
+    snapshotsTaken: 0,
+    snapshotInstalls: 0,
+    opsCompleted: 0,
+    clientRetries: 0,
+    committed: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    messagesDuplicated: 0,
+  };
+  failure: SimCheckFailure | null = null;
+  failedAt = 0;
+  private readonly traceSink: ((line: string) => void) | undefined;
+  private readonly hash = createHash('sha256');
+  private flipDone = false;
+  readonly summary: string;
+
+  constructor(
+    readonly seed: number,
+    readonly profile: ProfileName,
+    nodes: number | undefined,
+    ops: number,
+    opts: SimulationOptions,
+  ) {
+    const root = new SeededRandom(seed);
+    this.random = root.fork();
+    this.faultRandom = root.fork();
+    this.netRandom = root.fork();
+    const drawR = root.fork();
+    this.n = nodes ?? drawNodes(drawR);
+    this.plan = drawPlan(profile, drawR, this.n);
+    this.opsTotal = ops;
+    this.config = {
+      tuning: {
+        preVote: drawR.float() < 0.7,
+        checkQuorum: drawR.float() < 0.7,
+        noopOnElection: drawR.float() < 0.9,
+        maxInflight: 1 + drawR.int(16),
+        maxEntriesPerAppend: 1 + drawR.int(64),
+        maxSnapshotChunkBytes: 64 + drawR.int(4096),
+      },
+      segmentBytes: 512 + drawR.int(8192),
+    };
+    if (opts.trace !== undefined || opts.hashTrace === true) {
+      this.traceSink = (line) => {
+        const l = `${this.sched.now().toFixed(3)} ${line}`;
+        this.hash.update(l);
+        this.hash.update('\n');
+        opts.trace?.(l);
+      };
+    }
+    this.net = new SimMessageNetwork(this.sched, this.netRandom, this.plan.link, this.traceSink);
+    this.nodes = [];
+    for (let id = 0; id < this.n; id++) {
+      const diskRandom = this.random.fork();
+      const syncRandom = this.random.fork();
+      const slow = this.plan.slowFsyncMs;
+      const disk = new SimDisk({
+        random: diskRandom,
+        tornWriteProbability: this.plan.tornWrite,
+        ...(slow > 0 ? { syncDelay: () => syncRandom.float() * slow, clock: this.sched } : {}),
+      });
+      const drift = this.plan.driftPpm === 0 ? 1 : 1 + ((this.random.float() * 2 - 1) * this.plan.driftPpm) / 1e6;
+      this.nodes.push(new SimNode(id, disk, new NodeClock(this.sched, drift)));
+    }
+    const p = this.plan;
+    const kinds = [
+      p.link.loss > 0 || p.link.dup > 0 ? `loss ${(p.link.loss * 100).toFixed(0)}% dup ${(p.link.dup * 100).toFixed(1)}% delay ${p.link.baseMs.toFixed(1)}+${p.link.jitterMs.toFixed(1)} ms` : null,
+      p.partitions ? 'partitions' : null,
+      p.crashes ? `crashes${p.crashAll ? ' (all)' : ''} torn ${(p.tornWrite * 100).toFixed(0)}%` : null,
+      p.pauses ? 'pauses' : null,
+      p.driftPpm > 0 ? `drift ${p.driftPpm} ppm` : null,
+      p.jumps ? 'clock jumps' : null,
+      p.slowFsyncMs > 0 ? `fsync <= ${p.slowFsyncMs} ms` : null,
+      p.byteFlip ? 'byte flip' : null,
+      p.maxRaftState < 1 << 20 ? `snapshots at ${p.maxRaftState} B` : null,
+    ].filter((k) => k !== null);
+    const t = this.config.tuning;
+    this.summary =
+      `${this.n} node(s), ${profile}: ${kinds.length > 0 ? kinds.join(', ') : 'no faults'}; ` +
+      `preVote ${t.preVote ? 'on' : 'off'}, checkQuorum ${t.checkQuorum ? 'on' : 'off'}, noop ${t.noopOnElection ? 'on' : 'off'}`;
+  }
+
+  trace(line: string): void {
+    this.traceSink?.(line);
+  }
+
+  /** Records the first failure; the run ends after the current step. */
+  report(e: unknown): void {
+    if (this.failure !== null) return;
+    this.failedAt = this.sched.now();
+    this.failure = e instanceof SimCheckFailure ? e : new SimCheckFailure('node-failure', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    this.trace(`FAILED ${this.failure.check}: ${this.failure.message}`);
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.report(e);
+    }
+  }
+
+  private live(): SimNode[] {
+    return this.nodes.filter((n) => n.status === 'up' && n.raft !== null);
+  }
+
+  afterStep(): void {
+    if (this.failure !== null) throw this.failure;
+    this.monitor.afterStep(this.live(), this.sched.now());
+  }
+
+  // ---- processes ----------------------------------------------------------------
+
+  async start(n: SimNode): Promise<void> {
+    if (n.status !== 'down') return;
+    n.status = 'starting';
+    let storage: FileStorage;
+    try {
+      storage = await FileStorage.open(DIR, { fs: n.disk.mount(), segmentBytes: this.config.segmentBytes });
+    } catch (e) {
+      if (n.flipped !== null && (e instanceof WalCorruptionError || e instanceof StorageRecoveryError)) {
+        n.status = 'refused';
+        this.stats.refusedStarts++;
+        this.trace(`node ${n.id} refuses to start: ${e.message}`);
+        return;
+      }
+      n.status = 'down';
+      this.report(new SimCheckFailure('durability', `node ${n.id} could not recover its storage after a crash: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
+      return;
+    }
+    const state = await storage.load();
+    if (n.flipped !== null) {
+      this.report(new SimCheckFailure('corruption', `node ${n.id} started from a log with a flipped byte (${n.flipped}) instead of refusing`));
+      return;
+    }
+    if (!n.model.allows(state)) {
+      this.report(new SimCheckFailure('durability', `node ${n.id} recovered ${describeState(state)}, which no crash could leave: durable was ${describeState(n.model.durableState)}`));
+      return;
+    }
+    this.guard(() => this.monitor.onRecover(n.id, state));
+    n.model.reset(state);
+    n.incarnation++;
+    const inc = n.incarnation;
+    const model = n.model;
+    const tracked: LogStorage = {
+      load: () => storage.load(),
+      write: (u) => {
+        model.issued(u);
+        const p = storage.write(u);
+        p.then(
+          () => model.acknowledged(u),
+          () => {},
+        );
+        return p;
+      },
+      close: () => storage.close(),
+    };
+    const out = this.net.transportFor(n.id);
+    let raft: RaftNode | null = null;
+    raft = new RaftNode({
+      id: n.id,
+      voters: this.nodes.map((x) => x.id),
+      storage: tracked,
+      initialState: state,
+      clock: n.clock,
+      random: this.random.fork(),
+      transport: {
+        send: (m: Message) => {
+          this.guard(() => this.monitor.onSend(m));
+          out.send(m);
+        },
+      },
+      ...TIMING,
+      ...this.config.tuning,
+      observer: {
+        onRoleChange: (info) => {
+          if (raft === null) return;
+          this.onRole(n, info.role, info.term, info.leader);
+        },
+      },
+      onFatal: (err) => this.onNodeFatal(n, inc, err),
+    });
+    n.raft = raft;
+    const sm = new KvStateMachine();
+    const checked: StateMachine<KvResult> = {
+      apply: (command, meta) => {
+        const r = sm.apply(command, meta);
+        this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
+        return r;
+      },
+      snapshot: () => sm.snapshot(),
+      restore: (data, meta) => {
+        sm.restore(data, meta);
+        this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+      },
+    };
+    const replica = new Replica(raft, checked, {
+      clock: n.clock,
+      maxRaftState: this.plan.maxRaftState,
+      proposeTimeoutMs: 1000,
+      random: this.random.fork(),
+      onSnapshot: (kind, index) => {
+        if (kind === 'taken') this.stats.snapshotsTaken++;
+        else this.stats.snapshotInstalls++;
+        this.trace(`node ${n.id} snapshot ${kind} at ${index}`);
+      },
+    });
+    n.replica = replica;
+    n.kv = new KvService(replica, sm, () => n.clock.now());
+    replica.start(state.snapshot === null ? null : { meta: state.snapshot.meta, data: state.snapshot.data });
+    this.net.attach(n.id, (m) => {
+      if (n.incarnation === inc) n.raft?.step(m);
+    });
+    n.status = 'up';
+    this.trace(`node ${n.id} up (incarnation ${inc}): term ${state.hardState.term}, commit ${state.hardState.commit}, ${describeState(state)}`);
+  }
+
+  private onRole(n: SimNode, role: Role, term: number, leader: NodeId | null): void {
+    if (role === 'candidate') this.stats.elections++;
+    this.trace(`node ${n.id} ${role} term ${term}${leader !== null ? ` leader ${leader}` : ''}`);
+    this.guard(() => this.monitor.onRole(n, role, term));
+  }
+
+  private onNodeFatal(n: SimNode, inc: number, err: unknown): void {
+    if (n.incarnation !== inc || n.status !== 'up') return;
+    if (err instanceof SimCrashError) {
+      // The power failed inside a write (crashAfter).
+      this.stats.midWriteCrashes++;
+      this.kill(n, false);
+      return;
+    }
+    this.report(err instanceof SimCheckFailure ? err : new SimCheckFailure('node-failure', `node ${n.id} stopped: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+  }
+
+  /** Power loss: the process dies, the disk keeps what it synced (maybe a torn tail). */
+  kill(n: SimNode, crashDisk = true): void {
+    if (n.status !== 'up') return;
+    n.raft?.stop();
+    n.replica?.stop();
+    n.raft = null;
+    n.replica = null;
+    n.kv = null;
+    this.net.detach(n.id);
+    n.clock.reset();
+    this.resume(n);
+    if (crashDisk) n.disk.crash();
+    const torn = n.disk.lastCrash?.tornFiles.length ?? 0;
+    if (torn > 0) this.stats.tornWrites++;
+    n.status = 'down';
+    this.stats.crashes++;
+    this.trace(`node ${n.id} crashed: lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}`);
+    const [lo, hi] = this.plan.restartMs;
+    this.sched.setTimer(lo + this.faultRandom.float() * (hi - lo), () => {
+      if (n.status === 'down') this.restart(n);
+    });
+  }
+
+  restart(n: SimNode): void {
+    this.stats.restarts++;
+    void this.start(n).catch((e: unknown) => this.report(e));
+  }
+
+  private resume(n: SimNode): void {
+    if (!n.paused) return;
+    n.paused = false;
+    n.clock.resume();
+    this.net.release(n.id);
+    for (const w of n.resumeWaiters.splice(0)) w();
+  }
+
+  private whenRunning(n: SimNode): Promise<void> {
+    if (!n.paused) return Promise.resolve();
+    return new Promise((resolve) => n.resumeWaiters.push(resolve));
+  }
+
+  // ---- clients --------------------------------------------------------------------
+
+  /** A client request to node `node`: delayed and maybe lost each way; it waits while the node is paused. */
+  call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>> {
+    const link = this.net.faults;
+    const r = this.netRandom;
+    const delay = (): number => link.baseMs + r.float() * link.jitterMs;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (res: CallResult<T>): void => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        resolve(res);
+      };
+      const timer = this.sched.setTimer(timeoutMs, () => finish({ kind: 'lost' }));
+      if (r.float() < link.loss) return;
+      this.sched.setTimer(delay(), () => {
+        const n = this.nodes[node]!;
+        void (async () => {
+          await this.whenRunning(n);
+          if (n.status !== 'up' || n.kv === null) {
+            const refused = { kind: 'error', error: new NodeDownError(`node ${node} is down`) } as const;
+            this.sched.setTimer(delay(), () => finish(refused));
+            return;
+          }
+          const inc = n.incarnation;
+          let res: CallResult<T>;
+          try {
+            res = { kind: 'ok', value: await fn(n.kv) };
+          } catch (error) {
+            res = { kind: 'error', error };
+          }
+          // A process that died meanwhile answers nothing.
+          if (n.incarnation !== inc || n.status !== 'up') return;
+          await this.whenRunning(n);
+          if (r.float() < link.loss) return;
+          this.sched.setTimer(delay(), () => finish(res));
+        })();
+      });
+    });
+  }
+
+  // ---- faults ------------------------------------------------------------------------
+
+  private async faultLoop(until: number): Promise<void> {
+    const r = this.faultRandom;
+    const p = this.plan;
+    const kinds: (() => void)[] = [];
+    if (p.crashes) kinds.push(() => this.crashSome(), () => this.crashSome());
+    if (p.pauses) kinds.push(() => this.pauseOne());
+    if (p.jumps) kinds.push(() => this.jumpOne());
+    if (kinds.length === 0 && !p.byteFlip) return;
+    const flipAt = p.byteFlip ? this.sched.now() + (0.3 + 0.5 * r.float()) * (until - this.sched.now()) : Infinity;
+    while (this.failure === null) {
+      await this.sched.sleep(p.faultEveryMs * (0.2 + 1.6 * r.float()));
+      if (this.sched.now() >= until) return;
+      if (!this.flipDone && this.sched.now() >= flipAt) {
+        await this.flipOne();
+        continue;
+      }
+      if (kinds.length > 0) kinds[r.int(kinds.length)]!();
+    }
+  }
+
+  private crashSome(): void {
+    const r = this.faultRandom;
+    const up = this.live();
+    if (up.length === 0) return;
+    if (this.plan.crashAll && r.float() < 0.15) {
+      this.stats.crashAlls++;
+      this.trace(`fault: crash all`);
+      for (const n of up) this.kill(n);
+      return;
+    }
+    const leader = up.find((n) => n.raft?.isLeader());
+    const victim = leader !== undefined && r.float() < 0.4 ? leader : up[r.int(up.length)]!;
+    if (r.float() < 0.5) {
+      // The power fails a few disk operations from now: maybe inside a write.
+      const ops = 1 + r.int(6);
+      this.trace(`fault: node ${victim.id} loses power within ${ops} disk operations`);
+      victim.disk.crashAfter(ops);
+      const inc = victim.incarnation;
+      this.sched.setTimer(50, () => {
+        if (victim.incarnation === inc && victim.status === 'up') this.kill(victim);
+      });
+    } else {
+      this.trace(`fault: crash node ${victim.id}`);
+      this.kill(victim);
+    }
+  }
+
+  private pauseOne(): void {
+    const r = this.faultRandom;
+    const up = this.live().filter((n) => !n.paused);
+    if (up.length === 0) return;
+    const n = up[r.int(up.length)]!;
+    const ms = (0.5 + 4.5 * r.float()) * ELECTION_MS;
+    this.stats.pauses++;
+    this.trace(`fault: pause node ${n.id} for ${ms.toFixed(0)} ms`);
+    n.paused = true;
+    n.clock.pause();
+    this.net.hold(n.id);
+    const inc = n.incarnation;
+    this.sched.setTimer(ms, () => {
+      if (n.incarnation === inc) this.resume(n);
+    });
+  }
+
+  private jumpOne(): void {
+    const r = this.faultRandom;
+    const up = this.live();
+    if (up.length === 0) return;
+    const n = up[r.int(up.length)]!;
+    const ms = (r.float() < 0.5 ? -1 : 1) * (0.5 + 2.5 * r.float()) * ELECTION_MS;
+    this.stats.clockJumps++;
+    this.trace(`fault: node ${n.id}'s clock jumps ${ms.toFixed(0)} ms`);
+    n.clock.jump(ms);
+  }
+
+  /** Flips a byte inside a record of one node's log that is not the last one; that node must then refuse to start. */
+  private async flipOne(): Promise<void> {
+    const r = this.faultRandom;
+    const up = this.live();
+    if (up.length === 0) return;
+    const n = up[r.int(up.length)]!;
+    this.trace(`fault: crash node ${n.id} to flip a byte in its log`);
+    this.kill(n);
+    const fs = n.disk.mount();
+    const walDir = path.join(DIR, 'wal');
+    const names = (await fs.list(walDir)).filter((f) => f.endsWith('.wal')).sort();
+    const candidates: { file: string; from: number; to: number }[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const file = path.join(walDir, names[i]!);
+      const scan = scanRecords(await fs.readFile(file), file, true);
+      const recs = i === names.length - 1 ? scan.records.slice(0, -1) : scan.records;
+      for (const rec of recs) candidates.push({ file, from: rec.offset, to: rec.end });
+    }
+    if (candidates.length === 0) return; // too little log yet; try again later
+    this.flipDone = true;
+    const c = candidates[r.int(candidates.length)]!;
+    const at = c.from + r.int(c.to - c.from);
+    n.disk.flipByte(c.file, at, 1 + r.int(255));
+    n.flipped = `${c.file} byte ${at}`;
+    this.stats.byteFlips++;
+    this.trace(`fault: flipped byte ${at} of ${c.file} (node ${n.id})`);
+  }
+
+  private async partitionLoop(until: number): Promise<void> {
+    const r = this.faultRandom;
+    const [lo, hi] = this.plan.partitionMs;
+    while (this.failure === null) {
+      await this.sched.sleep(lo + r.float() * (hi - lo));
+      if (this.sched.now() >= until) return;
+      const shape = this.drawPartition();
+      this.net.setCuts(shape.cuts);
+      if (shape.cuts.length > 0) this.stats.partitions++;
+      this.trace(`fault: partition ${shape.name}`);
+    }
+  }
+
+  /** A partition of a random shape, as the links it cuts. */
+  private drawPartition(): { name: string; cuts: [NodeId, NodeId][] } {
+    const r = this.faultRandom;
+    const ids = this.nodes.map((n) => n.id);
+    const shuffled = [...ids];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = r.int(i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    const groups = (gs: NodeId[][]): [NodeId, NodeId][] => {
+      const g = new Map<NodeId, number>();
+      gs.forEach((grp, k) => grp.forEach((id) => g.set(id, k)));
+      const cuts: [NodeId, NodeId][] = [];
+      for (const a of ids) for (const b of ids) if (a !== b && g.get(a) !== g.get(b)) cuts.push([a, b]);
+      return cuts;
+    };
+    const n = ids.length;
+    const majority = Math.floor(n / 2) + 1;
+    switch (r.int(8)) {
+      case 0:
+        return { name: 'healed', cuts: [] };
+      case 1: {
+        const k = Math.floor(n / 2);
+        return { name: `halves ${shuffled.slice(0, k)} | ${shuffled.slice(k)}`, cuts: groups([shuffled.slice(0, k), shuffled.slice(k)]) };
+      }
+      case 2: {
+        const k = 1 + r.int(Math.max(1, n - majority));
+        return { name: `minority ${shuffled.slice(0, k)} | majority ${shuffled.slice(k)}`, cuts: groups([shuffled.slice(0, k), shuffled.slice(k)]) };
+      }
+      case 3:
+        return { name: `isolate ${shuffled[0]}`, cuts: groups([[shuffled[0]!], shuffled.slice(1)]) };
+      case 4: {
+        const leader = this.live().find((x) => x.raft?.isLeader())?.id ?? shuffled[0]!;
+        return { name: `isolate leader ${leader}`, cuts: groups([[leader], ids.filter((i) => i !== leader)]) };
+      }
+      case 5: {
+        // Each node sees a majority (itself and its nearest ring neighbours), but no two see the same one.
+        const k = Math.ceil((majority - 1) / 2);
+        const cuts: [NodeId, NodeId][] = [];
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            const d = Math.min((i - j + n) % n, (j - i + n) % n);
+            if (i !== j && d > k) cuts.push([shuffled[i]!, shuffled[j]!]);
+          }
+        }
+        return { name: `majorities ring ${shuffled}`, cuts };
+      }
+      case 6: {
+        // Two sides that only one bridge node can hear.
+        const bridge = shuffled[0]!;
+        const rest = shuffled.slice(1);
+        const k = Math.floor(rest.length / 2);
+        const cuts = groups([rest.slice(0, k), rest.slice(k)]).filter(([a, b]) => a !== bridge && b !== bridge);
+        return { name: `bridge ${bridge} between ${rest.slice(0, k)} | ${rest.slice(k)}`, cuts };
+      }
+      default: {
+        const cuts: [NodeId, NodeId][] = [];
+        const count = 1 + r.int(n);
+        for (let i = 0; i < count; i++) {
+          const a = ids[r.int(n)]!;
+          const b = ids[r.int(n)]!;
+          if (a !== b) cuts.push([a, b]);
+        }
+        return { name: `one-way ${cuts.map(([a, b]) => `${a}>${b}`).join(' ')}`, cuts };
+      }
+    }
+  }
+
+  // ---- the run ---------------------------------------------------------------------
+
+  async main(): Promise<void> {
+    const r = this.random;
+    for (const n of this.nodes) await this.start(n);
+    const faultMs = 4000 + r.int(16_000);
+    const until = this.sched.now() + faultMs;
+    const clientCount = 1 + r.int(5);
+    const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
+    const env = { clock: this.sched, nodes: this.n, call: this.call.bind(this), history: this.history, trace: this.traceSink };
+    const clients = Array.from({ length: clientCount }, (_, i) => new SimClient(`c${i}`, env, r.fork(), keys));
+    // Aim to issue the quota in the first half of the fault phase: faults slow clients down.
+    const thinkMs = (faultMs * clientCount) / Math.max(1, this.opsTotal) / 2;
+    let stopClients = false;
+    const quota = (i: number): number => Math.floor(this.opsTotal / clientCount) + (i < this.opsTotal % clientCount ? 1 : 0);
+    const clientTasks = clients.map((c, i) => c.run(quota(i), thinkMs, () => stopClients || this.failure !== null).catch((e: unknown) => this.report(e)));
+    const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve()];
+    await Promise.all(faults);
+    await this.sched.sleep(Math.max(0, until - this.sched.now()));
+
+    // Heal everything; pending operations must finish and replicas converge.
+    stopClients = true;
+    this.trace('heal: reconnect, resume, restart; no more faults');
+    this.net.setCuts([]);
+    this.net.faults = { loss: 0, dup: 0, baseMs: this.plan.link.baseMs, jitterMs: Math.min(this.plan.link.jitterMs, 5) };
+    for (const n of this.nodes) this.resume(n);
+    for (const n of this.nodes) if (n.status === 'down') this.restart(n);
+    const deadline = this.sched.now() + LIVENESS_MS;
+    const finalClient = new SimClient('final', env, r.fork(), ['final']);
+    let finalIndex = -1;
+    void finalClient
+      .perform({ op: 'put', key: 'final', value: String(this.seed) })
+      .then((i) => (finalIndex = i))
+      .catch((e: unknown) => this.report(e));
+    const converged = (): boolean => {
+      if (finalIndex < 0 || clients.some((c) => c.pending > 0)) return false;
+      return this.nodes.every((n) => n.status === 'refused' || (n.status === 'up' && (n.replica?.applied ?? 0) >= finalIndex));
+    };
+    while (!converged() && this.sched.now() < deadline && this.failure === null) await this.sched.sleep(10);
+    await Promise.race([Promise.all(clientTasks), this.sched.sleep(1)]);
+    if (this.failure !== null) return;
+    for (const c of [...clients, finalClient]) this.stats.clientRetries += c.retries;
+    if (!converged()) {
+      const pending = clients.reduce((s, c) => s + c.pending, 0);
+      const state = this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term}` : ''}`).join('; ');
+      throw new SimCheckFailure(
+        'liveness',
+        `${LIVENESS_MS} ms after healing: ${pending} client operation(s) pending, final write ${finalIndex < 0 ? 'not applied' : `at ${finalIndex}`}; ${state}`,
+      );
+    }
+    this.trace(`converged: every replica applied ${finalIndex}`);
+  }
+
+  finishStats(): void {
+    for (const c of this.history) if (c.status === 'ok') this.stats.opsCompleted++;
+    this.stats.leaderChanges = this.monitor.leaderChanges;
+    this.stats.committed = this.monitor.committedCount;
+    this.stats.messagesSent = this.net.stats.sent;
+    this.stats.messagesDropped = this.net.stats.dropped;
+    this.stats.messagesDuplicated = this.net.stats.duplicated;
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+function describeState(s: StorageState): string {
+  const first = s.entries[0]?.index;
+  const last = s.entries.at(-1)?.index;
+  const hs = s.hardState;
+  return `hard state (term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}), snapshot ${s.snapshot === null ? 'none' : `${s.snapshot.meta.index}/${s.snapshot.meta.term}`}, entries ${first === undefined ? 'none' : `${first}..${last}`}`;
+}
+
+/** Runs one seeded simulation and checks everything; never throws. */
+export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
+  const profile = opts.profile ?? 'swarm';
+  const t0 = performance.now();
+  const sim = new Simulation(opts.seed, profile, opts.nodes, opts.ops ?? 100, opts);
+  setCanary(opts.canary ?? null);
+  let failure: SimulationFailure | undefined;
+  try {
+    await sim.sched.run(() => sim.main(), { afterStep: () => sim.afterStep(), maxVirtualMs: 600_000 });
+    if (sim.failure !== null) throw sim.failure;
+    const verdict = checkHistory(sim.history, { timeoutMs: 30_000 });
+    if (verdict.verdict !== 'ok') {
+      throw new SimCheckFailure('linearizability', verdict.verdict === 'unknown' ? `the check could not decide (${sim.history.length} operations)` : `the history of ${sim.history.length} operations is not linearizable`);
+    }
+  } catch (e) {
+    const f = sim.failure ?? e;
+    if (f instanceof SimCheckFailure) failure = { check: f.check, message: f.message, atMs: sim.failure !== null ? sim.failedAt : sim.sched.now() };
+    else if (f instanceof SimulationDeadlock) failure = { check: 'deadlock', message: f.message, atMs: sim.sched.now() };
+    else failure = { check: 'exception', message: f instanceof Error ? (f.stack ?? f.message) : String(f), atMs: sim.sched.now() };
+  } finally {
+    setCanary(null);
+  }
+  sim.finishStats();
+  if (failure !== undefined) sim.trace(`result: FAILED ${failure.check}: ${failure.message}`);
+  const traced = opts.trace !== undefined || opts.hashTrace === true;
+  const traceHash = traced ? sim.digest() : createHash('sha256').update(JSON.stringify({ stats: sim.stats, failure, history: sim.history })).digest('hex');
+  return {
+    seed: opts.seed,
+    nodes: sim.n,
+    profile,
+    canary: opts.canary,
+    ok: failure === undefined,
+    failure,
+    stats: sim.stats,
+    traceHash,
+    virtualMs: sim.sched.now(),
+    wallMs: performance.now() - t0,
+    summary: sim.summary,
+  };
+}

@@ -1,0 +1,178 @@
+import type { HistoryOp } from '../check/history.js';
+import { KvInputError, KvSessionError, type Session } from '../kv/commands.js';
+import type { KvService } from '../kv/service.js';
+import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { SimCheckFailure } from './safety.js';
+
+/** What came back from one request to one node. `lost`: no answer in time (lost, crashed, partitioned). */
+export type CallResult<T> = { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'lost' };
+
+/** How a simulated client reaches the simulated servers. */
+export interface ClientEnv {
+  readonly clock: Clock;
+  readonly nodes: number;
+  /** Sends `fn` to node `node` as a request, with the network's delays and losses; `lost` after `timeoutMs`. */
+  call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>>;
+  readonly history: HistoryOp[];
+  readonly trace: ((line: string) => void) | undefined;
+}
+
+/** One client operation, before it is sent. */
+type Op =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'put' | 'append'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'cas'; readonly key: string; readonly expected: string | null; readonly value: string };
+
+/** How long a client waits for one answer before it tries again (ms). */
+const CALL_TIMEOUT_MS = 600;
+
+/**
+ * A simulated client: issues operations one at a time, each retried (with
+ * the same session sequence number, so it applies at most once) across
+ * nodes until it gets an answer, and records each as the linearizability
+ * checker wants it: called at its first attempt, returned at its answer.
+ */
+export class SimClient {
+  private seq = 0;
+  private guess: number;
+  private count = 0;
+  /** Values this client last saw per key: its cas guesses. */
+  private readonly seen = new Map<string, string | null>();
+  /** Operations issued and not yet answered. */
+  pending = 0;
+  /** Attempts that were retried. */
+  retries = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly env: ClientEnv,
+    private readonly random: Random,
+    private readonly keys: readonly string[],
+  ) {
+    this.guess = random.int(env.nodes);
+  }
+
+  /** Runs `quota` random operations with think times of mean `thinkMs`, stopping early once `stop()` says so. */
+  async run(quota: number, thinkMs: number, stop: () => boolean): Promise<void> {
+    for (let i = 0; i < quota && !stop(); i++) {
+      await this.env.clock.sleep(this.random.float() * 2 * thinkMs);
+      if (stop()) return;
+      await this.perform(this.nextOp());
+    }
+  }
+
+  private nextOp(): Op {
+    const key = this.keys[this.random.int(this.keys.length)]!;
+    const value = `${this.name}.${++this.count}`;
+    const x = this.random.float();
+    if (x < 0.3) return { op: 'get', key };
+    if (x < 0.5) return { op: 'put', key, value };
+    if (x < 0.75) return { op: 'append', key, value };
+    if (x < 0.8) return { op: 'delete', key };
+    const expected = this.random.float() < 0.8 ? (this.seen.get(key) ?? null) : `${this.name}.${this.random.int(this.count + 1)}`;
+    return { op: 'cas', key, expected, value };
+  }
+
+  /** Performs one operation to completion and records it; returns the log index a write applied at. */
+  async perform(op: Op): Promise<number> {
+    const session: Session | undefined = op.op === 'get' ? undefined : { clientId: this.name, seq: ++this.seq };
+    const call = this.env.clock.now();
+    this.pending++;
+    this.env.trace?.(`client ${this.name} call ${describe(op)}${session ? ` seq ${session.seq}` : ''}`);
+    let backoff = 10;
+    for (;;) {
+      const node = this.guess;
+      const r = await this.env.call(node, (kv) => send(kv, op, session), CALL_TIMEOUT_MS);
+      if (r.kind === 'ok') {
+        const ret = this.env.clock.now();
+        this.pending--;
+        this.env.history.push({ clientId: this.name, ...historyFields(op, r.value.output), call, return: ret, status: 'ok' });
+        if (op.op === 'get') this.seen.set(op.key, r.value.output as string | null);
+        else if (op.op === 'put' || op.op === 'append') this.seen.delete(op.key);
+        else if (op.op === 'cas') this.seen.set(op.key, r.value.current ?? null);
+        else this.seen.set(op.key, null);
+        this.env.trace?.(`client ${this.name} ok ${describe(op)} -> ${JSON.stringify(r.value.output)} at node ${node}`);
+        return r.value.revision;
+      }
+      this.retries++;
+      if (r.kind === 'error') {
+        const e = r.error;
+        if (e instanceof NotLeaderError && e.leader !== null && e.leader !== node) {
+          this.guess = e.leader;
+          continue;
+        }
+        if (e instanceof KvSessionError) throw new SimCheckFailure('client', `client ${this.name} seq ${session?.seq}: ${e.reason}: ${e.message}`);
+        if (e instanceof KvInputError) throw new SimCheckFailure('client', `client ${this.name}: a valid ${op.op} was refused: ${e.message}`);
+        if (!(e instanceof NotLeaderError || e instanceof ProposalUnknownError || e instanceof ReadIndexError || e instanceof NodeStoppedError || e instanceof NodeDownError)) {
+          throw new SimCheckFailure('client', `client ${this.name}: ${op.op} failed with an unexpected error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+        }
+      }
+      // Try another node after a pause that grows while nothing answers.
+      this.guess = (node + 1 + this.random.int(Math.max(1, this.env.nodes - 1))) % this.env.nodes;
+      await this.env.clock.sleep(backoff * (0.5 + this.random.float()));
+      backoff = Math.min(200, backoff * 2);
+    }
+  }
+}
+
+/** A request reached a node that is not running (connection refused). */
+export class NodeDownError extends Error {
+  override name = 'NodeDownError';
+}
+
+interface Answer {
+  readonly output: string | boolean | null | undefined;
+  readonly revision: number;
+  readonly current?: string | null;
+}
+
+async function send(kv: KvService, op: Op, session: Session | undefined): Promise<Answer> {
+  switch (op.op) {
+    case 'get': {
+      const item = await kv.get(op.key);
+      return { output: item?.value ?? null, revision: 0 };
+    }
+    case 'put':
+      return { output: undefined, revision: (await kv.put(op.key, op.value, session)).revision };
+    case 'append':
+      return { output: undefined, revision: (await kv.append(op.key, op.value, session)).revision };
+    case 'delete': {
+      const r = await kv.delete(op.key, session);
+      return { output: r.deleted, revision: r.revision };
+    }
+    case 'cas': {
+      const r = await kv.cas(op.key, op.expected, op.value, session);
+      return { output: r.swapped, revision: r.revision, current: r.current };
+    }
+  }
+}
+
+function historyFields(op: Op, output: Answer['output']): Omit<HistoryOp, 'clientId' | 'call' | 'return' | 'status'> {
+  switch (op.op) {
+    case 'get':
+      return { op: 'get', key: op.key, output };
+    case 'put':
+    case 'append':
+      return { op: op.op, key: op.key, value: op.value };
+    case 'delete':
+      return { op: 'delete', key: op.key, output };
+    case 'cas':
+      return { op: 'cas', key: op.key, expected: op.expected, value: op.value, output };
+  }
+}
+
+function describe(op: Op): string {
+  switch (op.op) {
+    case 'get':
+    case 'delete':
+      return `${op.op}(${op.key})`;
+    case 'put':
+    case 'append':
+      return `${op.op}(${op.key}, ${op.value})`;
+    case 'cas':
+      return `cas(${op.key}, ${JSON.stringify(op.expected)}, ${op.value})`;
+  }
+}
