@@ -1,15 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { UsageError, parseIntegerArg } from '../util/args.js';
 import { entropySeed } from '../util/random.js';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
 
 const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file]';
 
-/** A command-line mistake: reported in one line, with the usage, never as a stack trace. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export interface LabCliOptions {
   readonly real: boolean;
@@ -21,11 +19,7 @@ export interface LabCliOptions {
 }
 
 function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) {
-    throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
-  }
-  return Number(v);
+  return v === undefined ? dflt : parseIntegerArg(name, v, min);
 }
 
 /** Parses the lab command line; throws {@link UsageError} on any mistake. */

@@ -2,8 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { UsageError, parseIntegerArg } from '../util/args.js';
 import { CANARIES, isCanaryName, type CanaryName } from '../util/canary.js';
-import { runSimulation, type SimulationOptions, type SimulationResult, type SimulationStats } from './cluster.js';
+import { emptyStats, runSimulation, type SimulationOptions, type SimulationResult, type SimulationStats } from './cluster.js';
+
+export { emptyStats };
 import { PROFILES, isProfileName, type ProfileName } from './faults.js';
 import { CHECKS } from './safety.js';
 
@@ -13,10 +16,6 @@ const USAGE =
   '       npm run sim -- --canary NAME [--seeds 1..2000]\n' +
   '       npm run sim -- --list-canaries | --list-checks';
 
-/** A command-line mistake: one line and the usage, never a stack trace. */
-export class SimUsageError extends Error {
-  override name = 'SimUsageError';
-}
 
 export interface SimCliOptions {
   readonly first: number;
@@ -32,12 +31,7 @@ export interface SimCliOptions {
   readonly list: 'canaries' | 'checks' | undefined;
 }
 
-function parseInteger(name: string, v: string, min: number): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) throw new SimUsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return Number(v);
-}
-
-/** Parses the command line; throws {@link SimUsageError} on any mistake. */
+/** Parses the command line; throws {@link UsageError} on any mistake. */
 export function parseSimArgs(argv: readonly string[]): SimCliOptions {
   let values;
   try {
@@ -61,45 +55,45 @@ export function parseSimArgs(argv: readonly string[]): SimCliOptions {
       },
     }));
   } catch (e) {
-    throw new SimUsageError((e as Error).message.split('\n')[0]!);
+    throw new UsageError((e as Error).message.split('\n')[0]!);
   }
   const list = values['list-canaries'] ? 'canaries' : values['list-checks'] ? 'checks' : undefined;
-  if (values.seeds !== undefined && values.seed !== undefined) throw new SimUsageError('give --seeds A..B or --seed S, not both');
+  if (values.seeds !== undefined && values.seed !== undefined) throw new UsageError('give --seeds A..B or --seed S, not both');
   let first = 1;
   let last = 1;
   if (values.seed !== undefined) {
-    first = last = parseInteger('seed', values.seed, 0);
+    first = last = parseIntegerArg('seed', values.seed, 0);
   } else if (values.seeds !== undefined) {
     const m = /^(\d+)\.\.(\d+)$/.exec(values.seeds);
-    if (m === null) throw new SimUsageError(`--seeds must look like A..B (e.g. 1..1000), got '${values.seeds}'`);
-    first = parseInteger('seeds', m[1]!, 0);
-    last = parseInteger('seeds', m[2]!, 0);
-    if (last < first) throw new SimUsageError(`--seeds ${values.seeds}: the last seed is before the first`);
+    if (m === null) throw new UsageError(`--seeds must look like A..B (e.g. 1..1000), got '${values.seeds}'`);
+    first = parseIntegerArg('seeds', m[1]!, 0);
+    last = parseIntegerArg('seeds', m[2]!, 0);
+    if (last < first) throw new UsageError(`--seeds ${values.seeds}: the last seed is before the first`);
   } else if (values.canary !== undefined) {
     last = 2000;
   } else if (list === undefined) {
-    throw new SimUsageError('say which seeds to run: --seeds A..B or --seed S');
+    throw new UsageError('say which seeds to run: --seeds A..B or --seed S');
   }
   let nodes: number | undefined;
   if (values.nodes !== undefined) {
-    nodes = parseInteger('nodes', values.nodes, 1);
-    if (![1, 3, 5, 7].includes(nodes)) throw new SimUsageError(`--nodes must be 1, 3, 5 or 7, got ${nodes}`);
+    nodes = parseIntegerArg('nodes', values.nodes, 1);
+    if (![1, 3, 5, 7].includes(nodes)) throw new UsageError(`--nodes must be 1, 3, 5 or 7, got ${nodes}`);
   }
   const profile = values.profile ?? 'swarm';
-  if (!isProfileName(profile)) throw new SimUsageError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}; got '${profile}'`);
+  if (!isProfileName(profile)) throw new UsageError(`--profile must be one of ${Object.keys(PROFILES).join(', ')}; got '${profile}'`);
   const canary = values.canary;
-  if (canary !== undefined && !isCanaryName(canary)) throw new SimUsageError(`unknown canary '${canary}' (npm run sim -- --list-canaries lists them)`);
+  if (canary !== undefined && !isCanaryName(canary)) throw new UsageError(`unknown canary '${canary}' (npm run sim -- --list-canaries lists them)`);
   const trace = values.trace ?? false;
   const traceJson = values['trace-json'];
-  if ((trace || traceJson !== undefined) && first !== last) throw new SimUsageError('--trace and --trace-json replay one seed: use --seed S');
+  if ((trace || traceJson !== undefined) && first !== last) throw new UsageError('--trace and --trace-json replay one seed: use --seed S');
   const count = last - first + 1;
   return {
     first,
     last,
     nodes,
     profile,
-    ops: values.ops === undefined ? 100 : parseInteger('ops', values.ops, 1),
-    jobs: values.jobs === undefined ? Math.max(1, Math.min(availableParallelism(), count)) : parseInteger('jobs', values.jobs, 1),
+    ops: values.ops === undefined ? 100 : parseIntegerArg('ops', values.ops, 1),
+    jobs: values.jobs === undefined ? Math.max(1, Math.min(availableParallelism(), count)) : parseIntegerArg('jobs', values.jobs, 1),
     trace,
     traceJson,
     canary,
@@ -143,31 +137,6 @@ export function addStats(into: SimulationStats, s: SimulationStats): void {
   for (const k of Object.keys(s) as (keyof SimulationStats)[]) into[k] += s[k];
 }
 
-export function emptyStats(): SimulationStats {
-  return {
-    crashes: 0,
-    crashAlls: 0,
-    midWriteCrashes: 0,
-    restarts: 0,
-    tornWrites: 0,
-    partitions: 0,
-    pauses: 0,
-    clockJumps: 0,
-    byteFlips: 0,
-    refusedStarts: 0,
-    leaderChanges: 0,
-    elections: 0,
-    snapshotsTaken: 0,
-    snapshotInstalls: 0,
-    opsCompleted: 0,
-    clientRetries: 0,
-    committed: 0,
-    messagesSent: 0,
-    messagesDropped: 0,
-    messagesDuplicated: 0,
-  };
-}
-
 /** One line of what a set of runs covered. */
 export function describeStats(t: SimulationStats): string {
   return (
@@ -188,7 +157,7 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
   try {
     o = parseSimArgs(argv);
   } catch (e) {
-    if (e instanceof SimUsageError) {
+    if (e instanceof UsageError) {
       out(`error: ${e.message}\n${USAGE}`);
       return 2;
     }
