@@ -4,4 +4,5 @@ export { RaftLog, entrySize } from './log.js';
 export { Inflights } from './inflights.js';
 export { Progress, type ProgressState } from './progress.js';
 export { MajorityConfig, type VoteResult } from './quorum.js';
-export { Raft, type RaftConfig, type RaftObserver, type RaftInitialState, type Ready, type ReadyOptions } from './raft.js';
+export { Raft, type RaftInitialState, type Ready, type ReadyOptions } from './raft.js';
+export * from './config.js';

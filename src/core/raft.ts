@@ -1,6 +1,7 @@
 import { concatBytes } from '../util/bytes.js';
 import { canary } from '../util/canary.js';
 import type { Random } from '../util/random.js';
+import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver } from './config.js';
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
@@ -31,53 +32,6 @@ import {
   type VoteMsg,
   type VoteRespMsg,
 } from './types.js';
-
-/** Configuration of one Raft state machine. Times are in ticks. */
-export interface RaftConfig {
-  /** This node's id; must be one of `voters`. */
-  readonly id: NodeId;
-  /** Every voting member, this node included. */
-  readonly voters: readonly NodeId[];
-  /** Election timeout T: a follower campaigns after a random timeout in [T, 2T). */
-  readonly electionTicks: number;
-  /** A leader sends heartbeats every this many ticks; must be well below `electionTicks`. */
-  readonly heartbeatTicks: number;
-  /** The only source of randomness the core uses. */
-  readonly random: Random;
-  /** Appends in flight per follower before the leader waits for acknowledgements. Default 64. */
-  readonly maxInflight?: number;
-  /** Most entries in one append. Default 512. */
-  readonly maxEntriesPerAppend?: number;
-  /** Approximate byte limit of one append (at least one entry is always sent). Default 1 MiB. */
-  readonly maxBytesPerAppend?: number;
-  /** Largest InstallSnapshot chunk. Default 1 MiB. */
-  readonly maxSnapshotChunkBytes?: number;
-  /**
-   * Append an empty entry on election so entries of earlier terms commit
-   * promptly and reads can be served (dissertation §6.4). Default true. The
-   * 6.824 lab expects the first command at index 1, so its profile turns this off.
-   */
-  readonly noopOnElection?: boolean;
-  /**
-   * Pre-vote (dissertation §9.6): before campaigning, ask whether a majority
-   * would vote, without raising any term, so a node that was cut off cannot
-   * disrupt the cluster when it returns. Default false.
-   */
-  readonly preVote?: boolean;
-  /**
-   * Check quorum: a leader that has not heard from a majority for an election
-   * timeout steps down, and a follower that has heard from a leader within an
-   * election timeout ignores vote requests. Default false.
-   */
-  readonly checkQuorum?: boolean;
-  /** Synchronous callbacks for tests and metrics; must not call back into the core. */
-  readonly observer?: RaftObserver;
-}
-
-/** Hooks that observe the core without influencing it. */
-export interface RaftObserver {
-  onRoleChange?(info: { id: NodeId; role: Role; term: number; leader: NodeId | null }): void;
-}
 
 /** What the core is restarted from: everything storage holds. */
 export interface RaftInitialState {
@@ -195,20 +149,20 @@ export class Raft {
   private failedReads: number[] = [];
 
   constructor(cfg: RaftConfig, initial: RaftInitialState) {
-    invariant(cfg.voters.includes(cfg.id), `node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`);
-    invariant(cfg.heartbeatTicks >= 1 && cfg.electionTicks > cfg.heartbeatTicks, 'need 1 <= heartbeatTicks < electionTicks');
+    if (!cfg.voters.includes(cfg.id)) throw new ConfigError(`node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`, 'voters');
+    const o = resolveRaftOptions(cfg);
     this.id = cfg.id;
     this.config = new MajorityConfig(cfg.voters);
-    this.electionTicks = cfg.electionTicks;
-    this.heartbeatTicks = cfg.heartbeatTicks;
+    this.electionTicks = o.electionTicks;
+    this.heartbeatTicks = o.heartbeatTicks;
     this.random = cfg.random;
-    this.maxInflight = cfg.maxInflight ?? 64;
-    this.maxEntriesPerAppend = cfg.maxEntriesPerAppend ?? 512;
-    this.maxBytesPerAppend = cfg.maxBytesPerAppend ?? 1 << 20;
-    this.maxSnapshotChunkBytes = cfg.maxSnapshotChunkBytes ?? 1 << 20;
-    this.noopOnElection = cfg.noopOnElection ?? true;
-    this.preVote = cfg.preVote ?? false;
-    this.checkQuorum = cfg.checkQuorum ?? false;
+    this.maxInflight = o.maxInflight;
+    this.maxEntriesPerAppend = o.maxEntriesPerAppend;
+    this.maxBytesPerAppend = o.maxBytesPerAppend;
+    this.maxSnapshotChunkBytes = o.maxSnapshotChunkBytes;
+    this.noopOnElection = o.noopOnElection;
+    this.preVote = o.preVote;
+    this.checkQuorum = o.checkQuorum;
     this.observer = cfg.observer;
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };

@@ -1,4 +1,4 @@
-import type { RaftObserver } from '../core/raft.js';
+import type { RaftObserver } from '../core/config.js';
 import { EntryType, MessageType, isRequest, type Message } from '../core/types.js';
 import { RaftNode, type NodeStatus, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
 import type { ClientEnd, RpcMethod } from '../sim/network.js';

@@ -1,4 +1,5 @@
-import { Raft, type RaftConfig, type Ready } from '../core/raft.js';
+import type { RaftConfig } from '../core/config.js';
+import { Raft, type Ready } from '../core/raft.js';
 import { EntryType, MessageType, isRequest, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';

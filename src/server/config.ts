@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../core/config.js';
 
 /** Where something listens or can be reached. */
 export interface HostPort {
@@ -35,10 +36,7 @@ export interface ServerConfig {
   readonly logLevel?: string;
 }
 
-/** A command line or configuration file that does not make sense. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** Parses `HOST:PORT` (IPv6 hosts in brackets). */
 export function parseHostPort(s: string, what: string): HostPort {

@@ -9,7 +9,8 @@
 //   and pumps messages between nodes with optional drop rules.
 
 import assert from 'node:assert/strict';
-import { Raft, type RaftConfig, type Ready } from '../../src/core/raft.js';
+import type { RaftConfig } from '../../src/core/config.js';
+import { Raft, type Ready } from '../../src/core/raft.js';
 import {
   EntryType,
   MessageType,

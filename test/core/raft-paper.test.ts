@@ -4,6 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftInvariantError } from '../../src/core/errors.js';
+import { ConfigError } from '../../src/core/config.js';
 import { EntryType, MessageType, Role, type Message, type NodeId } from '../../src/core/types.js';
 import { SeededRandom } from '../../src/util/random.js';
 import {
@@ -982,9 +983,12 @@ describe('persistence contract', () => {
     assert.throws(() => r2.ready(), RaftInvariantError);
   });
 
-  test('configuration errors are rejected', () => {
-    assert.throws(() => newRaft(4, [1, 2, 3]), RaftInvariantError);
-    assert.throws(() => newRaft(1, [1, 2, 3], { electionTicks: 3, heartbeatTicks: 3 }), RaftInvariantError);
-    assert.throws(() => newRaft(1, [1, 2, 3], { heartbeatTicks: 0 }), RaftInvariantError);
+  test('configuration errors are user errors (ConfigError) that name the option', () => {
+    const names = (option: string) => (e: unknown) => e instanceof ConfigError && e.option === option && e.message.includes(option === 'voters' ? 'voters' : option);
+    assert.throws(() => newRaft(4, [1, 2, 3]), names('voters'));
+    assert.throws(() => newRaft(1, [1, 2, 3], { electionTicks: 3, heartbeatTicks: 3 }), names('heartbeatTicks'));
+    assert.throws(() => newRaft(1, [1, 2, 3], { heartbeatTicks: 0 }), names('heartbeatTicks'));
+    assert.throws(() => newRaft(1, [1, 2, 3], { maxInflight: 1.5 }), names('maxInflight'));
+    assert.throws(() => newRaft(1, [1, 2, 3], { preVote: 'yes' as unknown as boolean }), names('preVote'));
   });
 });
