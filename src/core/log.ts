@@ -14,53 +14,75 @@ export function entrySize(e: Entry): number {
  * `entries[i].index === snapIndex + 1 + i`.
  */
 export class RaftLog {
-  snapIndex: number;
-  snapTerm: number;
+  private snapIndexValue: number;
+  private snapTermValue: number;
   private entries: Entry[];
-  committed: number;
-  /** Highest index handed to the state machine (or covered by its snapshot). */
-  applied: number;
-  /** First index not yet handed to storage; entries from here on go out in the next Ready. */
-  unstableFrom: number;
-  /** Highest index that storage has confirmed durable and that is still in the log. */
-  persisted: number;
+  private committedValue: number;
+  private appliedValue: number;
+  private unstableFromValue: number;
+  private persistedValue: number;
 
   constructor(snap: SnapshotMeta, entries: readonly Entry[], committed: number) {
-    this.snapIndex = snap.index;
-    this.snapTerm = snap.term;
+    this.snapIndexValue = snap.index;
+    this.snapTermValue = snap.term;
     this.entries = [...entries];
     for (let i = 0; i < this.entries.length; i++) {
       invariant(this.entries[i]!.index === snap.index + 1 + i, () => `log entry ${i} has index ${this.entries[i]!.index}, expected ${snap.index + 1 + i}`);
     }
     const last = this.lastIndex();
-    this.committed = Math.min(Math.max(committed, snap.index), last);
-    this.applied = snap.index;
-    this.unstableFrom = last + 1;
-    this.persisted = last;
+    this.committedValue = Math.min(Math.max(committed, snap.index), last);
+    this.appliedValue = snap.index;
+    this.unstableFromValue = last + 1;
+    this.persistedValue = last;
+  }
+
+  /** The last index the snapshot covers (0 without one). */
+  get snapIndex(): number {
+    return this.snapIndexValue;
+  }
+  /** The term at {@link snapIndex}. */
+  get snapTerm(): number {
+    return this.snapTermValue;
+  }
+  /** Highest index known to be committed. */
+  get committed(): number {
+    return this.committedValue;
+  }
+  /** Highest index handed to the state machine (or covered by its snapshot). */
+  get applied(): number {
+    return this.appliedValue;
+  }
+  /** First index not yet handed to storage; entries from here on go out in the next Ready. */
+  get unstableFrom(): number {
+    return this.unstableFromValue;
+  }
+  /** Highest index that storage has confirmed durable and that is still in the log. */
+  get persisted(): number {
+    return this.persistedValue;
   }
 
   firstIndex(): number {
-    return this.snapIndex + 1;
+    return this.snapIndexValue + 1;
   }
 
   lastIndex(): number {
-    return this.snapIndex + this.entries.length;
+    return this.snapIndexValue + this.entries.length;
   }
 
   lastTerm(): number {
-    return this.entries.length > 0 ? this.entries[this.entries.length - 1]!.term : this.snapTerm;
+    return this.entries.length > 0 ? this.entries[this.entries.length - 1]!.term : this.snapTermValue;
   }
 
   /** The term at `index`, or undefined if it is compacted away or beyond the end. */
   term(index: number): number | undefined {
-    if (index === this.snapIndex) return this.snapTerm;
-    if (index < this.snapIndex || index > this.lastIndex()) return undefined;
-    return this.entries[index - this.snapIndex - 1]!.term;
+    if (index === this.snapIndexValue) return this.snapTermValue;
+    if (index < this.snapIndexValue || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.snapIndexValue - 1]!.term;
   }
 
   entryAt(index: number): Entry | undefined {
-    if (index <= this.snapIndex || index > this.lastIndex()) return undefined;
-    return this.entries[index - this.snapIndex - 1];
+    if (index <= this.snapIndexValue || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.snapIndexValue - 1];
   }
 
   matchTerm(index: number, term: number): boolean {
@@ -78,12 +100,12 @@ export class RaftLog {
    * / about `maxBytes`. `lo` must not be compacted.
    */
   slice(lo: number, hi: number, maxEntries = Infinity, maxBytes = Infinity): Entry[] {
-    invariant(lo > this.snapIndex, () => `slice(${lo}) reaches into the snapshot at ${this.snapIndex}`);
+    invariant(lo > this.snapIndexValue, () => `slice(${lo}) reaches into the snapshot at ${this.snapIndexValue}`);
     hi = Math.min(hi, this.lastIndex() + 1);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi && out.length < maxEntries; i++) {
-      const e = this.entries[i - this.snapIndex - 1]!;
+      const e = this.entries[i - this.snapIndexValue - 1]!;
       bytes += entrySize(e);
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(e);
@@ -110,12 +132,12 @@ export class RaftLog {
     for (; i < entries.length; i++) {
       const e = entries[i]!;
       const t = this.term(e.index);
-      if (t === undefined && e.index <= this.snapIndex) continue; // compacted, hence committed and matching
+      if (t === undefined && e.index <= this.snapIndexValue) continue; // compacted, hence committed and matching
       if (t !== e.term) break;
     }
     if (i < entries.length) {
       const first = entries[i]!.index;
-      invariant(first > this.committed, () => `truncating committed index ${first} (committed ${this.committed})`);
+      invariant(first > this.committedValue, () => `truncating committed index ${first} (committed ${this.committedValue})`);
       this.truncateFrom(first);
       this.append(entries.slice(i));
     }
@@ -125,29 +147,56 @@ export class RaftLog {
   /** Drops entries at `index` and after. */
   private truncateFrom(index: number): void {
     if (index > this.lastIndex()) return;
-    this.entries.length = index - this.snapIndex - 1;
-    if (this.unstableFrom > index) this.unstableFrom = index;
-    if (this.persisted >= index) this.persisted = index - 1;
+    this.entries.length = index - this.snapIndexValue - 1;
+    if (this.unstableFromValue > index) this.unstableFromValue = index;
+    if (this.persistedValue >= index) this.persistedValue = index - 1;
   }
 
   commitTo(index: number): boolean {
-    if (index <= this.committed) return false;
+    if (index <= this.committedValue) return false;
     invariant(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
-    this.committed = index;
+    this.committedValue = index;
+    return true;
+  }
+
+  /**
+   * The state machine has applied every entry up to `index`. Never moves
+   * back (a snapshot restore may already have passed it); never past the
+   * commit index.
+   */
+  appliedTo(index: number): void {
+    invariant(index <= this.committedValue, () => `applied ${index} beyond commit index ${this.committedValue}`);
+    this.appliedValue = Math.max(this.appliedValue, index);
+  }
+
+  /** Every entry up to `index` has been handed to storage: {@link unstable} starts after it. */
+  stableTo(index: number): void {
+    invariant(index <= this.lastIndex(), () => `stableTo(${index}) beyond last index ${this.lastIndex()}`);
+    this.unstableFromValue = index + 1;
+  }
+
+  /**
+   * Storage made the entry at (index, term) durable, and every one before it.
+   * Ignored (returns false) if the log no longer holds that entry: it was
+   * truncated or replaced while the write was in flight.
+   */
+  persistedTo(index: number, term: number): boolean {
+    if (!this.matchTerm(index, term)) return false;
+    this.persistedValue = Math.max(this.persistedValue, index);
     return true;
   }
 
   /** Committed entries not yet handed to the state machine, at most `max`. */
   nextToApply(max: number): Entry[] {
-    const hi = Math.min(this.committed, this.applied + max);
-    if (hi <= this.applied) return [];
-    return this.slice(this.applied + 1, hi + 1);
+    const hi = Math.min(this.committedValue, this.appliedValue + max);
+    if (hi <= this.appliedValue) return [];
+    return this.slice(this.appliedValue + 1, hi + 1);
   }
 
   /** Entries that storage has not been given yet. */
   unstable(): Entry[] {
-    if (this.unstableFrom > this.lastIndex()) return [];
-    return this.slice(this.unstableFrom, this.lastIndex() + 1);
+    if (this.unstableFromValue > this.lastIndex()) return [];
+    return this.slice(this.unstableFromValue, this.lastIndex() + 1);
   }
 
   /**
@@ -155,24 +204,24 @@ export class RaftLog {
    * it stay. `index` must be applied.
    */
   compact(index: number): void {
-    invariant(index <= this.applied, () => `compact(${index}) beyond applied ${this.applied}`);
-    if (index <= this.snapIndex) return;
+    invariant(index <= this.appliedValue, () => `compact(${index}) beyond applied ${this.appliedValue}`);
+    if (index <= this.snapIndexValue) return;
     const term = this.term(index)!;
-    this.entries = this.entries.slice(index - this.snapIndex);
-    this.snapIndex = index;
-    this.snapTerm = term;
+    this.entries = this.entries.slice(index - this.snapIndexValue);
+    this.snapIndexValue = index;
+    this.snapTermValue = term;
   }
 
   /** Replaces the whole log by a snapshot from the leader (Figure 13, step 7). */
   restore(meta: SnapshotMeta): void {
-    invariant(meta.index > this.committed, () => `restore of snapshot ${meta.index} at or below commit ${this.committed}`);
+    invariant(meta.index > this.committedValue, () => `restore of snapshot ${meta.index} at or below commit ${this.committedValue}`);
     this.entries = [];
-    this.snapIndex = meta.index;
-    this.snapTerm = meta.term;
-    this.committed = meta.index;
-    this.applied = meta.index;
-    this.unstableFrom = meta.index + 1;
-    this.persisted = meta.index;
+    this.snapIndexValue = meta.index;
+    this.snapTermValue = meta.term;
+    this.committedValue = meta.index;
+    this.appliedValue = meta.index;
+    this.unstableFromValue = meta.index + 1;
+    this.persistedValue = meta.index;
   }
 
   /**
@@ -181,7 +230,7 @@ export class RaftLog {
    */
   lastIndexOfTerm(term: number, atMost: number): number | undefined {
     // Terms never decrease along the log, so binary-search the last index with term <= `term`.
-    let lo = this.snapIndex;
+    let lo = this.snapIndexValue;
     let hi = Math.min(atMost, this.lastIndex());
     if (hi < lo) return undefined;
     if ((this.term(lo) ?? 0) > term) return undefined;
@@ -197,7 +246,7 @@ export class RaftLog {
   firstIndexOfTermAt(index: number): number {
     const term = this.term(index);
     invariant(term !== undefined, () => `no term at ${index}`);
-    let lo = this.snapIndex;
+    let lo = this.snapIndexValue;
     let hi = index;
     // Smallest i in [lo, hi] with term(i) === term; terms are sorted so search for term(i) >= term.
     while (lo < hi) {
@@ -205,7 +254,7 @@ export class RaftLog {
       if (this.term(mid)! < term) lo = mid + 1;
       else hi = mid;
     }
-    return Math.max(lo, this.snapIndex + 1);
+    return Math.max(lo, this.snapIndexValue + 1);
   }
 
   /** Total entries held in memory. */

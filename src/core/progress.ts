@@ -87,6 +87,30 @@ export class Progress {
     return updated;
   }
 
+  /**
+   * Records a successful append answer up to `index` and moves the state on:
+   * a probe that found the match starts replicating, a snapshot transfer the
+   * follower has caught up with goes back to probing, and a replicating
+   * follower's window frees up. Returns whether the match index advanced.
+   */
+  appendAcked(index: number): boolean {
+    const updated = this.maybeUpdate(index);
+    if (this.state === 'probe' && (updated || this.match === index)) {
+      this.becomeReplicate();
+    } else if (this.state === 'snapshot' && this.match >= this.pendingSnapshot) {
+      this.becomeProbe();
+    } else if (this.state === 'replicate') {
+      this.inflights.freeLE(index);
+    }
+    return updated;
+  }
+
+  /** The follower answered a heartbeat, so it is reachable: allow one more append. */
+  heartbeatAnswered(): void {
+    if (this.state === 'probe') this.probeSent = false;
+    else if (this.state === 'replicate' && this.inflights.full()) this.inflights.freeFirstOne();
+  }
+
   /** Records that an append of entries up to `last` went out. */
   sentEntries(last: number, count: number): void {
     if (this.state === 'replicate') {

@@ -1,11 +1,14 @@
-import { concatBytes } from '../util/bytes.js';
-import { canary } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import type { Random } from '../util/random.js';
-import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver } from './config.js';
+import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver, type RaftOptions } from './config.js';
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
-import { Progress } from './progress.js';
-import { MajorityConfig } from './quorum.js';
+import type { Progress } from './progress.js';
+import { MajorityConfig, type VoteResult } from './quorum.js';
+import { ReadOnly, type ReadAnswer } from './read-only.js';
+import { sameHardState, sameSoftState, type Ready, type ReadyOptions } from './ready.js';
+import { Replication } from './replication.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
 import {
   EntryType,
   MessageType,
@@ -23,15 +26,15 @@ import {
   type PropMsg,
   type ReadIndexMsg,
   type ReadIndexRespMsg,
-  type ReadState,
   type SnapMsg,
   type SnapRespMsg,
   type Snapshot,
-  type SnapshotMeta,
   type SoftState,
   type VoteMsg,
   type VoteRespMsg,
 } from './types.js';
+
+export type { Ready, ReadyOptions } from './ready.js';
 
 /** What the core is restarted from: everything storage holds. */
 export interface RaftInitialState {
@@ -40,57 +43,8 @@ export interface RaftInitialState {
   readonly entries: readonly Entry[];
 }
 
-/**
- * A batch of work for the driver, in this order: persist `hardState`,
- * `snapshot` and `entries` (durably if `mustSync`); then send `messages`; then
- * restore `applySnapshot` into the state machine and apply `committedEntries`;
- * then call {@link Raft.advance}. No message may leave before the state in the
- * same Ready is durable: votes and acknowledgements promise it.
- */
-export interface Ready {
-  readonly softState: SoftState | undefined;
-  readonly hardState: HardState | undefined;
-  /** Entries to append to storage; the first one may overwrite (truncate) a stored suffix. */
-  readonly entries: readonly Entry[];
-  /** A snapshot to store; entries it covers are dropped from storage. */
-  readonly snapshot: Snapshot | undefined;
-  readonly messages: readonly Message[];
-  /** A snapshot received from the leader that the state machine must load. */
-  readonly applySnapshot: Snapshot | undefined;
-  /** Committed entries to apply, in order, after `applySnapshot`. */
-  readonly committedEntries: readonly Entry[];
-  /** Reads confirmed by {@link Raft.readIndex}: serve each once `index` is applied. */
-  readonly readStates: readonly ReadState[];
-  /** Contexts of reads that cannot be confirmed (leadership lost, or refused by the leader). */
-  readonly failedReads: readonly number[];
-  /** Whether the persisted part must reach stable storage before messages go out. */
-  readonly mustSync: boolean;
-}
-
-/** Options for {@link Raft.ready}. */
-export interface ReadyOptions {
-  /** Most committed entries to hand out in this Ready (backpressure from the apply path). */
-  readonly maxCommitted?: number;
-}
-
-/** A read waiting for the leader to confirm it (dissertation §6.4). */
-interface PendingRead {
-  readonly ctx: number;
-  /** Who asked: this node, or a follower to answer with ReadIndexResp. */
-  readonly from: NodeId;
-  index: number;
-  /** The heartbeat round that confirms it; 0 until one is sent. */
-  round: number;
-  readonly acks: Set<NodeId>;
-}
-
-/** A snapshot being received chunk by chunk. */
-interface IncomingSnapshot {
-  readonly meta: SnapshotMeta;
-  readonly size: number;
-  readonly chunks: Uint8Array[];
-  received: number;
-}
+/** An election, or the pre-election that precedes one with pre-vote (dissertation §9.6). */
+type CampaignType = 'election' | 'pre-election';
 
 const EMPTY = new Uint8Array(0);
 
@@ -102,17 +56,11 @@ const EMPTY = new Uint8Array(0);
 export class Raft {
   readonly id: NodeId;
   private readonly config: MajorityConfig;
-  private readonly electionTicks: number;
-  private readonly heartbeatTicks: number;
+  private readonly opts: RaftOptions;
   private readonly random: Random;
-  private readonly maxInflight: number;
-  private readonly maxEntriesPerAppend: number;
-  private readonly maxBytesPerAppend: number;
-  private readonly maxSnapshotChunkBytes: number;
-  private readonly noopOnElection: boolean;
-  private readonly preVote: boolean;
-  private readonly checkQuorum: boolean;
   private readonly observer: RaftObserver | undefined;
+  /** A planted bug the simulator turned on (never set otherwise). */
+  private readonly canary: CanaryName | undefined;
 
   private termValue = 0;
   private voteValue: NodeId | null = null;
@@ -126,8 +74,9 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private votes = new Map<NodeId, boolean>();
-  private progress = new Map<NodeId, Progress>();
-  private incomingSnapshot: IncomingSnapshot | null = null;
+  private readonly replication: Replication;
+  private readonly snapshotReceiver = new SnapshotReceiver();
+  private readonly reads: ReadOnly;
 
   private msgs: Message[] = [];
   /** Entries were proposed or acknowledgements freed the window: send appends at the next Ready. */
@@ -139,31 +88,17 @@ export class Raft {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private readyInFlight = false;
-  /** Reads that arrived before this leader committed an entry of its term. */
-  private readsAwaitingCommit: PendingRead[] = [];
-  /** Reads with a read index, in order, waiting for a heartbeat round. */
-  private readQueue: PendingRead[] = [];
-  private readRound = 0;
-  private readRoundNeeded = false;
-  private readStates: ReadState[] = [];
-  private failedReads: number[] = [];
 
   constructor(cfg: RaftConfig, initial: RaftInitialState) {
     if (!cfg.voters.includes(cfg.id)) throw new ConfigError(`node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`, 'voters');
-    const o = resolveRaftOptions(cfg);
+    this.opts = resolveRaftOptions(cfg);
     this.id = cfg.id;
     this.config = new MajorityConfig(cfg.voters);
-    this.electionTicks = o.electionTicks;
-    this.heartbeatTicks = o.heartbeatTicks;
     this.random = cfg.random;
-    this.maxInflight = o.maxInflight;
-    this.maxEntriesPerAppend = o.maxEntriesPerAppend;
-    this.maxBytesPerAppend = o.maxBytesPerAppend;
-    this.maxSnapshotChunkBytes = o.maxSnapshotChunkBytes;
-    this.noopOnElection = o.noopOnElection;
-    this.preVote = o.preVote;
-    this.checkQuorum = o.checkQuorum;
     this.observer = cfg.observer;
+    this.canary = cfg.canary;
+    this.reads = new ReadOnly(cfg.id, this.config);
+    this.replication = new Replication(this, this.opts, (m) => this.send(m));
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
     this.snapshotValue = initial.snapshot;
@@ -206,7 +141,7 @@ export class Raft {
 
   /** The leader's view of a follower, for status pages and tests. */
   progressOf(id: NodeId): Readonly<Progress> | undefined {
-    return this.roleValue === Role.Leader ? this.progress.get(id) : undefined;
+    return this.roleValue === Role.Leader ? this.replication.get(id) : undefined;
   }
 
   // ---- inputs ------------------------------------------------------------
@@ -215,33 +150,22 @@ export class Raft {
   tick(): void {
     if (this.roleValue === Role.Leader) {
       this.heartbeatElapsed++;
-      if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
         this.heartbeatElapsed = 0;
-        this.broadcastHeartbeat();
+        this.replication.broadcastHeartbeat(this.reads.round);
       }
-      this.retransmitSnapshots();
+      this.replication.retransmitSnapshots();
       this.electionElapsed++;
-      if (this.electionElapsed >= this.electionTicks) {
+      if (this.electionElapsed >= this.opts.electionTicks) {
         this.electionElapsed = 0;
-        if (this.checkQuorum && !this.quorumActive()) this.becomeFollower(this.termValue, null);
+        if (this.opts.checkQuorum && !this.replication.quorumActive(this.config, this.id)) this.becomeFollower(this.termValue, null);
       }
       return;
     }
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
-      if (this.preVote) this.becomePreCandidate();
-      else this.campaign();
+      this.campaign(this.opts.preVote ? 'pre-election' : 'election');
     }
-  }
-
-  /** With check quorum: has a majority answered in the last election timeout? Resets the marks. */
-  private quorumActive(): boolean {
-    const active = new Set<NodeId>([this.id]);
-    for (const [id, pr] of this.progress) {
-      if (pr.recentActive) active.add(id);
-      pr.recentActive = false;
-    }
-    return this.config.isQuorum(active);
   }
 
   /**
@@ -315,7 +239,7 @@ export class Raft {
     if (m.term > this.termValue) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader.
-        if (this.inLease()) return this.refuseVote(m);
+        if (this.inLease()) return this.voteResponse(m, false, this.termValue);
         // A pre-vote never changes our term.
         if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
       } else if (m.type === MessageType.PreVoteResp && m.granted) {
@@ -324,15 +248,17 @@ export class Raft {
         const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
         this.becomeFollower(m.term, fromLeader ? m.from : null);
       }
-    } else if (m.term < this.termValue && !canary('accept-stale-term')) {
+    } else if (m.term < this.termValue && this.canary !== 'accept-stale-term') {
       // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
       return this.rejectStale(m);
     }
 
     switch (m.type) {
       case MessageType.Vote:
+      case MessageType.PreVote:
         return this.handleVote(m);
       case MessageType.VoteResp:
+      case MessageType.PreVoteResp:
         this.handleVoteResp(m);
         return undefined;
       case MessageType.App:
@@ -359,14 +285,8 @@ export class Raft {
       case MessageType.Prop:
         this.handleProp(m);
         return undefined;
-      case MessageType.PreVote:
-        return this.handlePreVote(m);
-      case MessageType.PreVoteResp:
-        this.handlePreVoteResp(m);
-        return undefined;
       case MessageType.ReadIndexResp:
-        if (m.index < 0) this.failedReads.push(m.ctx);
-        else this.readStates.push({ ctx: m.ctx, index: m.index });
+        this.reads.answered(m.ctx, m.index);
         return undefined;
     }
   }
@@ -382,9 +302,7 @@ export class Raft {
       this.needsFlush ||
       this.commitAdvanced ||
       this.log.unstableFrom <= this.log.lastIndex() ||
-      this.readRoundNeeded ||
-      this.readStates.length > 0 ||
-      this.failedReads.length > 0 ||
+      this.reads.hasWork() ||
       this.snapshotToPersist !== undefined ||
       this.snapshotToApply !== undefined ||
       !sameHardState(hs, this.prevHardState) ||
@@ -401,7 +319,7 @@ export class Raft {
     const hs = this.hardState();
     const ss = this.softState();
     const entries = this.log.unstable();
-    this.log.unstableFrom = this.log.lastIndex() + 1;
+    this.log.stableTo(this.log.lastIndex());
     const termOrVoteChanged = hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
     const rd: Ready = {
       softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
@@ -411,13 +329,11 @@ export class Raft {
       messages: this.msgs,
       applySnapshot: this.snapshotToApply,
       committedEntries: this.log.nextToApply(opts.maxCommitted ?? Infinity),
-      readStates: this.readStates,
-      failedReads: this.failedReads,
+      readStates: this.reads.takeReadStates(),
+      failedReads: this.reads.takeFailedReads(),
       mustSync: termOrVoteChanged || entries.length > 0 || this.snapshotToPersist !== undefined,
     };
     this.msgs = [];
-    this.readStates = [];
-    this.failedReads = [];
     this.snapshotToPersist = undefined;
     this.snapshotToApply = undefined;
     this.prevHardState = hs;
@@ -431,13 +347,10 @@ export class Raft {
     invariant(this.readyInFlight, 'advance() without a Ready');
     this.readyInFlight = false;
     const last = rd.entries[rd.entries.length - 1];
-    if (last !== undefined && this.log.matchTerm(last.index, last.term)) {
-      this.log.persisted = Math.max(this.log.persisted, last.index);
-      // The leader counts itself toward a quorum only for entries it has made durable.
-      if (this.roleValue === Role.Leader) this.maybeCommit();
-    }
+    // The leader counts itself toward a quorum only for entries it has made durable.
+    if (last !== undefined && this.log.persistedTo(last.index, last.term) && this.roleValue === Role.Leader) this.maybeCommit();
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastApplied !== undefined) this.log.applied = Math.max(this.log.applied, lastApplied.index);
+    if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
   }
 
   // ---- role transitions ----------------------------------------------------
@@ -445,7 +358,7 @@ export class Raft {
   private resetTimers(): void {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout = this.electionTicks + this.random.int(this.electionTicks);
+    this.randomizedElectionTimeout = this.opts.electionTicks + this.random.int(this.opts.electionTicks);
   }
 
   private reset(term: number): void {
@@ -453,12 +366,12 @@ export class Raft {
       this.termValue = term;
       this.voteValue = null;
     }
-    this.dropReads();
+    this.answerReads(this.reads.drop());
     this.leaderValue = null;
     this.resetTimers();
     this.votes.clear();
-    this.progress.clear();
-    this.incomingSnapshot = null;
+    this.replication.clear();
+    this.snapshotReceiver.reset();
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
@@ -468,22 +381,46 @@ export class Raft {
     this.notifyRole();
   }
 
-  private campaign(): void {
-    this.reset(this.termValue + 1);
-    this.roleValue = Role.Candidate;
-    this.voteValue = this.id;
+  /**
+   * Starts an election in the next term, or (with pre-vote) a pre-election
+   * that asks whether a majority would vote for us there, raising no term and
+   * casting no vote. Winning a pre-election starts the election.
+   */
+  private campaign(kind: CampaignType): void {
+    const pre = kind === 'pre-election';
+    if (pre) {
+      this.roleValue = Role.PreCandidate;
+      this.leaderValue = null;
+      this.resetTimers();
+      this.votes.clear();
+    } else {
+      this.reset(this.termValue + 1);
+      this.roleValue = Role.Candidate;
+      this.voteValue = this.id;
+    }
     this.notifyRole();
-    this.votes.set(this.id, true);
-    if (this.config.voteResult(this.votes) === 'won') {
-      this.becomeLeader();
+    if (this.poll(this.id, true) === 'won') {
+      this.wonCampaign(kind);
       return;
     }
+    const type = pre ? MessageType.PreVote : MessageType.Vote;
+    const term = pre ? this.termValue + 1 : this.termValue;
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
     for (const to of this.config.voters) {
-      if (to === this.id) continue;
-      this.send<VoteMsg>({ type: MessageType.Vote, term: this.termValue, from: this.id, to, lastIndex, lastTerm });
+      if (to !== this.id) this.send<VoteMsg | PreVoteMsg>({ type, term, from: this.id, to, lastIndex, lastTerm });
     }
+  }
+
+  /** Records a vote (or pre-vote) from `from` and tallies the campaign. */
+  private poll(from: NodeId, granted: boolean): VoteResult {
+    this.votes.set(from, granted);
+    return this.config.voteResult(this.votes);
+  }
+
+  private wonCampaign(kind: CampaignType): void {
+    if (kind === 'pre-election') this.campaign('election');
+    else this.becomeLeader();
   }
 
   private becomeLeader(): void {
@@ -492,15 +429,13 @@ export class Raft {
     this.leaderValue = this.id;
     this.heartbeatElapsed = 0;
     const next = this.log.lastIndex() + 1;
-    for (const id of this.config.voters) {
-      if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight));
-    }
+    this.replication.start(this.config.voters.filter((id) => id !== this.id), next);
     this.notifyRole();
-    if (this.noopOnElection) {
+    if (this.opts.noopOnElection) {
       this.log.append([{ index: next, term: this.termValue, type: EntryType.Noop, data: EMPTY }]);
     }
     // Announce leadership at once with an append probe to every follower.
-    for (const id of this.progress.keys()) this.sendAppend(id, true);
+    for (const id of this.replication.followers()) this.replication.sendAppend(id, true);
   }
 
   private notifyRole(): void {
@@ -523,45 +458,7 @@ export class Raft {
    * come from a node that was cut off.
    */
   private inLease(): boolean {
-    return this.checkQuorum && this.leaderValue !== null && this.electionElapsed < this.electionTicks;
-  }
-
-  private refuseVote(m: VoteMsg | PreVoteMsg): VoteRespMsg | PreVoteRespMsg {
-    if (m.type === MessageType.PreVote) return this.send<PreVoteRespMsg>({ type: MessageType.PreVoteResp, term: this.termValue, from: this.id, to: m.from, granted: false });
-    return this.send<VoteRespMsg>({ type: MessageType.VoteResp, term: this.termValue, from: this.id, to: m.from, granted: false });
-  }
-
-  /** Asks for pre-votes for the next term, without raising ours (dissertation §9.6). */
-  private becomePreCandidate(): void {
-    this.roleValue = Role.PreCandidate;
-    this.leaderValue = null;
-    this.resetTimers();
-    this.votes.clear();
-    this.notifyRole();
-    this.votes.set(this.id, true);
-    if (this.config.voteResult(this.votes) === 'won') {
-      this.campaign();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const to of this.config.voters) {
-      if (to !== this.id) this.send<PreVoteMsg>({ type: MessageType.PreVote, term: this.termValue + 1, from: this.id, to, lastIndex, lastTerm });
-    }
-  }
-
-  private handlePreVote(m: PreVoteMsg): PreVoteRespMsg {
-    // Granting changes nothing here: no term, no vote. Only a newer term with a log as up to date as ours.
-    const granted = m.term > this.termValue && this.log.isUpToDate(m.lastIndex, m.lastTerm);
-    return this.send<PreVoteRespMsg>({ type: MessageType.PreVoteResp, term: granted ? m.term : this.termValue, from: this.id, to: m.from, granted });
-  }
-
-  private handlePreVoteResp(m: PreVoteRespMsg): void {
-    if (this.roleValue !== Role.PreCandidate || (m.granted && m.term !== this.termValue + 1)) return;
-    this.votes.set(m.from, m.granted);
-    const result = this.config.voteResult(this.votes);
-    if (result === 'won') this.campaign();
-    else if (result === 'lost') this.becomeFollower(this.termValue, null);
+    return this.opts.checkQuorum && this.leaderValue !== null && this.electionElapsed < this.opts.electionTicks;
   }
 
   private handleProp(m: PropMsg): void {
@@ -569,7 +466,12 @@ export class Raft {
     for (const data of m.data) this.propose(data, EntryType.Normal);
   }
 
-  private handleVote(m: VoteMsg): VoteRespMsg {
+  private handleVote(m: VoteMsg | PreVoteMsg): VoteRespMsg | PreVoteRespMsg {
+    if (m.type === MessageType.PreVote) {
+      // Granting changes nothing here: no term, no vote. Only a newer term with a log as up to date as ours.
+      const granted = m.term > this.termValue && this.log.isUpToDate(m.lastIndex, m.lastTerm);
+      return this.voteResponse(m, granted, granted ? m.term : this.termValue);
+    }
     // One vote per term; and none while we follow a live leader of this term.
     const canVote = this.voteValue === m.from || (this.voteValue === null && this.leaderValue === null);
     const granted = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
@@ -577,14 +479,22 @@ export class Raft {
       this.voteValue = m.from;
       this.electionElapsed = 0;
     }
-    return this.send<VoteRespMsg>({ type: MessageType.VoteResp, term: this.termValue, from: this.id, to: m.from, granted });
+    return this.voteResponse(m, granted, this.termValue);
   }
 
-  private handleVoteResp(m: VoteRespMsg): void {
-    if (this.roleValue !== Role.Candidate) return;
-    this.votes.set(m.from, m.granted);
-    const result = this.config.voteResult(this.votes);
-    if (result === 'won') this.becomeLeader();
+  /** Answers a vote or pre-vote request in kind, in `term`: ours, or a granted pre-vote's own. */
+  private voteResponse(m: VoteMsg | PreVoteMsg, granted: boolean, term: number): VoteRespMsg | PreVoteRespMsg {
+    const type = m.type === MessageType.PreVote ? MessageType.PreVoteResp : MessageType.VoteResp;
+    return this.send<VoteRespMsg | PreVoteRespMsg>({ type, term, from: this.id, to: m.from, granted });
+  }
+
+  private handleVoteResp(m: VoteRespMsg | PreVoteRespMsg): void {
+    const kind: CampaignType = m.type === MessageType.PreVoteResp ? 'pre-election' : 'election';
+    if (this.roleValue !== (kind === 'pre-election' ? Role.PreCandidate : Role.Candidate)) return;
+    // A granted pre-vote echoes the term we would campaign in; any other is stale.
+    if (kind === 'pre-election' && m.granted && m.term !== this.termValue + 1) return;
+    const result = this.poll(m.from, m.granted);
+    if (result === 'won') this.wonCampaign(kind);
     else if (result === 'lost') this.becomeFollower(this.termValue, null);
   }
 
@@ -628,23 +538,13 @@ export class Raft {
       this.send<SnapRespMsg>({ type: MessageType.SnapResp, term: this.termValue, from: this.id, to: m.from, snapIndex: m.meta.index, offset, done, index });
 
     if (m.meta.index <= this.log.committed) {
-      this.incomingSnapshot = null;
+      this.snapshotReceiver.reset();
       return reply(m.size, true, this.log.committed);
     }
-    let inc = this.incomingSnapshot;
-    if (inc === null || inc.meta.index !== m.meta.index || inc.meta.term !== m.meta.term || inc.size !== m.size) {
-      if (m.offset !== 0) return reply(0, false, 0);
-      inc = this.incomingSnapshot = { meta: m.meta, size: m.size, chunks: [], received: 0 };
-    }
-    if (m.offset === inc.received && inc.received + m.data.length <= inc.size) {
-      inc.chunks.push(m.data);
-      inc.received += m.data.length;
-    }
-    if (inc.received < inc.size) return reply(inc.received, false, 0);
-
-    this.incomingSnapshot = null;
-    this.installSnapshot({ meta: inc.meta, data: concatBytes(inc.chunks) });
-    return reply(inc.size, true, inc.meta.index);
+    const got = this.snapshotReceiver.receive(m);
+    if (!got.done) return reply(got.offset, false, 0);
+    this.installSnapshot(got.snapshot);
+    return reply(m.size, true, got.snapshot.meta.index);
   }
 
   /** Figure 13, steps 6–8, for a complete snapshot newer than our commit index. */
@@ -666,39 +566,22 @@ export class Raft {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
     if (!m.success) {
-      if (pr.maybeDecrTo(m.index, this.nextFromHint(m))) this.sendAppend(m.from, true);
+      this.replication.appendRejected(m, pr);
       return;
     }
     const wasPaused = pr.isPaused();
-    const updated = pr.maybeUpdate(m.index);
-    if (pr.state === 'probe' && (updated || pr.match === m.index)) {
-      pr.becomeReplicate();
-    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
-      pr.becomeProbe();
-    } else if (pr.state === 'replicate') {
-      pr.inflights.freeLE(m.index);
-    }
+    const updated = pr.appendAcked(m.index);
     if (updated) this.maybeCommit();
     if (updated || wasPaused) this.needsFlush = true;
-  }
-
-  /** Where to resume after a rejection, from the follower's (term, first index) hint. */
-  private nextFromHint(m: AppRespMsg): number {
-    if (m.hintTerm > 0) {
-      const j = this.log.lastIndexOfTerm(m.hintTerm, m.index);
-      if (j !== undefined) return j + 1;
-    }
-    return m.hintIndex;
   }
 
   private handleHeartbeatResp(m: HeartbeatRespMsg): void {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
-    if (m.ctx > 0) this.ackReads(m.from, m.ctx);
-    if (pr.state === 'probe') pr.probeSent = false;
-    else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (m.ctx > 0) this.answerReads(this.reads.ack(m.from, m.ctx));
+    pr.heartbeatAnswered();
     // The follower is reachable; if it is behind (appends lost, or still on the way), probe it.
-    if (pr.state !== 'snapshot' && pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+    if (pr.state !== 'snapshot' && pr.match < this.log.lastIndex()) this.replication.sendAppend(m.from, true);
   }
 
   private handleSnapshotResp(m: SnapRespMsg): void {
@@ -717,29 +600,29 @@ export class Raft {
       pr.maybeUpdate(m.index);
       pr.becomeProbe();
       this.maybeCommit();
-      this.sendAppend(m.from, true);
+      this.replication.sendAppend(m.from, true);
       return;
     }
     pr.snapshotOffset = m.offset;
-    this.sendSnapshotChunk(m.from, pr);
+    this.replication.sendSnapshotChunk(m.from, pr);
   }
 
   /** The progress of a follower that just answered us, marked active for check quorum. */
   private leaderProgress(from: NodeId): Progress | undefined {
     if (this.roleValue !== Role.Leader) return undefined;
-    const pr = this.progress.get(from);
+    const pr = this.replication.get(from);
     if (pr !== undefined) pr.recentActive = true;
     return pr;
   }
 
   /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
   private maybeCommit(): boolean {
-    const mci = this.config.committedIndex((id) => (id === this.id ? this.log.persisted : (this.progress.get(id)?.match ?? 0)));
-    if (mci > this.log.committed && (this.log.term(mci) === this.termValue || canary('commit-previous-term'))) {
+    const mci = this.config.committedIndex((id) => (id === this.id ? this.log.persisted : (this.replication.get(id)?.match ?? 0)));
+    if (mci > this.log.committed && (this.log.term(mci) === this.termValue || this.canary === 'commit-previous-term')) {
       this.log.commitTo(mci);
       this.commitAdvanced = true;
       // The first commit of this term makes the commit index a safe read index.
-      for (const r of this.readsAwaitingCommit.splice(0)) this.queueRead(r);
+      this.reads.committedTo(mci);
       return true;
     }
     return false;
@@ -748,19 +631,12 @@ export class Raft {
   // ---- linearizable reads (dissertation §6.4) -------------------------------
 
   private registerRead(ctx: number, from: NodeId): void {
-    const r: PendingRead = { ctx, from, index: 0, round: 0, acks: new Set([this.id]) };
     // Until it commits an entry of its own term, a new leader does not know the commit index.
-    if (this.log.term(this.log.committed) !== this.termValue && !canary('no-noop-before-reads')) {
-      this.readsAwaitingCommit.push(r);
+    if (this.log.term(this.log.committed) !== this.termValue && this.canary !== 'no-noop-before-reads') {
+      this.reads.awaitCommit(ctx, from);
       // Without a no-op on election, nothing of this term may ever be proposed: append one now.
       if (this.log.term(this.log.lastIndex()) !== this.termValue) this.propose(EMPTY, EntryType.Noop);
-    } else this.queueRead(r);
-  }
-
-  private queueRead(r: PendingRead): void {
-    r.index = this.log.committed;
-    this.readQueue.push(r);
-    this.readRoundNeeded = true;
+    } else this.reads.add(ctx, from, this.log.committed);
   }
 
   private handleReadIndex(m: ReadIndexMsg): void {
@@ -770,135 +646,33 @@ export class Raft {
 
   /** Starts one heartbeat round for every read registered since the last one: concurrent reads share it. */
   private flushReads(): void {
-    if (!this.readRoundNeeded) return;
-    this.readRoundNeeded = false;
-    if (this.roleValue !== Role.Leader) return;
-    this.readRound++;
-    for (const r of this.readQueue) if (r.round === 0) r.round = this.readRound;
-    this.broadcastHeartbeat();
-    this.releaseConfirmedReads(); // a single-node cluster needs no round trip
+    if (!this.reads.takeRoundNeeded() || this.roleValue !== Role.Leader) return;
+    this.reads.startRound();
+    this.replication.broadcastHeartbeat(this.reads.round);
+    this.answerReads(this.reads.release()); // a single-node cluster needs no round trip
   }
 
-  /** A heartbeat answer for round `round` confirms leadership for every read of that round or before. */
-  private ackReads(from: NodeId, round: number): void {
-    for (const r of this.readQueue) {
-      if (r.round === 0 || r.round > round) break;
-      r.acks.add(from);
-    }
-    this.releaseConfirmedReads();
-  }
-
-  private releaseConfirmedReads(): void {
-    while (this.readQueue.length > 0) {
-      const r = this.readQueue[0]!;
-      if (r.round === 0 || !this.config.isQuorum(r.acks)) break;
-      this.readQueue.shift();
-      if (r.from === this.id) this.readStates.push({ ctx: r.ctx, index: r.index });
-      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: r.from, ctx: r.ctx, index: r.index });
+  /** Sends followers the answers to their reads, in order. */
+  private answerReads(answers: readonly ReadAnswer[]): void {
+    for (const a of answers) {
+      this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: a.to, ctx: a.ctx, index: a.index });
     }
   }
 
-  /** On leaving leadership: local reads fail, followers' reads are refused. */
-  private dropReads(): void {
-    for (const r of [...this.readsAwaitingCommit.splice(0), ...this.readQueue.splice(0)]) {
-      if (r.from === this.id) this.failedReads.push(r.ctx);
-      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: r.from, ctx: r.ctx, index: -1 });
-    }
-    this.readRoundNeeded = false;
-  }
-
-  /**
-   * Sends one append to `to` if its progress allows: the entries from its next
-   * index, batched, or (if `sendIfEmpty`) an empty probe. Switches to sending
-   * the snapshot when the entries it needs are compacted. Returns true if a
-   * message went out.
-   */
-  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.progress.get(to)!;
-    if (pr.isPaused()) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.term(prevIndex);
-    if (prevTerm === undefined || pr.next <= this.log.snapIndex) {
-      const snap = this.snapshotValue;
-      invariant(snap !== null, () => `follower ${to} needs index ${pr.next} but the log starts after ${this.log.snapIndex} with no snapshot`);
-      pr.becomeSnapshot(snap.meta.index);
-      this.sendSnapshotChunk(to, pr);
-      return true;
-    }
-    const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxEntriesPerAppend, this.maxBytesPerAppend);
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    const commit = this.log.committed;
-    this.send<AppMsg>({ type: MessageType.App, term: this.termValue, from: this.id, to, prevIndex, prevTerm, entries, commit });
-    pr.sentEntries(prevIndex + entries.length, entries.length);
-    pr.commitSent = Math.max(pr.commitSent, Math.min(commit, prevIndex + entries.length));
-    return true;
-  }
-
-  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snap = this.snapshotValue!;
-    if (pr.pendingSnapshot !== snap.meta.index) {
-      // We compacted again since this transfer began: send the newer snapshot from the start.
-      pr.becomeSnapshot(snap.meta.index);
-    }
-    const offset = Math.min(pr.snapshotOffset, snap.data.length);
-    const end = Math.min(snap.data.length, offset + this.maxSnapshotChunkBytes);
-    this.send<SnapMsg>({
-      type: MessageType.Snap,
-      term: this.termValue,
-      from: this.id,
-      to,
-      meta: snap.meta,
-      offset,
-      data: snap.data.subarray(offset, end),
-      size: snap.data.length,
-    });
-    pr.snapshotChunkOut = true;
-    pr.snapshotTicks = 0;
-  }
-
-  /** Resends an unanswered snapshot chunk after an election timeout. */
-  private retransmitSnapshots(): void {
-    for (const [id, pr] of this.progress) {
-      if (pr.state !== 'snapshot') continue;
-      pr.snapshotTicks++;
-      if (pr.snapshotTicks >= this.electionTicks) this.sendSnapshotChunk(id, pr);
-    }
-  }
-
-  private broadcastHeartbeat(): void {
-    for (const [to, pr] of this.progress) {
-      // Never claim a commit index beyond what this follower is known to hold.
-      const commit = Math.min(pr.match, this.log.committed);
-      this.send<HeartbeatMsg>({ type: MessageType.Heartbeat, term: this.termValue, from: this.id, to, commit, ctx: this.readRound });
-      pr.commitSent = Math.max(pr.commitSent, commit);
-    }
-  }
-
-  /** Sends batched appends for new entries, and the commit index to idle followers that lack it. */
+  /** Sends what proposals and acknowledgements made pending since the last Ready. */
   private flushAppends(): void {
     const pending = this.needsFlush || this.commitAdvanced;
     this.needsFlush = false;
     this.commitAdvanced = false;
-    if (this.roleValue !== Role.Leader || !pending) return;
-    const committed = this.log.committed;
-    for (const [id, pr] of this.progress) {
-      let sent = false;
-      while (this.sendAppend(id, false)) sent = true;
-      // An empty append is safe only when nothing is in flight (it cannot overtake earlier
-      // appends); it tells an idle follower the commit index at once, not at the next heartbeat.
-      if (!sent && pr.state === 'replicate' && pr.inflights.count === 0 && Math.min(pr.match, committed) > pr.commitSent) {
-        this.sendAppend(id, true);
-      }
-    }
+    if (this.roleValue === Role.Leader && pending) this.replication.sendAppends();
   }
 
   private rejectStale(m: Message): Message | undefined {
     const base = { term: this.termValue, from: this.id, to: m.from };
     switch (m.type) {
       case MessageType.Vote:
-        return this.send<VoteRespMsg>({ ...base, type: MessageType.VoteResp, granted: false });
       case MessageType.PreVote:
-        return this.send<PreVoteRespMsg>({ ...base, type: MessageType.PreVoteResp, granted: false });
+        return this.voteResponse(m, false, this.termValue);
       case MessageType.App:
         return this.send<AppRespMsg>({ ...base, type: MessageType.AppResp, success: false, index: m.prevIndex, hintTerm: 0, hintIndex: 0 });
       case MessageType.Heartbeat:
@@ -917,12 +691,4 @@ export class Raft {
     this.msgs.push(m);
     return m;
   }
-}
-
-function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function sameSoftState(a: SoftState, b: SoftState): boolean {
-  return a.role === b.role && a.leader === b.leader;
 }

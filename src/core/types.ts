@@ -168,6 +168,7 @@ export interface PropMsg extends Envelope {
 export interface PreVoteMsg extends Envelope {
   readonly type: typeof MessageType.PreVote;
   /** The term the sender would campaign in (its term + 1); the receiver does not adopt it. */
+  readonly term: number;
   readonly lastIndex: number;
   readonly lastTerm: number;
 }
@@ -175,6 +176,7 @@ export interface PreVoteMsg extends Envelope {
 export interface PreVoteRespMsg extends Envelope {
   readonly type: typeof MessageType.PreVoteResp;
   /** When granted, the pre-vote's term (echoed); when refused, the responder's term. */
+  readonly term: number;
   readonly granted: boolean;
 }
 

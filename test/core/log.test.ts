@@ -202,17 +202,49 @@ describe('RaftLog slices and appends', () => {
   test('nextToApply hands out committed entries after applied, at most max', () => {
     const log = mkLog([1, 1, 1, 1, 1], { committed: 4 });
     assert.deepEqual(idx(log.nextToApply(2)), [1, 2]);
-    log.applied = 2;
+    log.appliedTo(2);
     assert.deepEqual(idx(log.nextToApply(Infinity)), [3, 4]);
-    log.applied = 4;
+    log.appliedTo(4);
     assert.deepEqual(log.nextToApply(Infinity), []);
+  });
+
+  test('appliedTo never moves back and never passes the commit index', () => {
+    const log = mkLog([1, 1, 1, 1], { committed: 3 });
+    log.appliedTo(3);
+    log.appliedTo(1);
+    assert.equal(log.applied, 3, 'a stale acknowledgement does not move applied back');
+    assert.throws(() => log.appliedTo(4), RaftInvariantError, 'index 4 is not committed');
+    assert.equal(log.applied, 3);
+  });
+
+  test('stableTo moves the unstable suffix past what storage was handed, never past the end', () => {
+    const log = mkLog([1]);
+    log.append(ents([2, 2], 2));
+    assert.deepEqual(idx(log.unstable()), [2, 3]);
+    log.stableTo(3);
+    assert.equal(log.unstableFrom, 4);
+    assert.deepEqual(log.unstable(), []);
+    assert.throws(() => log.stableTo(4), RaftInvariantError);
+  });
+
+  test('persistedTo marks an entry durable only if the log still holds it with that term', () => {
+    const log = mkLog([1, 1]);
+    log.appendFromLeader(2, ents([2, 2], 3));
+    assert.equal(log.persisted, 2);
+    assert.equal(log.persistedTo(4, 1), false, 'entry 4 has term 2: that write was of a replaced entry');
+    assert.equal(log.persisted, 2);
+    assert.equal(log.persistedTo(4, 2), true);
+    assert.equal(log.persisted, 4);
+    assert.equal(log.persistedTo(3, 2), true);
+    assert.equal(log.persisted, 4, 'never moves back');
+    assert.equal(log.persistedTo(9, 2), false, 'beyond the end');
   });
 });
 
 describe('RaftLog compaction and restore', () => {
   test('compact drops entries up to an applied index and remembers its term', () => {
     const log = mkLog([1, 1, 2, 2, 3], { committed: 5 });
-    log.applied = 4;
+    log.appliedTo(4);
     log.compact(3);
     assert.deepEqual([log.snapIndex, log.snapTerm, log.firstIndex(), log.lastIndex(), log.size()], [3, 2, 4, 5, 2]);
     assert.deepEqual(terms(log), [2, 3]);

@@ -137,4 +137,58 @@ describe('Progress', () => {
     p.becomeProbe();
     assert.deepEqual([p.state, p.next, p.inflights.count, p.isPaused()], ['probe', 5, 0, false]);
   });
+
+  test('appendAcked: a probe that finds the match starts replicating; replicate frees the window up to the ack', () => {
+    const p = new Progress(5, 3);
+    p.sentEntries(4, 0);
+    assert.equal(p.appendAcked(4), true);
+    assert.deepEqual([p.state, p.match, p.next], ['replicate', 4, 5]);
+    p.sentEntries(6, 2);
+    p.sentEntries(7, 1);
+    assert.equal(p.inflights.count, 2);
+    assert.equal(p.appendAcked(6), true);
+    assert.deepEqual([p.match, p.inflights.count], [6, 1]);
+    assert.equal(p.appendAcked(5), false, 'an old acknowledgement tells nothing new');
+    assert.deepEqual([p.state, p.match, p.inflights.count], ['replicate', 6, 1]);
+  });
+
+  test('appendAcked: a probe answered at its match (nothing new) still starts replicating', () => {
+    const p = new Progress(5, 3);
+    p.maybeUpdate(4);
+    p.sentEntries(4, 0);
+    assert.equal(p.appendAcked(4), false);
+    assert.equal(p.state, 'replicate');
+  });
+
+  test('appendAcked: a follower caught up past the pending snapshot goes back to probing after it', () => {
+    const p = new Progress(1, 3);
+    p.becomeSnapshot(10);
+    assert.equal(p.appendAcked(8), true);
+    assert.equal(p.state, 'snapshot', 'still short of the snapshot');
+    assert.equal(p.appendAcked(12), true);
+    assert.deepEqual([p.state, p.next], ['probe', 13]);
+  });
+
+  test('heartbeatAnswered unpauses a probe and frees one slot of a full window, nothing else', () => {
+    const probe = new Progress(3, 2);
+    probe.sentEntries(2, 0);
+    assert.equal(probe.isPaused(), true);
+    probe.heartbeatAnswered();
+    assert.equal(probe.isPaused(), false);
+
+    const rep = new Progress(1, 2);
+    rep.becomeReplicate();
+    rep.sentEntries(1, 1);
+    rep.heartbeatAnswered();
+    assert.equal(rep.inflights.count, 1, 'a window with room is left alone');
+    rep.sentEntries(2, 1);
+    assert.equal(rep.isPaused(), true);
+    rep.heartbeatAnswered();
+    assert.deepEqual([rep.inflights.count, rep.isPaused()], [1, false]);
+
+    const snap = new Progress(1, 2);
+    snap.becomeSnapshot(5);
+    snap.heartbeatAnswered();
+    assert.equal(snap.isPaused(), true, 'a snapshot transfer stays paused');
+  });
 });

@@ -1,0 +1,156 @@
+import type { RaftOptions } from './config.js';
+import { invariant } from './errors.js';
+import { Progress } from './progress.js';
+import type { MajorityConfig } from './quorum.js';
+import type { Raft } from './raft.js';
+import { MessageType, type AppMsg, type AppRespMsg, type HeartbeatMsg, type Message, type NodeId, type SnapMsg } from './types.js';
+
+/** What replication reads from the Raft it serves, at the moment it sends. */
+export type ReplicationHost = Pick<Raft, 'id' | 'term' | 'log' | 'snapshot'>;
+
+/** The options that shape what the leader sends. */
+export type ReplicationLimits = Pick<RaftOptions, 'electionTicks' | 'maxInflight' | 'maxEntriesPerAppend' | 'maxBytesPerAppend' | 'maxSnapshotChunkBytes'>;
+
+/**
+ * The leader's sending to each follower: the follower's {@link Progress}, and
+ * the messages that move it along: appends batched within its inflight
+ * window, the snapshot in chunks once the entries it needs are compacted, and
+ * heartbeats. Decisions about the cluster as a whole (what commits, when to
+ * send) stay with the caller.
+ */
+export class Replication {
+  private readonly progress = new Map<NodeId, Progress>();
+
+  constructor(
+    private readonly host: ReplicationHost,
+    private readonly limits: ReplicationLimits,
+    private readonly send: (m: Message) => void,
+  ) {}
+
+  /** Starts tracking `followers` (in this order), each to be sent entries from `next`. */
+  start(followers: readonly NodeId[], next: number): void {
+    for (const id of followers) this.progress.set(id, new Progress(next, this.limits.maxInflight));
+  }
+
+  /** Forgets every follower: leadership ended. */
+  clear(): void {
+    this.progress.clear();
+  }
+
+  get(id: NodeId): Progress | undefined {
+    return this.progress.get(id);
+  }
+
+  followers(): IterableIterator<NodeId> {
+    return this.progress.keys();
+  }
+
+  /** With check quorum: has a majority (with `self`) answered since the last call? Resets the marks. */
+  quorumActive(config: MajorityConfig, self: NodeId): boolean {
+    const active = new Set<NodeId>([self]);
+    for (const [id, pr] of this.progress) {
+      if (pr.recentActive) active.add(id);
+      pr.recentActive = false;
+    }
+    return config.isQuorum(active);
+  }
+
+  /**
+   * Sends one append to `to` if its progress allows: the entries from its next
+   * index, batched, or (if `sendIfEmpty`) an empty probe. Switches to sending
+   * the snapshot when the entries it needs are compacted. Returns true if a
+   * message went out.
+   */
+  sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const log = this.host.log;
+    const pr = this.progress.get(to)!;
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = log.term(prevIndex);
+    if (prevTerm === undefined || pr.next <= log.snapIndex) {
+      const snap = this.host.snapshot;
+      invariant(snap !== null, () => `follower ${to} needs index ${pr.next} but the log starts after ${log.snapIndex} with no snapshot`);
+      pr.becomeSnapshot(snap.meta.index);
+      this.sendSnapshotChunk(to, pr);
+      return true;
+    }
+    const entries = log.slice(pr.next, log.lastIndex() + 1, this.limits.maxEntriesPerAppend, this.limits.maxBytesPerAppend);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    const commit = log.committed;
+    this.send({ type: MessageType.App, term: this.host.term, from: this.host.id, to, prevIndex, prevTerm, entries, commit } satisfies AppMsg);
+    pr.sentEntries(prevIndex + entries.length, entries.length);
+    pr.commitSent = Math.max(pr.commitSent, Math.min(commit, prevIndex + entries.length));
+    return true;
+  }
+
+  /** `pr`'s follower rejected an append: back off to where its hint says our logs may match, and probe there. */
+  appendRejected(m: AppRespMsg, pr: Progress): void {
+    if (pr.maybeDecrTo(m.index, this.nextFromHint(m))) this.sendAppend(m.from, true);
+  }
+
+  /** Where to resume after a rejection, from the follower's (term, first index) hint. */
+  private nextFromHint(m: AppRespMsg): number {
+    if (m.hintTerm > 0) {
+      const j = this.host.log.lastIndexOfTerm(m.hintTerm, m.index);
+      if (j !== undefined) return j + 1;
+    }
+    return m.hintIndex;
+  }
+
+  /** Sends the chunk of the latest snapshot that `to` is due, from the offset it confirmed. */
+  sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const snap = this.host.snapshot!;
+    if (pr.pendingSnapshot !== snap.meta.index) {
+      // We compacted again since this transfer began: send the newer snapshot from the start.
+      pr.becomeSnapshot(snap.meta.index);
+    }
+    const offset = Math.min(pr.snapshotOffset, snap.data.length);
+    const end = Math.min(snap.data.length, offset + this.limits.maxSnapshotChunkBytes);
+    this.send({
+      type: MessageType.Snap,
+      term: this.host.term,
+      from: this.host.id,
+      to,
+      meta: snap.meta,
+      offset,
+      data: snap.data.subarray(offset, end),
+      size: snap.data.length,
+    } satisfies SnapMsg);
+    pr.snapshotChunkOut = true;
+    pr.snapshotTicks = 0;
+  }
+
+  /** Called every tick: resends an unanswered snapshot chunk after an election timeout. */
+  retransmitSnapshots(): void {
+    for (const [id, pr] of this.progress) {
+      if (pr.state !== 'snapshot') continue;
+      pr.snapshotTicks++;
+      if (pr.snapshotTicks >= this.limits.electionTicks) this.sendSnapshotChunk(id, pr);
+    }
+  }
+
+  /** Sends every follower a heartbeat carrying read round `ctx`. */
+  broadcastHeartbeat(ctx: number): void {
+    const committed = this.host.log.committed;
+    for (const [to, pr] of this.progress) {
+      // Never claim a commit index beyond what this follower is known to hold.
+      const commit = Math.min(pr.match, committed);
+      this.send({ type: MessageType.Heartbeat, term: this.host.term, from: this.host.id, to, commit, ctx } satisfies HeartbeatMsg);
+      pr.commitSent = Math.max(pr.commitSent, commit);
+    }
+  }
+
+  /** Sends batched appends for new entries, and the commit index to idle followers that lack it. */
+  sendAppends(): void {
+    const committed = this.host.log.committed;
+    for (const [id, pr] of this.progress) {
+      let sent = false;
+      while (this.sendAppend(id, false)) sent = true;
+      // An empty append is safe only when nothing is in flight (it cannot overtake earlier
+      // appends); it tells an idle follower the commit index at once, not at the next heartbeat.
+      if (!sent && pr.state === 'replicate' && pr.inflights.count === 0 && Math.min(pr.match, committed) > pr.commitSent) {
+        this.sendAppend(id, true);
+      }
+    }
+  }
+}
