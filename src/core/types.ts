@@ -6,6 +6,8 @@ export const EntryType = {
   Normal: 0,
   /** Appended by a new leader to commit an entry of its own term (dissertation §6.4). */
   Noop: 1,
+  /** A membership change: its data is an encoded {@link ConfChange} (see confchange.ts). */
+  ConfChange: 2,
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
@@ -25,10 +27,51 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** The last log position a snapshot covers. */
+/**
+ * The membership in force. Ids are never reused: a node that comes back with
+ * an empty disk is a new member with a new id, so nothing a previous member
+ * of that name said can be taken for the new one's.
+ */
+export interface ConfState {
+  /** Who votes (C_new while joint). */
+  readonly voters: readonly NodeId[];
+  /** C_old while joint (elections and commitment then need a majority of both); empty otherwise. */
+  readonly outgoing: readonly NodeId[];
+  /** Who receives the log but never votes and never counts toward a quorum. */
+  readonly learners: readonly NodeId[];
+  /** Data the core carries for each member and never reads (the server keeps names and addresses here). */
+  readonly context: Readonly<Record<string, string>>;
+}
+
+/** One step of a {@link ConfChange}. */
+export interface ConfChangeStep {
+  /**
+   * - `addLearner`: a new member that receives the log and does not vote;
+   * - `promote`: a learner becomes a voter;
+   * - `remove`: a voter or learner leaves.
+   */
+  readonly type: 'addLearner' | 'promote' | 'remove';
+  readonly id: NodeId;
+  /** With `addLearner`: the member's context, carried in {@link ConfState.context}. */
+  readonly context?: string;
+}
+
+/**
+ * A membership change, carried by an entry of type {@link EntryType.ConfChange}.
+ * A change of the voters enters the joint configuration (C_old,new), which the
+ * leader leaves by itself once it is applied; a change of learners only takes
+ * effect at once. An empty list of steps leaves the joint configuration.
+ */
+export interface ConfChange {
+  readonly steps: readonly ConfChangeStep[];
+}
+
+/** The last log position a snapshot covers, and the membership in force there. */
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
+  /** The configuration in force at `index`; absent in snapshots written before membership changes existed. */
+  readonly conf?: ConfState | undefined;
 }
 
 /** A state-machine snapshot covering every entry up to `meta.index`. */
@@ -67,6 +110,8 @@ export const MessageType = {
   /** A pre-vote (dissertation §9.6): would you vote for me in the next term? Changes no term. */
   PreVote: 12,
   PreVoteResp: 13,
+  /** Leadership transfer (dissertation §3.10): the leader tells an up-to-date voter to campaign now. */
+  TimeoutNow: 14,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
