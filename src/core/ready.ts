@@ -1,5 +1,5 @@
 import type { Raft } from './raft.js';
-import type { Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
+import type { ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
 
 /**
  * A batch of work for the driver, in this order: persist `hardState`,
@@ -10,6 +10,8 @@ import type { Entry, HardState, Message, ReadState, Snapshot, SoftState } from '
  */
 export interface Ready {
   readonly softState: SoftState | undefined;
+  /** The configuration in force, when it changed since the last Ready (the driver updates its peers). */
+  readonly conf: ConfState | undefined;
   readonly hardState: HardState | undefined;
   /** Entries to append to storage; the first one may overwrite (truncate) a stored suffix. */
   readonly entries: readonly Entry[];
