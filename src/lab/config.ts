@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 import { Scheduler } from '../sim/scheduler.js';
 import { RpcServer } from '../sim/network.js';
 import { Channel } from '../util/channel.js';

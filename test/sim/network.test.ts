@@ -4,7 +4,7 @@ import { RpcServer, SimNetwork } from '../../src/sim/network.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { RealClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
-import { encode } from '../../src/transport/codec.js';
+import { encode } from '../../src/util/codec.js';
 
 interface World {
   s: Scheduler;

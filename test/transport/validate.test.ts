@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { EntryType, MessageType, type Entry, type Message } from '../../src/core/types.js';
-import { decode, encode } from '../../src/transport/codec.js';
+import { decode, encode } from '../../src/util/codec.js';
 import { MessageValidationError, validateMessage } from '../../src/transport/validate.js';
 import { oneOfEach } from './helpers.js';
 
