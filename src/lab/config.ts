@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { decode, encode } from '../util/codec.js';
 import { Scheduler } from '../sim/scheduler.js';
-import { RpcServer } from '../sim/network.js';
+import { RpcServer } from './labrpc.js';
 import { Channel } from '../util/channel.js';
 import { RealClock } from '../util/clock.js';
 import { SeededRandom, entropySeed } from '../util/random.js';

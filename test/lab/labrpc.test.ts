@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RpcServer, SimNetwork } from '../../src/sim/network.js';
+import { RpcServer, SimNetwork } from '../../src/lab/labrpc.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { RealClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
