@@ -2,8 +2,8 @@
  * The 28 Raft tests of the 2023 6.824 lab (parts 2A–2D), scenario by scenario
  * and number by number as ../shared/lab-tests.md §4.1–§4.4 describes them.
  */
-import { ELECTION_TIMEOUT as ET, LabFailure, SNAPSHOT_INTERVAL, type Config } from '../../src/lab/config.js';
-import type { LabEnv, LabTest } from '../../src/lab/runner.js';
+import { ELECTION_TIMEOUT as ET, LabFailure, SNAPSHOT_INTERVAL, type Config } from '../config.js';
+import type { LabEnv, LabTest } from '../runner.js';
 
 /**
  * The lab's 2D limit is 2000 bytes of gob-encoded Raft state. Measured with Go's
