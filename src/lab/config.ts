@@ -114,7 +114,7 @@ export class Config extends LabHarness {
 
   /** Server i's Raft, or null while it is crashed. An i out of range is a bug in the test. */
   private raftOf(i: number): LabRaft | null {
-    const rf = this.raftOf(i);
+    const rf = this.rafts[i];
     if (rf === undefined) throw new RangeError(`no server ${i}: the config has ${this.n}`);
     return rf;
   }
