@@ -331,7 +331,7 @@ async function count(env: LabEnv): Promise<void> {
     for (let j = 0; j < servers; j++) n += cfg.rpcCount(j);
     return n;
   };
-  let leader = await cfg.checkOneLeader();
+  await cfg.checkOneLeader();
   let total1 = rpcs();
   if (total1 > 30 || total1 < 1) fail(`too many or few RPCs (${total1}) to elect initial leader`);
 
@@ -339,7 +339,7 @@ async function count(env: LabEnv): Promise<void> {
   let success = false;
   loop: for (let attempt = 0; attempt < 5; attempt++) {
     if (attempt > 0) await cfg.sleep(3000); // give the solution some time to settle
-    leader = await cfg.checkOneLeader();
+    const leader = await cfg.checkOneLeader();
     total1 = rpcs();
     const iters = 10;
     const r0 = raft(cfg, leader).start(1);
