@@ -71,12 +71,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Record<str
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new HttpError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit}`);
   const body = await collect(req, limit);
-  const n = body.length;
-  const chunks = [body];
-  if (n === 0) throw new HttpError(400, 'invalid', 'a JSON body is required');
+  if (body.length === 0) throw new HttpError(400, 'invalid', 'a JSON body is required');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(body.toString('utf8'));
   } catch (e) {
     throw new HttpError(400, 'invalid', `malformed JSON body: ${(e as Error).message}`);
   }

@@ -1,11 +1,10 @@
-import type { Raft } from './raft.js';
 import type { ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
 
 /**
  * A batch of work for the driver, in this order: persist `hardState`,
  * `snapshot` and `entries` (durably if `mustSync`); then send `messages`; then
  * restore `applySnapshot` into the state machine and apply `committedEntries`;
- * then call {@link Raft.advance}. No message may leave before the state in the
+ * then call `Raft.advance`. No message may leave before the state in the
  * same Ready is durable: votes and acknowledgements promise it.
  */
 export interface Ready {
@@ -22,7 +21,7 @@ export interface Ready {
   readonly applySnapshot: Snapshot | undefined;
   /** Committed entries to apply, in order, after `applySnapshot`. */
   readonly committedEntries: readonly Entry[];
-  /** Reads confirmed by {@link Raft.readIndex}: serve each once `index` is applied. */
+  /** Reads confirmed by `Raft.readIndex`: serve each once `index` is applied. */
   readonly readStates: readonly ReadState[];
   /** Contexts of reads that cannot be confirmed (leadership lost, or refused by the leader). */
   readonly failedReads: readonly number[];
@@ -30,7 +29,7 @@ export interface Ready {
   readonly mustSync: boolean;
 }
 
-/** Options for {@link Raft.ready}. */
+/** Options for `Raft.ready`. */
 export interface ReadyOptions {
   /** Most committed entries to hand out in this Ready (backpressure from the apply path). */
   readonly maxCommitted?: number;

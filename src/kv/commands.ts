@@ -1,4 +1,4 @@
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 
 /** Size limits of keys and values, in UTF-8 bytes. */
 export interface KvLimits {

@@ -1,6 +1,6 @@
 import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 import { canary } from '../util/canary.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 

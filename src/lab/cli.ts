@@ -5,7 +5,32 @@ import { UsageError, parseIntegerArg } from '../util/args.js';
 import { entropySeed } from '../util/random.js';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
 
-const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file]';
+const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--help]';
+
+/** What `npm run lab -- --help` prints: every option, one line each, and examples. */
+export const LAB_HELP = [
+  'npm run lab: the 6.824 Raft (2A-2D) and kvraft (3A-3B) lab suites against tsraft (docs/LAB.md).',
+  '',
+  USAGE,
+  '',
+  'options:',
+  '  --seed N                 first seed (default: a fresh one, printed); a seed replays a run exactly',
+  '  --runs K                 run the selection K times, with seeds N, N+1, ..., N+K-1 (default 1)',
+  '  --grep REGEX             only the tests whose title matches REGEX (e.g. \'2C|2D\')',
+  '  --jobs J                 worker threads (default: the cores when --runs > 1, else 1)',
+  '  --real                   real time instead of virtual time (the whole suite takes minutes)',
+  '  --storage memory|file    the lab\'s in-memory Persister (default) or FileStorage on real files',
+  '  -h, --help               print this help',
+  '',
+  'examples:',
+  '  npm run lab',
+  '  npm run lab -- --seed 7',
+  "  npm run lab -- --grep '2C|2D' --runs 20",
+  "  npm run lab -- --grep '3A|3B'",
+  '  npm run lab -- --real --storage file',
+  '',
+  'exit code: 0 all passed, 1 a test failed (its replay command is printed), 2 a usage error',
+].join('\n');
 
 export { UsageError };
 
@@ -120,6 +145,10 @@ export function replayCommand(title: string, seed: number, real: boolean, storag
  * and a final `N passed, N failed`. Returns the exit code.
  */
 export async function labMain(tests: readonly LabTest[], workerModule: URL, argv: readonly string[], out: (l: string) => void = (l) => console.log(l)): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(LAB_HELP);
+    return 0;
+  }
   let opts: LabCliOptions;
   try {
     opts = parseLabArgs(argv);

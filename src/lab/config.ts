@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 import { Scheduler } from '../sim/scheduler.js';
-import { RpcServer } from '../sim/network.js';
+import { RpcServer } from './labrpc.js';
 import { Channel } from '../util/channel.js';
 import { RealClock } from '../util/clock.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
@@ -112,13 +112,20 @@ export class Config extends LabHarness {
 
   // ---- servers ----------------------------------------------------------------
 
+  /** Server i's Raft, or null while it is crashed. An i out of range is a bug in the test. */
+  private raftOf(i: number): LabRaft | null {
+    const rf = this.rafts[i];
+    if (rf === undefined) throw new RangeError(`no server ${i}: the config has ${this.n}`);
+    return rf;
+  }
+
   /** Crashes server i, keeping what it persisted: the restarted server sees exactly that. */
   crash1(i: number): void {
     this.disconnect(i);
     this.net.deleteServer(String(i)); // replies of requests in progress on it are now suppressed
     // (On files, the directory is the persisted state: the instance is stopped and closes it.)
     this.detach(i);
-    const rf = this.rafts[i];
+    const rf = this.raftOf(i);
     if (rf !== null) {
       rf.kill();
       this.rafts[i] = null;
@@ -294,7 +301,7 @@ export class Config extends LabHarness {
 
   /** The 2D applier: checks, and snapshots every SNAPSHOT_INTERVAL entries from inside its loop. */
   private async applierSnap(i: number, ch: Channel<ApplyMsg>): Promise<void> {
-    const rf = this.rafts[i];
+    const rf = this.raftOf(i);
     for await (const m of ch) {
       let err: string | null = null;
       if (m.snapshotValid) {
@@ -366,7 +373,7 @@ export class Config extends LabHarness {
       this.throwIfFatal();
       const leaders = new Map<number, number[]>();
       for (let i = 0; i < this.n; i++) {
-        const rf = this.rafts[i];
+        const rf = this.raftOf(i);
         if (this.connected[i] && rf !== null) {
           const { term, isLeader } = rf.getState();
           if (isLeader) leaders.set(term, [...(leaders.get(term) ?? []), i]);
@@ -386,7 +393,7 @@ export class Config extends LabHarness {
   checkTerms(): number {
     let term = -1;
     for (let i = 0; i < this.n; i++) {
-      const rf = this.rafts[i];
+      const rf = this.raftOf(i);
       if (this.connected[i] && rf !== null) {
         const xterm = rf.getState().term;
         if (term === -1) term = xterm;
@@ -399,7 +406,7 @@ export class Config extends LabHarness {
   /** No connected server may think it is leader. */
   checkNoLeader(): void {
     for (let i = 0; i < this.n; i++) {
-      const rf = this.rafts[i];
+      const rf = this.raftOf(i);
       if (this.connected[i] && rf !== null && rf.getState().isLeader) {
         throw new LabFailure(`expected no leader among connected servers, but ${i} claims to be leader`);
       }
@@ -462,7 +469,7 @@ export class Config extends LabHarness {
       let index = -1;
       for (let si = 0; si < this.n; si++) {
         starts = (starts + 1) % this.n;
-        const rf = this.rafts[starts];
+        const rf = this.raftOf(starts);
         if (this.connected[starts] && rf !== null) {
           const r = rf.start(cmd);
           if (r.isLeader) {

@@ -1,7 +1,7 @@
 import { FileStorage, type StorageLogger } from '../storage/file-storage.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { LogStorage, StorageState, StorageUpdate } from '../storage/types.js';
-import { encode } from '../transport/codec.js';
+import { encode } from '../util/codec.js';
 
 /** Size of a state as the lab's persister would hold it (see PersisterStorage): a header, then each entry. */
 export function encodedStateSize(s: StorageState): number {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { SimNetwork, type ClientEnd, type NetEvent } from '../sim/network.js';
+import { SimNetwork, type ClientEnd, type NetEvent } from './labrpc.js';
 import type { Scheduler } from '../sim/scheduler.js';
 import { RealClock, type Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';

@@ -13,4 +13,6 @@ export { startKVServer, Clerk, type LabKvServer } from './kvraft.js';
 export { runLabTest, selectTests, type LabEnv, type LabTest, type RunOptions, type TestResult } from './runner.js';
 export { labMain, labWorker, isLabWorker, parseLabArgs, replayCommand, UsageError } from './cli.js';
 export { Channel } from '../util/channel.js';
-export { SimNetwork, ClientEnd, RpcServer } from '../sim/network.js';
+export { SimNetwork, ClientEnd, RpcServer } from './labrpc.js';
+export { raftTests } from './suite/raft.js';
+export { kvTests } from './suite/kv.js';

@@ -1,5 +1,5 @@
 import { checkHistory, explain, writeReport, type HistoryOp } from '../check/index.js';
-import { RpcServer, type ClientEnd } from '../sim/network.js';
+import { RpcServer, type ClientEnd } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';

@@ -1,7 +1,7 @@
 import { KvStateMachine } from '../kv/state-machine.js';
 import { KvService } from '../kv/service.js';
 import { Replica } from '../node/replica.js';
-import type { ClientEnd, RpcMethod } from '../sim/network.js';
+import type { ClientEnd, RpcMethod } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { KvResult } from '../kv/commands.js';

@@ -1,7 +1,7 @@
 import type { Entry, EntryType } from '../core/types.js';
 import { applyUpdate } from '../storage/apply-update.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from '../storage/types.js';
-import { decodeAll, encode } from '../transport/codec.js';
+import { decodeAll, encode } from '../util/codec.js';
 import type { Persister } from './persister.js';
 
 /** The Raft state blob: this header, then one encoded [term, type, data] per entry. */

@@ -1,8 +1,8 @@
 import type { RaftObserver } from '../core/config.js';
 import { EntryType, MessageType, isRequest, type Message } from '../core/types.js';
 import { RaftNode, type NodeStatus, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
-import type { ClientEnd, RpcMethod } from '../sim/network.js';
-import { decode, encode } from '../transport/codec.js';
+import type { ClientEnd, RpcMethod } from './labrpc.js';
+import { decode, encode } from '../util/codec.js';
 import type { Channel } from '../util/channel.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';

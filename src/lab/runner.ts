@@ -1,7 +1,7 @@
 import { Scheduler } from '../sim/scheduler.js';
 import { RealClock } from '../util/clock.js';
 import { SeededRandom, type Random } from '../util/random.js';
-import type { NetEvent } from '../sim/network.js';
+import type { NetEvent } from './labrpc.js';
 import { Config, type TestStats } from './config.js';
 import { KvConfig } from './kvconfig.js';
 

@@ -14,7 +14,44 @@ const USAGE =
   'usage: npm run sim -- --seeds A..B [--nodes 1|3|5|7] [--profile NAME] [--ops K] [--jobs J] [--check-determinism]\n' +
   '       npm run sim -- --seed S [--trace] [--trace-json FILE] [--nodes N] [--profile NAME] [--ops K]\n' +
   '       npm run sim -- --canary NAME [--seeds 1..2000]\n' +
-  '       npm run sim -- --list-canaries | --list-checks';
+  '       npm run sim -- --list-canaries | --list-checks\n' +
+  '       npm run sim -- --help';
+
+/** What `npm run sim -- --help` prints: every option, one line each, and examples. */
+export const SIM_HELP = [
+  'npm run sim: seeded whole-cluster simulation; one seed replays a run exactly (docs/TESTING.md).',
+  '',
+  USAGE,
+  '',
+  'options:',
+  '  --seeds A..B           run every seed from A to B (e.g. 1..1000); prints "N passed, N failed"',
+  '  --seed S               run one seed (to replay a failure); with --trace, print what happened',
+  '  --nodes 1|3|5|7        cluster size (default: drawn from each seed)',
+  `  --profile NAME         fault profile: ${Object.keys(PROFILES).join(', ')} (default swarm)`,
+  '  --ops K                client operations per run (default 100)',
+  '  --jobs J               worker threads (default: the cores, at most one per seed)',
+  '  --trace                with --seed: print the run\'s event trace',
+  '  --trace-json FILE      with --seed: write the trace as JSON to FILE',
+  '  --canary NAME          plant a known bug and search the seeds (default 1..2000) for one that catches it',
+  '  --check-determinism    run each seed twice and compare the trace hashes',
+  '  --list-canaries        list the planted bugs --canary accepts',
+  '  --list-checks          list the safety and liveness checks a run makes',
+  '  -h, --help             print this help',
+  '',
+  'examples:',
+  '  npm run sim -- --seeds 1..200',
+  '  npm run sim -- --seed 42 --trace',
+  '  npm run sim -- --seeds 1..50 --nodes 5 --profile network',
+  '  npm run sim -- --check-determinism --seeds 1..24',
+  '  npm run sim -- --canary ack-before-fsync',
+  '',
+  'exit code: 0 every seed passed (with --canary: a seed caught it), 1 otherwise, 2 a usage error',
+].join('\n');
+
+/** True when the command line asks for help, whatever else it says. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
 
 
 export interface SimCliOptions {
@@ -153,6 +190,10 @@ export function describeStats(t: SimulationStats): string {
  * usage error.
  */
 export async function simMain(argv: readonly string[], out: (l: string) => void = (l) => console.log(l)): Promise<number> {
+  if (wantsHelp(argv)) {
+    out(SIM_HELP);
+    return 0;
+  }
   let o: SimCliOptions;
   try {
     o = parseSimArgs(argv);

@@ -15,7 +15,7 @@ import { setCanary, type CanaryName } from '../util/canary.js';
 import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
 import { drawPlan, type FaultPlan, type ProfileName } from './faults.js';
-import { SimMessageNetwork } from './msgnet.js';
+import { SimMessageNetwork } from './message-network.js';
 import { NodeClock } from './node-clock.js';
 import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
 import { Scheduler, SimulationDeadlock } from './scheduler.js';

@@ -1,5 +1,5 @@
 import type { Random } from '../util/random.js';
-import type { LinkFaults } from './msgnet.js';
+import type { LinkFaults } from './message-network.js';
 
 /** The fault profiles `npm run sim -- --profile NAME` knows. */
 export const PROFILES = {

@@ -378,7 +378,7 @@ export class FileStorage implements LogStorage {
 
     // Pass 2: replay. Only entries after the snapshot in force are kept.
     let lastIndex = firstSeg.firstIndex - 1;
-    let tail: Entry[] = [];
+    const tail: Entry[] = [];
     let hardState: HardState = EMPTY_STATE.hardState;
     for (const { rec, file, offset } of all) {
       switch (rec.type) {

@@ -4,7 +4,7 @@ import type { Message, NodeId } from '../core/types.js';
 import type { Transport } from '../node/raft-node.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
-import { decode, encode } from './codec.js';
+import { decode, encode } from '../util/codec.js';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, FrameError, encodeFrame, frameHeader } from './frame.js';
 import { validateMessage } from './validate.js';
 

@@ -87,7 +87,7 @@ export function constRandom(k: number): Random {
 
 // ---- single cores ----------------------------------------------------------------
 
-export interface NodeOptions extends Partial<Omit<RaftConfig, 'id' | 'voters'>> {}
+export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'voters'>>;
 
 export interface StartState {
   term?: number;

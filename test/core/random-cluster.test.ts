@@ -108,5 +108,12 @@ function run(seed: number, steps: number): void {
 }
 
 test('randomized five-node runs keep Election Safety, Log Matching, State Machine Safety and the persistence contract, and recover', () => {
-  for (let seed = 1; seed <= 20; seed++) run(seed, 1500);
+  for (let seed = 1; seed <= 20; seed++) {
+    // Every run is a function of its seed; a failure names it (the messages above may not).
+    try {
+      run(seed, 1500);
+    } catch (e) {
+      throw new Error(`random cluster seed ${seed}: ${(e as Error).message}`, { cause: e });
+    }
+  }
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KvConfig } from '../../src/lab/kvconfig.js';
 import type { GetReply, PutAppendArgs, PutAppendReply } from '../../src/lab/kvraft.js';
-import type { ClientEnd } from '../../src/sim/network.js';
+import type { ClientEnd } from '../../src/lab/labrpc.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { SeededRandom } from '../../src/util/random.js';
 

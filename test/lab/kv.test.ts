@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import { replayCommand } from '../../src/lab/cli.js';
 import { runLabTest } from '../../src/lab/runner.js';
-import { kvTests } from './kv-tests.js';
+import { kvTests } from '../../src/lab/suite/kv.js';
 
 const seeds = (process.env['TSRAFT_KV_SEEDS'] ?? '1').split(',').map(Number);
 

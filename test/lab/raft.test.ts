@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import { replayCommand } from '../../src/lab/cli.js';
 import { runLabTest } from '../../src/lab/runner.js';
-import { raftTests } from './raft-tests.js';
+import { raftTests } from '../../src/lab/suite/raft.js';
 
 const seeds = (process.env['TSRAFT_LAB_SEEDS'] ?? '1').split(',').map(Number);
 const storages = (process.env['TSRAFT_LAB_STORAGE'] ?? 'memory,file').split(',') as ('memory' | 'file')[];

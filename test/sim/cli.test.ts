@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { parseSimArgs, simMain } from '../../src/sim/cli.js';
+import { SIM_HELP, parseSimArgs, simMain } from '../../src/sim/cli.js';
 import { CANARIES } from '../../src/util/canary.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string[] }> {
@@ -21,6 +21,19 @@ test('npm run sim: mistakes are one error line and the usage, exit 2', async () 
   }
   assert.deepEqual(parseSimArgs(['--seeds', '3..7']).first, 3);
   assert.deepEqual(parseSimArgs(['--canary', 'ack-before-fsync']).last, 2000, '--canary searches 1..2000 by default');
+});
+
+test('npm run sim -- --help: every option with a line of explanation, examples, exit 0', async () => {
+  for (const argv of [['--help'], ['-h'], ['--seeds', 'x', '--help']]) {
+    const r = await run(...argv);
+    assert.equal(r.code, 0, argv.join(' '));
+    const text = r.out.join('\n');
+    assert.equal(text, SIM_HELP);
+    for (const opt of ['--seeds', '--seed', '--nodes', '--profile', '--ops', '--jobs', '--trace', '--trace-json', '--canary', '--check-determinism', '--list-canaries', '--list-checks', '--help']) {
+      assert.match(text, new RegExp(`^  (-h, )?${opt}(?![\\w-]).*\\S+\\s{2,}\\S`, 'm'), `${opt} has its own explained line`);
+    }
+    assert.match(text, /^examples:\n( {2}npm run sim.*\n)+/m);
+  }
 });
 
 test('npm run sim: --list-canaries and --list-checks', async () => {

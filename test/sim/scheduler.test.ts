@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { Scheduler, SimulationDeadlock } from '../../src/sim/scheduler.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { runLabTest } from '../../src/lab/runner.js';
-import { raftTests } from '../lab/raft-tests.js';
+import { raftTests } from '../../src/lab/suite/raft.js';
 
 test('timers fire in order of time, then of creation', async () => {
   const s = new Scheduler();

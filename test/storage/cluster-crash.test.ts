@@ -145,7 +145,10 @@ async function run(seed: number): Promise<Stats> {
 test(`nodes on FileStorage lose nothing committed across power failures and rejoin (${SEEDS} seeds)`, async () => {
   const total: Stats = { crashes: 0, midWrite: 0, committed: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
-    const st = await run(seed);
+    // Every run is a function of its seed; a failure names it (check() does, a throw may not).
+    const st = await run(seed).catch((e: unknown) => {
+      throw new Error((e as Error).message.startsWith(`seed ${seed}:`) ? (e as Error).message : `seed ${seed}: ${(e as Error).message}`, { cause: e });
+    });
     total.crashes += st.crashes;
     total.midWrite += st.midWrite;
     total.committed += st.committed;

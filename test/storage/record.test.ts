@@ -17,6 +17,7 @@ import {
   scanRecords,
   type WalRecord,
 } from '../../src/storage/wal/record.js';
+import { checkProperty } from '../util/property.js';
 
 const idx = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const small = fc.integer({ min: 0, max: 1_000_000 });
@@ -49,7 +50,8 @@ function normalize(r: WalRecord): unknown {
 }
 
 test('every record type round-trips exactly through frame, scan and decode', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.array(recordArb, { minLength: 1, maxLength: 12 }), (recs) => {
       const file = concat(recs.map((r) => r.bytes));
       const scan = scanRecords(file, 'f.wal', false);
@@ -62,7 +64,8 @@ test('every record type round-trips exactly through frame, scan and decode', () 
 });
 
 test('random bytes: the reader returns records or throws only WalCorruptionError, and terminates', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.uint8Array({ maxLength: 2000 }), fc.boolean(), (junk, tornOk) => {
       try {
         const scan = scanRecords(junk, 'junk.wal', tornOk);
@@ -82,7 +85,8 @@ test('random bytes: the reader returns records or throws only WalCorruptionError
 });
 
 test('a valid log cut anywhere is its intact records plus at most a torn tail', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.array(recordArb, { minLength: 1, maxLength: 8 }), fc.nat(), (recs, cutSeed) => {
       const file = concat(recs.map((r) => r.bytes));
       const cut = cutSeed % (file.length + 1);
@@ -104,7 +108,8 @@ test('a valid log cut anywhere is its intact records plus at most a torn tail', 
 });
 
 test('a flipped byte is caught: mid-log as corruption naming file and offset, in the last record as a torn tail', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.array(recordArb, { minLength: 2, maxLength: 6 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (recs, where, mask) => {
       const file = concat(recs.map((r) => r.bytes));
       const pos = where % file.length;

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { concatBytes as concat } from '../../src/util/bytes.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, FrameError, encodeFrame, frameHeader } from '../../src/transport/frame.js';
 import { pattern } from './helpers.js';
+import { checkProperty } from '../util/property.js';
 
 /** Cuts `bytes` at the given offsets (any order, duplicates allowed). */
 function cut(bytes: Uint8Array, at: readonly number[]): Uint8Array[] {
@@ -40,7 +41,8 @@ test('a frame is [length u32 LE][crc32c u32 LE][payload]', () => {
 });
 
 test('frames round-trip through any split of the stream, split or coalesced', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 30 }), (payloads, splits) => {
       const stream = concat(payloads.map(encodeFrame));
       const got = feed(new FrameDecoder(1000), cut(stream, splits));
@@ -98,7 +100,8 @@ test('a header announcing more than the limit is rejected before its payload arr
 });
 
 test('a CRC mismatch anywhere in the frame is rejected and nothing of it is delivered', () => {
-  fc.assert(
+  checkProperty(
+    import.meta.url,
     fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.array(fc.nat(), { maxLength: 5 }), (payload, pos, flip, splits) => {
       const good = encodeFrame(pattern(20, 9));
       const bad = encodeFrame(payload);

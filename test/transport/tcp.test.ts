@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { MessageType, type Message, type NodeId } from '../../src/core/types.js';
-import { decode, encode } from '../../src/transport/codec.js';
+import { decode, encode } from '../../src/util/codec.js';
 import { FrameDecoder, encodeFrame, frameHeader } from '../../src/transport/frame.js';
 import { TcpTransport, type PeerAddress, type TcpTransportOptions } from '../../src/transport/tcp.js';
 import { SeededRandom } from '../../src/util/random.js';

@@ -1,7 +1,7 @@
 /** Entry of `npm run lab`: the lab suites on the lab runner (see src/lab/cli.ts). */
-import { isLabWorker, labMain, labWorker } from '../../src/lab/cli.js';
-import { kvTests } from './kv-tests.js';
-import { raftTests } from './raft-tests.js';
+import { isLabWorker, labMain, labWorker } from './cli.js';
+import { kvTests } from './suite/kv.js';
+import { raftTests } from './suite/raft.js';
 
 const suite = [...raftTests, ...kvTests];
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RpcServer, SimNetwork } from '../../src/sim/network.js';
+import { RpcServer, SimNetwork } from '../../src/lab/labrpc.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { RealClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
-import { encode } from '../../src/transport/codec.js';
+import { encode } from '../../src/util/codec.js';
 
 interface World {
   s: Scheduler;

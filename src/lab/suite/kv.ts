@@ -3,10 +3,10 @@
  * scenario as ../shared/lab-tests.md §4.5 describes them, with the history of
  * every generic test checked for linearizability (an undecided check fails).
  */
-import { LabFailure } from '../../src/lab/config.js';
-import { KV_ELECTION_TIMEOUT as ET, OpLog, type KvConfig } from '../../src/lab/kvconfig.js';
-import type { Clerk } from '../../src/lab/kvraft.js';
-import type { LabEnv, LabTest } from '../../src/lab/runner.js';
+import { LabFailure } from '../config.js';
+import { KV_ELECTION_TIMEOUT as ET, OpLog, type KvConfig } from '../kvconfig.js';
+import type { Clerk } from '../kvraft.js';
+import type { LabEnv, LabTest } from '../runner.js';
 
 function fail(msg: string): never {
   throw new LabFailure(msg);

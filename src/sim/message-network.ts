@@ -1,5 +1,5 @@
 import type { Message, NodeId } from '../core/types.js';
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 

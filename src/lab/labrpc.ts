@@ -1,4 +1,4 @@
-import { decode, encode } from '../transport/codec.js';
+import { decode, encode } from '../util/codec.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 

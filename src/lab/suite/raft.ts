@@ -2,8 +2,8 @@
  * The 28 Raft tests of the 2023 6.824 lab (parts 2A–2D), scenario by scenario
  * and number by number as ../shared/lab-tests.md §4.1–§4.4 describes them.
  */
-import { ELECTION_TIMEOUT as ET, LabFailure, SNAPSHOT_INTERVAL, type Config } from '../../src/lab/config.js';
-import type { LabEnv, LabTest } from '../../src/lab/runner.js';
+import { ELECTION_TIMEOUT as ET, LabFailure, SNAPSHOT_INTERVAL, type Config } from '../config.js';
+import type { LabEnv, LabTest } from '../runner.js';
 
 /**
  * The lab's 2D limit is 2000 bytes of gob-encoded Raft state. Measured with Go's
@@ -331,7 +331,7 @@ async function count(env: LabEnv): Promise<void> {
     for (let j = 0; j < servers; j++) n += cfg.rpcCount(j);
     return n;
   };
-  let leader = await cfg.checkOneLeader();
+  await cfg.checkOneLeader();
   let total1 = rpcs();
   if (total1 > 30 || total1 < 1) fail(`too many or few RPCs (${total1}) to elect initial leader`);
 
@@ -339,7 +339,7 @@ async function count(env: LabEnv): Promise<void> {
   let success = false;
   loop: for (let attempt = 0; attempt < 5; attempt++) {
     if (attempt > 0) await cfg.sleep(3000); // give the solution some time to settle
-    leader = await cfg.checkOneLeader();
+    const leader = await cfg.checkOneLeader();
     total1 = rpcs();
     const iters = 10;
     const r0 = raft(cfg, leader).start(1);
