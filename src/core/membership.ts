@@ -130,16 +130,29 @@ function checkStep(s: ConfChangeStep): void {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** A configuration change as entry data (versioned JSON: changes are rare and must stay readable). */
-export function encodeConfChange(cc: ConfChange): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: 1, steps: cc.steps }));
+/**
+ * What a configuration entry holds: the change, and the whole configuration it
+ * results in. Nodes adopt the configuration as written, so a log replays
+ * without knowing where it started (a node that joins an existing cluster
+ * never saw the bootstrap configuration), and the change is there to read.
+ */
+export interface ConfEntry {
+  readonly change: ConfChange;
+  readonly conf: ConfState;
 }
 
-/** Decodes entry data written by {@link encodeConfChange}; throws on anything else. */
-export function decodeConfChange(data: Uint8Array): ConfChange {
-  const v = JSON.parse(decoder.decode(data)) as { v?: unknown; steps?: unknown };
-  invariant(v.v === 1 && Array.isArray(v.steps), 'a configuration entry of an unknown format');
-  return { steps: v.steps as ConfChangeStep[] };
+/** A configuration entry's data (versioned JSON: changes are rare and must stay readable). */
+export function encodeConfEntry(e: ConfEntry): Uint8Array {
+  return encoder.encode(JSON.stringify({ v: 1, steps: e.change.steps, conf: e.conf }));
+}
+
+/** Decodes entry data written by {@link encodeConfEntry}; throws on anything else. */
+export function decodeConfEntry(data: Uint8Array): ConfEntry {
+  const v = JSON.parse(decoder.decode(data)) as { v?: unknown; steps?: unknown; conf?: ConfState };
+  invariant(v.v === 1 && Array.isArray(v.steps) && typeof v.conf === 'object' && v.conf !== null, 'a configuration entry of an unknown format');
+  const c = v.conf;
+  invariant(Array.isArray(c.voters) && Array.isArray(c.outgoing) && Array.isArray(c.learners) && typeof c.context === 'object', 'a configuration entry without a configuration');
+  return { change: { steps: v.steps as ConfChangeStep[] }, conf: { voters: c.voters, outgoing: c.outgoing, learners: c.learners, context: c.context } };
 }
 
 interface HistoryRecord {

@@ -4,7 +4,7 @@ import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver, ty
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import type { Progress } from './progress.js';
-import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfChange, encodeConfChange, isJoint, isMember, isVoter, members, sameConf } from './membership.js';
+import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, encodeConfEntry, isJoint, isMember, isVoter, members, sameConf } from './membership.js';
 import { JointConfig, type VoteResult } from './quorum.js';
 import { ReadOnly, type ReadAnswer } from './read-only.js';
 import { sameHardState, sameSoftState, type Ready, type ReadyOptions } from './ready.js';
@@ -123,7 +123,7 @@ export class Raft {
     // The configuration is a function of the log: the snapshot's, then every configuration entry after it.
     this.bootstrap = bootstrapConf(cfg.voters);
     this.history = new ConfigHistory(snapMeta.index, snapMeta.conf ?? this.bootstrap);
-    for (const e of initial.entries) if (e.type === EntryType.ConfChange) this.history.add(e.index, e.term, this.nextConf(decodeConfChange(e.data)));
+    for (const e of initial.entries) if (e.type === EntryType.ConfChange) this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
     this.quorum = this.quorumOf(this.history.current.conf);
     this.prevConf = this.history.current.conf;
     this.termValue = initial.hardState.term;
@@ -256,7 +256,7 @@ export class Raft {
       if (pr !== undefined && behind > this.opts.maxLearnerLag) throw new ConfChangeError(`learner ${s.id} is ${behind} entries behind (at most ${this.opts.maxLearnerLag}): promote it once it has caught up`);
     }
     const next = applyConfChange(cur.conf, cc, this.canary);
-    const at = this.appendOwn(EntryType.ConfChange, encodeConfChange(cc));
+    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change: cc, conf: next }));
     this.history.add(at.index, at.term, next);
     this.switchConf();
     // Canary 'leave-joint-early': leave C_old,new at once, before it commits.
@@ -650,7 +650,7 @@ export class Raft {
     let changed = this.history.dropTruncated((i) => this.log.term(i));
     for (const e of appended) {
       if (e.type !== EntryType.ConfChange || e.index <= this.history.current.index || !this.log.matchTerm(e.index, e.term)) continue;
-      this.history.add(e.index, e.term, this.nextConf(decodeConfChange(e.data)));
+      this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
       changed = true;
     }
     if (changed) this.switchConf();
@@ -786,19 +786,11 @@ export class Raft {
 
   /** Appends the entry that leaves C_old,new for C_new. */
   private leaveJoint(): void {
-    const at = this.appendOwn(EntryType.ConfChange, encodeConfChange({ steps: [] }));
-    this.history.add(at.index, at.term, this.nextConf({ steps: [] }));
+    const change: ConfChange = { steps: [] };
+    const next = applyConfChange(this.history.current.conf, change);
+    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change, conf: next }));
+    this.history.add(at.index, at.term, next);
     this.switchConf();
-  }
-
-  /** The configuration after `cc`, from the one in force; a log entry the rules refuse is a bug. */
-  private nextConf(cc: ConfChange): ConfState {
-    try {
-      return applyConfChange(this.history.current.conf, cc, this.canary);
-    } catch (e) {
-      invariant(!(e instanceof ConfChangeError), () => `the log holds a configuration change the rules refuse: ${(e as Error).message}`);
-      throw e;
-    }
   }
 
   private quorumOf(c: ConfState): JointConfig {
