@@ -6,7 +6,7 @@ import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { PROFILES, type RaftOptions } from '../core/config.js';
-import { startNode } from '../node/builder.js';
+import { startNode, type StartedReplica } from '../node/builder.js';
 import type { RaftNode } from '../node/raft-node.js';
 import type { Replica, StateMachine } from '../node/replica.js';
 import { DurabilityModel } from '../storage/durability.js';
@@ -346,7 +346,7 @@ class Simulation {
     };
     const out = this.net.transportFor(n.id);
     let inc = 0;
-    let started;
+    let started: StartedReplica<KvResult>;
     try {
       started = await startNode({
         id: n.id,
