@@ -13,7 +13,7 @@ import { DurabilityModel } from '../storage/durability.js';
 import { FileStorage, StorageRecoveryError } from '../storage/file-storage.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import { WalCorruptionError, scanRecords } from '../storage/wal/record.js';
-import { setCanary, type CanaryName } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
 import { drawPlan, type FaultPlan, type ProfileName } from './faults.js';
@@ -232,7 +232,8 @@ class Simulation {
     if (opts.trace !== undefined || opts.hashTrace === true) {
       this.traceSink = (line) => {
         const l = `${this.sched.now().toFixed(3)} ${line}`;
-        this.hash.update(l);
+        // Stack frames name files and lines: they would make the hash depend on where the code sits.
+        this.hash.update(l.replace(/\n\s+at [^\n]*/g, ''));
         this.hash.update('\n');
         opts.trace?.(l);
       };
@@ -317,7 +318,7 @@ class Simulation {
       this.report(new SimCheckFailure('durability', `node ${n.id} could not recover its storage after a crash: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
       return;
     }
-    const sm = new KvStateMachine();
+    const sm = new KvStateMachine({ canary: this.canary });
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
         const r = sm.apply(command, meta);
@@ -766,9 +767,6 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const profile = opts.profile ?? 'swarm';
   const t0 = performance.now();
   const sim = new Simulation(opts.seed, profile, opts.nodes, opts.ops ?? 100, opts);
-  // temporary: src/core and src/kv still read the global until the core split lands; every other
-  // component gets the canary through its options (see Simulation.canary).
-  setCanary(opts.canary ?? null);
   let failure: SimulationFailure | undefined;
   try {
     await sim.sched.run(() => sim.main(), { afterStep: () => sim.afterStep(), maxVirtualMs: 600_000 });
@@ -782,8 +780,6 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     if (f instanceof SimCheckFailure) failure = { check: f.check, message: f.message, atMs: sim.failure !== null ? sim.failedAt : sim.sched.now() };
     else if (f instanceof SimulationDeadlock) failure = { check: 'deadlock', message: f.message, atMs: sim.sched.now() };
     else failure = { check: 'exception', message: f instanceof Error ? (f.stack ?? f.message) : String(f), atMs: sim.sched.now() };
-  } finally {
-    setCanary(null);
   }
   sim.finishStats();
   if (failure !== undefined) sim.trace(`result: FAILED ${failure.check}: ${failure.message}`);

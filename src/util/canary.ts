@@ -2,7 +2,7 @@
  * Planted bugs ("canaries"). The simulator turns on one at a time to prove
  * its checks catch that kind of bug; nothing else ever sets one. A component
  * learns of its run's canary through its options (`canary` of RaftNode,
- * Replica, FileStorage.open, RaftConfig), and with none set every check is a
+ * Replica, KvStateMachine, FileStorage.open, RaftConfig), and with none set every check is a
  * single comparison that is false.
  */
 export const CANARIES = {
@@ -19,20 +19,6 @@ export const CANARIES = {
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;
-
-// temporary: src/core (and src/kv's state machine) still read this until the core split lands;
-// every other component takes its canary as an option. To be deleted with setCanary and canary().
-let active: CanaryName | null = null;
-
-/** Turns one planted bug on (or all off with null). For the simulator only. Temporary (see above). */
-export function setCanary(name: CanaryName | null): void {
-  active = name;
-}
-
-/** Is this planted bug on? Temporary: read only by src/core and src/kv (see above). */
-export function canary(name: CanaryName): boolean {
-  return active === name;
-}
 
 export function isCanaryName(s: string): s is CanaryName {
   return Object.hasOwn(CANARIES, s);
