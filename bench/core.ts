@@ -11,9 +11,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Raft, type Ready } from '../src/core/raft.js';
 import type { Message } from '../src/core/types.js';
-import { RaftNode } from '../src/node/raft-node.js';
-import { EMPTY_STATE } from '../src/storage/types.js';
+import { startNode } from '../src/node/builder.js';
+import type { RaftNode } from '../src/node/raft-node.js';
 import { MemoryStorage } from '../src/storage/memory.js';
+import { EMPTY_STATE } from '../src/storage/types.js';
 import { RealClock } from '../src/util/clock.js';
 import { SeededRandom } from '../src/util/random.js';
 
@@ -75,22 +76,18 @@ async function benchNode(batch: number, seconds: number): Promise<Figure> {
   const clock = new RealClock();
   const nodes: RaftNode[] = [];
   for (const id of IDS) {
-    nodes.push(
-      new RaftNode({
-        id,
-        voters: IDS,
-        storage: new MemoryStorage(),
-        initialState: EMPTY_STATE,
-        clock,
-        random: rnd.fork(),
-        transport: { send: (m) => queueMicrotask(() => nodes[m.to]!.step(m)) },
-        tickMs: 10,
-        electionTicks: 10,
-        heartbeatTicks: 2,
-        maxInflight: 256,
-        applyBuffer: 4096,
-      }),
-    );
+    const { node } = await startNode({
+      id,
+      voters: IDS,
+      // The core's defaults (the simulation profile's) with fast timing.
+      profile: 'simulation',
+      options: { tickMs: 10, electionTicks: 10, heartbeatTicks: 2, maxInflight: 256, applyBuffer: 4096 },
+      storage: new MemoryStorage(),
+      clock,
+      random: rnd.fork(),
+      transport: { send: (m) => queueMicrotask(() => nodes[m.to]!.step(m)) },
+    });
+    nodes.push(node);
   }
   // Drain every node's apply queue; the leader's drain tells the client when its batch is in.
   const applied = [0, 0, 0];

@@ -8,14 +8,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { checkHistory, type HistoryOp } from '../src/check/index.js';
-import type { KvResult } from '../src/kv/commands.js';
 import { KvService } from '../src/kv/service.js';
 import { KvStateMachine } from '../src/kv/state-machine.js';
-import { RaftNode } from '../src/node/raft-node.js';
-import { Replica } from '../src/node/replica.js';
+import { startNode } from '../src/node/builder.js';
+import type { RaftNode } from '../src/node/raft-node.js';
 import { Scheduler } from '../src/sim/scheduler.js';
 import { MemoryStorage } from '../src/storage/memory.js';
-import { EMPTY_STATE } from '../src/storage/types.js';
 import { SeededRandom, type Random } from '../src/util/random.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
@@ -28,23 +26,20 @@ async function kvThroughput(kind: 'put' | 'get'): Promise<{ kind: string; opsPer
   const nodes: RaftNode[] = [];
   const services: KvService[] = [];
   for (const id of ids) {
-    const node = new RaftNode({
+    const sm = new KvStateMachine();
+    const { node, replica } = await startNode({
       id,
       voters: ids,
+      // The core's defaults (the simulation profile's) with the lab's timing.
+      profile: 'simulation',
+      options: { tickMs: 10, electionTicks: 30, heartbeatTicks: 10, maxInflight: 256 },
       storage: new MemoryStorage(),
-      initialState: EMPTY_STATE,
       clock: s,
       random: rnd.fork(),
       transport: { send: (m) => s.setTimer(0, () => nodes[m.to]!.step(m)) },
-      tickMs: 10,
-      electionTicks: 30,
-      heartbeatTicks: 10,
-      maxInflight: 256,
+      stateMachine: sm,
     });
     nodes.push(node);
-    const sm = new KvStateMachine();
-    const replica = new Replica<KvResult>(node, sm, { clock: s });
-    replica.start(null);
     services.push(new KvService(replica, sm, () => s.now()));
   }
   let ops = 0;

@@ -25,7 +25,8 @@ export { Replica, type StateMachine, type ApplyMeta, type ReplicaOptions } from 
 // A node: the driver of the core (timers, storage, transport, applies).
 export { RaftNode, type RaftNodeOptions, type RaftNodeTiming, type Transport, type ApplyItem, type NodeStatus } from './node/raft-node.js';
 export { TcpTransport, type TcpTransportOptions, type PeerAddress, type PeerStats } from './transport/tcp.js';
-// ── Node builder: the lead adds its export here. ──
+// The builder: one call that recovers storage and starts a node with its replica.
+export { startNode, type NodeSetup, type ReplicatedNodeSetup, type StartedNode, type StartedReplica } from './node/builder.js';
 
 // Errors a caller can meet.
 export { NotLeaderError, ReadIndexError, ProposalUnknownError, NodeStoppedError } from './node/errors.js';

@@ -1,3 +1,4 @@
+import { PROFILES } from '../core/config.js';
 import { LockedError } from '../storage/fs.js';
 import { StorageRecoveryError } from '../storage/file-storage.js';
 import { WalCorruptionError } from '../storage/wal/record.js';
@@ -17,10 +18,11 @@ export interface ServeFlags {
   electionMs?: string;
 }
 
-const TICK_MS = 10;
+const TICK_MS = PROFILES.production.tickMs;
 
-function msToTicks(v: string | number | undefined, flag: string, dflt: number): number {
-  if (v === undefined) return dflt;
+/** A duration flag in ticks; undefined (the profile's) when not given. */
+function msToTicks(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
   const ms = Number(v);
   if (!Number.isFinite(ms) || ms < TICK_MS) throw new ConfigError(`${flag}: expected a number of milliseconds >= ${TICK_MS}, got '${v}'`);
   return Math.round(ms / TICK_MS);
@@ -36,9 +38,9 @@ export function serveConfig(f: ServeFlags): ServerConfig {
   };
   const fileListen = typeof file.listen === 'string' ? file.listen : undefined;
   const fileApi = typeof file.api === 'string' ? file.api : undefined;
-  const heartbeatTicks = msToTicks(f.heartbeatMs ?? (file as { heartbeatMs?: number }).heartbeatMs, '--heartbeat-ms', 10);
-  const electionTicks = msToTicks(f.electionMs ?? (file as { electionMs?: number }).electionMs, '--election-ms', 100);
-  if (electionTicks <= heartbeatTicks) throw new ConfigError('--election-ms must be larger than --heartbeat-ms (etcd uses 1000 and 100)');
+  const heartbeatTicks = msToTicks(f.heartbeatMs ?? (file as { heartbeatMs?: number }).heartbeatMs, '--heartbeat-ms');
+  const electionTicks = msToTicks(f.electionMs ?? (file as { electionMs?: number }).electionMs, '--election-ms');
+  if ((electionTicks ?? PROFILES.production.electionTicks) <= (heartbeatTicks ?? PROFILES.production.heartbeatTicks)) throw new ConfigError('--election-ms must be larger than --heartbeat-ms (etcd uses 1000 and 100)');
   return {
     name: pick(f.id, file.name ?? (file as { id?: string }).id, 'id'),
     clusterId: f.clusterId ?? file.clusterId ?? 'tsraft',
@@ -46,7 +48,7 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     listen: parseHostPort(pick(f.listen, fileListen, 'listen'), '--listen'),
     api: parseHostPort(pick(f.api, fileApi, 'api'), '--api'),
     members: parsePeers(pick(f.peers, file.peers, 'peers')),
-    tickMs: TICK_MS,
+    // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),

@@ -1,7 +1,7 @@
 import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
 import { decode, encode } from '../util/codec.js';
-import { canary } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 
 const BTree = sortedBtree.default;
@@ -31,6 +31,8 @@ export interface KvStateMachineOptions {
   readonly limits?: KvLimits;
   /** A client session idle this long (in log-carried time, ms) is forgotten. Default one hour. */
   readonly sessionTtlMs?: number;
+  /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
+  readonly canary?: CanaryName | undefined;
 }
 
 type Snap = {
@@ -57,10 +59,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private revisionValue = 0;
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
+  private readonly canary: CanaryName | undefined;
 
   constructor(opts: KvStateMachineOptions = {}) {
     this.limits = opts.limits ?? DEFAULT_LIMITS;
     this.sessionTtlMs = opts.sessionTtlMs ?? 3_600_000;
+    this.canary = opts.canary;
   }
 
   /** The log index of the last applied command. */
@@ -191,7 +195,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
   snapshot(): Uint8Array {
     const snap: Snap = { v: 1, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, data: [], sessions: [] };
     for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
-    if (!canary('forget-sessions-in-snapshot')) for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
+    if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
     return encode(snap);
   }
 

@@ -1,6 +1,6 @@
 import { KvStateMachine } from '../kv/state-machine.js';
 import { KvService } from '../kv/service.js';
-import { Replica } from '../node/replica.js';
+import type { Replica } from '../node/replica.js';
 import type { ClientEnd, RpcMethod } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -54,20 +54,20 @@ export function startKVServer(servers: readonly ClientEnd[], me: number, persist
   const random = opts.random ?? servers[0]!.network.random.fork();
   let kv: KvService | null = null;
   let replica: Replica<KvResult> | null = null;
-  const ln = startLabNode(servers, me, persister, {
+  const sm = new KvStateMachine();
+  const ln = startLabNode<KvResult>(servers, me, persister, {
     ...opts,
     random: random.fork(),
     noopOnElection: true,
-    onStart: (node, recovered) => {
-      const sm = new KvStateMachine();
-      replica = new Replica<KvResult>(node, sm, {
-        clock,
-        maxRaftState: maxraftstate,
-        raftStateSize: () => persister.raftStateSize(),
-        proposeTimeoutMs: 2000,
-        random: random.fork(),
-      });
-      replica.start(recovered.snapshot);
+    stateMachine: sm,
+    replica: {
+      maxRaftState: maxraftstate,
+      raftStateSize: () => persister.raftStateSize(),
+      proposeTimeoutMs: 2000,
+      random: random.fork(),
+    },
+    onStart: (started) => {
+      replica = started.replica!;
       kv = new KvService(replica, sm, () => clock.now());
     },
   });

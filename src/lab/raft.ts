@@ -1,6 +1,8 @@
-import type { RaftObserver } from '../core/config.js';
+import { PROFILES, type NodeOptions, type RaftObserver } from '../core/config.js';
 import { EntryType, MessageType, isRequest, type Message } from '../core/types.js';
-import { RaftNode, type NodeStatus, type RaftNodeTiming, type Transport } from '../node/raft-node.js';
+import { startNode, type NodeSetup, type StartedNode, type StartedReplica } from '../node/builder.js';
+import type { RaftNode, NodeStatus, RaftNodeTiming, Transport } from '../node/raft-node.js';
+import type { ReplicaOptions, StateMachine } from '../node/replica.js';
 import type { ClientEnd, RpcMethod } from './labrpc.js';
 import { decode, encode } from '../util/codec.js';
 import type { Channel } from '../util/channel.js';
@@ -41,17 +43,18 @@ export interface LabRaft {
 }
 
 /**
- * Timing of the lab profile: 10 ms ticks, heartbeats every 100 ms (the lab
- * allows ten a second), election timeouts in [300, 600) ms so a new leader
- * appears well inside the tester's five seconds.
+ * Timing of the `lab` profile (src/core/config.ts): 10 ms ticks, heartbeats
+ * every 100 ms (the lab allows ten a second), election timeouts in
+ * [300, 600) ms so a new leader appears well inside the tester's five seconds.
  */
-export const LAB_TIMING: RaftNodeTiming = { tickMs: 10, heartbeatTicks: 10, electionTicks: 30 };
+export const LAB_TIMING: RaftNodeTiming = { tickMs: PROFILES.lab.tickMs, heartbeatTicks: PROFILES.lab.heartbeatTicks, electionTicks: PROFILES.lab.electionTicks };
 
 /** Optional knobs of {@link make}; the defaults come from the network the peers belong to. */
 export interface MakeOptions {
   readonly clock?: Clock;
   readonly random?: Random;
-  readonly timing?: RaftNodeTiming;
+  /** Options that differ from the `lab` profile's (timing, say). */
+  readonly timing?: Partial<NodeOptions>;
   readonly observer?: RaftObserver;
   readonly onFatal?: (err: unknown) => void;
   /** With a {@link FilePersister}: called with what recovery found, before the node starts. */
@@ -88,11 +91,15 @@ class RpcTransport implements Transport {
 }
 
 /** Options of {@link startLabNode}: {@link MakeOptions} and what the service above Raft needs. */
-export interface LabNodeOptions extends MakeOptions {
+export interface LabNodeOptions<R> extends MakeOptions {
   /** Append a no-op on election (needed for ReadIndex); the lab's Raft tests expect none. */
   readonly noopOnElection?: boolean;
-  /** Called once the node exists (at once, or after recovery on files). */
-  readonly onStart?: (node: RaftNode, recovered: StorageState) => void;
+  /** A state machine for a replica to drive; without one, the caller drains the node's apply stream. */
+  readonly stateMachine?: StateMachine<R>;
+  /** The replica's options (with a state machine). */
+  readonly replica?: Omit<ReplicaOptions, 'clock' | 'canary'>;
+  /** Called once the node (and its replica, with a state machine) has started. */
+  readonly onStart?: (started: StartedNode & Partial<StartedReplica<R>>) => void;
 }
 
 /** A Raft server on the lab's network and persister, before any apply channel is attached. */
@@ -106,55 +113,65 @@ export interface LabNode {
 }
 
 /**
- * Starts a Raft node whose peers are lab network ends and whose storage is a
- * lab persister (in memory, or a {@link FilePersister}, in which case the node
- * starts once its data directory is recovered; until then it answers no RPC).
+ * Starts a Raft node (with {@link startNode}) whose peers are lab network
+ * ends and whose storage is a lab persister: in memory, or a
+ * {@link FilePersister}, whose data directory is recovered first. Until the
+ * node has started it answers no RPC.
  */
-export function startLabNode(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, opts: LabNodeOptions = {}): LabNode {
+export function startLabNode<R>(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, opts: LabNodeOptions<R> = {}): LabNode {
   const network = peers[0]?.network;
   const clock = opts.clock ?? network?.clock;
   const random = opts.random ?? network?.random.fork();
   if (clock === undefined || random === undefined) throw new Error('make: no peers to take a clock and randomness from; pass them in options');
 
   const transport = new RpcTransport(peers);
-  const timing = opts.timing ?? LAB_TIMING;
   let node: RaftNode | null = null;
   let dead = false;
   let release = (): void => {};
 
-  const startNode = (storage: LogStorage, initialState: StorageState): void => {
-    const n = new RaftNode({
+  const start = (storage: LogStorage, onRecovered?: (state: StorageState) => void): Promise<void> => {
+    const setup: NodeSetup = {
       id: me,
       voters: peers.map((_, i) => i),
+      profile: 'lab',
+      options: { ...opts.timing, noopOnElection: opts.noopOnElection ?? false },
       storage,
-      initialState,
       clock,
       random,
       transport,
-      ...timing,
-      noopOnElection: opts.noopOnElection ?? false,
-      ...(opts.observer !== undefined && { observer: opts.observer }),
-      ...(opts.onFatal !== undefined && { onFatal: opts.onFatal }),
+      observer: opts.observer,
+      onFatal: opts.onFatal,
+      onRecovered,
+    };
+    const starting: Promise<StartedNode & Partial<StartedReplica<R>>> = opts.stateMachine === undefined ? startNode(setup) : startNode({ ...setup, stateMachine: opts.stateMachine, replica: opts.replica });
+    return starting.then((started) => {
+      if (dead) {
+        // Killed while its storage was being recovered: it never runs.
+        started.replica?.stop();
+        started.node.stop();
+        return;
+      }
+      transport.node = started.node;
+      node = started.node;
+      opts.onStart?.(started);
     });
-    transport.node = n;
-    node = n;
-    opts.onStart?.(n, initialState);
   };
 
   if (persister instanceof FilePersister) {
-    persister.acquire().then(
-      ({ storage, state, release: rel }) => {
+    persister
+      .acquire()
+      .then(({ storage, release: rel }) => {
         release = rel;
         if (dead) return rel();
-        opts.onRecovered?.(state);
-        startNode(storage, state);
-      },
-      (err: unknown) => {
+        return start(storage, opts.onRecovered);
+      })
+      .catch((err: unknown) => {
         if (!dead) opts.onFatal?.(err);
-      },
-    );
+      });
   } else {
-    startNode(new PersisterStorage(persister), PersisterStorage.read(persister));
+    start(new PersisterStorage(persister)).catch((err: unknown) => {
+      if (!dead) opts.onFatal?.(err);
+    });
   }
 
   const handle = (m: Message): Promise<Message | null> => (dead || node === null ? Promise.resolve(null) : node.handleRequest(m));
@@ -191,7 +208,7 @@ export function startLabNode(peers: readonly ClientEnd[], me: number, persister:
  * until then it answers no RPC and is nobody's leader.
  */
 export function make(peers: readonly ClientEnd[], me: number, persister: Persister | FilePersister, applyCh: Channel<ApplyMsg>, opts: MakeOptions = {}): LabRaft {
-  const ln = startLabNode(peers, me, persister, { ...opts, noopOnElection: false, onStart: (n) => void pumpApplies(n, applyCh) });
+  const ln = startLabNode(peers, me, persister, { ...opts, noopOnElection: false, onStart: ({ node }) => void pumpApplies(node, applyCh) });
   return {
     start(command) {
       const node = ln.node;

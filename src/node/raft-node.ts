@@ -1,10 +1,10 @@
-import type { RaftConfig } from '../core/config.js';
+import { effectiveReadTimeoutMs, type NodeOptions, type RaftObserver } from '../core/config.js';
 import { Raft, type Ready } from '../core/raft.js';
 import { EntryType, MessageType, isRequest, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { canary } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import { NotLeaderError, ReadIndexError } from './errors.js';
 
 /**
@@ -18,20 +18,15 @@ export interface Transport {
 /** What the apply path hands to the state machine, in log order. */
 export type ApplyItem = { readonly kind: 'entry'; readonly entry: Entry } | { readonly kind: 'snapshot'; readonly snapshot: Snapshot };
 
-/** Timing and batching knobs of a {@link RaftNode}. */
-export interface RaftNodeTiming {
-  /** Milliseconds per core tick. */
-  readonly tickMs: number;
-  /** Election timeout in ticks (randomized in [T, 2T)). */
-  readonly electionTicks: number;
-  /** Heartbeat interval in ticks. */
-  readonly heartbeatTicks: number;
-}
+/** Timing knobs of a {@link RaftNode} (see {@link NodeOptions}). */
+export type RaftNodeTiming = Pick<NodeOptions, 'tickMs' | 'electionTicks' | 'heartbeatTicks'>;
 
-/** The core's tuning knobs a node passes through (see {@link RaftConfig}). */
-export type RaftTuning = Pick<RaftConfig, 'maxInflight' | 'maxEntriesPerAppend' | 'maxBytesPerAppend' | 'maxSnapshotChunkBytes' | 'noopOnElection' | 'preVote' | 'checkQuorum' | 'observer'>;
-
-export interface RaftNodeOptions extends RaftNodeTiming, RaftTuning {
+/**
+ * What a {@link RaftNode} is made of. Every option of {@link NodeOptions} is
+ * required: take them from a profile with `resolveNodeOptions` (src/core/config.ts),
+ * or let `startNode` (./builder.ts) do it.
+ */
+export interface RaftNodeOptions extends NodeOptions {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
   readonly storage: LogStorage;
@@ -40,12 +35,12 @@ export interface RaftNodeOptions extends RaftNodeTiming, RaftTuning {
   readonly clock: Clock;
   readonly random: Random;
   readonly transport: Transport;
-  /** Committed entries buffered for the state machine before the core holds the rest back. Default 256. */
-  readonly applyBuffer?: number;
+  /** Synchronous callbacks for tests and metrics; must not call back into the node. */
+  readonly observer?: RaftObserver | undefined;
   /** Called once if the node hits an error it cannot continue from (storage failure, broken invariant). */
-  readonly onFatal?: (err: unknown) => void;
-  /** How long a read index may take before it fails (ms). Default: two maximum election timeouts. */
-  readonly readTimeoutMs?: number;
+  readonly onFatal?: ((err: unknown) => void) | undefined;
+  /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
+  readonly canary?: CanaryName | undefined;
 }
 
 /** A node's externally visible state. */
@@ -76,6 +71,7 @@ export class RaftNode {
   private readonly tickMs: number;
   private readonly applyCapacity: number;
   private readonly onFatal: ((err: unknown) => void) | undefined;
+  private readonly canary: CanaryName | undefined;
 
   private ticker: Timer | null = null;
   private scheduled = false;
@@ -99,9 +95,10 @@ export class RaftNode {
     this.clock = opts.clock;
     this.transport = opts.transport;
     this.tickMs = opts.tickMs;
-    this.applyCapacity = opts.applyBuffer ?? 256;
+    this.applyCapacity = opts.applyBuffer;
     this.onFatal = opts.onFatal;
-    this.readTimeoutMs = opts.readTimeoutMs ?? 4 * opts.electionTicks * opts.tickMs;
+    this.canary = opts.canary;
+    this.readTimeoutMs = effectiveReadTimeoutMs(opts);
     this.core = new Raft(
       {
         id: opts.id,
@@ -116,6 +113,7 @@ export class RaftNode {
         noopOnElection: opts.noopOnElection,
         preVote: opts.preVote,
         checkQuorum: opts.checkQuorum,
+        canary: opts.canary,
         observer: {
           onRoleChange: (info) => {
             opts.observer?.onRoleChange?.(info);
@@ -372,12 +370,12 @@ export class RaftNode {
     const after: Message[] = [];
     for (const m of rd.messages) {
       if (this.pendingReplies.has(m)) after.push(m);
-      else if (isLeaderSend(m) || canary('send-before-durable') || (canary('ack-before-fsync') && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
+      else if (isLeaderSend(m) || this.canary === 'send-before-durable' || (this.canary === 'ack-before-fsync' && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
       else after.push(m);
     }
     try {
       if (needsWrite(rd)) {
-        const hardState = canary('vote-without-persist') ? this.withoutNewVote(rd.hardState) : rd.hardState;
+        const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
         const written = this.storage.write({ hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
         if (hardState !== undefined) this.writtenHardState = hardState;
         // Only durable state is waited for; a commit-index-only update promises nothing, and

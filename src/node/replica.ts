@@ -1,4 +1,4 @@
-import { canary } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
 import { EntryType, type Entry } from '../core/types.js';
@@ -44,6 +44,8 @@ export interface ReplicaOptions {
   readonly random?: Random;
   /** Sees every proposal's outcome and how long it took (ms), for metrics. */
   readonly onProposal?: (outcome: 'applied' | 'unknown' | 'not-leader' | 'stopped', ms: number) => void;
+  /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
+  readonly canary?: CanaryName | undefined;
 }
 
 interface Waiter<R> {
@@ -201,7 +203,7 @@ export class Replica<R> {
    */
   async read<T>(fn: () => T, consistency: 'linearizable' | 'stale' = 'linearizable'): Promise<T> {
     if (this.stopped) throw new NodeStoppedError('the replica is stopped');
-    if (consistency === 'linearizable' && !canary('read-without-readindex')) {
+    if (consistency === 'linearizable' && this.opts.canary !== 'read-without-readindex') {
       const index = await this.node.readIndex();
       await this.waitApplied(index);
     }
@@ -235,7 +237,7 @@ export class Replica<R> {
         if (item.kind === 'snapshot') {
           const { meta, data } = item.snapshot;
           this.sm.restore(data, meta);
-          if (canary('double-apply-after-snapshot')) for (const e of this.recent) this.sm.apply(unwrap(e.data)?.command ?? e.data, { index: e.index, term: e.term });
+          if (this.opts.canary === 'double-apply-after-snapshot') for (const e of this.recent) this.sm.apply(unwrap(e.data)?.command ?? e.data, { index: e.index, term: e.term });
           this.advanceTo(meta.index, meta.term, true);
           this.opts.onSnapshot?.('installed', meta.index, data.length);
           this.snapshotIndex = meta.index;
@@ -244,7 +246,7 @@ export class Replica<R> {
         }
         const e = item.entry;
         this.bytesSinceSnapshot += e.data.length + 16;
-        if (canary('double-apply-after-snapshot') && e.type === EntryType.Normal) {
+        if (this.opts.canary === 'double-apply-after-snapshot' && e.type === EntryType.Normal) {
           this.recent.push(e);
           if (this.recent.length > 8) this.recent.shift();
         }

@@ -26,10 +26,13 @@ export interface ServerConfig {
   readonly api: HostPort;
   /** Every member, this node included. */
   readonly members: readonly Member[];
-  /** Milliseconds per tick; heartbeats every 10 ticks, elections after 100–200 (etcd's 100 ms / 1 s at 10 ms). */
-  readonly tickMs?: number;
-  readonly heartbeatTicks?: number;
-  readonly electionTicks?: number;
+  /**
+   * Timing, overriding the `production` profile's (src/core/config.ts): 10 ms ticks,
+   * heartbeats every 10 ticks, elections after 100–200 (etcd's 100 ms / 1 s).
+   */
+  readonly tickMs?: number | undefined;
+  readonly heartbeatTicks?: number | undefined;
+  readonly electionTicks?: number | undefined;
   /** Snapshot once the log since the last snapshot holds this many bytes. Default 16 MiB. */
   readonly maxRaftState?: number;
   /** pino level. */

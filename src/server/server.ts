@@ -5,8 +5,9 @@ import { createApiServer, type ApiStatus } from '../api/http.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { RaftNode } from '../node/raft-node.js';
-import { Replica } from '../node/replica.js';
+import { startNode } from '../node/builder.js';
+import type { RaftNode } from '../node/raft-node.js';
+import type { Replica } from '../node/replica.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { RealClock } from '../util/clock.js';
@@ -98,7 +99,6 @@ export class TsraftServer {
     let http: Server | undefined;
     try {
       checkMeta(cfg.dataDir, { clusterId: cfg.clusterId, name: cfg.name });
-      const state = await storage.load();
       let node: RaftNode | null = null;
       const metrics = new NodeMetrics({
         node: () => node,
@@ -112,6 +112,7 @@ export class TsraftServer {
         nodeId: selfId,
         listen: cfg.listen,
         peers,
+        peerName: (id) => nameOf.get(id),
         onMessage: (m) => node?.step(m),
         logger,
         random: random.fork(),
@@ -124,23 +125,19 @@ export class TsraftServer {
           process.exitCode = 1;
         });
       let lastLeader: number | null = null;
-      node = new RaftNode({
+      const sm = new KvStateMachine();
+      const started = await startNode({
         id: selfId,
         voters: [...nameOf.keys()],
+        // etcd's timing, pre-vote and check quorum: a node that was cut off must not disrupt the cluster
+        // when it returns, and a leader that lost its majority must step down rather than keep accepting
+        // writes it cannot commit. The configuration may override the timing.
+        profile: 'production',
+        options: { tickMs: cfg.tickMs, heartbeatTicks: cfg.heartbeatTicks, electionTicks: cfg.electionTicks },
         storage: metrics.timeStorage(storage),
-        initialState: state,
+        transport,
         clock,
         random,
-        transport,
-        tickMs: cfg.tickMs ?? 10,
-        heartbeatTicks: cfg.heartbeatTicks ?? 10,
-        electionTicks: cfg.electionTicks ?? 100,
-        noopOnElection: true,
-        // A node that was cut off must not disrupt the cluster when it returns, and a leader
-        // that lost its majority must step down rather than keep accepting writes it cannot commit.
-        preVote: true,
-        checkQuorum: true,
-        maxInflight: 256,
         onFatal,
         observer: {
           onRoleChange: ({ role, term, leader }) => {
@@ -157,22 +154,22 @@ export class TsraftServer {
             }
           },
         },
-      });
-      const sm = new KvStateMachine();
-      const replica = new Replica<KvResult>(node, sm, {
-        clock,
-        maxRaftState: cfg.maxRaftState ?? 16 << 20,
-        onSnapshot: (kind, index, bytes) => logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader'),
-        onProposal: (outcome, ms) => {
-          metrics.proposals.inc();
-          if (outcome === 'applied') metrics.proposalSeconds.observe(ms / 1000);
-          else metrics.proposalFailures.inc({ reason: outcome });
+        stateMachine: sm,
+        replica: {
+          maxRaftState: cfg.maxRaftState ?? 16 << 20,
+          onSnapshot: (kind, index, bytes) => logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader'),
+          onProposal: (outcome, ms) => {
+            metrics.proposals.inc();
+            if (outcome === 'applied') metrics.proposalSeconds.observe(ms / 1000);
+            else metrics.proposalFailures.inc({ reason: outcome });
+          },
         },
       });
-      replica.start(state.snapshot);
+      node = started.node;
+      const { replica, recovered: state } = started;
       const kv = new KvService(replica, sm, Date.now);
       const status = (): ApiStatus => {
-        const s = node!.status();
+        const s = started.node.status();
         return {
           id: cfg.name,
           role: s.role === 'leader' ? 'leader' : s.role === 'follower' ? 'follower' : 'candidate',
@@ -199,7 +196,7 @@ export class TsraftServer {
         { cluster: cfg.clusterId, raft: transport.address, api: apiAddress, members: cfg.members.map((m) => m.name), restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, node, replica, kv, storage, transport, http, clock, apiAddress);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, storage, transport, http, clock, apiAddress);
     } catch (e) {
       http?.close();
       await transport?.close().catch(() => {});

@@ -5,13 +5,15 @@ import type { Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { RaftNode, type RaftNodeTiming, type RaftTuning } from '../node/raft-node.js';
-import { Replica, type StateMachine } from '../node/replica.js';
+import { PROFILES, type RaftOptions } from '../core/config.js';
+import { startNode, type StartedReplica } from '../node/builder.js';
+import type { RaftNode } from '../node/raft-node.js';
+import type { Replica, StateMachine } from '../node/replica.js';
 import { DurabilityModel } from '../storage/durability.js';
 import { FileStorage, StorageRecoveryError } from '../storage/file-storage.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import { WalCorruptionError, scanRecords } from '../storage/wal/record.js';
-import { setCanary, type CanaryName } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
 import { drawPlan, type FaultPlan, type ProfileName } from './faults.js';
@@ -111,9 +113,8 @@ export interface SimulationResult {
 }
 
 const DIR = '/data';
-const TIMING: RaftNodeTiming = { tickMs: 10, electionTicks: 20, heartbeatTicks: 4 };
 /** The longest election timeout (ms): the unit of pauses, jumps and the liveness deadline. */
-const ELECTION_MS = 2 * TIMING.electionTicks * TIMING.tickMs;
+const ELECTION_MS = 2 * PROFILES.simulation.electionTicks * PROFILES.simulation.tickMs;
 const LIVENESS_MS = 20 * ELECTION_MS;
 
 /** Draws the cluster size: 1 (rarely), 3, 5 or 7. */
@@ -164,9 +165,9 @@ class SimNode implements NodeView {
   }
 }
 
-/** The Raft knobs a seed draws: both settings of every option get exercised. */
+/** The Raft knobs a seed draws (over the simulation profile): both settings of every option get exercised. */
 interface NodeConfig {
-  readonly tuning: RaftTuning;
+  readonly tuning: Partial<RaftOptions>;
   readonly segmentBytes: number;
 }
 
@@ -191,6 +192,8 @@ class Simulation {
   readonly config: NodeConfig;
   readonly opsTotal: number;
   readonly stats: SimulationStats = emptyStats();
+  /** The planted bug of this run, handed to every component that has one. */
+  readonly canary: CanaryName | undefined;
 
   failure: SimCheckFailure | null = null;
   failedAt = 0;
@@ -214,6 +217,7 @@ class Simulation {
     this.n = nodes ?? drawNodes(drawR);
     this.plan = drawPlan(profile, drawR, this.n);
     this.opsTotal = ops;
+    this.canary = opts.canary;
     this.config = {
       tuning: {
         preVote: drawR.float() < 0.7,
@@ -228,7 +232,8 @@ class Simulation {
     if (opts.trace !== undefined || opts.hashTrace === true) {
       this.traceSink = (line) => {
         const l = `${this.sched.now().toFixed(3)} ${line}`;
-        this.hash.update(l);
+        // Stack frames name files and lines: they would make the hash depend on where the code sits.
+        this.hash.update(l.replace(/\n\s+at [^\n]*/g, ''));
         this.hash.update('\n');
         opts.trace?.(l);
       };
@@ -301,7 +306,7 @@ class Simulation {
     n.status = 'starting';
     let storage: FileStorage;
     try {
-      storage = await FileStorage.open(DIR, { fs: n.disk.mount(), segmentBytes: this.config.segmentBytes });
+      storage = await FileStorage.open(DIR, { fs: n.disk.mount(), segmentBytes: this.config.segmentBytes, canary: this.canary });
     } catch (e) {
       if (n.flipped !== null && (e instanceof WalCorruptionError || e instanceof StorageRecoveryError)) {
         n.status = 'refused';
@@ -313,19 +318,19 @@ class Simulation {
       this.report(new SimCheckFailure('durability', `node ${n.id} could not recover its storage after a crash: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
       return;
     }
-    const state = await storage.load();
-    if (n.flipped !== null) {
-      this.report(new SimCheckFailure('corruption', `node ${n.id} started from a log with a flipped byte (${n.flipped}) instead of refusing`));
-      return;
-    }
-    if (!n.model.allows(state)) {
-      this.report(new SimCheckFailure('durability', `node ${n.id} recovered ${describeState(state)}, which no crash could leave: durable was ${describeState(n.model.durableState)}`));
-      return;
-    }
-    this.guard(() => this.monitor.onRecover(n.id, state));
-    n.model.reset(state);
-    n.incarnation++;
-    const inc = n.incarnation;
+    const sm = new KvStateMachine({ canary: this.canary });
+    const checked: StateMachine<KvResult> = {
+      apply: (command, meta) => {
+        const r = sm.apply(command, meta);
+        this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
+        return r;
+      },
+      snapshot: () => sm.snapshot(),
+      restore: (data, meta) => {
+        sm.restore(data, meta);
+        this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+      },
+    };
     const model = n.model;
     const tracked: LogStorage = {
       load: () => storage.load(),
@@ -341,58 +346,54 @@ class Simulation {
       close: () => storage.close(),
     };
     const out = this.net.transportFor(n.id);
-    let raft: RaftNode | null = null;
-    raft = new RaftNode({
-      id: n.id,
-      voters: this.nodes.map((x) => x.id),
-      storage: tracked,
-      initialState: state,
-      clock: n.clock,
-      random: this.random.fork(),
-      transport: {
-        send: (m: Message) => {
-          this.guard(() => this.monitor.onSend(m));
-          out.send(m);
+    let inc = 0;
+    let started: StartedReplica<KvResult>;
+    try {
+      started = await startNode({
+        id: n.id,
+        voters: this.nodes.map((x) => x.id),
+        profile: 'simulation',
+        options: this.config.tuning,
+        storage: tracked,
+        clock: n.clock,
+        random: this.random.fork(),
+        transport: {
+          send: (m: Message) => {
+            this.guard(() => this.monitor.onSend(m));
+            out.send(m);
+          },
         },
-      },
-      ...TIMING,
-      ...this.config.tuning,
-      observer: {
-        onRoleChange: (info) => {
-          if (raft === null) return;
-          this.onRole(n, info.role, info.term, info.leader);
+        observer: { onRoleChange: (info) => this.onRole(n, info.role, info.term, info.leader) },
+        onFatal: (err) => this.onNodeFatal(n, inc, err),
+        canary: this.canary,
+        // Checked before anything starts: a node must refuse what no crash could leave.
+        onRecovered: (state) => {
+          if (n.flipped !== null) throw new SimCheckFailure('corruption', `node ${n.id} started from a log with a flipped byte (${n.flipped}) instead of refusing`);
+          if (!n.model.allows(state)) throw new SimCheckFailure('durability', `node ${n.id} recovered ${describeState(state)}, which no crash could leave: durable was ${describeState(n.model.durableState)}`);
+          this.guard(() => this.monitor.onRecover(n.id, state));
+          n.model.reset(state);
+          inc = ++n.incarnation;
         },
-      },
-      onFatal: (err) => this.onNodeFatal(n, inc, err),
-    });
+        stateMachine: checked,
+        replica: {
+          maxRaftState: this.plan.maxRaftState,
+          proposeTimeoutMs: 1000,
+          random: this.random.fork(),
+          onSnapshot: (kind, index) => {
+            if (kind === 'taken') this.stats.snapshotsTaken++;
+            else this.stats.snapshotInstalls++;
+            this.trace(`node ${n.id} snapshot ${kind} at ${index}`);
+          },
+        },
+      });
+    } catch (e) {
+      if (e instanceof SimCheckFailure) return this.report(e);
+      throw e;
+    }
+    const { node: raft, replica, recovered: state } = started;
     n.raft = raft;
-    const sm = new KvStateMachine();
-    const checked: StateMachine<KvResult> = {
-      apply: (command, meta) => {
-        const r = sm.apply(command, meta);
-        this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
-        return r;
-      },
-      snapshot: () => sm.snapshot(),
-      restore: (data, meta) => {
-        sm.restore(data, meta);
-        this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
-      },
-    };
-    const replica = new Replica(raft, checked, {
-      clock: n.clock,
-      maxRaftState: this.plan.maxRaftState,
-      proposeTimeoutMs: 1000,
-      random: this.random.fork(),
-      onSnapshot: (kind, index) => {
-        if (kind === 'taken') this.stats.snapshotsTaken++;
-        else this.stats.snapshotInstalls++;
-        this.trace(`node ${n.id} snapshot ${kind} at ${index}`);
-      },
-    });
     n.replica = replica;
     n.kv = new KvService(replica, sm, () => n.clock.now());
-    replica.start(state.snapshot === null ? null : { meta: state.snapshot.meta, data: state.snapshot.data });
     this.net.attach(n.id, (m) => {
       if (n.incarnation === inc) n.raft?.step(m);
     });
@@ -766,7 +767,6 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const profile = opts.profile ?? 'swarm';
   const t0 = performance.now();
   const sim = new Simulation(opts.seed, profile, opts.nodes, opts.ops ?? 100, opts);
-  setCanary(opts.canary ?? null);
   let failure: SimulationFailure | undefined;
   try {
     await sim.sched.run(() => sim.main(), { afterStep: () => sim.afterStep(), maxVirtualMs: 600_000 });
@@ -780,8 +780,6 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     if (f instanceof SimCheckFailure) failure = { check: f.check, message: f.message, atMs: sim.failure !== null ? sim.failedAt : sim.sched.now() };
     else if (f instanceof SimulationDeadlock) failure = { check: 'deadlock', message: f.message, atMs: sim.sched.now() };
     else failure = { check: 'exception', message: f instanceof Error ? (f.stack ?? f.message) : String(f), atMs: sim.sched.now() };
-  } finally {
-    setCanary(null);
   }
   sim.finishStats();
   if (failure !== undefined) sim.trace(`result: FAILED ${failure.check}: ${failure.message}`);

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
 import { concatBytes } from '../util/bytes.js';
-import { canary } from '../util/canary.js';
+import type { CanaryName } from '../util/canary.js';
 import { NodeFileSystem, type AppendHandle, type DirLock, type FileSystem } from './fs.js';
 import { TermIndex } from './term-index.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from './types.js';
@@ -31,6 +31,8 @@ export interface FileStorageOptions {
   /** Start a new WAL segment once the current one reaches this size. Default 64 MiB. */
   readonly segmentBytes?: number;
   readonly logger?: StorageLogger;
+  /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
+  readonly canary?: CanaryName | undefined;
 }
 
 /** Counters, for benchmarks and metrics. */
@@ -119,6 +121,7 @@ export class FileStorage implements LogStorage {
     private readonly lock: DirLock,
     private readonly segmentBytes: number,
     private readonly logger: StorageLogger,
+    private readonly canary: CanaryName | undefined,
   ) {
     this.walDir = path.join(dir, 'wal');
     this.snapDir = path.join(dir, 'snap');
@@ -134,7 +137,7 @@ export class FileStorage implements LogStorage {
     const fs = opts.fs ?? new NodeFileSystem();
     await fs.mkdirp(dir);
     const lock = await fs.lock(dir);
-    const s = new FileStorage(dir, fs, lock, opts.segmentBytes ?? 64 << 20, opts.logger ?? silent);
+    const s = new FileStorage(dir, fs, lock, opts.segmentBytes ?? 64 << 20, opts.logger ?? silent, opts.canary);
     try {
       await fs.mkdirp(s.walDir);
       await fs.mkdirp(s.snapDir);
@@ -345,7 +348,7 @@ export class FileStorage implements LogStorage {
       const file = path.join(this.walDir, seg.name);
       const bytes = await this.fs.readFile(file);
       const isLast = i === segments.length - 1;
-      const scan = scanRecords(bytes, file, isLast, canary('truncate-on-corruption'));
+      const scan = scanRecords(bytes, file, isLast, this.canary === 'truncate-on-corruption');
       const decoded = scan.records.map((raw) => ({ rec: decodeRecord(raw, file), file, offset: raw.offset }));
       const head = decoded[0]?.rec;
       if (head === undefined || head.type !== RecordType.SegmentHeader || head.header.seq !== seg.seq || head.header.firstIndex !== seg.firstIndex) {

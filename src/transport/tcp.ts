@@ -62,6 +62,12 @@ export interface TcpTransportOptions {
   readonly onMessage: (m: Message) => void;
   /** Default: silent. */
   readonly logger?: Logger;
+  /**
+   * The name operators know a node by (e.g. "n2"), for logs; asked for this
+   * node's id and every peer's. Log lines then say `node n2` and carry
+   * `peer: "n2", peerId: 60485724`. Default: ids only.
+   */
+  readonly peerName?: ((id: NodeId) => string | undefined) | undefined;
   /** Jitter for reconnect delays. Default: seeded from the platform's entropy. */
   readonly random?: Random;
   /** Largest message payload (encoded bytes) accepted or sent. Default 64 MiB. */
@@ -337,6 +343,7 @@ export class TcpTransport implements Transport {
   /** Set by {@link close}: nothing new starts after it. */
   private closed = false;
   private closing: Promise<void> | null = null;
+  private readonly peerName: ((id: NodeId) => string | undefined) | undefined;
   private droppedUnknownPeer = 0;
   private refusedConnections = 0;
   private frameErrors = 0;
@@ -346,7 +353,8 @@ export class TcpTransport implements Transport {
     this.nodeId = opts.nodeId;
     this.clusterId = opts.clusterId;
     this.onMessage = opts.onMessage;
-    this.log = (opts.logger ?? silentLogger()).child({ component: 'tcp-transport', node: opts.nodeId });
+    this.peerName = opts.peerName;
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'tcp-transport', node: opts.peerName?.(opts.nodeId) ?? opts.nodeId });
     this.random = opts.random ?? new SeededRandom(entropySeed());
     this.maxFrameBytes = positiveInt('maxFrameBytes', opts.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES);
     this.maxQueueMessages = positiveInt('maxQueueMessages', opts.maxQueueMessages, 8192);
@@ -426,7 +434,7 @@ export class TcpTransport implements Transport {
       payload = encode(m);
     } catch (err) {
       link.dropped++;
-      this.limited('error', `encode:${link.id}`, { peer: link.id, err: errorText(err) }, `message for node ${link.id} could not be encoded; dropped`);
+      this.limited('error', `encode:${link.id}`, { ...this.peerFields(link.id), err: errorText(err) }, `message for ${this.who(link.id)} could not be encoded; dropped`);
       return;
     }
     if (payload.length > this.maxFrameBytes || payload.length > this.maxQueueBytes) {
@@ -434,8 +442,8 @@ export class TcpTransport implements Transport {
       this.limited(
         'error',
         `toolarge:${link.id}`,
-        { peer: link.id, bytes: payload.length, maxFrameBytes: this.maxFrameBytes, maxQueueBytes: this.maxQueueBytes },
-        `message for node ${link.id} is ${payload.length} bytes, above the frame or queue limit; dropped`,
+        { ...this.peerFields(link.id), bytes: payload.length, maxFrameBytes: this.maxFrameBytes, maxQueueBytes: this.maxQueueBytes },
+        `message for ${this.who(link.id)} is ${payload.length} bytes, above the frame or queue limit; dropped`,
       );
       return;
     }
@@ -448,7 +456,7 @@ export class TcpTransport implements Transport {
     }
     if (overflow > 0) {
       link.dropped += overflow;
-      this.limited('warn', `overflow:${link.id}`, { peer: link.id, dropped: link.dropped }, `send queue to node ${link.id} is full; dropped its oldest messages`);
+      this.limited('warn', `overflow:${link.id}`, { ...this.peerFields(link.id), dropped: link.dropped }, `send queue to ${this.who(link.id)} is full; dropped its oldest messages`);
     }
     this.scheduleFlush(link);
   }
@@ -525,7 +533,7 @@ export class TcpTransport implements Transport {
       sock = this.connectFn(link.addr);
     } catch (err) {
       link.failures++;
-      this.limited('warn', `connect:${link.id}`, { peer: link.id, address: fmt(link.addr), err: errorText(err) }, `cannot connect to node ${link.id}; will retry`);
+      this.limited('warn', `connect:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr), err: errorText(err) }, `cannot connect to ${this.who(link.id)}; will retry`);
       this.scheduleReconnect(link);
       return;
     }
@@ -557,8 +565,8 @@ export class TcpTransport implements Transport {
       this.limited(
         'warn',
         `connect:${link.id}`,
-        { peer: link.id, address: fmt(link.addr) },
-        `no answer to our hello from node ${link.id} within ${this.handshakeTimeoutMs} ms; will retry`,
+        { ...this.peerFields(link.id), address: fmt(link.addr) },
+        `no answer to our hello from ${this.who(link.id)} within ${this.handshakeTimeoutMs} ms; will retry`,
       );
       this.endOutbound(link, conn);
     }, this.handshakeTimeoutMs);
@@ -584,10 +592,10 @@ export class TcpTransport implements Transport {
           this.onAccepted(link, conn);
         } else if (kind === 'refused') {
           const reason = claimed((reply as { reason?: unknown }).reason);
-          this.limited('error', `refused:${link.id}:${String(reason)}`, { peer: link.id, address: fmt(link.addr), reason }, `node ${link.id} refused our connection: ${reason}; will retry`);
+          this.limited('error', `refused:${link.id}:${String(reason)}`, { ...this.peerFields(link.id), address: fmt(link.addr), reason }, `${this.who(link.id)} refused our connection: ${reason}; will retry`);
           this.endOutbound(link, conn);
         } else {
-          this.limited('error', `unexpected:${link.id}`, { peer: link.id, address: fmt(link.addr) }, `node ${link.id} sent an unexpected frame on our outbound connection; reconnecting`);
+          this.limited('error', `unexpected:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr) }, `${this.who(link.id)} sent an unexpected frame on our outbound connection; reconnecting`);
           this.endOutbound(link, conn);
         }
       }
@@ -595,7 +603,7 @@ export class TcpTransport implements Transport {
       // A FrameError, or a bug of ours: either way this connection cannot go on, and throwing
       // from a socket callback would take the process down.
       const what = err instanceof FrameError ? 'bad frame' : 'internal error';
-      this.limited('error', `unexpected:${link.id}`, { peer: link.id, address: fmt(link.addr), err: errorText(err) }, `${what} on our connection to node ${link.id}; reconnecting`);
+      this.limited('error', `unexpected:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr), err: errorText(err) }, `${what} on our connection to ${this.who(link.id)}; reconnecting`);
       this.endOutbound(link, conn);
     }
   }
@@ -604,7 +612,7 @@ export class TcpTransport implements Transport {
     conn.accepted = true;
     if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
     conn.handshakeTimer = null;
-    this.log.info({ peer: link.id, address: fmt(link.addr), failedAttempts: link.failures }, `connected to node ${link.id}`);
+    this.log.info({ ...this.peerFields(link.id), address: fmt(link.addr), failedAttempts: link.failures }, `connected to ${this.who(link.id)}`);
     link.failures = 0;
     this.scheduleFlush(link);
   }
@@ -627,13 +635,13 @@ export class TcpTransport implements Transport {
     if (conn.ended) return; // we ended it ourselves and said why
     if (!this.closed && !link.removed) {
       if (conn.accepted) {
-        this.limited('warn', `lost:${link.id}`, { peer: link.id, address: fmt(link.addr), err: conn.error }, `connection to node ${link.id} lost; reconnecting`);
+        this.limited('warn', `lost:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr), err: conn.error }, `connection to ${this.who(link.id)} lost; reconnecting`);
       } else {
         this.limited(
           'warn',
           `connect:${link.id}`,
-          { peer: link.id, address: fmt(link.addr), err: conn.error ?? 'closed before the handshake completed' },
-          `cannot connect to node ${link.id}; will retry`,
+          { ...this.peerFields(link.id), address: fmt(link.addr), err: conn.error ?? 'closed before the handshake completed' },
+          `cannot connect to ${this.who(link.id)}; will retry`,
         );
       }
     }
@@ -669,10 +677,10 @@ export class TcpTransport implements Transport {
     sock.setNoDelay?.(true);
     sock.setKeepAlive?.(true, KEEPALIVE_MS);
     sock.on('error', (err: Error) => {
-      if (!conn.ended) this.log.debug({ remote: conn.remote, peer: conn.peer, err: errorText(err) }, 'inbound connection error');
+      if (!conn.ended) this.log.debug({ remote: conn.remote, ...this.peerFields(conn.peer), err: errorText(err) }, 'inbound connection error');
     });
     sock.on('close', () => {
-      if (!conn.ended && conn.peer !== null) this.log.debug({ peer: conn.peer, remote: conn.remote }, `connection from node ${conn.peer} closed`);
+      if (!conn.ended && conn.peer !== null) this.log.debug({ ...this.peerFields(conn.peer), remote: conn.remote }, `connection from ${this.who(conn.peer)} closed`);
       this.endInbound(conn);
       this.inbound.delete(conn);
     });
@@ -696,12 +704,12 @@ export class TcpTransport implements Transport {
     } catch (err) {
       // A FrameError, or a bug of ours: never let it escape a socket callback.
       if (err instanceof FrameError) this.frameErrors++;
-      const who = conn.peer === null ? `${conn.remote} (before its hello)` : `node ${conn.peer} at ${conn.remote}`;
+      const who = conn.peer === null ? `${conn.remote} (before its hello)` : `${this.who(conn.peer)} at ${conn.remote}`;
       // Rate-limited per host, sender and kind of damage: something that keeps reconnecting to send junk must not flood the log.
       this.limited(
         'error',
         `frame:${conn.sock.remoteAddress}:${conn.peer}:${err instanceof FrameError ? err.kind : 'internal'}`,
-        { remote: conn.remote, peer: conn.peer, err: errorText(err) },
+        { remote: conn.remote, ...this.peerFields(conn.peer), err: errorText(err) },
         `closing connection from ${who}: ${errorText(err)}`,
       );
       this.endInbound(conn);
@@ -743,15 +751,15 @@ export class TcpTransport implements Transport {
         this.limited(
           'warn',
           `replaced:${peer}`,
-          { peer, remote: conn.remote, previous: other.remote },
-          `node ${peer} connected again from ${conn.remote}; closing its previous connection from ${other.remote}`,
+          { ...this.peerFields(peer), remote: conn.remote, previous: other.remote },
+          `${this.who(peer)} connected again from ${conn.remote}; closing its previous connection from ${other.remote}`,
         );
         this.endInbound(other);
       }
     }
     const reply: HelloReply = { kind: 'accepted' };
     conn.sock.write(encodeFrame(encode(reply)));
-    this.log.info({ peer, remote: conn.remote }, `accepted connection from node ${peer}`);
+    this.log.info({ ...this.peerFields(peer), remote: conn.remote }, `accepted connection from ${this.who(peer)}`);
   }
 
   /** Why a hello must be refused, or null to accept it. */
@@ -784,7 +792,7 @@ export class TcpTransport implements Transport {
       m = validateMessage(decode(payload));
     } catch (err) {
       link.rejected++;
-      this.limited('warn', `malformed:${peer}`, { peer, remote: conn.remote, err: errorText(err), rejected: link.rejected }, `malformed message from node ${peer} dropped`);
+      this.limited('warn', `malformed:${peer}`, { ...this.peerFields(peer), remote: conn.remote, err: errorText(err), rejected: link.rejected }, `malformed message from ${this.who(peer)} dropped`);
       return;
     }
     if (m.from !== peer || m.to !== this.nodeId) {
@@ -792,8 +800,8 @@ export class TcpTransport implements Transport {
       this.limited(
         'warn',
         `misaddressed:${peer}`,
-        { peer, remote: conn.remote, from: m.from, to: m.to, rejected: link.rejected },
-        `message from ${m.from} to ${m.to} on node ${peer}'s connection to node ${this.nodeId} dropped`,
+        { ...this.peerFields(peer), remote: conn.remote, from: m.from, to: m.to, rejected: link.rejected },
+        `message from ${m.from} to ${m.to} on ${this.who(peer)}'s connection to ${this.who(this.nodeId)} dropped`,
       );
       return;
     }
@@ -801,7 +809,7 @@ export class TcpTransport implements Transport {
     try {
       this.onMessage(m);
     } catch (err) {
-      this.limited('error', 'onMessage', { peer, err: errorText(err) }, 'onMessage threw');
+      this.limited('error', 'onMessage', { ...this.peerFields(peer), err: errorText(err) }, 'onMessage threw');
     }
   }
 
@@ -909,6 +917,17 @@ export class TcpTransport implements Transport {
       this.log.info('closed');
     });
     return this.closing;
+  }
+
+  /** How logs name a node: `node n2` when its name is known, else `node 60485724`. */
+  private who(id: NodeId): string {
+    return `node ${this.peerName?.(id) ?? id}`;
+  }
+
+  /** A peer's log fields: its name and id when the name is known, else its id. */
+  private peerFields(id: NodeId | null): { peer: NodeId | string | null; peerId?: NodeId } {
+    const name = id === null ? undefined : this.peerName?.(id);
+    return name === undefined ? { peer: id } : { peer: name, peerId: id! };
   }
 
   private limited(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, msg: string): void {

@@ -1,7 +1,9 @@
 /**
  * Planted bugs ("canaries"). The simulator turns on one at a time to prove
- * its checks catch that kind of bug; nothing else ever sets one, and with
- * none set every check below is a single comparison that is false.
+ * its checks catch that kind of bug; nothing else ever sets one. A component
+ * learns of its run's canary through its options (`canary` of RaftNode,
+ * Replica, KvStateMachine, FileStorage.open, RaftConfig), and with none set every check is a
+ * single comparison that is false.
  */
 export const CANARIES = {
   'commit-previous-term': 'a leader commits an entry of an earlier term by counting replicas (Figure 8)',
@@ -23,18 +25,6 @@ export const CANARIES = {
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;
-
-let active: CanaryName | null = null;
-
-/** Turns one planted bug on (or all off with null). For the simulator only. */
-export function setCanary(name: CanaryName | null): void {
-  active = name;
-}
-
-/** Is this planted bug on? */
-export function canary(name: CanaryName): boolean {
-  return active === name;
-}
 
 export function isCanaryName(s: string): s is CanaryName {
   return Object.hasOwn(CANARIES, s);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { resolveNodeOptions } from '../../src/core/config.js';
 import { EntryType, MessageType, type AppMsg, type Entry, type Message, type VoteMsg } from '../../src/core/types.js';
 import { RaftNode, type ApplyItem } from '../../src/node/raft-node.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
@@ -7,7 +8,8 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from '../../src/storage/types.js';
 import { SeededRandom } from '../../src/util/random.js';
 
-const TIMING = { tickMs: 10, electionTicks: 30, heartbeatTicks: 10 };
+/** Every node option: the core's defaults, with the lab's timing. */
+const NODE_OPTIONS = resolveNodeOptions('simulation', { tickMs: 10, electionTicks: 30, heartbeatTicks: 10 });
 
 /** Storage whose writes complete only when the test says so. */
 class GatedStorage implements LogStorage {
@@ -43,7 +45,7 @@ test('a vote leaves only after the vote is durable', async () => {
   const storage = new GatedStorage();
   const sent: Message[] = [];
   const s = new Scheduler();
-  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: (m) => sent.push(m) }, ...TIMING });
+  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: (m) => sent.push(m) }, ...NODE_OPTIONS });
   const vote: VoteMsg = { type: MessageType.Vote, term: 5, from: 0, to: 1, lastIndex: 0, lastTerm: 0 };
   const got: { reply?: Message | null } = {};
   void node.handleRequest(vote).then((r) => (got.reply = r));
@@ -63,7 +65,7 @@ test('a vote leaves only after the vote is durable', async () => {
 test('an append is acknowledged only after its entries are durable', async () => {
   const storage = new GatedStorage();
   const s = new Scheduler();
-  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: () => {} }, ...TIMING });
+  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: () => {} }, ...NODE_OPTIONS });
   const app: AppMsg = { type: MessageType.App, term: 1, from: 0, to: 1, prevIndex: 0, prevTerm: 0, entries: [entry(1, 1), entry(2, 1)], commit: 0 };
   const got: { reply?: Message | null } = {};
   void node.handleRequest(app).then((r) => (got.reply = r));
@@ -82,7 +84,7 @@ test('a node stopped while a write is in flight sends nothing afterwards', async
   const storage = new GatedStorage();
   const sent: Message[] = [];
   const s = new Scheduler();
-  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: (m) => sent.push(m) }, ...TIMING });
+  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage, initialState: EMPTY_STATE, clock: s, random: new SeededRandom(1), transport: { send: (m) => sent.push(m) }, ...NODE_OPTIONS });
   const got: { reply?: Message | null } = {};
   void node.handleRequest({ type: MessageType.Vote, term: 2, from: 0, to: 1, lastIndex: 0, lastTerm: 0 }).then((r) => (got.reply = r));
   await flush();
@@ -96,7 +98,7 @@ test('a node stopped while a write is in flight sends nothing afterwards', async
 test('a restarted node applies what it knew was committed without waiting for a leader', async () => {
   const s = new Scheduler();
   const initial: StorageState = { hardState: { term: 3, vote: 0, commit: 4 }, snapshot: null, entries: [1, 2, 3, 4, 5, 6].map((i) => entry(i, 3)) };
-  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage: new MemoryStorage(initial), initialState: initial, clock: s, random: new SeededRandom(1), transport: { send: () => {} }, ...TIMING });
+  const node = new RaftNode({ id: 1, voters: [0, 1, 2], storage: new MemoryStorage(initial), initialState: initial, clock: s, random: new SeededRandom(1), transport: { send: () => {} }, ...NODE_OPTIONS });
   const got: number[] = [];
   for (let i = 0; i < 4; i++) {
     const item = await node.nextApply();
@@ -130,9 +132,9 @@ test('a state machine that stops reading never stalls elections, heartbeats or t
               nodes[m.to]!.step(m);
             }),
         },
+        ...NODE_OPTIONS,
         applyBuffer: 16,
         noopOnElection: false,
-        ...TIMING,
       }),
     );
   }
@@ -195,8 +197,8 @@ test("a leader sends its new entries while writing them, and counts itself only 
         clock: s,
         random: rnd.fork(),
         transport: { send: (m) => s.setTimer(1, () => !down.has(m.to) && !down.has(m.from) && nodes[m.to]!.step(m)) },
+        ...NODE_OPTIONS,
         noopOnElection: false,
-        ...TIMING,
       }),
     );
   }

@@ -7,14 +7,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Message } from '../../src/core/types.js';
-import { RaftNode } from '../../src/node/raft-node.js';
+import { startNode } from '../../src/node/builder.js';
+import type { RaftNode } from '../../src/node/raft-node.js';
 import { SimCrashError, SimDisk } from '../../src/sim/disk.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { SeededRandom } from '../../src/util/random.js';
 
 const SEEDS = Number(process.env['TSRAFT_CLUSTER_CRASH_SEEDS'] ?? 30);
-const TIMING = { tickMs: 10, electionTicks: 30, heartbeatTicks: 10 };
+/** The core's defaults (the simulation profile's) with the lab's timing. */
+const OPTIONS = { tickMs: 10, electionTicks: 30, heartbeatTicks: 10, noopOnElection: true };
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -47,25 +49,26 @@ async function run(seed: number): Promise<Stats> {
 
   const start = async (id: number): Promise<void> => {
     const storage = await FileStorage.open('/data', { fs: disks[id]!.mount(), segmentBytes: 600 + rnd.int(2000) });
-    const initialState = await storage.load();
-    const node = new RaftNode({
+    let node: RaftNode | null = null;
+    const started = await startNode({
       id,
       voters: ids,
+      profile: 'simulation',
+      options: OPTIONS,
       storage,
-      initialState,
       clock: s,
       random: rnd.fork(),
       transport,
-      noopOnElection: true,
       onFatal: (err) => {
         check(err instanceof SimCrashError, `node ${id} failed: ${String(err)}`);
-        if (nodes[id] === node) {
+        if (node !== null && nodes[id] === node) {
           nodes[id] = null;
           stats.midWrite++;
         }
       },
-      ...TIMING,
     });
+    node = started.node;
+    const initialState = started.recovered;
     nodes[id] = node;
     lastApplied[id] = initialState.snapshot?.meta.index ?? 0;
     void (async () => {

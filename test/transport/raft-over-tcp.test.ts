@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NodeId } from '../../src/core/types.js';
-import { RaftNode, type ApplyItem } from '../../src/node/raft-node.js';
+import { startNode } from '../../src/node/builder.js';
+import type { ApplyItem, RaftNode } from '../../src/node/raft-node.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { EMPTY_STATE } from '../../src/storage/types.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { RealClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
@@ -38,20 +38,16 @@ test('three RaftNodes over TCP elect, replicate, serve a follower read, and catc
   }
   for (const [a, ta] of transports) for (const [b, tb] of transports) if (a !== b) ta.setPeer(b, tb.address);
 
-  const startNode = (id: NodeId): RaftNode => {
-    const node = new RaftNode({
+  const start = async (id: NodeId): Promise<RaftNode> => {
+    const { node } = await startNode({
       id,
       voters: ids,
+      profile: 'simulation',
+      options: { tickMs: 10, electionTicks: 30, heartbeatTicks: 5, noopOnElection: true, maxSnapshotChunkBytes: 1000 },
       storage: new MemoryStorage(),
-      initialState: EMPTY_STATE,
       clock,
       random: new SeededRandom(id),
       transport: transports.get(id)!,
-      tickMs: 10,
-      electionTicks: 30,
-      heartbeatTicks: 5,
-      noopOnElection: true,
-      maxSnapshotChunkBytes: 1000,
     });
     nodes.set(id, node);
     const items: ApplyItem[] = [];
@@ -64,8 +60,8 @@ test('three RaftNodes over TCP elect, replicate, serve a follower read, and catc
 
   try {
     // Node 3 stays down at first.
-    startNode(1);
-    startNode(2);
+    await start(1);
+    await start(2);
     await waitFor('a leader', () => [...nodes.values()].some((n) => n.isLeader()), 10_000);
     const leader = [...nodes.values()].find((n) => n.isLeader())!;
     const follower = [...nodes.values()].find((n) => n !== leader)!;
@@ -81,7 +77,7 @@ test('three RaftNodes over TCP elect, replicate, serve a follower read, and catc
     const snapshot = pattern(5000, 7);
     leader.compact(last, snapshot);
     await waitFor('compacted', () => leader.status().snapshotIndex === last);
-    const n3 = startNode(3);
+    const n3 = await start(3);
     await waitFor('node 3 caught up', () => n3.status().appliedIndex === last, 10_000);
     const snapItem = applied.get(3)!.find((it) => it.kind === 'snapshot');
     assert.ok(snapItem?.kind === 'snapshot');

@@ -495,3 +495,34 @@ test('start rejects when the address is taken', async () => {
     await a.t.close();
   }
 });
+
+test('logs name peers by their names when given (peerName), keeping the id as peerId', async () => {
+  const names = new Map<NodeId, string>([
+    [60485724, 'n1'],
+    [1460201009, 'n2'],
+  ]);
+  const a = await member(60485724, { peerName: (id) => names.get(id), peers: new Map([[1460201009, { host: LOCAL, port: await deadPort() }]]) });
+  try {
+    a.t.send(heartbeat(60485724, 1460201009, 1));
+    await waitFor('a failed connection logged', () => a.log.find('warn', /cannot connect/).length > 0);
+    const line = a.log.find('warn', /cannot connect/)[0]!;
+    assert.equal(line['msg'], 'cannot connect to node n2; will retry');
+    assert.equal(line['peer'], 'n2');
+    assert.equal(line['peerId'], 1460201009);
+    assert.equal(line['node'], 'n1', "the transport's own node is named too");
+  } finally {
+    await a.t.close();
+  }
+  // Without names, the ids as before.
+  const b = await member(7, { peers: new Map([[8, { host: LOCAL, port: await deadPort() }]]) });
+  try {
+    b.t.send(heartbeat(7, 8, 1));
+    await waitFor('a failed connection logged', () => b.log.find('warn', /cannot connect/).length > 0);
+    const line = b.log.find('warn', /cannot connect/)[0]!;
+    assert.equal(line['msg'], 'cannot connect to node 8; will retry');
+    assert.equal(line['peer'], 8);
+    assert.equal(line['peerId'], undefined);
+  } finally {
+    await b.t.close();
+  }
+});
