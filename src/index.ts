@@ -14,7 +14,7 @@
 export * from './core/config.js';
 
 // The data a state machine and a storage see.
-export { EntryType, Role, type NodeId, type Entry, type HardState, type Snapshot, type SnapshotMeta, type SoftState, type ReadState, type Message } from './core/types.js';
+export { EntryType, Role, type NodeId, type Entry, type HardState, type Snapshot, type SnapshotMeta, type SoftState, type ReadState, type Message, type ConfState, type ConfChange, type ConfChangeStep } from './core/types.js';
 
 // Storage: the contract and its implementations.
 export * from './storage/index.js';
@@ -31,6 +31,7 @@ export { startNode, type NodeSetup, type ReplicatedNodeSetup, type StartedNode, 
 // Errors a caller can meet.
 export { NotLeaderError, ReadIndexError, ProposalUnknownError, NodeStoppedError } from './node/errors.js';
 export { RaftInvariantError } from './core/errors.js';
+export { ConfChangeError, EMPTY_CONF, bootstrapConf, isJoint, isMember, isVoter, members, type ConfEntry } from './core/membership.js';
 
 // The replicated key-value store, its server and its client.
 export * from './kv/index.js';

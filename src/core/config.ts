@@ -23,6 +23,8 @@ export class ConfigError extends Error {
 /** Hooks that observe the core without influencing it. */
 export interface RaftObserver {
   onRoleChange?(info: { id: NodeId; role: Role; term: number; leader: NodeId | null }): void;
+  /** On a leader: a follower's log ends below what it had acknowledged (`match`); it is being caught up again. */
+  onFollowerLostEntries?(info: { id: NodeId; match: number; lastIndex: number }): void;
 }
 
 /** The core's tunable options. Times are in ticks; every one has a default in {@link RAFT_DEFAULTS}. */
@@ -57,6 +59,8 @@ export interface RaftOptions {
    * election timeout ignores vote requests.
    */
   readonly checkQuorum: boolean;
+  /** A learner is promoted to voter only within this many entries of the leader's last index. */
+  readonly maxLearnerLag: number;
 }
 
 /** Configuration of one Raft state machine: who it is, its randomness, and any {@link RaftOptions}. */
@@ -108,6 +112,7 @@ export const OPTION_SPECS: { readonly [K in keyof NodeOptions]: Spec } = {
   noopOnElection: { doc: 'append a no-op entry on election', kind: 'bool' },
   preVote: { doc: 'pre-vote before campaigning', kind: 'bool' },
   checkQuorum: { doc: 'leaders step down without a live majority; followers with a live leader refuse votes', kind: 'bool' },
+  maxLearnerLag: { doc: 'entries a learner may lag behind the leader and still be promoted', kind: 'int', min: 0, max: 1_000_000_000 },
   applyBuffer: { doc: 'committed entries buffered for the state machine', kind: 'int', min: 1, max: 1_000_000 },
   readTimeoutMs: { doc: 'read-index timeout in ms (0: two maximum election timeouts)', kind: 'int', min: 0, max: 3_600_000 },
 };
@@ -123,6 +128,7 @@ export const RAFT_DEFAULTS: RaftOptions = {
   noopOnElection: true,
   preVote: false,
   checkQuorum: false,
+  maxLearnerLag: 1000,
 };
 
 /** A named set of options for one kind of deployment. */

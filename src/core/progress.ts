@@ -125,21 +125,35 @@ export class Progress {
 
   /**
    * Handles a rejection of the append whose prevIndex was `rejected`; `hint` is
-   * where the follower's hint says to resume. Moves `next` back (never below
-   * match + 1) and falls back to probing. Returns false if the rejection is stale.
+   * where the follower's hint says to resume. Returns:
+   * - `stale`: it answers an old append and tells nothing;
+   * - `moved`: fall back to probing from an earlier `next`;
+   * - `lost`: the follower's log ends (or conflicts) at or below `match`, so it
+   *   lost entries it had acknowledged (a disk that lied, a log cut short):
+   *   `match` goes down with `next`, so it is caught up again. The commit index
+   *   never goes back, so this costs nothing but the resend.
+   * Every probe that goes out after a rejection starts strictly lower, so a
+   * follower's rejections never loop.
    */
-  maybeDecrTo(rejected: number, hint: number): boolean {
-    if (this.state === 'snapshot') return false;
+  maybeDecrTo(rejected: number, hint: number): 'stale' | 'moved' | 'lost' {
+    if (this.state === 'snapshot') return 'stale';
     if (this.state === 'replicate') {
-      // A rejection at or below match answers an old append: the follower has moved past it.
-      if (rejected <= this.match) return false;
+      if (rejected <= this.match) {
+        // An old append answered late, unless the follower says its log ends at or
+        // below what it acknowledged: then check with a probe right behind match.
+        if (hint > this.match) return 'stale';
+        this.becomeProbe();
+        return 'moved';
+      }
     } else if (this.next - 1 !== rejected) {
       // In probe state only the answer to the outstanding probe (prevIndex = next - 1) counts.
-      return false;
+      return 'stale';
     }
-    const next = Math.max(this.match + 1, Math.min(hint, rejected));
+    const next = Math.max(1, Math.min(hint, rejected));
+    const lost = next <= this.match;
     this.reset('probe');
     this.next = next;
-    return true;
+    if (lost) this.match = next - 1;
+    return lost ? 'lost' : 'moved';
   }
 }

@@ -55,3 +55,50 @@ export class MajorityConfig {
     return 'lost';
   }
 }
+
+/**
+ * The quorum of a configuration: a majority of `incoming`, and while joint
+ * (C_old,new) a majority of `outgoing` too (dissertation §4.3). Learners are
+ * never part of it.
+ */
+export class JointConfig {
+  readonly incoming: MajorityConfig | null;
+  readonly outgoing: MajorityConfig | null;
+
+  constructor(incoming: readonly NodeId[], outgoing: readonly NodeId[]) {
+    // A node waiting to join has no voters at all: no quorum is ever reached.
+    this.incoming = incoming.length > 0 ? new MajorityConfig(incoming) : null;
+    this.outgoing = outgoing.length > 0 ? new MajorityConfig(outgoing) : null;
+  }
+
+  /** Voters of either half, sorted, without duplicates. */
+  get voters(): readonly NodeId[] {
+    return [...new Set([...(this.incoming?.voters ?? []), ...(this.outgoing?.voters ?? [])])].sort((a, b) => a - b);
+  }
+
+  has(id: NodeId): boolean {
+    return (this.incoming?.has(id) ?? false) || (this.outgoing?.has(id) ?? false);
+  }
+
+  /** The highest index both halves have acknowledged by majority. */
+  committedIndex(acked: (id: NodeId) => number): number {
+    if (this.incoming === null) return 0;
+    const inc = this.incoming.committedIndex(acked);
+    return this.outgoing === null ? inc : Math.min(inc, this.outgoing.committedIndex(acked));
+  }
+
+  isQuorum(ids: ReadonlySet<NodeId>): boolean {
+    if (this.incoming === null) return false;
+    return this.incoming.isQuorum(ids) && (this.outgoing?.isQuorum(ids) ?? true);
+  }
+
+  /** Won if both halves are won; lost if either is lost. */
+  voteResult(votes: ReadonlyMap<NodeId, boolean>): VoteResult {
+    if (this.incoming === null) return 'lost';
+    const a = this.incoming.voteResult(votes);
+    const b = this.outgoing?.voteResult(votes) ?? 'won';
+    if (a === 'won' && b === 'won') return 'won';
+    if (a === 'lost' || b === 'lost') return 'lost';
+    return 'pending';
+  }
+}

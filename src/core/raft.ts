@@ -4,7 +4,8 @@ import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver, ty
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import type { Progress } from './progress.js';
-import { MajorityConfig, type VoteResult } from './quorum.js';
+import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, encodeConfEntry, isJoint, isMember, isVoter, members, sameConf } from './membership.js';
+import { JointConfig, type VoteResult } from './quorum.js';
 import { ReadOnly, type ReadAnswer } from './read-only.js';
 import { sameHardState, sameSoftState, type Ready, type ReadyOptions } from './ready.js';
 import { Replication } from './replication.js';
@@ -14,6 +15,8 @@ import {
   MessageType,
   Role,
   type AppMsg,
+  type ConfChange,
+  type ConfState,
   type AppRespMsg,
   type Entry,
   type HardState,
@@ -30,6 +33,7 @@ import {
   type SnapRespMsg,
   type Snapshot,
   type SoftState,
+  type TimeoutNowMsg,
   type VoteMsg,
   type VoteRespMsg,
 } from './types.js';
@@ -55,7 +59,16 @@ const EMPTY = new Uint8Array(0);
  */
 export class Raft {
   readonly id: NodeId;
-  private readonly config: MajorityConfig;
+  /** The configurations along the log; the latest is in force (it takes effect on append). */
+  private readonly history: ConfigHistory;
+  /** The quorum of the configuration in force. */
+  private quorum: JointConfig;
+  /** Used when a snapshot carries no configuration: the bootstrap one. */
+  private readonly bootstrap: ConfState;
+  /** The configuration the last Ready reported. */
+  private prevConf: ConfState;
+  /** With canary 'removed-ack-counts': removed voters whose acknowledgements still count. */
+  private readonly removedVoters = new Set<NodeId>();
   private readonly opts: RaftOptions;
   private readonly random: Random;
   private readonly observer: RaftObserver | undefined;
@@ -88,21 +101,31 @@ export class Raft {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private readyInFlight = false;
+  /** Leadership transfer in progress (dissertation §3.10): its target, and ticks since it began. */
+  private transferee: NodeId | null = null;
+  private transferElapsed = 0;
 
   constructor(cfg: RaftConfig, initial: RaftInitialState) {
-    if (!cfg.voters.includes(cfg.id)) throw new ConfigError(`node ${cfg.id} is not among the voters ${cfg.voters.join(',')}`, 'voters');
+    if (cfg.voters.length > 0 && !cfg.voters.includes(cfg.id)) {
+      throw new ConfigError(`node ${cfg.id} is not among the voters ${cfg.voters.join(',')} (a node that joins an existing cluster starts with no voters)`, 'voters');
+    }
     this.opts = resolveRaftOptions(cfg);
     this.id = cfg.id;
-    this.config = new MajorityConfig(cfg.voters);
     this.random = cfg.random;
     this.observer = cfg.observer;
     this.canary = cfg.canary;
-    this.reads = new ReadOnly(cfg.id, this.config);
+    this.reads = new ReadOnly(cfg.id, () => this.quorum);
     this.replication = new Replication(this, this.opts, (m) => this.send(m));
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
     this.snapshotValue = initial.snapshot;
     this.log = new RaftLog(snapMeta, initial.entries, initial.hardState.commit);
+    // The configuration is a function of the log: the snapshot's, then every configuration entry after it.
+    this.bootstrap = bootstrapConf(cfg.voters);
+    this.history = new ConfigHistory(snapMeta.index, snapMeta.conf ?? this.bootstrap);
+    for (const e of initial.entries) if (e.type === EntryType.ConfChange) this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
+    this.quorum = this.quorumOf(this.history.current.conf);
+    this.prevConf = this.history.current.conf;
     this.termValue = initial.hardState.term;
     this.voteValue = initial.hardState.vote;
     this.prevHardState = this.hardState();
@@ -124,8 +147,17 @@ export class Raft {
   get leader(): NodeId | null {
     return this.leaderValue;
   }
+  /** Voters of the configuration in force (both halves while joint). */
   get voters(): readonly NodeId[] {
-    return this.config.voters;
+    return this.quorum.voters;
+  }
+  /** The configuration in force: the latest in the log. */
+  get conf(): ConfState {
+    return this.history.current.conf;
+  }
+  /** The leadership transfer in progress, if any. */
+  get transferTarget(): NodeId | null {
+    return this.transferee;
   }
   get snapshot(): Snapshot | null {
     return this.snapshotValue;
@@ -155,15 +187,18 @@ export class Raft {
         this.replication.broadcastHeartbeat(this.reads.round);
       }
       this.replication.retransmitSnapshots();
+      // A transfer that has not made the target leader within an election timeout is abandoned.
+      if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTicks) this.abortTransfer();
       this.electionElapsed++;
       if (this.electionElapsed >= this.opts.electionTicks) {
         this.electionElapsed = 0;
-        if (this.opts.checkQuorum && !this.replication.quorumActive(this.config, this.id)) this.becomeFollower(this.termValue, null);
+        if (this.opts.checkQuorum && !this.replication.quorumActive(this.quorum, this.id)) this.becomeFollower(this.termValue, null);
       }
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    // Learners, removed nodes and nodes waiting to join never campaign.
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.quorum.has(this.id)) {
       this.campaign(this.opts.preVote ? 'pre-election' : 'election');
     }
   }
@@ -185,11 +220,70 @@ export class Raft {
    * it will appear if it commits; null if this node is not the leader.
    */
   propose(data: Uint8Array, type: EntryType = EntryType.Normal): { index: number; term: number } | null {
-    if (this.roleValue !== Role.Leader) return null;
+    invariant(type !== EntryType.ConfChange, 'configuration changes go through proposeConfChange');
+    // During a transfer the leader takes no proposals: they could not commit before it steps down.
+    if (this.roleValue !== Role.Leader || this.transferee !== null) return null;
+    return this.appendOwn(type, data);
+  }
+
+  private appendOwn(type: EntryType, data: Uint8Array): { index: number; term: number } {
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.termValue, type, data }]);
     this.needsFlush = true;
     return { index, term: this.termValue };
+  }
+
+  /**
+   * Proposes a membership change (leader only). A change of the voters enters
+   * the joint configuration, which this leader (or its successor) leaves by
+   * itself once it commits. Throws {@link ConfChangeError} naming the reason
+   * if the change cannot be made now: not the leader, a transfer or another
+   * change in flight, no commit yet in this term, a learner not caught up, or
+   * a change the rules refuse. Returns where the entry was appended.
+   */
+  proposeConfChange(cc: ConfChange): { index: number; term: number } {
+    if (this.roleValue !== Role.Leader) throw new ConfChangeError('not the leader');
+    if (this.transferee !== null) throw new ConfChangeError(`a leadership transfer to ${this.transferee} is in progress`);
+    const cur = this.history.current;
+    if (isJoint(cur.conf)) throw new ConfChangeError('the cluster is still leaving a joint configuration');
+    if (cur.index > this.log.committed) throw new ConfChangeError(`the previous configuration change (index ${cur.index}) has not committed yet`);
+    // Dissertation §4.1: a leader changes the configuration only after committing an entry of its term.
+    if (this.log.term(this.log.committed) !== this.termValue) throw new ConfChangeError('this leader has not yet committed an entry of its term');
+    for (const s of cc.steps) {
+      if (s.type !== 'promote') continue;
+      const pr = this.replication.get(s.id);
+      const behind = this.log.lastIndex() - (pr?.match ?? 0);
+      if (pr !== undefined && behind > this.opts.maxLearnerLag) throw new ConfChangeError(`learner ${s.id} is ${behind} entries behind (at most ${this.opts.maxLearnerLag}): promote it once it has caught up`);
+    }
+    const next = applyConfChange(cur.conf, cc, this.canary);
+    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change: cc, conf: next }));
+    this.history.add(at.index, at.term, next);
+    this.switchConf();
+    // Canary 'leave-joint-early': leave C_old,new at once, before it commits.
+    if (this.canary === 'leave-joint-early' && isJoint(next)) this.leaveJoint();
+    return at;
+  }
+
+  /**
+   * Transfers leadership (dissertation §3.10) to `to`, or to the most
+   * up-to-date voter: stops taking proposals and reads, brings the target up
+   * to date, then tells it to campaign at once. Abandoned after an election
+   * timeout. Throws {@link ConfChangeError} if it cannot start. Returns the target.
+   */
+  transferLeader(to: NodeId | null): NodeId {
+    if (this.roleValue !== Role.Leader) throw new ConfChangeError('not the leader');
+    const target = to ?? this.mostUpToDateVoter();
+    if (target === null) throw new ConfChangeError('there is no other voter to transfer leadership to');
+    if (target === this.id) throw new ConfChangeError(`node ${target} is already the leader`);
+    if (!this.quorum.has(target)) throw new ConfChangeError(`node ${target} is not a voter`);
+    this.transferee = target;
+    this.transferElapsed = 0;
+    // This leader's read authority ends now: the target may lead before it learns so.
+    this.answerReads(this.reads.drop());
+    const pr = this.replication.get(target)!;
+    if (pr.match === this.log.lastIndex() || this.canary === 'transfer-not-up-to-date') this.sendTimeoutNow(target);
+    else this.replication.sendAppend(target, true);
+    return target;
   }
 
   /**
@@ -200,8 +294,11 @@ export class Raft {
     if (index <= this.log.snapIndex) return;
     invariant(index <= this.log.applied, () => `snapshot at ${index} but only ${this.log.applied} applied`);
     const term = this.log.term(index)!;
+    // The snapshot carries the configuration in force at its index (canary: it drops it).
+    const conf = this.canary === 'snapshot-drops-config' ? undefined : this.history.at(index);
     this.log.compact(index);
-    this.snapshotValue = { meta: { index, term }, data };
+    this.history.compactTo(index);
+    this.snapshotValue = { meta: { index, term, conf }, data };
     this.snapshotToPersist = this.snapshotValue;
   }
 
@@ -229,7 +326,12 @@ export class Raft {
    * RPC-style transport can send it back as the reply.
    */
   step(m: Message): Message | undefined {
-    if (m.to !== this.id || m.from === this.id || !this.config.has(m.from)) return undefined;
+    if (m.to !== this.id || m.from === this.id) return undefined;
+    // A leader's messages are taken from anyone whose term is current: a joining node knows
+    // no configuration yet, and a new member may hear from a leader its log has not named yet.
+    // Anything else from outside the configuration is dropped: a removed server, which never
+    // learns of its removal, must not disrupt the cluster with its campaigns (dissertation §4.2.3).
+    if (!isMember(this.conf, m.from) && !isLeaderMessage(m)) return undefined;
 
     // A forwarded proposal is just commands: the leader appends them whatever the sender's term.
     if (m.type === MessageType.Prop && m.term <= this.termValue) {
@@ -239,14 +341,15 @@ export class Raft {
     if (m.term > this.termValue) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader.
-        if (this.inLease()) return this.voteResponse(m, false, this.termValue);
+        // A transfer's vote is the leader's own wish, and not refused for it.
+        const transfer = m.type === MessageType.Vote && m.transfer === true;
+        if (!transfer && this.inLease()) return this.voteResponse(m, false, this.termValue);
         // A pre-vote never changes our term.
         if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
       } else if (m.type === MessageType.PreVoteResp && m.granted) {
         // Our own pre-vote term, echoed: not a newer term.
       } else {
-        const fromLeader = m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
-        this.becomeFollower(m.term, fromLeader ? m.from : null);
+        this.becomeFollower(m.term, isLeaderMessage(m) ? m.from : null);
       }
     } else if (m.term < this.termValue && this.canary !== 'accept-stale-term') {
       // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
@@ -270,6 +373,10 @@ export class Raft {
       case MessageType.Snap:
         this.acceptLeader(m.from);
         return this.handleSnapshot(m);
+      case MessageType.TimeoutNow:
+        this.acceptLeader(m.from);
+        this.handleTimeoutNow(m);
+        return undefined;
       case MessageType.AppResp:
         this.handleAppendResp(m);
         return undefined;
@@ -307,6 +414,7 @@ export class Raft {
       this.snapshotToApply !== undefined ||
       !sameHardState(hs, this.prevHardState) ||
       !sameSoftState(this.softState(), this.prevSoftState) ||
+      this.conf !== this.prevConf ||
       ((opts.maxCommitted ?? Infinity) > 0 && this.log.committed > this.log.applied)
     );
   }
@@ -323,6 +431,7 @@ export class Raft {
     const termOrVoteChanged = hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
     const rd: Ready = {
       softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
+      conf: this.conf === this.prevConf || sameConf(this.conf, this.prevConf) ? undefined : this.conf,
       hardState: sameHardState(hs, this.prevHardState) ? undefined : hs,
       entries,
       snapshot: this.snapshotToPersist,
@@ -338,6 +447,7 @@ export class Raft {
     this.snapshotToApply = undefined;
     this.prevHardState = hs;
     this.prevSoftState = ss;
+    this.prevConf = this.conf;
     this.readyInFlight = true;
     return rd;
   }
@@ -372,6 +482,8 @@ export class Raft {
     this.votes.clear();
     this.replication.clear();
     this.snapshotReceiver.reset();
+    this.transferee = null;
+    this.removedVoters.clear();
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
@@ -386,7 +498,7 @@ export class Raft {
    * that asks whether a majority would vote for us there, raising no term and
    * casting no vote. Winning a pre-election starts the election.
    */
-  private campaign(kind: CampaignType): void {
+  private campaign(kind: CampaignType, transfer = false): void {
     const pre = kind === 'pre-election';
     if (pre) {
       this.roleValue = Role.PreCandidate;
@@ -403,19 +515,20 @@ export class Raft {
       this.wonCampaign(kind);
       return;
     }
-    const type = pre ? MessageType.PreVote : MessageType.Vote;
     const term = pre ? this.termValue + 1 : this.termValue;
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
-    for (const to of this.config.voters) {
-      if (to !== this.id) this.send<VoteMsg | PreVoteMsg>({ type, term, from: this.id, to, lastIndex, lastTerm });
+    for (const to of this.quorum.voters) {
+      if (to === this.id) continue;
+      if (pre) this.send<PreVoteMsg>({ type: MessageType.PreVote, term, from: this.id, to, lastIndex, lastTerm });
+      else this.send<VoteMsg>({ type: MessageType.Vote, term, from: this.id, to, lastIndex, lastTerm, ...(transfer && { transfer: true }) });
     }
   }
 
   /** Records a vote (or pre-vote) from `from` and tallies the campaign. */
   private poll(from: NodeId, granted: boolean): VoteResult {
     this.votes.set(from, granted);
-    return this.config.voteResult(this.votes);
+    return this.quorum.voteResult(this.votes);
   }
 
   private wonCampaign(kind: CampaignType): void {
@@ -429,7 +542,7 @@ export class Raft {
     this.leaderValue = this.id;
     this.heartbeatElapsed = 0;
     const next = this.log.lastIndex() + 1;
-    this.replication.start(this.config.voters.filter((id) => id !== this.id), next);
+    this.replication.start(members(this.conf).filter((id) => id !== this.id), next);
     this.notifyRole();
     if (this.opts.noopOnElection) {
       this.log.append([{ index: next, term: this.termValue, type: EntryType.Noop, data: EMPTY }]);
@@ -523,13 +636,35 @@ export class Raft {
     }
 
     const lastNew = this.log.appendFromLeader(prevIndex, entries);
+    this.syncConfWithLog(entries);
     this.log.commitTo(Math.min(m.commit, lastNew));
     return reply(true, lastNew);
   }
 
+  /**
+   * After the log took entries from the leader: configurations whose entries
+   * were truncated are undone, and configuration entries among `appended`
+   * take effect.
+   */
+  private syncConfWithLog(appended: readonly Entry[]): void {
+    let changed = this.history.dropTruncated((i) => this.log.term(i));
+    for (const e of appended) {
+      if (e.type !== EntryType.ConfChange || e.index <= this.history.current.index || !this.log.matchTerm(e.index, e.term)) continue;
+      this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
+      changed = true;
+    }
+    if (changed) this.switchConf();
+  }
+
   private handleHeartbeat(m: HeartbeatMsg): HeartbeatRespMsg {
     // The leader sends min(our match, its commit), so every entry up to it matches.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    const lastIndex = this.log.lastIndex();
+    this.log.commitTo(Math.min(m.commit, lastIndex));
+    if (m.commit > lastIndex) {
+      // The leader believes we hold entries we do not: we lost some we had acknowledged.
+      // Say where our log ends so the leader catches us up.
+      this.send<AppRespMsg>({ type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from, success: false, index: m.commit, hintTerm: 0, hintIndex: lastIndex + 1 });
+    }
     return this.send<HeartbeatRespMsg>({ type: MessageType.HeartbeatResp, term: this.termValue, from: this.id, to: m.from, ctx: m.ctx });
   }
 
@@ -555,6 +690,9 @@ export class Raft {
       return;
     }
     this.log.restore(snap.meta);
+    // The snapshot's configuration replaces whatever the discarded log held, even a later one.
+    this.history.reset(snap.meta.index, snap.meta.conf ?? this.bootstrap);
+    this.switchConf();
     this.snapshotValue = snap;
     this.snapshotToPersist = snap;
     this.snapshotToApply = snap;
@@ -566,13 +704,17 @@ export class Raft {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
     if (!m.success) {
-      this.replication.appendRejected(m, pr);
+      const match = pr.match;
+      if (this.replication.appendRejected(m, pr) === 'lost') {
+        this.observer?.onFollowerLostEntries?.({ id: m.from, match, lastIndex: pr.next - 1 });
+      }
       return;
     }
     const wasPaused = pr.isPaused();
     const updated = pr.appendAcked(m.index);
     if (updated) this.maybeCommit();
     if (updated || wasPaused) this.needsFlush = true;
+    if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResp(m: HeartbeatRespMsg): void {
@@ -617,20 +759,103 @@ export class Raft {
 
   /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
   private maybeCommit(): boolean {
-    const mci = this.config.committedIndex((id) => (id === this.id ? this.log.persisted : (this.replication.get(id)?.match ?? 0)));
+    const quorum = this.removedVoters.size > 0 ? new JointConfig([...this.quorum.voters, ...this.removedVoters], []) : this.quorum;
+    const mci = quorum.committedIndex((id) => (id === this.id ? this.log.persisted : (this.replication.get(id)?.match ?? 0)));
     if (mci > this.log.committed && (this.log.term(mci) === this.termValue || this.canary === 'commit-previous-term')) {
       this.log.commitTo(mci);
       this.commitAdvanced = true;
       // The first commit of this term makes the commit index a safe read index.
       this.reads.committedTo(mci);
+      this.afterConfCommit();
       return true;
     }
     return false;
   }
 
+  /**
+   * Once the configuration in force has committed: a joint one is left (by
+   * whichever leader sees it commit, so a new leader finishes a transition its
+   * predecessor began), and a leader that is no longer a voter steps down.
+   */
+  private afterConfCommit(): void {
+    const cur = this.history.current;
+    if (this.roleValue !== Role.Leader || cur.index > this.log.committed) return;
+    if (isJoint(cur.conf)) this.leaveJoint();
+    else if (!isVoter(cur.conf, this.id)) this.becomeFollower(this.termValue, null);
+  }
+
+  /** Appends the entry that leaves C_old,new for C_new. */
+  private leaveJoint(): void {
+    const change: ConfChange = { steps: [] };
+    const next = applyConfChange(this.history.current.conf, change);
+    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change, conf: next }));
+    this.history.add(at.index, at.term, next);
+    this.switchConf();
+  }
+
+  private quorumOf(c: ConfState): JointConfig {
+    // Canary 'learner-counts': learners vote and acknowledge as if they were voters.
+    if (this.canary === 'learner-counts') return new JointConfig([...c.voters, ...c.learners], c.outgoing);
+    return new JointConfig(c.voters, c.outgoing);
+  }
+
+  /** The configuration in force changed: new quorum, and on a leader, progress for exactly its members. */
+  private switchConf(): void {
+    const conf = this.conf;
+    const before = this.quorum;
+    this.quorum = this.quorumOf(conf);
+    if (this.roleValue !== Role.Leader) return;
+    const wanted = new Set(members(conf).filter((id) => id !== this.id));
+    for (const id of [...this.replication.followers()]) {
+      if (wanted.has(id)) continue;
+      // Canary 'removed-ack-counts': a removed voter's acknowledgements still count.
+      if (this.canary === 'removed-ack-counts' && before.has(id)) this.removedVoters.add(id);
+      else this.replication.remove(id);
+    }
+    const added = [...wanted].filter((id) => this.replication.get(id) === undefined);
+    this.replication.start(added, this.log.lastIndex() + 1);
+    for (const id of added) this.replication.sendAppend(id, true);
+    if (this.transferee !== null && !this.quorum.has(this.transferee)) this.abortTransfer();
+  }
+
+  // ---- leadership transfer (dissertation §3.10) ------------------------------
+
+  private mostUpToDateVoter(): NodeId | null {
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const id of this.quorum.voters) {
+      const match = this.replication.get(id)?.match ?? -1;
+      if (id !== this.id && match > bestMatch) [best, bestMatch] = [id, match];
+    }
+    return best;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send<TimeoutNowMsg>({ type: MessageType.TimeoutNow, term: this.termValue, from: this.id, to, lastIndex: this.log.lastIndex() });
+  }
+
+  private abortTransfer(): void {
+    this.transferee = null;
+    this.transferElapsed = 0;
+  }
+
+  /** The leader asks us to campaign now: its log is no longer than ours (checked by the leader). */
+  private handleTimeoutNow(m: TimeoutNowMsg): void {
+    if (!this.quorum.has(this.id)) return;
+    // An out-of-date target would only disrupt: it cannot win (canary: it campaigns anyway).
+    if (this.log.lastIndex() < m.lastIndex && this.canary !== 'transfer-not-up-to-date') return;
+    this.campaign('election', true);
+  }
+
   // ---- linearizable reads (dissertation §6.4) -------------------------------
 
   private registerRead(ctx: number, from: NodeId): void {
+    if (this.transferee !== null) {
+      // The leader's read authority ended when the transfer began.
+      if (from === this.id) this.reads.answered(ctx, -1);
+      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: from, ctx, index: -1 });
+      return;
+    }
     // Until it commits an entry of its own term, a new leader does not know the commit index.
     if (this.log.term(this.log.committed) !== this.termValue && this.canary !== 'no-noop-before-reads') {
       this.reads.awaitCommit(ctx, from);
@@ -691,4 +916,9 @@ export class Raft {
     this.msgs.push(m);
     return m;
   }
+}
+
+/** Messages only a leader sends. */
+function isLeaderMessage(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.TimeoutNow;
 }

@@ -1,4 +1,3 @@
-import type { MajorityConfig } from './quorum.js';
 import type { NodeId, ReadState } from './types.js';
 
 /** A read waiting for the leader to confirm it (dissertation §6.4). */
@@ -40,7 +39,8 @@ export class ReadOnly {
 
   constructor(
     private readonly self: NodeId,
-    private readonly quorum: MajorityConfig,
+    /** The quorum in force: it changes with the configuration. */
+    private readonly quorum: () => { isQuorum(ids: ReadonlySet<NodeId>): boolean },
   ) {}
 
   /** The latest heartbeat round: heartbeats carry it, and an answer confirms every read up to it. */
@@ -98,7 +98,7 @@ export class ReadOnly {
     const answers: ReadAnswer[] = [];
     while (this.queue.length > 0) {
       const r = this.queue[0]!;
-      if (r.round === 0 || !this.quorum.isQuorum(r.acks)) break;
+      if (r.round === 0 || !this.quorum().isQuorum(r.acks)) break;
       this.queue.shift();
       if (r.from === this.self) this.readStates.push({ ctx: r.ctx, index: r.index });
       else answers.push({ to: r.from, ctx: r.ctx, index: r.index });

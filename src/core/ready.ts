@@ -1,4 +1,4 @@
-import type { Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
+import type { ConfState, Entry, HardState, Message, ReadState, Snapshot, SoftState } from './types.js';
 
 /**
  * A batch of work for the driver, in this order: persist `hardState`,
@@ -9,6 +9,8 @@ import type { Entry, HardState, Message, ReadState, Snapshot, SoftState } from '
  */
 export interface Ready {
   readonly softState: SoftState | undefined;
+  /** The configuration in force, when it changed since the last Ready (the driver updates its peers). */
+  readonly conf: ConfState | undefined;
   readonly hardState: HardState | undefined;
   /** Entries to append to storage; the first one may overwrite (truncate) a stored suffix. */
   readonly entries: readonly Entry[];

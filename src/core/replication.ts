@@ -1,7 +1,7 @@
 import type { RaftOptions } from './config.js';
 import { invariant } from './errors.js';
 import { Progress } from './progress.js';
-import type { MajorityConfig } from './quorum.js';
+import type { JointConfig } from './quorum.js';
 import type { Raft } from './raft.js';
 import { MessageType, type AppMsg, type AppRespMsg, type HeartbeatMsg, type Message, type NodeId, type SnapMsg } from './types.js';
 
@@ -32,6 +32,11 @@ export class Replication {
     for (const id of followers) this.progress.set(id, new Progress(next, this.limits.maxInflight));
   }
 
+  /** Stops tracking a follower that left the configuration. */
+  remove(id: NodeId): void {
+    this.progress.delete(id);
+  }
+
   /** Forgets every follower: leadership ended. */
   clear(): void {
     this.progress.clear();
@@ -46,7 +51,7 @@ export class Replication {
   }
 
   /** With check quorum: has a majority (with `self`) answered since the last call? Resets the marks. */
-  quorumActive(config: MajorityConfig, self: NodeId): boolean {
+  quorumActive(config: JointConfig, self: NodeId): boolean {
     const active = new Set<NodeId>([self]);
     for (const [id, pr] of this.progress) {
       if (pr.recentActive) active.add(id);
@@ -84,8 +89,10 @@ export class Replication {
   }
 
   /** `pr`'s follower rejected an append: back off to where its hint says our logs may match, and probe there. */
-  appendRejected(m: AppRespMsg, pr: Progress): void {
-    if (pr.maybeDecrTo(m.index, this.nextFromHint(m))) this.sendAppend(m.from, true);
+  appendRejected(m: AppRespMsg, pr: Progress): 'stale' | 'moved' | 'lost' {
+    const outcome = pr.maybeDecrTo(m.index, this.nextFromHint(m));
+    if (outcome !== 'stale') this.sendAppend(m.from, true);
+    return outcome;
   }
 
   /** Where to resume after a rejection, from the follower's (term, first index) hint. */

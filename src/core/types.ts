@@ -125,6 +125,8 @@ export interface VoteMsg extends Envelope {
   readonly type: typeof MessageType.Vote;
   readonly lastIndex: number;
   readonly lastTerm: number;
+  /** Sent on the leader's request (leadership transfer): not refused for a live leader. */
+  readonly transfer?: boolean;
 }
 
 export interface VoteRespMsg extends Envelope {
@@ -225,6 +227,12 @@ export interface PreVoteRespMsg extends Envelope {
   readonly granted: boolean;
 }
 
+export interface TimeoutNowMsg extends Envelope {
+  readonly type: typeof MessageType.TimeoutNow;
+  /** The leader's last index when it sent this: a target behind it does not campaign. */
+  readonly lastIndex: number;
+}
+
 /** Every message the core sends or receives. */
 export type Message =
   | VoteMsg
@@ -239,7 +247,8 @@ export type Message =
   | ReadIndexRespMsg
   | PropMsg
   | PreVoteMsg
-  | PreVoteRespMsg;
+  | PreVoteRespMsg
+  | TimeoutNowMsg;
 
 /** True for messages that open an exchange and get exactly one response. */
 export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | SnapMsg | PreVoteMsg {

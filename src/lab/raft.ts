@@ -82,7 +82,7 @@ class RpcTransport implements Transport {
       void end.call<Message>(METHOD[m.type]!, m).then((reply) => {
         if (reply !== null) this.node?.step(reply);
       });
-    } else if (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp || m.type === MessageType.Prop) {
+    } else if (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp || m.type === MessageType.Prop || m.type === MessageType.TimeoutNow) {
       // One-way messages: delivered as an RPC whose reply carries nothing.
       void end.call('Raft.Message', m);
     }

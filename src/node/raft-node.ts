@@ -1,6 +1,7 @@
 import { effectiveReadTimeoutMs, type NodeOptions, type RaftObserver } from '../core/config.js';
 import { Raft, type Ready } from '../core/raft.js';
-import { EntryType, MessageType, isRequest, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
+import { ConfChangeError } from '../core/membership.js';
+import { EntryType, MessageType, isRequest, type ConfChange, type ConfState, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -84,6 +85,7 @@ export class RaftNode {
   /** The last hard state handed to storage. */
   private writtenHardState: HardState | undefined;
   private readonly roleListeners: ((info: { role: Role; term: number; leader: NodeId | null }) => void)[] = [];
+  private readonly confListeners: ((conf: ConfState) => void)[] = [];
   private readonly readTimeoutMs: number;
   private readCtx = 0;
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (err: Error) => void; timer: Timer }>();
@@ -113,12 +115,14 @@ export class RaftNode {
         noopOnElection: opts.noopOnElection,
         preVote: opts.preVote,
         checkQuorum: opts.checkQuorum,
+        maxLearnerLag: opts.maxLearnerLag,
         canary: opts.canary,
         observer: {
           onRoleChange: (info) => {
             opts.observer?.onRoleChange?.(info);
             for (const l of this.roleListeners) l(info);
           },
+          onFollowerLostEntries: (info) => opts.observer?.onFollowerLostEntries?.(info),
         },
       },
       opts.initialState,
@@ -212,6 +216,54 @@ export class RaftNode {
       p.timer.cancel();
       p.reject(new ReadIndexError('leadership was lost before the read was confirmed'));
     }
+  }
+
+  /**
+   * Proposes a membership change (leader only): see {@link Raft.proposeConfChange}.
+   * Throws `ConfChangeError` naming why it cannot be made now. Returns where
+   * the entry was appended; it is in force at once and final once committed.
+   */
+  proposeConfChange(cc: ConfChange): { index: number; term: number } {
+    if (this.stoppedFlag) throw new ConfChangeError(`node ${this.id} is stopped`);
+    const at = this.core.proposeConfChange(cc);
+    this.schedule();
+    return at;
+  }
+
+  /**
+   * Starts a leadership transfer to `to` (or the most up-to-date voter):
+   * see {@link Raft.transferLeader}. Throws `ConfChangeError` if it cannot
+   * start; returns the target. Watch {@link onRoleChange} for the outcome.
+   */
+  transferLeader(to: NodeId | null): NodeId {
+    if (this.stoppedFlag) throw new ConfChangeError(`node ${this.id} is stopped`);
+    const target = this.core.transferLeader(to);
+    this.schedule();
+    return target;
+  }
+
+  /** The configuration in force (the latest in this node's log). */
+  get conf(): ConfState {
+    return this.core.conf;
+  }
+
+  /** On the leader: each member's replication progress (match index), for status pages and promotion. */
+  progress(): Map<NodeId, { match: number; next: number; state: string }> {
+    const out = new Map<NodeId, { match: number; next: number; state: string }>();
+    for (const id of [...this.core.conf.voters, ...this.core.conf.outgoing, ...this.core.conf.learners]) {
+      const pr = this.core.progressOf(id);
+      if (pr !== undefined) out.set(id, { match: pr.match, next: pr.next, state: pr.state });
+    }
+    return out;
+  }
+
+  /** Calls `fn` whenever the configuration in force changes (after the Ready that reports it is persisted). */
+  onConfChange(fn: (conf: ConfState) => void): () => void {
+    this.confListeners.push(fn);
+    return () => {
+      const i = this.confListeners.indexOf(fn);
+      if (i >= 0) this.confListeners.splice(i, 1);
+    };
   }
 
   /** Calls `fn` (synchronously) whenever this node's role or term changes. Returns an unsubscribe function. */
@@ -398,6 +450,7 @@ export class RaftNode {
         this.transport.send(m);
       }
     }
+    if (rd.conf !== undefined) for (const l of this.confListeners) l(rd.conf);
     if (rd.applySnapshot !== undefined) this.applyQueue.push({ kind: 'snapshot', snapshot: rd.applySnapshot });
     for (const entry of rd.committedEntries) this.applyQueue.push({ kind: 'entry', entry });
     this.flushApplyWaiter();

@@ -3,10 +3,12 @@ import {
   MessageType,
   type AppMsg,
   type AppRespMsg,
+  type ConfState,
   type Entry,
   type HeartbeatMsg,
   type HeartbeatRespMsg,
   type Message,
+  type NodeId,
   type ReadIndexMsg,
   type ReadIndexRespMsg,
   type PropMsg,
@@ -15,6 +17,7 @@ import {
   type SnapMsg,
   type SnapRespMsg,
   type SnapshotMeta,
+  type TimeoutNowMsg,
   type VoteMsg,
   type VoteRespMsg,
 } from '../core/types.js';
@@ -115,7 +118,30 @@ const entryTypes: ReadonlySet<unknown> = new Set(Object.values(EntryType));
 const messageTypes: ReadonlySet<unknown> = new Set(Object.values(MessageType));
 
 function snapshotMeta(f: Fields): SnapshotMeta {
-  return { index: f.int('index'), term: f.int('term') };
+  const index = f.int('index');
+  const term = f.int('term');
+  return f.raw('conf') === undefined ? { index, term } : { index, term, conf: confState(f.child('conf')) };
+}
+
+function nodeIds(f: Fields, key: string): NodeId[] {
+  return f.array(key).map((v, i) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new MessageValidationError(`${f.name(key)}[${i}]`, `expected a node id, got ${describe(v)}`);
+    return v;
+  });
+}
+
+/** A configuration: voters, outgoing voters, learners, and a string per member. */
+function confState(f: Fields): ConfState {
+  const ctx = f.child('context');
+  const context: Record<string, string> = {};
+  for (const key of Object.keys(f.raw('context') as Rec)) {
+    const v = ctx.raw(key);
+    if (typeof v !== 'string') throw new MessageValidationError(ctx.name(key), `expected a string, got ${describe(v)}`);
+    context[key] = v;
+  }
+  const voters = nodeIds(f, 'voters');
+  if (voters.length === 0) throw new MessageValidationError(f.name('voters'), 'a configuration has at least one voter');
+  return { voters, outgoing: nodeIds(f, 'outgoing'), learners: nodeIds(f, 'learners'), context };
 }
 
 /**
@@ -156,13 +182,13 @@ function entries(f: Fields, prevIndex: number, prevTerm: number, term: number): 
 export function validateMessage(x: unknown): Message {
   const f = Fields.of(x, '');
   const type = f.raw('type');
-  if (!messageTypes.has(type)) throw new MessageValidationError('type', `expected a message type (1 to 13), got ${describe(type)}`);
+  if (!messageTypes.has(type)) throw new MessageValidationError('type', `expected a message type (1 to 14), got ${describe(type)}`);
   const term = f.int('term');
   const from = f.int('from');
   const to = f.int('to');
   switch (type) {
     case MessageType.Vote:
-      return { type, term, from, to, lastIndex: f.int('lastIndex'), lastTerm: f.int('lastTerm') } satisfies VoteMsg;
+      return { type, term, from, to, lastIndex: f.int('lastIndex'), lastTerm: f.int('lastTerm'), ...(f.raw('transfer') !== undefined && { transfer: f.bool('transfer') }) } satisfies VoteMsg;
     case MessageType.VoteResp:
       return { type, term, from, to, granted: f.bool('granted') } satisfies VoteRespMsg;
     case MessageType.App: {
@@ -228,6 +254,8 @@ export function validateMessage(x: unknown): Message {
       return { type, term, from, to, lastIndex: f.int('lastIndex'), lastTerm: f.int('lastTerm') } satisfies PreVoteMsg;
     case MessageType.PreVoteResp:
       return { type, term, from, to, granted: f.bool('granted') } satisfies PreVoteRespMsg;
+    case MessageType.TimeoutNow:
+      return { type, term, from, to, lastIndex: f.int('lastIndex') } satisfies TimeoutNowMsg;
     default:
       // Unreachable: `messageTypes` holds exactly the cases above.
       throw new MessageValidationError('type', `unhandled message type ${describe(type)}`);

@@ -16,6 +16,12 @@ export const CANARIES = {
   'double-apply-after-snapshot': 'entries are applied again after a snapshot is installed',
   'forget-sessions-in-snapshot': 'client sessions are left out of snapshots',
   'send-before-durable': "every message of a Ready is sent before the Ready's state is durable",
+  'voters-without-joint': 'voters change in one step, without the joint configuration C_old,new',
+  'leave-joint-early': 'the joint configuration is left before C_old,new commits',
+  'snapshot-drops-config': 'a snapshot does not carry the configuration in force at its index',
+  'learner-counts': "a learner's vote and acknowledgement count toward quorums",
+  'removed-ack-counts': "a removed voter's acknowledgement still counts toward commitment",
+  'transfer-not-up-to-date': 'a leadership transfer target campaigns before it is up to date',
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;

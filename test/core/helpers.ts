@@ -248,21 +248,42 @@ export class Cluster {
     private readonly opts: NodeOptions | ((id: NodeId) => NodeOptions) = {},
     start: (id: NodeId) => StartState = () => ({}),
   ) {
-    this.ids = ids;
-    for (const id of ids) {
-      const s = start(id);
-      const o = typeof opts === 'function' ? opts(id) : opts;
-      this.nodes.set(id, newRaft(id, ids, o, s));
-      this.storage.set(id, {
-        hardState: { term: s.term ?? 0, vote: s.vote ?? null, commit: s.commit ?? 0 },
-        snapshot: s.snapshot ?? null,
-        entries: s.entries ?? [],
-      });
-      this.applied.set(id, []);
-      this.appliedSnapshots.set(id, []);
-      this.readies.set(id, []);
-      this.appliedIndex.set(id, s.snapshot?.meta.index ?? 0);
-    }
+    this.ids = [...ids];
+    this.bootstrap = ids;
+    for (const id of ids) this.register(id, ids, start(id));
+  }
+
+  /** The bootstrap voters every node was started with (a joining node starts with none). */
+  private readonly bootstrap: readonly NodeId[];
+  private readonly voterLists = new Map<NodeId, readonly NodeId[]>();
+
+  private register(id: NodeId, voters: readonly NodeId[], s: StartState): void {
+    const o = typeof this.opts === 'function' ? this.opts(id) : this.opts;
+    this.voterLists.set(id, voters);
+    this.nodes.set(id, newRaft(id, voters, o, s));
+    this.storage.set(id, {
+      hardState: { term: s.term ?? 0, vote: s.vote ?? null, commit: s.commit ?? 0 },
+      snapshot: s.snapshot ?? null,
+      entries: s.entries ?? [],
+    });
+    this.applied.set(id, []);
+    this.appliedSnapshots.set(id, []);
+    this.readies.set(id, []);
+    this.appliedIndex.set(id, s.snapshot?.meta.index ?? 0);
+  }
+
+  /** Starts a node with an empty log and no configuration: one that waits to be added to the cluster. */
+  addNode(id: NodeId): Raft {
+    assert.ok(!this.nodes.has(id), `node ${id} exists`);
+    (this.ids as NodeId[]).push(id);
+    this.register(id, [], {});
+    return this.get(id);
+  }
+
+  /** Throws away everything node `id` stored (a lost disk) and restarts it under the same id. */
+  wipe(id: NodeId): Raft {
+    this.storage.set(id, { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+    return this.restart(id);
   }
 
   get(id: NodeId): Raft {
@@ -289,7 +310,7 @@ export class Cluster {
   restart(id: NodeId): Raft {
     const s = this.storage.get(id)!;
     const o = typeof this.opts === 'function' ? this.opts(id) : this.opts;
-    const r = newRaft(id, this.ids, o, { term: s.hardState.term, vote: s.hardState.vote, commit: s.hardState.commit, entries: s.entries, snapshot: s.snapshot });
+    const r = newRaft(id, this.voterLists.get(id) ?? this.bootstrap, o, { term: s.hardState.term, vote: s.hardState.vote, commit: s.hardState.commit, entries: s.entries, snapshot: s.snapshot });
     this.nodes.set(id, r);
     this.queue = this.queue.filter((m) => m.to !== id);
     this.applied.set(id, []);

@@ -78,44 +78,71 @@ describe('Progress', () => {
     assert.deepEqual([p.next, p.inflights.count, p.isPaused()], [11, 2, true]);
   });
 
-  test('maybeDecrTo in replicate state ignores rejections at or below match, else probes from the hint', () => {
+  test('maybeDecrTo in replicate state: a late rejection at or below match is stale unless the follower says its log ends at or below match', () => {
     const p = new Progress(5, 4);
     p.maybeUpdate(6);
     p.becomeReplicate();
     p.sentEntries(9, 3);
     p.sentEntries(12, 3);
-    assert.equal(p.maybeDecrTo(6, 3), false);
-    assert.equal(p.maybeDecrTo(5, 3), false);
+    assert.equal(p.maybeDecrTo(6, 7), 'stale');
+    assert.equal(p.maybeDecrTo(5, 9), 'stale');
     assert.deepEqual([p.state, p.next], ['replicate', 13]);
-    assert.equal(p.maybeDecrTo(9, 8), true);
-    assert.deepEqual([p.state, p.next, p.inflights.count, p.isPaused()], ['probe', 8, 0, false]);
+    assert.equal(p.maybeDecrTo(9, 8), 'moved');
+    assert.deepEqual([p.state, p.next, p.inflights.count, p.isPaused(), p.match], ['probe', 8, 0, false, 6]);
+
+    // The follower claims its log ends at index 2 although it acknowledged 6: probe right behind match first.
+    const q = new Progress(5, 4);
+    q.maybeUpdate(6);
+    q.becomeReplicate();
+    q.sentEntries(9, 3);
+    assert.equal(q.maybeDecrTo(6, 3), 'moved');
+    assert.deepEqual([q.state, q.next, q.match], ['probe', 7, 6]);
   });
 
-  const probeDecr: Array<[string, number, number, boolean, number]> = [
-    // name, rejected prevIndex, hint, accepted, next after
-    ['answer to the outstanding probe, hint inside', 9, 8, true, 8],
-    ['hint beyond the rejected index is capped at it', 9, 50, true, 9],
-    ['hint below match is raised to match + 1', 9, 2, true, 7],
-    ['stale rejection of another probe', 7, 3, false, 10],
+  const probeDecr: Array<[string, number, number, 'stale' | 'moved' | 'lost', number, number]> = [
+    // name, rejected prevIndex, hint, outcome, next after, match after
+    ['answer to the outstanding probe, hint inside', 9, 8, 'moved', 8, 6],
+    ['hint beyond the rejected index is capped at it', 9, 50, 'moved', 9, 6],
+    ['hint below match: the follower lost acknowledged entries, match goes down', 9, 2, 'lost', 2, 1],
+    ['an empty follower: back to the start', 9, 1, 'lost', 1, 0],
+    ['stale rejection of another probe', 7, 3, 'stale', 10, 6],
   ];
-  for (const [name, rejected, hint, accepted, next] of probeDecr) {
+  for (const [name, rejected, hint, outcome, next, match] of probeDecr) {
     test(`maybeDecrTo in probe state: ${name}`, () => {
       const p = new Progress(10, 4);
       p.match = 6;
       p.sentEntries(10, 1);
-      assert.equal(p.maybeDecrTo(rejected, hint), accepted);
+      assert.equal(p.maybeDecrTo(rejected, hint), outcome);
       assert.equal(p.next, next);
+      assert.equal(p.match, match);
       assert.equal(p.state, 'probe');
-      assert.equal(p.isPaused(), !accepted);
+      assert.equal(p.isPaused(), outcome === 'stale');
     });
   }
+
+  test('a follower that keeps rejecting is probed at strictly lower indexes: no probe loop', () => {
+    const p = new Progress(301, 4);
+    p.match = 300;
+    p.sentEntries(300, 0);
+    let rejected = p.next - 1;
+    const seen: number[] = [];
+    // The follower's log is empty: every probe is rejected with hint 1 (its last index + 1).
+    while (p.maybeDecrTo(rejected, 1) !== 'stale') {
+      seen.push(p.next);
+      if (p.next === 1) break;
+      p.sentEntries(p.next - 1, 0);
+      rejected = p.next - 1;
+    }
+    assert.deepEqual(seen, [1]);
+    assert.equal(p.match, 0);
+  });
 
   test('snapshot state: paused, ignores rejections, resumes probing after the snapshot', () => {
     const p = new Progress(3, 4);
     p.maybeUpdate(2);
     p.becomeSnapshot(20);
     assert.deepEqual([p.state, p.pendingSnapshot, p.isPaused(), p.snapshotOffset], ['snapshot', 20, true, 0]);
-    assert.equal(p.maybeDecrTo(5, 1), false);
+    assert.equal(p.maybeDecrTo(5, 1), 'stale');
     // Even if the follower's match stays below the snapshot, probing resumes after it.
     p.becomeProbe();
     assert.deepEqual([p.state, p.next, p.pendingSnapshot, p.isPaused()], ['probe', 21, 0, false]);

@@ -746,8 +746,8 @@ describe('log replication: leader side', () => {
     drain(r);
     assert.equal(r.progressOf(2)!.next, 7);
     // The follower lost its log beyond index 2 (it says it is too short).
-    r.step(appResp(2, 1, 3, { success: false, index: 5, hintTerm: 0, hintIndex: 3 }));
-    // index 5 <= match: a stale rejection, ignored.
+    // index 5 <= match with a hint beyond match: a stale rejection, ignored.
+    r.step(appResp(2, 1, 3, { success: false, index: 5, hintTerm: 0, hintIndex: 6 }));
     assert.equal(r.progressOf(2)!.state, 'replicate');
     r.step(appResp(2, 1, 3, { success: false, index: 6, hintTerm: 0, hintIndex: 6 }));
     const pr = r.progressOf(2)!;

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { MajorityConfig } from '../../src/core/quorum.js';
 import { ReadOnly } from '../../src/core/read-only.js';
 
-const mk = () => new ReadOnly(1, new MajorityConfig([1, 2, 3]));
+const quorum = new MajorityConfig([1, 2, 3]);
+const mk = () => new ReadOnly(1, () => quorum);
 
 test('reads queued between rounds share the next round; a majority answer releases them in order', () => {
   const ro = mk();

@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftInvariantError } from '../../src/core/errors.js';
+import { bootstrapConf } from '../../src/core/membership.js';
 import { MessageType, Role, type Snapshot, type SnapMsg } from '../../src/core/types.js';
 import {
   Cluster,
@@ -42,9 +43,9 @@ describe('compaction', () => {
     assert.equal(r.log.term(4), 1);
     assert.equal(r.log.term(3), undefined);
     assert.equal(r.log.entryAt(4), undefined);
-    assert.deepEqual(r.snapshot, { meta: { index: 4, term: 1 }, data });
+    assert.deepEqual(r.snapshot, { meta: { index: 4, term: 1, conf: bootstrapConf([1]) }, data });
     const rd = drain(r);
-    assert.deepEqual(rd.snapshot, { meta: { index: 4, term: 1 }, data });
+    assert.deepEqual(rd.snapshot, { meta: { index: 4, term: 1, conf: bootstrapConf([1]) }, data });
     assert.equal(rd.mustSync, true);
     assert.equal(rd.applySnapshot, undefined, 'the state machine made this snapshot itself');
     assert.deepEqual(rd.entries, []);
@@ -103,8 +104,8 @@ describe('InstallSnapshot', () => {
 
     const f = c.get(3);
     assert.equal(c.appliedSnapshots.get(3)!.length, 1);
-    assert.deepEqual(c.appliedSnapshots.get(3)![0], { meta: { index: 5, term: 1 }, data });
-    assert.deepEqual(c.storage.get(3)!.snapshot?.meta, { index: 5, term: 1 });
+    assert.deepEqual(c.appliedSnapshots.get(3)![0], { meta: { index: 5, term: 1, conf: bootstrapConf([1, 2, 3]) }, data });
+    assert.deepEqual(c.storage.get(3)!.snapshot?.meta, { index: 5, term: 1, conf: bootstrapConf([1, 2, 3]) });
     assert.deepEqual([f.log.snapIndex, f.log.committed, f.log.applied, f.log.lastIndex()], [5, 5, 5, 5]);
     const pr = leader.progressOf(3)!;
     assert.deepEqual([pr.state, pr.match, pr.next], ['replicate', 5, 6]);
@@ -120,7 +121,7 @@ describe('InstallSnapshot', () => {
     // Restart from snapshot + entries: applied resumes at the snapshot index.
     const r = c.restart(3);
     assert.deepEqual([r.log.snapIndex, r.log.applied, r.log.committed, r.log.lastIndex()], [5, 5, 6, 6]);
-    assert.deepEqual(r.snapshot?.meta, { index: 5, term: 1 });
+    assert.deepEqual(r.snapshot?.meta, { index: 5, term: 1, conf: bootstrapConf([1, 2, 3]) });
     c.heartbeat(1);
     assert.deepEqual(c.appliedIndices(3), [6]);
     assert.equal(r.leader, 1);
@@ -186,7 +187,7 @@ describe('InstallSnapshot', () => {
         [6, 8, 4],
       ],
     );
-    assert.deepEqual(c.appliedSnapshots.get(3), [{ meta: { index: 6, term: 1 }, data: six }]);
+    assert.deepEqual(c.appliedSnapshots.get(3), [{ meta: { index: 6, term: 1, conf: bootstrapConf([1, 2, 3]) }, data: six }]);
     assert.deepEqual([c.get(3).log.snapIndex, c.get(3).log.committed], [6, 6]);
     assert.equal(leader.progressOf(3)!.match, 6);
   });

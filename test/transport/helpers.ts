@@ -47,6 +47,18 @@ export function oneOfEach(from: NodeId, to: NodeId, seed = 1, snapBytes = 1000):
     { type: MessageType.Prop, term, from, to, data: [pattern(40, seed + 3), new Uint8Array(0)] },
     { type: MessageType.PreVote, term: term + 1, from, to, lastIndex: 12, lastTerm: term },
     { type: MessageType.PreVoteResp, term, from, to, granted: seed % 2 === 0 },
+    { type: MessageType.Vote, term, from, to, lastIndex: 10 + seed, lastTerm: 4, transfer: true },
+    { type: MessageType.TimeoutNow, term, from, to, lastIndex: 20 + seed },
+    {
+      type: MessageType.Snap,
+      term,
+      from,
+      to,
+      meta: { index: 100, term: 4, conf: { voters: [1, 2, 3], outgoing: [1, 2, 4], learners: [5], context: { '5': `{"name":"n5","seed":${seed}}` } } },
+      offset: 0,
+      data: pattern(20, seed + 4),
+      size: 20,
+    },
   ];
 }
 

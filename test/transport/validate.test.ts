@@ -53,6 +53,8 @@ test('random well-formed messages are accepted', () => {
     });
   const msgArb: fc.Arbitrary<Message> = fc.oneof(
     fc.record({ ...base, lastIndex: n, lastTerm: n }).map((r): Message => ({ type: MessageType.Vote, ...r })),
+    fc.record({ ...base, lastIndex: n, lastTerm: n, transfer: fc.boolean() }).map((r): Message => ({ type: MessageType.Vote, ...r })),
+    fc.record({ ...base, lastIndex: n }).map((r): Message => ({ type: MessageType.TimeoutNow, ...r })),
     fc.record({ ...base, granted: fc.boolean() }).map((r): Message => ({ type: MessageType.VoteResp, ...r })),
     appArb,
     fc.record({ ...base, success: fc.boolean(), index: n, hintTerm: n, hintIndex: n }).map((r): Message => ({ type: MessageType.AppResp, ...r })),
@@ -61,6 +63,24 @@ test('random well-formed messages are accepted', () => {
     fc
       .record({ ...base, index: n, mterm: fc.nat(99), offset: fc.nat(1e6), data: fc.uint8Array({ maxLength: 100 }), extra: fc.nat(1000) })
       .map(({ index, mterm, offset, data, extra, ...r }): Message => ({ type: MessageType.Snap, ...r, meta: { index, term: mterm }, offset, data, size: offset + data.length + extra })),
+    fc
+      .record({
+        ...base,
+        index: n,
+        mterm: fc.nat(99),
+        voters: fc.array(fc.nat(1000), { minLength: 1, maxLength: 7 }),
+        outgoing: fc.array(fc.nat(1000), { maxLength: 7 }),
+        learners: fc.array(fc.nat(1000), { maxLength: 3 }),
+        context: fc.dictionary(fc.nat(1000).map(String), fc.string(), { noNullPrototype: true }),
+      })
+      .map(({ index, mterm, voters, outgoing, learners, context, ...r }): Message => ({
+        type: MessageType.Snap,
+        ...r,
+        meta: { index, term: mterm, conf: { voters, outgoing, learners, context } },
+        offset: 0,
+        data: new Uint8Array(0),
+        size: 0,
+      })),
     fc.record({ ...base, snapIndex: n, offset: n, done: fc.boolean(), index: n }).map((r): Message => ({ type: MessageType.SnapResp, ...r })),
     fc.record({ ...base, ctx: n }).map((r): Message => ({ type: MessageType.ReadIndex, ...r })),
     fc.record({ ...base, ctx: n, index: fc.integer({ min: -1, max: 1e12 }) }).map((r): Message => ({ type: MessageType.ReadIndexResp, ...r })),
@@ -78,6 +98,11 @@ test('random well-formed messages are accepted', () => {
 test('a missing field is named, for every field of every type', () => {
   for (const m of oneOfEach(1, 2)) {
     for (const key of Object.keys(m)) {
+      // Optional: a vote's transfer flag (absent = false).
+      if (key === 'transfer') {
+        assert.equal((validateMessage(withField(m, key, undefined)) as { transfer?: boolean }).transfer, undefined);
+        continue;
+      }
       // A missing `type` is reported as a bad type; any other field by its own name.
       rejects(withField(m, key, undefined), key, key === 'type' ? /message type/ : /nothing/);
     }
@@ -101,7 +126,14 @@ test('wrong types are named', () => {
   rejects(withField(byType(MessageType.Snap), 'meta', { index: 1 }), 'meta.term');
   rejects(withField(byType(MessageType.App), 'entries', {}), 'entries', /array/);
   rejects(withField(byType(MessageType.ReadIndex), 'ctx', true), 'ctx');
-  rejects(withField(byType(MessageType.Vote), 'type', 14), 'type', /message type/);
+  rejects(withField(byType(MessageType.Vote), 'type', 15), 'type', /message type/);
+  rejects(withField(byType(MessageType.Vote), 'transfer', 1), 'transfer', /boolean/);
+  const snapMsg = byType(MessageType.Snap) as Extract<Message, { type: 7 }>;
+  const conf = { voters: [1, 2], outgoing: [], learners: [3], context: { '3': 'n3' } };
+  assert.deepEqual((validateMessage({ ...snapMsg, meta: { ...snapMsg.meta, conf } }) as typeof snapMsg).meta.conf, conf);
+  rejects({ ...snapMsg, meta: { ...snapMsg.meta, conf: { ...conf, voters: [] } } }, 'meta.conf.voters', /at least one voter/);
+  rejects({ ...snapMsg, meta: { ...snapMsg.meta, conf: { ...conf, learners: [-1] } } }, 'meta.conf.learners[0]', /node id/);
+  rejects({ ...snapMsg, meta: { ...snapMsg.meta, conf: { ...conf, context: { '3': 7 } } } }, 'meta.conf.context.3', /string/);
   rejects(withField(byType(MessageType.Vote), 'type', '1'), 'type');
   rejects(null, '', /object, got null/);
   rejects([1, 2], '', /object, got an array/);
@@ -124,7 +156,7 @@ test('entries must be well-formed, consecutive from prevIndex + 1, with sane ter
   rejects(withEntries([es[1], es[2]]), 'entries[0].index', /expected 8/);
   rejects(withEntries([es[0], { ...es[1]!, term: 2 }]), 'entries[1].term', /must not decrease/);
   rejects(withEntries([{ ...es[0]!, term: app.term + 1 }]), 'entries[0].term', /above the message's term/);
-  rejects(withEntries([{ ...es[0]!, type: 2 }]), 'entries[0].type', /entry type/);
+  rejects(withEntries([{ ...es[0]!, type: 3 }]), 'entries[0].type', /entry type/);
   rejects(withEntries([{ ...es[0]!, data: 'x' }]), 'entries[0].data', /bytes/);
   rejects(withEntries([es[0], null]), 'entries[1]', /object/);
   const { data: _dropped, ...noData } = es[0]!;
