@@ -144,6 +144,34 @@ export class RaftLog {
     return prevIndex + entries.length;
   }
 
+  /**
+   * The follower side of AppendEntries (Figure 2, receiver steps 2–5 without
+   * the commit): the consistency check at (prevIndex, prevTerm), then the
+   * entries. Returns the last index now known to match the leader's log and
+   * the entries taken, or the rejection hint: our term at `prevIndex` and the
+   * first index of that term, or (term 0) our last index + 1.
+   */
+  maybeAppend(prevIndex: number, prevTerm: number, entries: readonly Entry[]):
+    | { readonly ok: true; readonly lastNew: number; readonly appended: readonly Entry[] }
+    | { readonly ok: false; readonly hintTerm: number; readonly hintIndex: number } {
+    const committed = this.committedValue;
+    if (prevIndex < committed) {
+      // Everything up to our commit index matches any current leader's log, so
+      // the consistency check holds at `committed`: keep only what lies beyond it.
+      const skip = committed - prevIndex;
+      if (skip >= entries.length) return { ok: true, lastNew: committed, appended: [] };
+      invariant(entries[skip - 1]!.term === this.term(committed), () => `the leader disagrees with committed index ${committed}`);
+      prevIndex = committed;
+      entries = entries.slice(skip);
+    } else {
+      const lastIndex = this.lastIndex();
+      if (prevIndex > lastIndex) return { ok: false, hintTerm: 0, hintIndex: lastIndex + 1 };
+      const t = this.term(prevIndex)!;
+      if (t !== prevTerm) return { ok: false, hintTerm: t, hintIndex: this.firstIndexOfTermAt(prevIndex) };
+    }
+    return { ok: true, lastNew: this.appendFromLeader(prevIndex, entries), appended: entries };
+  }
+
   /** Drops entries at `index` and after. */
   private truncateFrom(index: number): void {
     if (index > this.lastIndex()) return;

@@ -4,9 +4,12 @@ import { ConfigError, resolveRaftOptions, type RaftConfig, type RaftObserver, ty
 import { invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import type { Progress } from './progress.js';
-import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, encodeConfEntry, isJoint, isMember, isVoter, members, sameConf } from './membership.js';
-import { JointConfig, type VoteResult } from './quorum.js';
+import { ConfTracker } from './conf-tracker.js';
+import { ConfChangeError, encodeConfEntry, isJoint, isMember, isVoter, members } from './membership.js';
+import type { VoteResult } from './quorum.js';
 import { ReadOnly, type ReadAnswer } from './read-only.js';
+import { LeaderTransfer } from './transfer.js';
+import { staleReply, voteReply } from './replies.js';
 import { sameHardState, sameSoftState, type Ready, type ReadyOptions } from './ready.js';
 import { Replication } from './replication.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
@@ -18,12 +21,12 @@ import {
   type ConfChange,
   type ConfState,
   type AppRespMsg,
-  type Entry,
   type HardState,
   type HeartbeatMsg,
   type HeartbeatRespMsg,
   type Message,
   type NodeId,
+  type RaftInitialState,
   type PreVoteMsg,
   type PreVoteRespMsg,
   type PropMsg,
@@ -40,12 +43,7 @@ import {
 
 export type { Ready, ReadyOptions } from './ready.js';
 
-/** What the core is restarted from: everything storage holds. */
-export interface RaftInitialState {
-  readonly hardState: HardState;
-  readonly snapshot: Snapshot | null;
-  readonly entries: readonly Entry[];
-}
+export type { RaftInitialState } from './types.js';
 
 /** An election, or the pre-election that precedes one with pre-vote (dissertation §9.6). */
 type CampaignType = 'election' | 'pre-election';
@@ -59,16 +57,8 @@ const EMPTY = new Uint8Array(0);
  */
 export class Raft {
   readonly id: NodeId;
-  /** The configurations along the log; the latest is in force (it takes effect on append). */
-  private readonly history: ConfigHistory;
-  /** The quorum of the configuration in force. */
-  private quorum: JointConfig;
-  /** Used when a snapshot carries no configuration: the bootstrap one. */
-  private readonly bootstrap: ConfState;
-  /** The configuration the last Ready reported. */
-  private prevConf: ConfState;
-  /** With canary 'removed-ack-counts': removed voters whose acknowledgements still count. */
-  private readonly removedVoters = new Set<NodeId>();
+  /** The configuration in force along the log (it takes effect on append) and its quorum. */
+  private readonly confs: ConfTracker;
   private readonly opts: RaftOptions;
   private readonly random: Random;
   private readonly observer: RaftObserver | undefined;
@@ -101,9 +91,7 @@ export class Raft {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private readyInFlight = false;
-  /** Leadership transfer in progress (dissertation §3.10): its target, and ticks since it began. */
-  private transferee: NodeId | null = null;
-  private transferElapsed = 0;
+  private readonly transfer = new LeaderTransfer();
 
   constructor(cfg: RaftConfig, initial: RaftInitialState) {
     if (cfg.voters.length > 0 && !cfg.voters.includes(cfg.id)) {
@@ -114,18 +102,13 @@ export class Raft {
     this.random = cfg.random;
     this.observer = cfg.observer;
     this.canary = cfg.canary;
-    this.reads = new ReadOnly(cfg.id, () => this.quorum);
+    this.reads = new ReadOnly(cfg.id, () => this.confs.quorum);
     this.replication = new Replication(this, this.opts, (m) => this.send(m));
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
     this.snapshotValue = initial.snapshot;
     this.log = new RaftLog(snapMeta, initial.entries, initial.hardState.commit);
-    // The configuration is a function of the log: the snapshot's, then every configuration entry after it.
-    this.bootstrap = bootstrapConf(cfg.voters);
-    this.history = new ConfigHistory(snapMeta.index, snapMeta.conf ?? this.bootstrap);
-    for (const e of initial.entries) if (e.type === EntryType.ConfChange) this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
-    this.quorum = this.quorumOf(this.history.current.conf);
-    this.prevConf = this.history.current.conf;
+    this.confs = new ConfTracker(cfg.voters, snapMeta, initial.entries, cfg.canary);
     this.termValue = initial.hardState.term;
     this.voteValue = initial.hardState.vote;
     this.prevHardState = this.hardState();
@@ -149,15 +132,15 @@ export class Raft {
   }
   /** Voters of the configuration in force (both halves while joint). */
   get voters(): readonly NodeId[] {
-    return this.quorum.voters;
+    return this.confs.quorum.voters;
   }
   /** The configuration in force: the latest in the log. */
   get conf(): ConfState {
-    return this.history.current.conf;
+    return this.confs.conf;
   }
   /** The leadership transfer in progress, if any. */
   get transferTarget(): NodeId | null {
-    return this.transferee;
+    return this.transfer.target;
   }
   get snapshot(): Snapshot | null {
     return this.snapshotValue;
@@ -188,17 +171,17 @@ export class Raft {
       }
       this.replication.retransmitSnapshots();
       // A transfer that has not made the target leader within an election timeout is abandoned.
-      if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTicks) this.abortTransfer();
+      this.transfer.tick(this.opts.electionTicks);
       this.electionElapsed++;
       if (this.electionElapsed >= this.opts.electionTicks) {
         this.electionElapsed = 0;
-        if (this.opts.checkQuorum && !this.replication.quorumActive(this.quorum, this.id)) this.becomeFollower(this.termValue, null);
+        if (this.opts.checkQuorum && !this.replication.quorumActive(this.confs.quorum, this.id)) this.becomeFollower(this.termValue, null);
       }
       return;
     }
     this.electionElapsed++;
     // Learners, removed nodes and nodes waiting to join never campaign.
-    if (this.electionElapsed >= this.randomizedElectionTimeout && this.quorum.has(this.id)) {
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.confs.quorum.has(this.id)) {
       this.campaign(this.opts.preVote ? 'pre-election' : 'election');
     }
   }
@@ -222,7 +205,7 @@ export class Raft {
   propose(data: Uint8Array, type: EntryType = EntryType.Normal): { index: number; term: number } | null {
     invariant(type !== EntryType.ConfChange, 'configuration changes go through proposeConfChange');
     // During a transfer the leader takes no proposals: they could not commit before it steps down.
-    if (this.roleValue !== Role.Leader || this.transferee !== null) return null;
+    if (this.roleValue !== Role.Leader || this.transfer.target !== null) return null;
     return this.appendOwn(type, data);
   }
 
@@ -243,21 +226,15 @@ export class Raft {
    */
   proposeConfChange(cc: ConfChange): { index: number; term: number } {
     if (this.roleValue !== Role.Leader) throw new ConfChangeError('not the leader');
-    if (this.transferee !== null) throw new ConfChangeError(`a leadership transfer to ${this.transferee} is in progress`);
-    const cur = this.history.current;
-    if (isJoint(cur.conf)) throw new ConfChangeError('the cluster is still leaving a joint configuration');
-    if (cur.index > this.log.committed) throw new ConfChangeError(`the previous configuration change (index ${cur.index}) has not committed yet`);
-    // Dissertation §4.1: a leader changes the configuration only after committing an entry of its term.
-    if (this.log.term(this.log.committed) !== this.termValue) throw new ConfChangeError('this leader has not yet committed an entry of its term');
-    for (const s of cc.steps) {
-      if (s.type !== 'promote') continue;
-      const pr = this.replication.get(s.id);
-      const behind = this.log.lastIndex() - (pr?.match ?? 0);
-      if (pr !== undefined && behind > this.opts.maxLearnerLag) throw new ConfChangeError(`learner ${s.id} is ${behind} entries behind (at most ${this.opts.maxLearnerLag}): promote it once it has caught up`);
-    }
-    const next = applyConfChange(cur.conf, cc, this.canary);
+    if (this.transfer.target !== null) throw new ConfChangeError(`a leadership transfer to ${this.transfer.target} is in progress`);
+    const next = this.confs.checkProposal(cc, {
+      committed: this.log.committed,
+      committedInTerm: this.log.term(this.log.committed) === this.termValue,
+      lagOf: (id) => this.replication.lag(id),
+      maxLearnerLag: this.opts.maxLearnerLag,
+    });
     const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change: cc, conf: next }));
-    this.history.add(at.index, at.term, next);
+    this.confs.appended(at.index, at.term, next);
     this.switchConf();
     // Canary 'leave-joint-early': leave C_old,new at once, before it commits.
     if (this.canary === 'leave-joint-early' && isJoint(next)) this.leaveJoint();
@@ -272,12 +249,7 @@ export class Raft {
    */
   transferLeader(to: NodeId | null): NodeId {
     if (this.roleValue !== Role.Leader) throw new ConfChangeError('not the leader');
-    const target = to ?? this.mostUpToDateVoter();
-    if (target === null) throw new ConfChangeError('there is no other voter to transfer leadership to');
-    if (target === this.id) throw new ConfChangeError(`node ${target} is already the leader`);
-    if (!this.quorum.has(target)) throw new ConfChangeError(`node ${target} is not a voter`);
-    this.transferee = target;
-    this.transferElapsed = 0;
+    const target = this.transfer.start(to, this.confs.quorum.voters, this.id, (id) => this.replication.get(id)?.match);
     // This leader's read authority ends now: the target may lead before it learns so.
     this.answerReads(this.reads.drop());
     const pr = this.replication.get(target)!;
@@ -295,9 +267,9 @@ export class Raft {
     invariant(index <= this.log.applied, () => `snapshot at ${index} but only ${this.log.applied} applied`);
     const term = this.log.term(index)!;
     // The snapshot carries the configuration in force at its index (canary: it drops it).
-    const conf = this.canary === 'snapshot-drops-config' ? undefined : this.history.at(index);
+    const conf = this.confs.snapshotConf(index);
     this.log.compact(index);
-    this.history.compactTo(index);
+    this.confs.compactTo(index);
     this.snapshotValue = { meta: { index, term, conf }, data };
     this.snapshotToPersist = this.snapshotValue;
   }
@@ -353,7 +325,9 @@ export class Raft {
       }
     } else if (m.term < this.termValue && this.canary !== 'accept-stale-term') {
       // Figure 2: reply false to a stale request, telling the sender our term so it steps down.
-      return this.rejectStale(m);
+      const stale = staleReply(this.id, this.termValue, m);
+      if (stale !== undefined) this.send(stale.reply);
+      return stale?.rpc === true ? stale.reply : undefined;
     }
 
     switch (m.type) {
@@ -414,7 +388,7 @@ export class Raft {
       this.snapshotToApply !== undefined ||
       !sameHardState(hs, this.prevHardState) ||
       !sameSoftState(this.softState(), this.prevSoftState) ||
-      this.conf !== this.prevConf ||
+      this.confs.unreported ||
       ((opts.maxCommitted ?? Infinity) > 0 && this.log.committed > this.log.applied)
     );
   }
@@ -431,7 +405,7 @@ export class Raft {
     const termOrVoteChanged = hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
     const rd: Ready = {
       softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
-      conf: this.conf === this.prevConf || sameConf(this.conf, this.prevConf) ? undefined : this.conf,
+      conf: this.confs.takeReport(),
       hardState: sameHardState(hs, this.prevHardState) ? undefined : hs,
       entries,
       snapshot: this.snapshotToPersist,
@@ -447,7 +421,6 @@ export class Raft {
     this.snapshotToApply = undefined;
     this.prevHardState = hs;
     this.prevSoftState = ss;
-    this.prevConf = this.conf;
     this.readyInFlight = true;
     return rd;
   }
@@ -482,8 +455,8 @@ export class Raft {
     this.votes.clear();
     this.replication.clear();
     this.snapshotReceiver.reset();
-    this.transferee = null;
-    this.removedVoters.clear();
+    this.transfer.clear();
+    this.confs.clearRemoved();
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
@@ -518,7 +491,7 @@ export class Raft {
     const term = pre ? this.termValue + 1 : this.termValue;
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
-    for (const to of this.quorum.voters) {
+    for (const to of this.confs.quorum.voters) {
       if (to === this.id) continue;
       if (pre) this.send<PreVoteMsg>({ type: MessageType.PreVote, term, from: this.id, to, lastIndex, lastTerm });
       else this.send<VoteMsg>({ type: MessageType.Vote, term, from: this.id, to, lastIndex, lastTerm, ...(transfer && { transfer: true }) });
@@ -528,7 +501,7 @@ export class Raft {
   /** Records a vote (or pre-vote) from `from` and tallies the campaign. */
   private poll(from: NodeId, granted: boolean): VoteResult {
     this.votes.set(from, granted);
-    return this.quorum.voteResult(this.votes);
+    return this.confs.quorum.voteResult(this.votes);
   }
 
   private wonCampaign(kind: CampaignType): void {
@@ -595,10 +568,8 @@ export class Raft {
     return this.voteResponse(m, granted, this.termValue);
   }
 
-  /** Answers a vote or pre-vote request in kind, in `term`: ours, or a granted pre-vote's own. */
   private voteResponse(m: VoteMsg | PreVoteMsg, granted: boolean, term: number): VoteRespMsg | PreVoteRespMsg {
-    const type = m.type === MessageType.PreVote ? MessageType.PreVoteResp : MessageType.VoteResp;
-    return this.send<VoteRespMsg | PreVoteRespMsg>({ type, term, from: this.id, to: m.from, granted });
+    return this.send(voteReply(this.id, m, granted, term));
   }
 
   private handleVoteResp(m: VoteRespMsg | PreVoteRespMsg): void {
@@ -614,46 +585,13 @@ export class Raft {
   // ---- replication: follower side -------------------------------------------
 
   private handleAppend(m: AppMsg): AppRespMsg {
-    const reply = (success: boolean, index: number, hintTerm = 0, hintIndex = 0): AppRespMsg =>
-      this.send<AppRespMsg>({ type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from, success, index, hintTerm, hintIndex });
-
-    let prevIndex = m.prevIndex;
-    let entries = m.entries;
-    const committed = this.log.committed;
-    if (prevIndex < committed) {
-      // Everything up to our commit index matches any current leader's log, so
-      // the consistency check holds at `committed`: keep only what lies beyond it.
-      const skip = committed - prevIndex;
-      if (skip >= entries.length) return reply(true, committed);
-      invariant(entries[skip - 1]!.term === this.log.term(committed), () => `leader ${m.from} disagrees with committed index ${committed}`);
-      prevIndex = committed;
-      entries = entries.slice(skip);
-    } else {
-      const lastIndex = this.log.lastIndex();
-      if (prevIndex > lastIndex) return reply(false, prevIndex, 0, lastIndex + 1);
-      const t = this.log.term(prevIndex)!;
-      if (t !== m.prevTerm) return reply(false, prevIndex, t, this.log.firstIndexOfTermAt(prevIndex));
-    }
-
-    const lastNew = this.log.appendFromLeader(prevIndex, entries);
-    this.syncConfWithLog(entries);
-    this.log.commitTo(Math.min(m.commit, lastNew));
-    return reply(true, lastNew);
-  }
-
-  /**
-   * After the log took entries from the leader: configurations whose entries
-   * were truncated are undone, and configuration entries among `appended`
-   * take effect.
-   */
-  private syncConfWithLog(appended: readonly Entry[]): void {
-    let changed = this.history.dropTruncated((i) => this.log.term(i));
-    for (const e of appended) {
-      if (e.type !== EntryType.ConfChange || e.index <= this.history.current.index || !this.log.matchTerm(e.index, e.term)) continue;
-      this.history.add(e.index, e.term, decodeConfEntry(e.data).conf);
-      changed = true;
-    }
-    if (changed) this.switchConf();
+    const base = { type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from } as const;
+    const r = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.entries);
+    if (!r.ok) return this.send<AppRespMsg>({ ...base, success: false, index: m.prevIndex, hintTerm: r.hintTerm, hintIndex: r.hintIndex });
+    // Configurations whose entries were truncated are undone; appended ones take effect.
+    if (this.confs.syncWithLog((i) => this.log.term(i), r.appended)) this.switchConf();
+    this.log.commitTo(Math.min(m.commit, r.lastNew));
+    return this.send<AppRespMsg>({ ...base, success: true, index: r.lastNew, hintTerm: 0, hintIndex: 0 });
   }
 
   private handleHeartbeat(m: HeartbeatMsg): HeartbeatRespMsg {
@@ -691,7 +629,7 @@ export class Raft {
     }
     this.log.restore(snap.meta);
     // The snapshot's configuration replaces whatever the discarded log held, even a later one.
-    this.history.reset(snap.meta.index, snap.meta.conf ?? this.bootstrap);
+    this.confs.reset(snap.meta.index, snap.meta.conf);
     this.switchConf();
     this.snapshotValue = snap;
     this.snapshotToPersist = snap;
@@ -714,7 +652,7 @@ export class Raft {
     const updated = pr.appendAcked(m.index);
     if (updated) this.maybeCommit();
     if (updated || wasPaused) this.needsFlush = true;
-    if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    if (m.from === this.transfer.target && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResp(m: HeartbeatRespMsg): void {
@@ -729,24 +667,10 @@ export class Raft {
   private handleSnapshotResp(m: SnapRespMsg): void {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
-    if (pr.state !== 'snapshot' || m.snapIndex !== pr.pendingSnapshot) {
-      // An answer about another snapshot; only a completed one tells us something.
-      if (m.done && pr.maybeUpdate(m.index)) {
-        if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
-        this.maybeCommit();
-        this.needsFlush = true;
-      }
-      return;
-    }
-    if (m.done) {
-      pr.maybeUpdate(m.index);
-      pr.becomeProbe();
-      this.maybeCommit();
-      this.replication.sendAppend(m.from, true);
-      return;
-    }
-    pr.snapshotOffset = m.offset;
-    this.replication.sendSnapshotChunk(m.from, pr);
+    const outcome = this.replication.snapshotAnswered(m, pr);
+    if (outcome !== 'none') this.maybeCommit();
+    if (outcome === 'match') this.needsFlush = true;
+    else if (outcome === 'installed') this.replication.sendAppend(m.from, true);
   }
 
   /** The progress of a follower that just answered us, marked active for check quorum. */
@@ -759,8 +683,7 @@ export class Raft {
 
   /** Commits the highest index a majority holds, if it is of the current term (Figure 8). */
   private maybeCommit(): boolean {
-    const quorum = this.removedVoters.size > 0 ? new JointConfig([...this.quorum.voters, ...this.removedVoters], []) : this.quorum;
-    const mci = quorum.committedIndex((id) => (id === this.id ? this.log.persisted : (this.replication.get(id)?.match ?? 0)));
+    const mci = this.confs.commitQuorum().committedIndex((id) => (id === this.id ? this.log.persisted : (this.replication.get(id)?.match ?? 0)));
     if (mci > this.log.committed && (this.log.term(mci) === this.termValue || this.canary === 'commit-previous-term')) {
       this.log.commitTo(mci);
       this.commitAdvanced = true;
@@ -778,70 +701,44 @@ export class Raft {
    * predecessor began), and a leader that is no longer a voter steps down.
    */
   private afterConfCommit(): void {
-    const cur = this.history.current;
-    if (this.roleValue !== Role.Leader || cur.index > this.log.committed) return;
-    if (isJoint(cur.conf)) this.leaveJoint();
-    else if (!isVoter(cur.conf, this.id)) this.becomeFollower(this.termValue, null);
+    if (this.roleValue !== Role.Leader || this.confs.index > this.log.committed) return;
+    if (isJoint(this.conf)) this.leaveJoint();
+    else if (!isVoter(this.conf, this.id)) this.becomeFollower(this.termValue, null);
   }
 
   /** Appends the entry that leaves C_old,new for C_new. */
   private leaveJoint(): void {
-    const change: ConfChange = { steps: [] };
-    const next = applyConfChange(this.history.current.conf, change);
-    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change, conf: next }));
-    this.history.add(at.index, at.term, next);
+    const next = this.confs.leaveConf();
+    const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change: { steps: [] }, conf: next }));
+    this.confs.appended(at.index, at.term, next);
     this.switchConf();
-  }
-
-  private quorumOf(c: ConfState): JointConfig {
-    // Canary 'learner-counts': learners vote and acknowledge as if they were voters.
-    if (this.canary === 'learner-counts') return new JointConfig([...c.voters, ...c.learners], c.outgoing);
-    return new JointConfig(c.voters, c.outgoing);
   }
 
   /** The configuration in force changed: new quorum, and on a leader, progress for exactly its members. */
   private switchConf(): void {
-    const conf = this.conf;
-    const before = this.quorum;
-    this.quorum = this.quorumOf(conf);
     if (this.roleValue !== Role.Leader) return;
-    const wanted = new Set(members(conf).filter((id) => id !== this.id));
+    const wanted = new Set(members(this.conf).filter((id) => id !== this.id));
     for (const id of [...this.replication.followers()]) {
       if (wanted.has(id)) continue;
       // Canary 'removed-ack-counts': a removed voter's acknowledgements still count.
-      if (this.canary === 'removed-ack-counts' && before.has(id)) this.removedVoters.add(id);
+      if (this.canary === 'removed-ack-counts' && this.confs.before.has(id)) this.confs.keepCounting(id);
       else this.replication.remove(id);
     }
     const added = [...wanted].filter((id) => this.replication.get(id) === undefined);
     this.replication.start(added, this.log.lastIndex() + 1);
     for (const id of added) this.replication.sendAppend(id, true);
-    if (this.transferee !== null && !this.quorum.has(this.transferee)) this.abortTransfer();
+    if (this.transfer.target !== null && !this.confs.quorum.has(this.transfer.target)) this.transfer.clear();
   }
 
   // ---- leadership transfer (dissertation §3.10) ------------------------------
-
-  private mostUpToDateVoter(): NodeId | null {
-    let best: NodeId | null = null;
-    let bestMatch = -1;
-    for (const id of this.quorum.voters) {
-      const match = this.replication.get(id)?.match ?? -1;
-      if (id !== this.id && match > bestMatch) [best, bestMatch] = [id, match];
-    }
-    return best;
-  }
 
   private sendTimeoutNow(to: NodeId): void {
     this.send<TimeoutNowMsg>({ type: MessageType.TimeoutNow, term: this.termValue, from: this.id, to, lastIndex: this.log.lastIndex() });
   }
 
-  private abortTransfer(): void {
-    this.transferee = null;
-    this.transferElapsed = 0;
-  }
-
   /** The leader asks us to campaign now: its log is no longer than ours (checked by the leader). */
   private handleTimeoutNow(m: TimeoutNowMsg): void {
-    if (!this.quorum.has(this.id)) return;
+    if (!this.confs.quorum.has(this.id)) return;
     // An out-of-date target would only disrupt: it cannot win (canary: it campaigns anyway).
     if (this.log.lastIndex() < m.lastIndex && this.canary !== 'transfer-not-up-to-date') return;
     this.campaign('election', true);
@@ -850,12 +747,8 @@ export class Raft {
   // ---- linearizable reads (dissertation §6.4) -------------------------------
 
   private registerRead(ctx: number, from: NodeId): void {
-    if (this.transferee !== null) {
-      // The leader's read authority ended when the transfer began.
-      if (from === this.id) this.reads.answered(ctx, -1);
-      else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: from, ctx, index: -1 });
-      return;
-    }
+    // The leader's read authority ended when a transfer began.
+    if (this.transfer.target !== null) return this.answerReads(this.reads.refuse(ctx, from));
     // Until it commits an entry of its own term, a new leader does not know the commit index.
     if (this.log.term(this.log.committed) !== this.termValue && this.canary !== 'no-noop-before-reads') {
       this.reads.awaitCommit(ctx, from);
@@ -866,7 +759,7 @@ export class Raft {
 
   private handleReadIndex(m: ReadIndexMsg): void {
     if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from);
-    else this.send<ReadIndexRespMsg>({ type: MessageType.ReadIndexResp, term: this.termValue, from: this.id, to: m.from, ctx: m.ctx, index: -1 });
+    else this.answerReads(this.reads.refuse(m.ctx, m.from));
   }
 
   /** Starts one heartbeat round for every read registered since the last one: concurrent reads share it. */
@@ -892,25 +785,6 @@ export class Raft {
     if (this.roleValue === Role.Leader && pending) this.replication.sendAppends();
   }
 
-  private rejectStale(m: Message): Message | undefined {
-    const base = { term: this.termValue, from: this.id, to: m.from };
-    switch (m.type) {
-      case MessageType.Vote:
-      case MessageType.PreVote:
-        return this.voteResponse(m, false, this.termValue);
-      case MessageType.App:
-        return this.send<AppRespMsg>({ ...base, type: MessageType.AppResp, success: false, index: m.prevIndex, hintTerm: 0, hintIndex: 0 });
-      case MessageType.Heartbeat:
-        return this.send<HeartbeatRespMsg>({ ...base, type: MessageType.HeartbeatResp, ctx: m.ctx });
-      case MessageType.ReadIndex:
-        this.send<ReadIndexRespMsg>({ ...base, type: MessageType.ReadIndexResp, ctx: m.ctx, index: -1 });
-        return undefined;
-      case MessageType.Snap:
-        return this.send<SnapRespMsg>({ ...base, type: MessageType.SnapResp, snapIndex: m.meta.index, offset: 0, done: false, index: 0 });
-      default:
-        return undefined; // a response from an older term: nothing to learn
-    }
-  }
 
   private send<M extends Message>(m: M): M {
     this.msgs.push(m);

@@ -53,6 +53,13 @@ export class ReadOnly {
     return this.roundNeeded || this.readStates.length > 0 || this.failedReads.length > 0;
   }
 
+  /** Refuses a read: this node's fails, a follower's gets the answer returned (index -1) to send. */
+  refuse(ctx: number, from: NodeId): ReadAnswer[] {
+    if (from !== this.self) return [{ to: from, ctx, index: -1 }];
+    this.failedReads.push(ctx);
+    return [];
+  }
+
   /** Holds a read until this leader's first commit of its term makes the commit index a safe read index. */
   awaitCommit(ctx: number, from: NodeId): void {
     this.awaitingCommit.push(this.pending(ctx, from));

@@ -3,7 +3,7 @@ import { invariant } from './errors.js';
 import { Progress } from './progress.js';
 import type { JointConfig } from './quorum.js';
 import type { Raft } from './raft.js';
-import { MessageType, type AppMsg, type AppRespMsg, type HeartbeatMsg, type Message, type NodeId, type SnapMsg } from './types.js';
+import { MessageType, type AppMsg, type AppRespMsg, type HeartbeatMsg, type Message, type NodeId, type SnapMsg, type SnapRespMsg } from './types.js';
 
 /** What replication reads from the Raft it serves, at the moment it sends. */
 export type ReplicationHost = Pick<Raft, 'id' | 'term' | 'log' | 'snapshot'>;
@@ -44,6 +44,12 @@ export class Replication {
 
   get(id: NodeId): Progress | undefined {
     return this.progress.get(id);
+  }
+
+  /** How many entries `id` is behind the leader's last index, if it is tracked. */
+  lag(id: NodeId): number | undefined {
+    const pr = this.progress.get(id);
+    return pr === undefined ? undefined : this.host.log.lastIndex() - pr.match;
   }
 
   followers(): IterableIterator<NodeId> {
@@ -102,6 +108,29 @@ export class Replication {
       if (j !== undefined) return j + 1;
     }
     return m.hintIndex;
+  }
+
+  /**
+   * `pr`'s follower answered a snapshot chunk: the next chunk goes out, or the
+   * transfer is done. Returns `installed` when the snapshot being sent is done
+   * (probing resumes after it), `match` when an answer about another snapshot
+   * tells of a higher match, `none` otherwise.
+   */
+  snapshotAnswered(m: SnapRespMsg, pr: Progress): 'installed' | 'match' | 'none' {
+    if (pr.state !== 'snapshot' || m.snapIndex !== pr.pendingSnapshot) {
+      // An answer about another snapshot; only a completed one tells us something.
+      if (!m.done || !pr.maybeUpdate(m.index)) return 'none';
+      if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
+      return 'match';
+    }
+    if (m.done) {
+      pr.maybeUpdate(m.index);
+      pr.becomeProbe();
+      return 'installed';
+    }
+    pr.snapshotOffset = m.offset;
+    this.sendSnapshotChunk(m.from, pr);
+    return 'none';
   }
 
   /** Sends the chunk of the latest snapshot that `to` is due, from the offset it confirmed. */

@@ -255,6 +255,13 @@ export function isRequest(m: Message): m is VoteMsg | AppMsg | HeartbeatMsg | Sn
   return m.type === MessageType.Vote || m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.PreVote;
 }
 
+/** What the core is restarted from: everything storage holds. */
+export interface RaftInitialState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+}
+
 /** A read confirmed safe to serve once the state machine has applied `index`. */
 export interface ReadState {
   readonly ctx: number;
