@@ -351,6 +351,12 @@ export class FileStorage implements LogStorage {
   private async openLastSegment(): Promise<void> {
     const last = this.segments[this.segments.length - 1];
     if (last?.preallocated === undefined) {
+      if (last !== undefined) {
+        // What a crashed process left in the page cache must be on disk before the log continues elsewhere.
+        const h = await this.fs.openAppend(path.join(this.walDir, last.name));
+        await h.sync();
+        await h.close();
+      }
       await this.createSegment(this.checkpoint(), 0);
       return;
     }
