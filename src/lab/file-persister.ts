@@ -14,6 +14,7 @@ export function encodedStateSize(s: StorageState): number {
 export interface FilePersisterOptions {
   /** Wraps every real disk operation (the virtual-time scheduler stops the clock meanwhile). */
   readonly track?: <T>(p: Promise<T>) => Promise<T>;
+  /** WAL segment size. Default 1 MiB: a lab server's log is small, and every restart reads its newest (preallocated) segment whole. */
   readonly segmentBytes?: number;
   readonly logger?: StorageLogger;
 }
@@ -44,7 +45,7 @@ export class FilePersister {
    */
   async acquire(): Promise<{ storage: LogStorage; state: StorageState; release: () => void }> {
     await this.closing;
-    const fs = await this.track(FileStorage.open(this.dir, { ...(this.opts.segmentBytes !== undefined && { segmentBytes: this.opts.segmentBytes }), ...(this.opts.logger !== undefined && { logger: this.opts.logger }) }));
+    const fs = await this.track(FileStorage.open(this.dir, { segmentBytes: this.opts.segmentBytes ?? 1 << 20, ...(this.opts.logger !== undefined && { logger: this.opts.logger }) }));
     const state = await fs.load();
     if (this.durable !== null) {
       const want = this.durable.snapshotState();

@@ -1,11 +1,15 @@
-import type { Entry, EntryType } from '../core/types.js';
+import type { ConfState, Entry, EntryType, SnapshotMeta } from '../core/types.js';
 import { applyUpdate } from '../storage/apply-update.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from '../storage/types.js';
 import { decodeAll, encode } from '../util/codec.js';
 import type { Persister } from './persister.js';
 
-/** The Raft state blob: this header, then one encoded [term, type, data] per entry. */
-type Header = [term: number, vote: number | null, commit: number, snapIndex: number, snapTerm: number];
+/**
+ * The Raft state blob: this header, then one encoded [term, type, data] per
+ * entry. The snapshot's configuration is a sixth element, present only when
+ * the snapshot has one (so states without one are encoded as before).
+ */
+type Header = [term: number, vote: number | null, commit: number, snapIndex: number, snapTerm: number, snapConf?: ConfState];
 type EncodedEntry = [term: number, type: number, data: Uint8Array];
 
 function encodeEntry(e: Entry): Uint8Array {
@@ -66,11 +70,12 @@ export class PersisterStorage implements LogStorage {
     const raw = persister.readRaftState();
     if (raw.length === 0) return EMPTY_STATE;
     const [header, ...ents] = decodeAll(raw) as [Header, ...EncodedEntry[]];
-    const [term, vote, commit, snapIndex, snapTerm] = header;
+    const [term, vote, commit, snapIndex, snapTerm, snapConf] = header;
+    const meta: SnapshotMeta = snapConf === undefined ? { index: snapIndex, term: snapTerm } : { index: snapIndex, term: snapTerm, conf: snapConf };
     const entries: Entry[] = ents.map(([t, type, data], i) => ({ index: snapIndex + 1 + i, term: t, type: type as EntryType, data }));
     return {
       hardState: { term, vote, commit },
-      snapshot: snapIndex > 0 ? { meta: { index: snapIndex, term: snapTerm }, data: persister.readSnapshot() } : null,
+      snapshot: snapIndex > 0 ? { meta, data: persister.readSnapshot() } : null,
       entries,
     };
   }
@@ -92,6 +97,8 @@ export class PersisterStorage implements LogStorage {
     }
     if (onlyCommit) return Promise.resolve();
     const header: Header = [s.hardState.term, s.hardState.vote, s.hardState.commit, base, s.snapshot?.meta.term ?? 0];
+    const conf = s.snapshot?.meta.conf;
+    if (conf !== undefined) header.push(conf);
     const blob = Buffer.concat([encode(header), this.encoded.bytes()]);
     this.persister.save(blob, s.snapshot?.data ?? null);
     return Promise.resolve();

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { LockedError, type AppendHandle, type DirLock, type FileSystem } from '../storage/fs.js';
+import { LockedError, type AppendHandle, type DirLock, type FileSystem, type WriteHandle } from '../storage/fs.js';
 import type { Random } from '../util/random.js';
 
 /** Thrown by every operation of a process whose disk crashed under it. */
@@ -7,25 +7,128 @@ export class SimCrashError extends Error {
   override name = 'SimCrashError';
 }
 
-/** A file's bytes: what the process sees, and how much of it would survive a crash. */
+/** One change made to a file since its last sync, with what it replaced, so that a crash can undo it. */
+interface Change {
+  /** Where a write went, or the new size of a resize. */
+  readonly at: number;
+  /** Bytes written; 0 for a resize. */
+  readonly length: number;
+  /** The bytes it replaced: of a write, those within the old size; of a shrinking resize, those cut off. */
+  readonly old: Uint8Array;
+  readonly oldSize: number;
+}
+
+/**
+ * A file's bytes: what the process sees, and the changes since its last sync,
+ * which a crash undoes (all of them, or all but a prefix of the bytes written,
+ * in the order written: a torn write). Bytes past `data.length` and up to
+ * `size` are zeros, so a file extended to a large size costs nothing.
+ */
 class Inode {
-  data = new Uint8Array(256);
+  private data = new Uint8Array(256);
   size = 0;
-  /** Bytes [0, synced) are durable; appends after it are not yet. */
-  synced = 0;
+  private changes: Change[] = [];
+  /** Bytes written since the last sync. */
+  unsynced = 0;
+
+  /** Invariant: every byte of `data` at or past `size` is zero. */
+  private ensure(n: number): void {
+    if (n <= this.data.length) return;
+    const bigger = new Uint8Array(Math.max(this.data.length * 2, n));
+    bigger.set(this.data);
+    this.data = bigger;
+  }
+
+  private slice(from: number, to: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, to - from));
+    if (from < this.data.length) out.set(this.data.subarray(from, Math.min(to, this.data.length)));
+    return out;
+  }
+
+  write(bytes: Uint8Array, at: number): void {
+    const oldSize = this.size;
+    const old = this.slice(at, Math.min(at + bytes.length, oldSize));
+    this.ensure(at + bytes.length);
+    this.data.set(bytes, at);
+    this.size = Math.max(oldSize, at + bytes.length);
+    this.changes.push({ at, length: bytes.length, old, oldSize });
+    this.unsynced += bytes.length;
+  }
 
   append(bytes: Uint8Array): void {
-    if (this.size + bytes.length > this.data.length) {
-      const bigger = new Uint8Array(Math.max(this.data.length * 2, this.size + bytes.length));
-      bigger.set(this.data.subarray(0, this.size));
-      this.data = bigger;
+    this.write(bytes, this.size);
+  }
+
+  resize(size: number): void {
+    const oldSize = this.size;
+    const old = size < oldSize ? this.slice(size, oldSize) : new Uint8Array(0);
+    if (size < oldSize) this.zero(size, oldSize);
+    this.size = size;
+    this.changes.push({ at: size, length: 0, old, oldSize });
+  }
+
+  private zero(from: number, to: number): void {
+    if (from < this.data.length) this.data.fill(0, from, Math.min(to, this.data.length));
+  }
+
+  /** Flips bits of one stored byte. */
+  flip(offset: number, mask: number): void {
+    this.ensure(offset + 1);
+    this.data[offset]! ^= mask;
+  }
+
+  sync(): void {
+    this.changes = [];
+    this.unsynced = 0;
+  }
+
+  /** Whether anything changed since the last sync. */
+  get dirty(): boolean {
+    return this.changes.length > 0;
+  }
+
+  /**
+   * Power loss: keeps the first `keep` bytes written since the last sync (the
+   * changes before them too) and undoes everything after, newest first.
+   */
+  crash(keep: number): void {
+    let cut = keep === 0 ? 0 : this.changes.length;
+    let partial = 0;
+    let budget = keep;
+    for (let i = 0; keep > 0 && i < this.changes.length; i++) {
+      const c = this.changes[i]!;
+      if (c.length <= budget) {
+        budget -= c.length;
+        continue;
+      }
+      cut = i;
+      partial = budget;
+      break;
     }
-    this.data.set(bytes, this.size);
-    this.size += bytes.length;
+    for (let i = this.changes.length - 1; i >= cut; i--) this.undo(this.changes[i]!, i === cut ? partial : 0);
+    this.sync();
+  }
+
+  private undo(c: Change, kept: number): void {
+    if (c.length === 0) {
+      if (c.at < c.oldSize) {
+        // A shrink: the bytes cut off come back.
+        this.ensure(c.oldSize);
+        this.data.set(c.old, c.at);
+      } else {
+        this.zero(c.oldSize, c.at); // a growth: back to the old end
+      }
+      this.size = c.oldSize;
+      return;
+    }
+    const from = c.at + kept;
+    this.zero(from, c.at + c.length);
+    if (from < c.at + c.old.length) this.data.set(c.old.subarray(from - c.at), from);
+    this.size = kept === 0 ? c.oldSize : Math.max(c.oldSize, from);
   }
 
   contents(): Uint8Array {
-    return this.data.slice(0, this.size);
+    return this.slice(0, this.size);
   }
 }
 
@@ -48,8 +151,8 @@ export interface CrashReport {
 }
 
 /**
- * A disk for the simulator. Appended bytes stay volatile until the file is
- * synced; names created, renamed or removed in a directory stay volatile
+ * A disk for the simulator. Written bytes (appended or at an offset) and size
+ * changes stay volatile until the file is synced; names created, renamed or removed in a directory stay volatile
  * until the directory is synced. {@link crash} throws away whatever is
  * volatile (keeping, sometimes, a random prefix of unsynced appends: a torn
  * write), and invalidates every file system handed out before it, as a power
@@ -109,7 +212,8 @@ export class SimDisk {
   keepUnsynced: ((file: string, unsynced: number) => number) | undefined;
 
   /**
-   * Power loss: unsynced appends vanish (or survive as a prefix), unsynced
+   * Power loss: unsynced writes vanish (or a prefix of their bytes survives, in
+   * the order written), unsynced size changes are undone, unsynced
    * directory changes are undone, locks are released, and every mounted file
    * system fails from now on.
    */
@@ -128,16 +232,17 @@ export class SimDisk {
       for (const [name, ino] of names) {
         if (seen.has(ino)) continue;
         seen.add(ino);
-        const unsynced = ino.size - ino.synced;
-        if (unsynced <= 0) continue;
+        if (!ino.dirty) continue;
+        const unsynced = ino.unsynced;
         const file = path.join(dir, name);
         let keep = 0;
-        if (this.keepUnsynced !== undefined) keep = Math.max(0, Math.min(unsynced, this.keepUnsynced(file, unsynced)));
-        else if (this.random.float() < this.tornP) keep = this.random.int(unsynced + 1);
+        if (unsynced > 0) {
+          if (this.keepUnsynced !== undefined) keep = Math.max(0, Math.min(unsynced, this.keepUnsynced(file, unsynced)));
+          else if (this.random.float() < this.tornP) keep = this.random.int(unsynced + 1);
+        }
         if (keep > 0) tornFiles.push(file);
         lostBytes += unsynced - keep;
-        ino.size = ino.synced + keep;
-        ino.synced = ino.size;
+        ino.crash(keep);
       }
     }
     for (const dir of [...this.dirs.keys()]) {
@@ -152,7 +257,7 @@ export class SimDisk {
     const ino = this.dirs.get(path.dirname(file))?.get(path.basename(file));
     if (ino === undefined) throw new Error(`flipByte: no file ${file}`);
     if (offset < 0 || offset >= ino.size) throw new RangeError(`flipByte: offset ${offset} outside ${file} (${ino.size} bytes)`);
-    ino.data[offset]! ^= mask;
+    ino.flip(offset, mask);
   }
 
   /** Size of a file as the process sees it, or undefined. */
@@ -200,7 +305,7 @@ export class SimDisk {
 
   /** @internal */
   syncInode(ino: Inode): void {
-    ino.synced = ino.size;
+    ino.sync();
     this.syncs++;
   }
 
@@ -267,7 +372,8 @@ class SimFileSystem implements FileSystem {
     return this.lookup(file).contents();
   }
 
-  async openAppend(file: string): Promise<AppendHandle> {
+  /** The file's inode, created empty if it does not exist, and a check that counts each later call as an operation. */
+  private open(file: string): { ino: Inode; check: () => void; close: () => void } {
     this.disk.op(this.gen);
     const d = this.disk.dir(path.dirname(file), false);
     if (d === undefined) throw enoent(path.dirname(file));
@@ -276,25 +382,50 @@ class SimFileSystem implements FileSystem {
       ino = new Inode();
       d.set(path.basename(file), ino);
     }
-    const target = ino;
     let closed = false;
-    const check = (): void => {
-      if (closed) throw new Error(`${file} is closed`);
-      this.disk.op(this.gen);
+    return {
+      ino,
+      check: () => {
+        if (closed) throw new Error(`${file} is closed`);
+        this.disk.op(this.gen);
+      },
+      close: () => {
+        closed = true;
+      },
     };
+  }
+
+  private async sync(ino: Inode, check: () => void): Promise<void> {
+    check();
+    await this.disk.slowSync(this.gen);
+    this.disk.syncInode(ino);
+  }
+
+  async openAppend(file: string): Promise<AppendHandle> {
+    const { ino, check, close } = this.open(file);
     return {
       append: async (data) => {
         check();
-        target.append(data);
+        ino.append(data);
       },
-      sync: async () => {
+      sync: () => this.sync(ino, check),
+      close: async () => close(),
+    };
+  }
+
+  async openWrite(file: string): Promise<WriteHandle> {
+    const { ino, check, close } = this.open(file);
+    return {
+      write: async (data, position) => {
         check();
-        await this.disk.slowSync(this.gen);
-        this.disk.syncInode(target);
+        ino.write(data, position);
       },
-      close: async () => {
-        closed = true;
+      resize: async (size) => {
+        check();
+        ino.resize(size);
       },
+      sync: () => this.sync(ino, check),
+      close: async () => close(),
     };
   }
 
@@ -315,7 +446,7 @@ class SimFileSystem implements FileSystem {
   async truncate(file: string, size: number): Promise<void> {
     this.disk.op(this.gen);
     const ino = this.lookup(file);
-    if (size < ino.size) ino.size = size;
+    if (size < ino.size) ino.resize(size);
     this.disk.syncInode(ino);
   }
 

@@ -1,3 +1,4 @@
+import type { SnapshotMeta } from '../core/types.js';
 import { applyUpdate } from './apply-update.js';
 import type { StorageState, StorageUpdate } from './types.js';
 
@@ -26,10 +27,18 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
+/** A string that two snapshot metas share exactly when their configurations are equal ('-' for none). */
+export function confKey(meta: SnapshotMeta): string {
+  const c = meta.conf;
+  if (c === undefined) return '-';
+  const ctx = Object.entries(c.context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([c.voters, c.outgoing, c.learners, ctx]);
+}
+
 /** A string that two storage states share exactly when they are equal. */
 export function stateKey(s: StorageState): string {
   const hs = s.hardState;
-  const snap = s.snapshot === null ? '-' : `${s.snapshot.meta.index}/${s.snapshot.meta.term}/${hex(s.snapshot.data)}`;
+  const snap = s.snapshot === null ? '-' : `${s.snapshot.meta.index}/${s.snapshot.meta.term}/${confKey(s.snapshot.meta)}/${hex(s.snapshot.data)}`;
   return `${hs.term}/${hs.vote}/${hs.commit}|${snap}|${s.entries.map((e) => `${e.index}.${e.term}.${e.type}.${hex(e.data)}`).join(',')}`;
 }
 

@@ -2,10 +2,13 @@ import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
 import { concatBytes } from '../util/bytes.js';
 import type { CanaryName } from '../util/canary.js';
-import { NodeFileSystem, type AppendHandle, type DirLock, type FileSystem } from './fs.js';
+import { confKey } from './durability.js';
+import { NodeFileSystem, type DirLock, type FileSystem, type WriteHandle } from './fs.js';
 import { TermIndex } from './term-index.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from './types.js';
 import {
+  HEADER_BYTES,
+  PREALLOCATED_HEADER_BYTES,
   RecordType,
   WalCorruptionError,
   decodeRecord,
@@ -14,7 +17,9 @@ import {
   encodeSegmentHeader,
   encodeSnapshotFile,
   encodeSnapshotMarker,
+  nonZeroEnd,
   scanRecords,
+  type SegmentHeader,
   type WalRecord,
 } from './wal/record.js';
 
@@ -28,7 +33,11 @@ export interface StorageLogger {
 export interface FileStorageOptions {
   /** The file system; defaults to the real one. The simulator passes a `SimDisk` mount. */
   readonly fs?: FileSystem;
-  /** Start a new WAL segment once the current one reaches this size. Default 64 MiB. */
+  /**
+   * The size each WAL segment is preallocated to; a new segment starts when the
+   * next write does not fit. Default 64 MiB. (A write bigger than this gets a
+   * segment of its own, preallocated to fit it.)
+   */
   readonly segmentBytes?: number;
   readonly logger?: StorageLogger;
   /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
@@ -53,10 +62,24 @@ export class StorageRecoveryError extends Error {
   override name = 'StorageRecoveryError';
 }
 
+/** What to tell an operator whose data directory lost data that may have been acknowledged. */
+const LOST_DATA_ADVICE =
+  'the data directory lost data that may have been acknowledged, so this member must not take part in elections or commitment with it. ' +
+  'Keep the directory for inspection, then remove this member from the cluster and add it back with an empty data directory (see docs/OPERATIONS.md, "Recovering a node that refuses to start")';
+
 interface Segment {
   readonly seq: number;
   readonly firstIndex: number;
   readonly name: string;
+  /** The size its file was preallocated to; undefined for an append-only segment of an older version. */
+  readonly preallocated: number | undefined;
+}
+
+/** What a new segment starts with: the state in force before the records it will hold. */
+interface Checkpoint {
+  readonly firstIndex: number;
+  readonly snapshot: SnapshotMeta | null;
+  readonly hardState: HardState;
 }
 
 interface Pending {
@@ -88,8 +111,12 @@ const silent: StorageLogger = { warn() {}, info() {} };
  *
  * - `wal/<seq>-<firstIndex>.wal`: records (see `wal/record.ts`). Every segment
  *   starts with a header and a checkpoint (the current snapshot marker and hard
- *   state), is created under a temporary name and renamed into place, so a
- *   segment is either whole or absent.
+ *   state), is preallocated (extended with zeros to its full size, which its
+ *   header records), created under a temporary name and renamed into place, so
+ *   a segment is either whole or absent. Records are written at increasing
+ *   offsets inside it; the zeros after them mark their end. A file shorter than
+ *   its header says was cut below what was fsynced, which recovery refuses,
+ *   unlike a torn last record, which it repairs.
  * - `snap/<index>-<term>.snap`: one record holding a snapshot; written to a
  *   temporary file, fsynced, renamed, and the directory fsynced, before the WAL
  *   records that it exists. Older snapshots go only after that record is durable.
@@ -103,8 +130,11 @@ export class FileStorage implements LogStorage {
   private readonly walDir: string;
   private readonly snapDir: string;
   private segments: Segment[] = [];
-  private handle: AppendHandle | null = null;
+  private handle: WriteHandle | null = null;
+  /** Where the current segment's records end: the next write goes here. */
   private segmentSize = 0;
+  /** The current segment's preallocated size: no record goes past it. */
+  private segmentCapacity = 0;
   /** Terms of the stored log, for Figure 13's rule; its last index too. */
   private log = new TermIndex();
   private hardState: HardState = EMPTY_STATE.hardState;
@@ -142,8 +172,7 @@ export class FileStorage implements LogStorage {
       await fs.mkdirp(s.walDir);
       await fs.mkdirp(s.snapDir);
       s.recovered = await s.recover();
-      if (s.segments.length === 0) await s.createSegment();
-      else await s.openLastSegment();
+      await s.openLastSegment();
     } catch (e) {
       await lock.release().catch(() => {});
       throw e;
@@ -200,6 +229,8 @@ export class FileStorage implements LogStorage {
   }
 
   private async writeBatch(updates: readonly StorageUpdate[]): Promise<void> {
+    // A segment this batch moves to starts from the state before it.
+    const before = this.checkpoint();
     const parts: Uint8Array[] = [];
     let sync = false;
     let newSnapshot: SnapshotMeta | null = null;
@@ -224,7 +255,8 @@ export class FileStorage implements LogStorage {
     }
     const bytes = concatBytes(parts);
     if (bytes.length > 0) {
-      await this.handle!.append(bytes);
+      if (this.segmentSize + bytes.length > this.segmentCapacity) await this.rotate(before, bytes.length);
+      await this.handle!.write(bytes, this.segmentSize);
       this.segmentSize += bytes.length;
       this.stats.bytesWritten += bytes.length;
     }
@@ -235,7 +267,10 @@ export class FileStorage implements LogStorage {
     this.stats.updates += updates.length;
     this.stats.batches++;
     if (newSnapshot !== null) await this.releaseBehind(newSnapshot);
-    if (this.segmentSize >= this.segmentBytes) await this.rotate();
+  }
+
+  private checkpoint(): Checkpoint {
+    return { firstIndex: this.log.last + 1, snapshot: this.snapshot, hardState: this.hardState };
   }
 
   private async writeSnapshotFile(s: Snapshot): Promise<void> {
@@ -270,47 +305,66 @@ export class FileStorage implements LogStorage {
     }
   }
 
-  private async rotate(): Promise<void> {
+  /** Moves to a new segment with room for `need` bytes of records after its checkpoint `cp`. */
+  private async rotate(cp: Checkpoint, need: number): Promise<void> {
     // Only the last segment may ever have a torn tail: make this one whole before moving on.
     await this.handle?.sync();
     await this.handle?.close();
     this.handle = null;
-    await this.createSegment();
-    if (this.snapshot !== null) await this.releaseBehind(this.snapshot);
+    await this.createSegment(cp, need);
+    if (cp.snapshot !== null) await this.releaseBehind(cp.snapshot);
   }
 
   /**
    * Creates the next segment, whole or not at all: header and checkpoint are
-   * written to a temporary file, synced, and renamed into place.
+   * written to a temporary file, which is extended to its preallocated size,
+   * synced, and renamed into place. Writes then go to it at increasing offsets,
+   * and their fdatasyncs never need to change its size.
    */
-  private async createSegment(): Promise<void> {
+  private async createSegment(cp: Checkpoint, need: number): Promise<void> {
     const last = this.segments[this.segments.length - 1];
     const seq = last === undefined ? 1 : last.seq + 1;
-    const firstIndex = this.log.last + 1;
-    const name = segmentName(seq, firstIndex);
+    const name = segmentName(seq, cp.firstIndex);
     const tmp = path.join(this.walDir, `${name}.tmp`);
-    await this.fs.remove(tmp);
-    const h = await this.fs.openAppend(tmp);
-    const parts = [encodeSegmentHeader({ seq, firstIndex })];
     // A checkpoint repeats the snapshot in force; it changes nothing on replay.
-    if (this.snapshot !== null) parts.push(encodeSnapshotMarker({ meta: this.snapshot, reset: false }));
-    parts.push(encodeHardState(this.hardState));
-    const bytes = concatBytes(parts);
-    await h.append(bytes);
-    await h.sync();
-    await h.close();
-    await this.fs.rename(tmp, path.join(this.walDir, name));
-    await this.fs.syncDir(this.walDir);
-    this.segments.push({ seq, firstIndex, name });
-    this.handle = await this.fs.openAppend(path.join(this.walDir, name));
+    const checkpoint = concatBytes([...(cp.snapshot !== null ? [encodeSnapshotMarker({ meta: cp.snapshot, reset: false })] : []), encodeHardState(cp.hardState)]);
+    const preallocated = Math.max(this.segmentBytes, PREALLOCATED_HEADER_BYTES + checkpoint.length + need);
+    const bytes = concatBytes([encodeSegmentHeader({ seq, firstIndex: cp.firstIndex, preallocated }), checkpoint]);
+    await this.fs.remove(tmp);
+    const h = await this.fs.openWrite(tmp);
+    try {
+      await h.write(bytes, 0);
+      await h.resize(preallocated);
+      await h.sync();
+      await this.fs.rename(tmp, path.join(this.walDir, name));
+      await this.fs.syncDir(this.walDir);
+    } catch (e) {
+      await h.close().catch(() => {});
+      throw e;
+    }
+    this.segments.push({ seq, firstIndex: cp.firstIndex, name, preallocated });
+    this.handle = h; // still the same file, now under its final name
     this.segmentSize = bytes.length;
+    this.segmentCapacity = preallocated;
     this.stats.segmentsCreated++;
     this.stats.walSyncs++;
   }
 
+  /** Continues the last segment, or starts one: in an empty directory, or after a segment of the older append-only layout, which is never written again. */
   private async openLastSegment(): Promise<void> {
-    const last = this.segments[this.segments.length - 1]!;
-    this.handle = await this.fs.openAppend(path.join(this.walDir, last.name));
+    const last = this.segments[this.segments.length - 1];
+    if (last?.preallocated === undefined) {
+      if (last !== undefined) {
+        // What a crashed process left in the page cache must be on disk before the log continues elsewhere.
+        const h = await this.fs.openAppend(path.join(this.walDir, last.name));
+        await h.sync();
+        await h.close();
+      }
+      await this.createSegment(this.checkpoint(), 0);
+      return;
+    }
+    this.handle = await this.fs.openWrite(path.join(this.walDir, last.name));
+    this.segmentCapacity = last.preallocated;
   }
 
   // ---- recovery ------------------------------------------------------------------
@@ -326,7 +380,7 @@ export class FileStorage implements LogStorage {
     for (const name of names) {
       const m = SEGMENT_RE.exec(name);
       if (m === null) throw new StorageRecoveryError(`${path.join(this.walDir, name)}: not a WAL segment name (expected <seq>-<firstIndex>.wal)`);
-      segments.push({ seq: Number.parseInt(m[1]!, 16), firstIndex: Number.parseInt(m[2]!, 16), name });
+      segments.push({ seq: Number.parseInt(m[1]!, 16), firstIndex: Number.parseInt(m[2]!, 16), name, preallocated: undefined });
     }
     segments.sort((a, b) => a.seq - b.seq);
     for (let i = 1; i < segments.length; i++) {
@@ -348,22 +402,28 @@ export class FileStorage implements LogStorage {
       const file = path.join(this.walDir, seg.name);
       const bytes = await this.fs.readFile(file);
       const isLast = i === segments.length - 1;
-      const scan = scanRecords(bytes, file, isLast, this.canary === 'truncate-on-corruption');
-      const decoded = scan.records.map((raw) => ({ rec: decodeRecord(raw, file), file, offset: raw.offset }));
-      const head = decoded[0]?.rec;
-      if (head === undefined || head.type !== RecordType.SegmentHeader || head.header.seq !== seg.seq || head.header.firstIndex !== seg.firstIndex) {
-        throw new WalCorruptionError(file, 0, `a segment header for segment ${seg.seq} starting at index ${seg.firstIndex}`);
+      const header = this.segmentHeader(bytes, file, seg);
+      const preallocated = header.preallocated;
+      if (preallocated !== undefined && bytes.length !== preallocated) {
+        // Only something other than tsraft changes a segment's size: cut short, it lost records that were fsynced.
+        if (bytes.length < preallocated) throw this.cutShort(file, bytes.length, `the ${preallocated} bytes its header says it was preallocated to`);
+        throw new StorageRecoveryError(`${file}: the WAL segment is ${bytes.length} bytes, longer than the ${preallocated} bytes its header says it was preallocated to: something other than tsraft wrote to it`);
       }
+      segments[i] = { ...seg, preallocated };
+      const scan = scanRecords(bytes, file, isLast, { preallocated: preallocated !== undefined, stopAtCorruption: this.canary === 'truncate-on-corruption' });
+      const decoded = scan.records.map((raw) => ({ rec: decodeRecord(raw, file), file, offset: raw.offset }));
       if (scan.tornAt !== undefined) {
         this.logger.warn({ file, offset: scan.tornAt, size: bytes.length }, 'WAL: truncating a torn record at the tail (a write cut short by a crash)');
-        await this.fs.truncate(file, scan.tornAt);
+        if (preallocated === undefined) await this.fs.truncate(file, scan.tornAt);
+        else await this.zeroFrom(file, scan.tornAt, nonZeroEnd(bytes));
       }
       all.push(...decoded);
-      if (isLast) this.segmentSize = scan.tornAt ?? bytes.length;
+      const end = scan.tornAt ?? (preallocated === undefined ? bytes.length : (scan.records[scan.records.length - 1]?.end ?? 0));
+      if (isLast) this.segmentSize = end;
       if (!isLast && scan.tornAt !== undefined) {
         // Only under the canary 'truncate-on-corruption': drop everything after the damage, as a careless engine would.
         for (const later of segments.splice(i + 1)) await this.fs.remove(path.join(this.walDir, later.name));
-        this.segmentSize = scan.tornAt;
+        this.segmentSize = end;
       }
     }
 
@@ -436,6 +496,42 @@ export class FileStorage implements LogStorage {
     return { hardState, snapshot, entries: tail };
   }
 
+  /**
+   * Reads and checks a segment's header record. A file too short to hold it was
+   * cut (segments appear whole, by rename); any other damage is corruption.
+   */
+  private segmentHeader(bytes: Uint8Array, file: string, seg: Segment): SegmentHeader {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const len = bytes.length >= 8 ? dv.getUint32(0, true) : 0;
+    const lengthIntact = bytes.length >= 8 && (len ^ dv.getUint32(4, true)) >>> 0 === 0xffffffff;
+    if (bytes.length < HEADER_BYTES || (lengthIntact && HEADER_BYTES - 1 + len > bytes.length && HEADER_BYTES - 1 + len <= PREALLOCATED_HEADER_BYTES)) {
+      throw this.cutShort(file, bytes.length, `at least the ${PREALLOCATED_HEADER_BYTES} bytes of a segment header`);
+    }
+    const expected = `a segment header for segment ${seg.seq} starting at index ${seg.firstIndex}`;
+    const raw = scanRecords(lengthIntact ? bytes.subarray(0, HEADER_BYTES - 1 + len) : bytes, file, false).records[0];
+    const head = raw === undefined ? undefined : decodeRecord(raw, file);
+    if (head === undefined || head.type !== RecordType.SegmentHeader || head.header.seq !== seg.seq || head.header.firstIndex !== seg.firstIndex) {
+      throw new WalCorruptionError(file, 0, expected);
+    }
+    return head.header;
+  }
+
+  private cutShort(file: string, size: number, expected: string): StorageRecoveryError {
+    return new StorageRecoveryError(`${file}: the WAL segment was cut short: it is ${size} bytes, expected ${expected}; ${LOST_DATA_ADVICE}`);
+  }
+
+  /** Repairs a torn tail inside a preallocated segment: its bytes go back to zeros, durably, before anything is written after it. */
+  private async zeroFrom(file: string, from: number, to: number): Promise<void> {
+    if (to <= from) return;
+    const h = await this.fs.openWrite(file);
+    try {
+      await h.write(new Uint8Array(to - from), from);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  }
+
   private async readSnapshotFile(meta: SnapshotMeta): Promise<Snapshot> {
     const file = path.join(this.snapDir, snapName(meta));
     let bytes: Uint8Array;
@@ -449,8 +545,8 @@ export class FileStorage implements LogStorage {
     const raw = scan.records[0];
     if (scan.records.length !== 1 || raw === undefined) throw new WalCorruptionError(file, 0, 'exactly one snapshot record');
     const rec = decodeRecord(raw, file);
-    if (rec.type !== RecordType.SnapshotFile || rec.meta.index !== meta.index || rec.meta.term !== meta.term) {
-      throw new WalCorruptionError(file, 0, `snapshot ${meta.index} of term ${meta.term}`);
+    if (rec.type !== RecordType.SnapshotFile || rec.meta.index !== meta.index || rec.meta.term !== meta.term || confKey(rec.meta) !== confKey(meta)) {
+      throw new WalCorruptionError(file, 0, `snapshot ${meta.index} of term ${meta.term}${meta.conf === undefined ? ' without a configuration' : ` with configuration ${confKey(meta)}`}`);
     }
     return { meta, data: rec.data };
   }

@@ -11,6 +11,17 @@ export interface AppendHandle {
   close(): Promise<void>;
 }
 
+/** An open file written at chosen offsets (a preallocated WAL segment). */
+export interface WriteHandle {
+  /** Writes `data` at byte `position`, extending the file if it ends before. Not durable until {@link sync}. */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Sets the file's size: extends it with zeros (sparse is fine) or cuts it. Not durable until {@link sync}. */
+  resize(size: number): Promise<void>;
+  /** Makes the writes and size changes so far durable (fdatasync; a full fsync after a resize). */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** A held exclusive lock on a data directory. */
 export interface DirLock {
   release(): Promise<void>;
@@ -26,7 +37,8 @@ export class LockedError extends Error {
  * the same engine runs on a real disk ({@link NodeFileSystem}) and on the
  * simulator's disk that loses what was not synced (`SimDisk`).
  *
- * Durability model: file contents are durable after {@link AppendHandle.sync};
+ * Durability model: file contents are durable after {@link AppendHandle.sync}
+ * or {@link WriteHandle.sync};
  * creating, renaming and removing names in a directory are durable after
  * {@link syncDir} of that directory.
  */
@@ -37,6 +49,8 @@ export interface FileSystem {
   readFile(file: string): Promise<Uint8Array>;
   /** Opens for appending, creating the file (empty) if it does not exist. */
   openAppend(file: string): Promise<AppendHandle>;
+  /** Opens for writing at offsets, creating the file (empty) if it does not exist. */
+  openWrite(file: string): Promise<WriteHandle>;
   /** Atomically replaces `to` by `from`. */
   rename(from: string, to: string): Promise<void>;
   remove(file: string): Promise<void>;
@@ -77,6 +91,31 @@ export class NodeFileSystem implements FileSystem {
         }
       },
       sync: () => fh.datasync(),
+      close: () => fh.close(),
+    };
+  }
+
+  async openWrite(file: string): Promise<WriteHandle> {
+    const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT, 0o644);
+    // fdatasync flushes a size change too, but say what we mean: after a resize, fsync.
+    let resized = false;
+    return {
+      write: async (data, position) => {
+        let off = 0;
+        while (off < data.length) {
+          const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+          off += bytesWritten;
+        }
+      },
+      resize: async (size) => {
+        await fh.truncate(size);
+        resized = true;
+      },
+      sync: async () => {
+        if (resized) await fh.sync();
+        else await fh.datasync();
+        resized = false;
+      },
       close: () => fh.close(),
     };
   }

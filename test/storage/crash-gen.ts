@@ -1,4 +1,4 @@
-import { EntryType, type Entry } from '../../src/core/types.js';
+import { EntryType, type ConfState, type Entry, type Snapshot } from '../../src/core/types.js';
 import type { StorageState, StorageUpdate } from '../../src/storage/types.js';
 import type { Random } from '../../src/util/random.js';
 import { hs, snap } from './helpers.js';
@@ -13,6 +13,14 @@ function termAt(s: StorageState, i: number): number | undefined {
   return s.entries[i - base - 1]?.term;
 }
 
+/** Sometimes a snapshot carries the configuration in force (membership changes), sometimes not (older data). */
+function withConf(r: Random, s: Snapshot): Snapshot {
+  if (r.int(2) === 0) return s;
+  const ids = (): number[] => Array.from({ length: r.int(4) }, () => r.int(9));
+  const conf: ConfState = { voters: ids(), outgoing: ids(), learners: ids(), context: Object.fromEntries(ids().map((id) => [String(id), `n${id}:${r.int(1000)}`])) };
+  return { meta: { ...s.meta, conf }, data: s.data };
+}
+
 /** A random update of the kind a Raft node's Ready produces, given what storage holds. */
 export function genUpdate(r: Random, m: StorageState): StorageUpdate {
   const last = lastIndex(m);
@@ -24,7 +32,10 @@ export function genUpdate(r: Random, m: StorageState): StorageUpdate {
     return b;
   };
   const mkEntries = (from: number, t: number): Entry[] =>
-    Array.from({ length: 1 + r.int(6) }, (_, k): Entry => ({ index: from + k, term: t, type: r.int(10) === 0 ? EntryType.Noop : EntryType.Normal, data: data() }));
+    Array.from({ length: 1 + r.int(6) }, (_, k): Entry => {
+      const x = r.int(20);
+      return { index: from + k, term: t, type: x === 0 ? EntryType.Noop : x === 1 ? EntryType.ConfChange : EntryType.Normal, data: data() };
+    });
   const x = r.int(100);
   if (x < 40 || term === 0) {
     const t = Math.max(term, 1);
@@ -44,10 +55,10 @@ export function genUpdate(r: Random, m: StorageState): StorageUpdate {
   if (x < 80) return { hardState: hs(term, vote, commit + r.int(last - commit + 1)), sync: false };
   if (x < 92 && commit > base) {
     const idx = base + 1 + r.int(commit - base);
-    return { snapshot: snap(idx, termAt(m, idx)!, `s${idx}-${r.int(1000)}`), sync: true };
+    return { snapshot: withConf(r, snap(idx, termAt(m, idx)!, `s${idx}-${r.int(1000)}`)), sync: true };
   }
   // A snapshot from the leader, beyond our commit index.
   const idx = commit + 1 + r.int(12);
-  return { snapshot: snap(idx, term + 1, `install${idx}`), hardState: hs(term + 1, null, idx), sync: true };
+  return { snapshot: withConf(r, snap(idx, term + 1, `install${idx}`)), hardState: hs(term + 1, null, idx), sync: true };
 }
 

@@ -9,9 +9,9 @@ import { test } from 'node:test';
 import { SimCrashError, SimDisk } from '../../src/sim/disk.js';
 import { applyUpdate } from '../../src/storage/apply-update.js';
 import { possibleStates as candidates } from '../../src/storage/durability.js';
-import { FileStorage } from '../../src/storage/file-storage.js';
+import { FileStorage, StorageRecoveryError } from '../../src/storage/file-storage.js';
 import { EMPTY_STATE, type StorageState, type StorageUpdate } from '../../src/storage/types.js';
-import { WalCorruptionError, scanRecords } from '../../src/storage/wal/record.js';
+import { RecordType, WalCorruptionError, allZero, scanRecords } from '../../src/storage/wal/record.js';
 import { SeededRandom, type Random } from '../../src/util/random.js';
 import { ent, ents, hs, snap, view } from './helpers.js';
 import { genUpdate, lastIndex } from './crash-gen.js';
@@ -108,10 +108,19 @@ test(`FileStorage keeps every acknowledged write across ${CRASH_TRIALS} random c
   assert.ok(counts.torn > CRASH_TRIALS / 20, JSON.stringify(counts));
 });
 
+/** The segment size of the prepared disks: one segment holds their whole log. */
+const SEGMENT = 4096;
+
+/** Where the records of a preallocated segment end (the zeros after them start). */
+async function recordsEnd(disk: SimDisk, wal: string): Promise<number> {
+  const recs = scanRecords(await disk.mount().readFile(wal), wal, false, { preallocated: true }).records;
+  return recs[recs.length - 1]!.end;
+}
+
 /** A disk with a small log holding every record type, and the state it holds. */
 async function preparedDisk(): Promise<{ disk: SimDisk; state: StorageState; wal: string }> {
   const disk = new SimDisk({ random: new SeededRandom(7), tornWriteProbability: 0 });
-  const s = await FileStorage.open(DIR, { fs: disk.mount() });
+  const s = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: SEGMENT });
   const updates: StorageUpdate[] = [
     { entries: ents(1, 4, 1), hardState: hs(1, 0, 2), sync: true },
     { snapshot: snap(2, 1), sync: true },
@@ -132,28 +141,33 @@ async function preparedDisk(): Promise<{ disk: SimDisk; state: StorageState; wal
 test('a torn last record is recovered at every byte offset it can be cut at', async () => {
   const u: StorageUpdate = { entries: ents(7, 9, 2), sync: true };
   const probe = await preparedDisk();
-  const before = probe.disk.fileSize(probe.wal)!;
-  const s0 = await FileStorage.open(DIR, { fs: probe.disk.mount() });
+  const before = await recordsEnd(probe.disk, probe.wal);
+  const s0 = await FileStorage.open(DIR, { fs: probe.disk.mount(), segmentBytes: SEGMENT });
   await s0.write(u);
-  const len = probe.disk.fileSize(probe.wal)! - before; // the bytes this write appends
+  const len = (await recordsEnd(probe.disk, probe.wal)) - before; // the bytes this write adds
+  const whole = await probe.disk.mount().readFile(probe.wal);
   await s0.close();
   for (let keep = 0; keep <= len; keep++) {
     const { disk, state, wal } = await preparedDisk();
-    const s = await FileStorage.open(DIR, { fs: disk.mount() });
+    const s = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: SEGMENT });
     disk.keepUnsynced = () => keep;
-    disk.crashAfter(2); // the append goes through; power fails at the fsync
+    disk.crashAfter(2); // the write goes through; power fails at the fsync
     await assert.rejects(s.write(u), SimCrashError);
-    assert.equal(disk.fileSize(wal), before + keep);
+    const kept = await disk.mount().readFile(wal);
+    assert.equal(kept.length, SEGMENT, 'a preallocated segment keeps its size');
+    assert.ok(allZero(kept, before + keep) && Buffer.compare(kept.subarray(0, before + keep), whole.subarray(0, before + keep)) === 0, `the first ${keep} bytes of the write survive`);
     const warnings: object[] = [];
-    const r = await FileStorage.open(DIR, { fs: disk.mount(), logger: { warn: (o) => warnings.push(o), info() {} } });
+    const r = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: SEGMENT, logger: { warn: (o) => warnings.push(o), info() {} } });
     const got = await r.load();
     if (keep === len) {
       assert.deepEqual(view(got), view(applyUpdate(state, u)), 'a complete record survives');
       assert.equal(warnings.length, 0);
     } else {
       assert.deepEqual(view(got), view(state), `cut after ${keep} bytes`);
-      assert.deepEqual(warnings, keep === 0 ? [] : [{ file: wal, offset: before, size: before + keep }]);
-      assert.equal(disk.fileSize(wal), before, 'the torn bytes are cut off');
+      assert.deepEqual(warnings, keep === 0 ? [] : [{ file: wal, offset: before, size: SEGMENT }]);
+      const repaired = await disk.mount().readFile(wal);
+      assert.equal(repaired.length, SEGMENT);
+      assert.ok(allZero(repaired, before), 'the torn bytes are zeroed');
     }
     await r.close();
   }
@@ -163,10 +177,13 @@ test('a torn last record is recovered at every byte offset it can be cut at', as
 test('a flipped byte in any record mid-log stops startup naming file and offset; in the last record it is truncated', async () => {
   const { state, wal } = await preparedDisk();
   const bytes = await (await preparedDisk()).disk.mount().readFile(wal);
-  const recs = scanRecords(bytes, wal, false).records;
+  const recs = scanRecords(bytes, wal, false, { preallocated: true }).records;
   assert.ok(recs.length >= 8, 'header, checkpoint, entries, hard states and a snapshot marker');
   const types = new Set(recs.map((x) => x.type));
-  assert.deepEqual([...types].sort(), [1, 2, 3, 4]);
+  assert.deepEqual(
+    [...types].sort(),
+    [RecordType.Entries, RecordType.HardState, RecordType.Snapshot, RecordType.PreallocatedSegmentHeader],
+  );
   const lastRec = recs[recs.length - 1]!;
   let refused = 0;
   let truncated = 0;
@@ -191,4 +208,39 @@ test('a flipped byte in any record mid-log stops startup naming file and offset;
     }
   }
   assert.ok(refused > 100 && truncated > 10);
+});
+
+test('on the sim disk too, a segment cut below its preallocated size is refused, whatever the cut; a cut newest segment included', async () => {
+  const disk = new SimDisk({ random: new SeededRandom(3), tornWriteProbability: 0 });
+  const s = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: 512 });
+  const conf = { voters: [0, 1, 2], outgoing: [], learners: [3], context: { '3': 'learner' } };
+  for (let i = 1; i <= 30; i++) await s.write({ entries: [ent(i, 1, 'q'.repeat(30))], hardState: hs(1, 0, i - 1), sync: true });
+  await s.write({ snapshot: { meta: { index: 12, term: 1, conf }, data: new Uint8Array([1]) }, sync: true });
+  await s.close();
+  const segs = disk.files().filter((f) => f.endsWith('.wal'));
+  assert.ok(segs.length >= 3, segs.join(' '));
+  for (const wal of [segs[0]!, segs[segs.length - 1]!]) {
+    const whole = await disk.mount().readFile(wal);
+    const recs = scanRecords(whole, wal, false, { preallocated: true }).records;
+    for (const at of [...recs.map((x) => x.offset), ...recs.map((x) => x.offset + 5), recs[recs.length - 1]!.end, whole.length - 1]) {
+      const d = new SimDisk({ random: new SeededRandom(3), tornWriteProbability: 0 });
+      const fs = d.mount();
+      for (const f of disk.files()) {
+        await fs.mkdirp(f.slice(0, f.lastIndexOf('/')));
+        const h = await fs.openAppend(f);
+        await h.append(await disk.mount().readFile(f));
+        await h.sync();
+        await fs.syncDir(f.slice(0, f.lastIndexOf('/')));
+      }
+      await fs.truncate(wal, at);
+      await assert.rejects(
+        FileStorage.open(DIR, { fs: d.mount(), segmentBytes: 512 }),
+        (e: unknown) => e instanceof StorageRecoveryError && e.message.startsWith(`${wal}: the WAL segment was cut short: it is ${at} bytes`) && e.message.includes('add it back with an empty data directory'),
+        `${wal} cut to ${at}`,
+      );
+    }
+  }
+  const r = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: 512 });
+  assert.deepEqual((await r.load()).snapshot!.meta, { index: 12, term: 1, conf });
+  await r.close();
 });

@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import type { Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
+import type { ConfState, Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
 
 /**
  * WAL record framing: `[length u32][~length u32][crc32c u32][type u8][payload]`,
@@ -8,9 +8,17 @@ import type { Entry, EntryType, HardState, SnapshotMeta } from '../../core/types
  * damaged length is recognised as damage and never mistaken for a write cut
  * short at the end of the file. Payloads are fixed binary layouts (the WAL is
  * the product: its format is ours, written by hand, not a general codec's).
+ *
+ * Layouts are versioned by record type: a type's payload never changes; a new
+ * layout gets a new type, and readers keep decoding every type ever written.
+ * Decoding maps each type to its logical kind (a {@link WalRecord}).
  */
 export const RecordType = {
-  /** First record of every segment: its sequence number and the first entry index it was opened for. */
+  /**
+   * First record of a segment written before preallocation (append-only
+   * segments): its sequence number and the first entry index it was opened for.
+   * Read, no longer written.
+   */
   SegmentHeader: 1,
   /** A batch of consecutive entries; the first may overwrite (truncate) from its index on. */
   Entries: 2,
@@ -22,6 +30,16 @@ export const RecordType = {
   Snapshot: 4,
   /** The single record of a snapshot file: metadata and data. */
   SnapshotFile: 5,
+  /**
+   * First record of a preallocated segment: {@link SegmentHeader}'s fields and
+   * the size the file was preallocated to (records never extend past it; the
+   * file is exactly that long unless something cut it).
+   */
+  PreallocatedSegmentHeader: 6,
+  /** {@link Snapshot} whose metadata carries the configuration in force. Written only when there is one. */
+  SnapshotWithConf: 7,
+  /** {@link SnapshotFile} whose metadata carries the configuration in force. Written only when there is one. */
+  SnapshotFileWithConf: 8,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -71,14 +89,32 @@ export interface ScanResult {
   readonly tornAt: number | undefined;
 }
 
+/** How {@link scanRecords} reads a file. */
+export interface ScanOptions {
+  /**
+   * The file is a preallocated segment: its records are followed by zeros up to
+   * its end, and an all-zero record header ends the records (it is not a torn
+   * tail). Default: whether the file starts with an intact
+   * {@link RecordType.PreallocatedSegmentHeader}.
+   */
+  readonly preallocated?: boolean;
+  /**
+   * Only the simulator's 'truncate-on-corruption' canary sets this: damage
+   * anywhere is then taken for the end of the log, the bug a careless engine has.
+   */
+  readonly stopAtCorruption?: boolean;
+}
+
 /**
  * Splits a file into records, checking every CRC. Damage confined to the last
  * record of the file (a record cut short by the end of the file, or the final
  * record failing its checks) is a torn write, reported as `tornAt`, when
  * `tornTailAllowed`; damage anywhere else throws {@link WalCorruptionError}.
+ * (A preallocated file follows its own rule: see {@link scanPreallocated}.)
  * Never reads out of bounds and always terminates.
  */
-export function scanRecords(bytes: Uint8Array, file: string, tornTailAllowed: boolean, stopAtCorruption = false): ScanResult {
+export function scanRecords(bytes: Uint8Array, file: string, tornTailAllowed: boolean, opts: ScanOptions = {}): ScanResult {
+  if (opts.preallocated ?? startsPreallocated(bytes)) return scanPreallocated(bytes, file, tornTailAllowed, opts.stopAtCorruption === true);
   const records: RawRecord[] = [];
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let off = 0;
@@ -86,10 +122,8 @@ export function scanRecords(bytes: Uint8Array, file: string, tornTailAllowed: bo
     if (tornTailAllowed) return { records, tornAt: at };
     throw new WalCorruptionError(file, at, expected);
   };
-  // Only the simulator's 'truncate-on-corruption' canary passes stopAtCorruption: damage
-  // anywhere is then taken for the end of the log, the bug a careless engine has.
   const corrupt = (at: number, expected: string): ScanResult => {
-    if (stopAtCorruption) return { records, tornAt: at };
+    if (opts.stopAtCorruption === true) return { records, tornAt: at };
     throw new WalCorruptionError(file, at, expected);
   };
   while (off < bytes.length) {
@@ -125,9 +159,92 @@ export function scanRecords(bytes: Uint8Array, file: string, tornTailAllowed: bo
   return { records, tornAt: undefined };
 }
 
-function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+/** Whether the file starts with an intact preallocated segment header. */
+function startsPreallocated(bytes: Uint8Array): boolean {
+  const r = recordAt(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+  return 'end' in r && bytes[12] === RecordType.PreallocatedSegmentHeader;
+}
+
+/**
+ * The record at `off`: its end, or what was expected there instead. Never
+ * reads out of bounds.
+ */
+function recordAt(bytes: Uint8Array, dv: DataView, off: number): { end: number } | { expected: string } {
+  const left = bytes.length - off;
+  if (left < HEADER_BYTES) return { expected: `a ${HEADER_BYTES}-byte record header, found ${left} bytes` };
+  const len = dv.getUint32(off, true);
+  const check = dv.getUint32(off + 4, true);
+  const crc = dv.getUint32(off + 8, true);
+  if ((len ^ check) >>> 0 !== 0xffffffff) {
+    if (allZero(bytes, off, off + HEADER_BYTES)) return { expected: 'a record or zeros up to the end of the segment, found a zero record header followed by data' };
+    return { expected: `a record header whose length (${len}) matches its check copy (${~check >>> 0})` };
+  }
+  if (len === 0 || len > MAX_RECORD_BYTES) return { expected: `a record length between 1 and ${MAX_RECORD_BYTES}, found ${len}` };
+  const end = off + 12 + len;
+  if (end > bytes.length) return { expected: `a record of ${len} bytes, but the file ends after ${left - 12}` };
+  const got = crc32c(bytes.subarray(off + 12, end));
+  if (got !== crc) return { expected: `CRC32C ${hex(crc)}, computed ${hex(got)}` };
+  return { end };
+}
+
+/**
+ * {@link scanRecords} for a preallocated segment: records, then zeros to the
+ * end. Damage is a torn tail (when allowed) exactly when no intact record
+ * starts anywhere after it: whatever a crash left of an unsynced write, and
+ * whatever a crash during the repair of one left, lies after every record that
+ * was fsynced. An intact record after the damage means records that may have
+ * been acknowledged lie behind it: corruption.
+ */
+function scanPreallocated(bytes: Uint8Array, file: string, tornTailAllowed: boolean, stopAtCorruption: boolean): ScanResult {
+  const records: RawRecord[] = [];
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dataEnd = nonZeroEnd(bytes);
+  let off = 0;
+  while (off < dataEnd) {
+    const r = recordAt(bytes, dv, off);
+    if ('end' in r) {
+      records.push({ type: bytes[off + 12]!, payload: bytes.subarray(off + 13, r.end), offset: off, end: r.end });
+      off = r.end;
+      continue;
+    }
+    if ((tornTailAllowed && !intactRecordAfter(bytes, dv, off + 1, dataEnd)) || stopAtCorruption) return { records, tornAt: off };
+    throw new WalCorruptionError(file, off, r.expected);
+  }
+  return { records, tornAt: undefined };
+}
+
+/** Whether an intact record starts at some offset in [from, to). Checks the CRC only where the two length copies agree. */
+function intactRecordAfter(bytes: Uint8Array, dv: DataView, from: number, to: number): boolean {
+  for (let at = from; at < to && at + HEADER_BYTES <= bytes.length; at++) {
+    const len = dv.getUint32(at, true);
+    if ((len ^ dv.getUint32(at + 4, true)) >>> 0 !== 0xffffffff || len === 0 || len > MAX_RECORD_BYTES || at + 12 + len > bytes.length) continue;
+    if (crc32c(bytes.subarray(at + 12, at + 12 + len)) === dv.getUint32(at + 8, true)) return true;
+  }
+  return false;
+}
+
+const ZEROS = new Uint8Array(1 << 16);
+
+/** Whether bytes[from, to) are all zero (compared natively, a chunk at a time: segments are large and mostly zeros). */
+export function allZero(bytes: Uint8Array, from: number, to = bytes.length): boolean {
+  for (let at = from; at < to; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, to - at);
+    if (Buffer.compare(bytes.subarray(at, at + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
   return true;
+}
+
+/** The offset just past the last non-zero byte (0 if all are zero). */
+export function nonZeroEnd(bytes: Uint8Array): number {
+  let to = bytes.length;
+  while (to > 0) {
+    const from = Math.max(0, to - ZEROS.length);
+    if (!allZero(bytes, from, to)) {
+      for (let i = to - 1; i >= from; i--) if (bytes[i] !== 0) return i + 1;
+    }
+    to = from;
+  }
+  return 0;
 }
 
 function hex(n: number): string {
@@ -138,6 +255,9 @@ function hex(n: number): string {
 
 /** A payload too short or malformed for its type. */
 class PayloadError extends Error {}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextEncoder();
 
 class Reader {
   private off = 0;
@@ -171,6 +291,19 @@ class Reader {
     const v = this.b.subarray(this.off, this.off + n);
     this.off += n;
     return v;
+  }
+  /** A UTF-8 string: `[length u32][bytes]`. */
+  str(): string {
+    try {
+      return utf8Strict.decode(this.bytes(this.u32()));
+    } catch (e) {
+      if (e instanceof PayloadError) throw e;
+      throw new PayloadError('a string that is not valid UTF-8');
+    }
+  }
+  /** What is left of the payload. */
+  rest(): Uint8Array {
+    return this.bytes(this.b.length - this.off);
   }
   done(): void {
     if (this.off !== this.b.length) throw new PayloadError(`${this.b.length - this.off} trailing bytes`);
@@ -212,11 +345,21 @@ class Writer {
 export interface SegmentHeader {
   readonly seq: number;
   readonly firstIndex: number;
+  /**
+   * The size the segment file was preallocated to; absent in segments written
+   * before preallocation (append-only: their size is wherever writing stopped).
+   */
+  readonly preallocated?: number | undefined;
 }
 
+/** A header of the layout its fields call for: preallocated, or (for tests and old data only) append-only. */
 export function encodeSegmentHeader(h: SegmentHeader): Uint8Array {
-  return frame(RecordType.SegmentHeader, new Writer(16).num(h.seq).num(h.firstIndex).result());
+  if (h.preallocated === undefined) return frame(RecordType.SegmentHeader, new Writer(16).num(h.seq).num(h.firstIndex).result());
+  return frame(RecordType.PreallocatedSegmentHeader, new Writer(24).num(h.seq).num(h.firstIndex).num(h.preallocated).result());
 }
+
+/** Size of a framed preallocated segment header. */
+export const PREALLOCATED_HEADER_BYTES = HEADER_BYTES + 24;
 
 export function encodeHardState(hs: HardState): Uint8Array {
   return frame(RecordType.HardState, new Writer(24).num(hs.term).num(hs.vote ?? -1).num(hs.commit).result());
@@ -228,11 +371,62 @@ export interface SnapshotMarker {
   readonly reset: boolean;
 }
 
-export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
-  return frame(RecordType.Snapshot, new Writer(17).num(m.meta.index).num(m.meta.term).u8(m.reset ? 1 : 0).result());
+/**
+ * `[count u32][id]...` for voters, outgoing voters and learners, then
+ * `[count u32]` and per context pair `[key string][value string]`.
+ */
+function confBytes(c: ConfState): number {
+  let n = 16 + 8 * (c.voters.length + c.outgoing.length + c.learners.length);
+  for (const [k, v] of Object.entries(c.context)) n += 8 + utf8.encode(k).length + utf8.encode(v).length;
+  return n;
 }
 
-/** `[firstIndex][count]` then per entry `[term][type u8][length u32][data]`. */
+function writeConf(w: Writer, c: ConfState): Writer {
+  for (const ids of [c.voters, c.outgoing, c.learners]) {
+    w.u32(ids.length);
+    for (const id of ids) w.num(id);
+  }
+  const ctx = Object.entries(c.context);
+  w.u32(ctx.length);
+  for (const [k, v] of ctx) {
+    for (const s of [k, v]) {
+      const b = utf8.encode(s);
+      w.u32(b.length).bytes(b);
+    }
+  }
+  return w;
+}
+
+function readConf(r: Reader): ConfState {
+  const ids = (): number[] => {
+    const n = r.u32();
+    r.need(8 * n); // a damaged count must not make us loop for long
+    return Array.from({ length: n }, () => r.num());
+  };
+  const voters = ids();
+  const outgoing = ids();
+  const learners = ids();
+  const n = r.u32();
+  r.need(8 * n);
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < n; i++) pairs.push([r.str(), r.str()]);
+  return { voters, outgoing, learners, context: Object.fromEntries(pairs) };
+}
+
+/** Meta as decoded: without a `conf` key at all when the record had none, so old and new records compare alike. */
+function meta(index: number, term: number, conf: ConfState | undefined): SnapshotMeta {
+  return conf === undefined ? { index, term } : { index, term, conf };
+}
+
+/** A marker in the oldest layout that holds its meta: without a configuration, {@link RecordType.Snapshot}. */
+export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
+  const conf = m.meta.conf;
+  if (conf === undefined) return frame(RecordType.Snapshot, new Writer(17).num(m.meta.index).num(m.meta.term).u8(m.reset ? 1 : 0).result());
+  const w = new Writer(17 + confBytes(conf)).num(m.meta.index).num(m.meta.term).u8(m.reset ? 1 : 0);
+  return frame(RecordType.SnapshotWithConf, writeConf(w, conf).result());
+}
+
+/** `[firstIndex][count]` then per entry `[term][type u8][length u32][data]`. Entry types are not interpreted. */
 export function encodeEntries(entries: readonly Entry[]): Uint8Array {
   let size = 12;
   for (const e of entries) size += 13 + e.data.length;
@@ -241,8 +435,11 @@ export function encodeEntries(entries: readonly Entry[]): Uint8Array {
   return frame(RecordType.Entries, w.result());
 }
 
-export function encodeSnapshotFile(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
-  return frame(RecordType.SnapshotFile, new Writer(16 + data.length).num(meta.index).num(meta.term).bytes(data).result());
+/** `[index][term]`, the configuration if there is one, then the data to the end. */
+export function encodeSnapshotFile(m: SnapshotMeta, data: Uint8Array): Uint8Array {
+  if (m.conf === undefined) return frame(RecordType.SnapshotFile, new Writer(16 + data.length).num(m.index).num(m.term).bytes(data).result());
+  const w = new Writer(16 + confBytes(m.conf) + data.length).num(m.index).num(m.term);
+  return frame(RecordType.SnapshotFileWithConf, writeConf(w, m.conf).bytes(data).result());
 }
 
 /** A decoded record. */
@@ -266,25 +463,33 @@ export function decodeRecord(raw: RawRecord, file: string): WalRecord {
       case RecordType.SegmentHeader:
         rec = { type: RecordType.SegmentHeader, header: { seq: r.num(), firstIndex: r.num() } };
         break;
+      case RecordType.PreallocatedSegmentHeader:
+        rec = { type: RecordType.SegmentHeader, header: { seq: r.num(), firstIndex: r.num(), preallocated: r.num() } };
+        break;
       case RecordType.HardState: {
         const term = r.num();
         const vote = r.num();
         rec = { type: RecordType.HardState, hardState: { term, vote: vote === -1 ? null : vote, commit: r.num() } };
         break;
       }
-      case RecordType.Snapshot: {
-        const meta = { index: r.num(), term: r.num() };
+      case RecordType.Snapshot:
+      case RecordType.SnapshotWithConf: {
+        const index = r.num();
+        const term = r.num();
         const flag = r.u8();
         if (flag > 1) throw new PayloadError(`bad reset flag ${flag}`);
-        rec = { type: RecordType.Snapshot, marker: { meta, reset: flag === 1 } };
+        const conf = raw.type === RecordType.SnapshotWithConf ? readConf(r) : undefined;
+        rec = { type: RecordType.Snapshot, marker: { meta: meta(index, term, conf), reset: flag === 1 } };
         break;
       }
       case RecordType.Entries: {
         const first = r.num();
         const count = r.u32();
+        r.need(13 * count);
         const entries: Entry[] = [];
         for (let i = 0; i < count; i++) {
           const term = r.num();
+          // Any type byte is kept as written: the log carries entry types it need not understand (ConfChange among them).
           const type = r.u8() as EntryType;
           const data = r.bytes(r.u32());
           entries.push({ index: first + i, term, type, data });
@@ -292,11 +497,12 @@ export function decodeRecord(raw: RawRecord, file: string): WalRecord {
         rec = { type: RecordType.Entries, entries };
         break;
       }
-      case RecordType.SnapshotFile: {
+      case RecordType.SnapshotFile:
+      case RecordType.SnapshotFileWithConf: {
         const index = r.num();
         const term = r.num();
-        const data = r.bytes(raw.payload.length - 16);
-        rec = { type: RecordType.SnapshotFile, meta: { index, term }, data };
+        const conf = raw.type === RecordType.SnapshotFileWithConf ? readConf(r) : undefined;
+        rec = { type: RecordType.SnapshotFile, meta: meta(index, term, conf), data: r.rest() };
         break;
       }
       default:
