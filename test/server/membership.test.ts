@@ -177,3 +177,23 @@ test('a node that joined restarts with no --peers and no --join and takes part a
     await c.close();
   }
 });
+
+test('a follower forwards membership calls to the leader (needs the /v1/members routes of src/api/http.ts)', T, async () => {
+  const c = await TestCluster.start(3);
+  try {
+    const leader = await c.leader();
+    const follower = [...c.servers.values()].find((s) => s !== leader)!;
+    await waitFor('the follower knows the leader', () => follower.node.status().leader === leader.id);
+    const listed = await follower.membership.list();
+    assert.equal(listed.leader, leader.config.name);
+    assert.ok(listed.members.every((m) => m.matchIndex !== null), 'the leader answered, with match indexes');
+    const r = await follower.membership.add({ name: 'n9', peerAddress: '127.0.0.1:1', apiUrl: 'http://127.0.0.1:2', learner: true });
+    assert.equal(r.member.role, 'learner');
+    assert.equal(r.clusterId, 'test-cluster');
+    assert.ok(leader.node.conf.learners.includes(r.member.id));
+    await follower.membership.remove('n9');
+    assert.ok(!leader.node.conf.learners.includes(r.member.id));
+  } finally {
+    await c.close();
+  }
+});
