@@ -349,6 +349,10 @@ export class TsraftServer {
         current = next;
         followConf(next);
       });
+      const rank = (id: NodeId): number => {
+        const i = meta.bootstrap.indexOf(id);
+        return i < 0 ? meta.bootstrap.length : i;
+      };
       const kv = new KvService(replica, sm, Date.now);
       const status = (): ApiStatus => {
         const st = started.node.status();
@@ -360,7 +364,10 @@ export class TsraftServer {
           commitIndex: st.commitIndex,
           appliedIndex: replica.applied,
           lastIndex: st.lastIndex,
-          members: membersOf(started.node.conf).map((id) => nameOf(id) ?? String(id)),
+          // Bootstrap members in --peers order (as before membership changes), then those that joined.
+          members: membersOf(started.node.conf)
+            .sort((a, b) => rank(a) - rank(b) || a - b)
+            .map((id) => nameOf(id) ?? String(id)),
         };
       };
       membership = new ClusterMembership({

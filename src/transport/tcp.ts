@@ -800,7 +800,7 @@ export class TcpTransport implements Transport {
     const peer = h.from as NodeId;
     const uid = typeof h.uid === 'string' ? h.uid : undefined;
     const apiUrl = typeof h.apiUrl === 'string' ? h.apiUrl : undefined;
-    let why: string | null = null;
+    let why: string | null;
     try {
       why = this.verifyPeer?.(peer, { uid, apiUrl }) ?? null;
     } catch (err) {
