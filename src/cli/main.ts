@@ -22,6 +22,8 @@ program
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
+  .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
+  .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

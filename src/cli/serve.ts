@@ -3,7 +3,7 @@ import { LockedError } from '../storage/fs.js';
 import { StorageRecoveryError } from '../storage/file-storage.js';
 import { WalCorruptionError } from '../storage/wal/record.js';
 import { ConfigError, parseHostPort, parsePeers, readConfigFile, type ServerConfig } from '../server/config.js';
-import { TsraftServer } from '../server/server.js';
+import { PeerIdentityError, TsraftServer } from '../server/server.js';
 
 export interface ServeFlags {
   id?: string;
@@ -16,6 +16,8 @@ export interface ServeFlags {
   logLevel?: string;
   heartbeatMs?: string;
   electionMs?: string;
+  join?: string;
+  learner?: boolean;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -47,7 +49,10 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     dataDir: pick(f.data, file.dataDir ?? (file as { data?: string }).data, 'data'),
     listen: parseHostPort(pick(f.listen, fileListen, 'listen'), '--listen'),
     api: parseHostPort(pick(f.api, fileApi, 'api'), '--api'),
-    members: parsePeers(pick(f.peers, file.peers, 'peers')),
+    // The bootstrap configuration of a brand-new cluster; not needed to join one, nor once the data directory holds a cluster.
+    members: (f.peers ?? file.peers) !== undefined ? parsePeers((f.peers ?? file.peers)!) : [],
+    ...((f.join ?? (file as { join?: string }).join) !== undefined && { join: f.join ?? (file as { join?: string }).join }),
+    ...((f.learner ?? (file as { learner?: boolean }).learner) === true && { learner: true }),
     // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
@@ -57,9 +62,19 @@ export function serveConfig(f: ServeFlags): ServerConfig {
 
 /** `tsraft serve`: runs one node until SIGTERM or SIGINT. Returns the exit code. */
 export async function serve(f: ServeFlags, err: (l: string) => void = (l) => console.error(l)): Promise<number> {
-  let server: TsraftServer;
+  let server: TsraftServer | undefined;
+  // A fatal error (a refused identity, a failed disk) ends the process with a non-zero exit.
+  let fatal: ((code: number) => void) | null = null;
+  let fatalBeforeStart = false;
+  const onFatal = (e: unknown): void => {
+    if (e instanceof PeerIdentityError) err(`tsraft serve: ${e.message}`);
+    else err(`tsraft serve: stopped: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+    if (fatal !== null) fatal(1);
+    else fatalBeforeStart = true;
+  };
   try {
-    server = await TsraftServer.start(serveConfig(f));
+    server = await TsraftServer.start(serveConfig(f), { onFatal });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof StorageRecoveryError || e instanceof WalCorruptionError || e instanceof LockedError) {
       err(`tsraft serve: ${e.message}`);
@@ -72,15 +87,18 @@ export async function serve(f: ServeFlags, err: (l: string) => void = (l) => con
     }
     throw e;
   }
+  const running = server;
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (why: string, code: number | null): void => {
       if (stopping) return;
       stopping = true;
-      server.logger.info({ signal }, 'signal received');
-      void server.stop().then(() => resolve(process.exitCode === 1 ? 1 : 0));
+      running.logger.info({ why }, code === null ? 'signal received' : 'stopping after a fatal error');
+      void running.stop().then(() => resolve(code ?? (process.exitCode === 1 ? 1 : 0)));
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    fatal = (code) => stop('fatal error', code);
+    if (fatalBeforeStart) fatal(1);
+    process.on('SIGTERM', () => stop('SIGTERM', null));
+    process.on('SIGINT', () => stop('SIGINT', null));
   });
 }

@@ -24,8 +24,16 @@ export interface ServerConfig {
   readonly listen: HostPort;
   /** Where this node serves its HTTP API. */
   readonly api: HostPort;
-  /** Every member, this node included. */
+  /**
+   * The bootstrap configuration of a brand-new cluster (`--peers`), this node
+   * included. Ignored once the data directory holds a cluster (addresses then
+   * come from meta.json and the replicated configuration); empty when joining.
+   */
   readonly members: readonly Member[];
+  /** `--join URL`: an empty node asks the cluster at this API URL to add it. Ignored once the data directory holds a cluster. */
+  readonly join?: string | undefined;
+  /** With `join`: stay a learner instead of being promoted once caught up. */
+  readonly learner?: boolean | undefined;
   /**
    * Timing, overriding the `production` profile's (src/core/config.ts): 10 ms ticks,
    * heartbeats every 10 ticks, elections after 100–200 (etcd's 100 ms / 1 s).
@@ -91,8 +99,23 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
   }
-  if (!names.has(c.name)) throw new ConfigError(`--id ${c.name} is not among the --peers (${[...names].join(', ')})`);
+  if (c.join !== undefined) {
+    let u: URL | null = null;
+    try {
+      u = new URL(c.join);
+    } catch {
+      // reported below
+    }
+    if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new ConfigError(`--join: expected the API URL of a member (http://HOST:PORT), got '${c.join}'`);
+  }
   return c;
+}
+
+/** Checks that `--peers` can bootstrap a brand-new cluster that includes this node. */
+export function validateBootstrap(c: ServerConfig): void {
+  if (c.members.length === 0) throw new ConfigError(`${c.dataDir} holds no cluster yet: give --peers to start a new cluster, or --join URL to join one`);
+  const names = c.members.map((m) => m.name);
+  if (!names.includes(c.name)) throw new ConfigError(`--id ${c.name} is not among the --peers (${names.join(', ')})`);
 }
 
 /** Reads a JSON configuration file: the same fields as the command line (see docs/API.md). */

@@ -21,12 +21,26 @@ export class NodeMetrics {
   readonly leaderChanges: Counter;
   readonly fsyncSeconds: Histogram;
   readonly proposalSeconds: Histogram;
+  /** Configurations put in force on this node, by kind (enter-joint, leave-joint, add-learner, remove-learner). */
+  readonly confChanges: Counter;
+  /** Leadership transfers this node started, by outcome. */
+  readonly transfers: Counter;
+  /** Times a follower's log was found shorter than what it had acknowledged (leader only). */
+  readonly followersLostEntries: Counter;
+  /** Peer handshakes refused because the peer presented another data directory than the one it is known by. */
+  readonly refusedHandshakes: Counter;
   private readonly commits: Counter;
   private readonly applies: Counter;
   private lastCommit = 0;
   private lastApplied = 0;
 
-  constructor(opts: { node: () => RaftNode | null; peers: () => ReadonlyMap<string, PeerCounters>; labels: { node: string } }) {
+  constructor(opts: {
+    node: () => RaftNode | null;
+    peers: () => ReadonlyMap<string, PeerCounters>;
+    labels: { node: string };
+    /** On the leader: how many entries each learner is behind, by name. */
+    learnerLag?: () => ReadonlyMap<string, number>;
+  }) {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
     const r = [this.registry];
@@ -45,6 +59,25 @@ export class NodeMetrics {
       help: 'Time from proposing a write to applying it on this node',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers: r,
+    });
+    this.confChanges = new Counter({ name: 'tsraft_conf_changes_total', help: 'Configurations put in force on this node, by kind', labelNames: ['kind'], registers: r });
+    this.transfers = new Counter({ name: 'tsraft_leader_transfers_total', help: 'Leadership transfers this node started, by outcome', labelNames: ['outcome'], registers: r });
+    this.followersLostEntries = new Counter({
+      name: 'tsraft_follower_lost_entries_total',
+      help: 'Times a follower was found to hold fewer entries than it had acknowledged (it is caught up from there)',
+      labelNames: ['peer'],
+      registers: r,
+    });
+    this.refusedHandshakes = new Counter({ name: 'tsraft_peer_identity_refusals_total', help: 'Peer handshakes refused: the peer presented another data directory than the one it is known by', labelNames: ['peer'], registers: r });
+    new Gauge({
+      name: 'tsraft_learner_lag_entries',
+      help: 'On the leader: entries each learner is behind the leader',
+      labelNames: ['learner'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [learner, lag] of opts.learnerLag?.() ?? new Map<string, number>()) this.set({ learner }, lag);
+      },
     });
     this.commits = new Counter({ name: 'tsraft_commits_total', help: 'Log entries this node learned committed', registers: r });
     this.applies = new Counter({ name: 'tsraft_applies_total', help: 'Log entries applied to the state machine', registers: r });

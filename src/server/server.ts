@@ -1,7 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import { createApiServer, type ApiStatus } from '../api/http.js';
+import type { AddMemberResult } from '../api/membership.js';
+import { isJoint, members as membersOf } from '../core/membership.js';
+import type { ConfState, NodeId } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
@@ -13,51 +17,141 @@ import { TcpTransport } from '../transport/tcp.js';
 import { RealClock } from '../util/clock.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
-import { ConfigError, nodeIdOf, validateConfig, type HostPort, type ServerConfig } from './config.js';
+import { AddressBook } from './address-book.js';
+import { ConfigError, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
+import { decodeMemberContext } from './member-context.js';
+import { ClusterMembership, transportPeers } from './membership.js';
+import { newUid, readMeta, writeMeta, type KnownPeer, type Meta } from './meta.js';
 import { NodeMetrics } from './metrics.js';
 
-/** What a data directory says about whose it is. */
-interface Meta {
-  readonly clusterId: string;
-  readonly name: string;
+/**
+ * This node was refused by a peer because its data directory is not the one
+ * the cluster knows under its name (it was emptied or replaced). It must not
+ * take part under that identity: the message says what to run instead.
+ */
+export class PeerIdentityError extends Error {
+  override name = 'PeerIdentityError';
 }
 
-/** Refuses a data directory that belongs to another node or cluster; claims a new one. */
-function checkMeta(dataDir: string, want: Meta): void {
-  const file = path.join(dataDir, 'meta.json');
-  let text: string | null = null;
+function fmtHostPort(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A free TCP port on `host` (to advertise an address before the node can start listening on it). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Finds out whose the data directory is, and claims it if it is new:
+ * an existing meta.json must name this cluster and node (fields missing from
+ * older versions are added); a new directory either bootstraps a new cluster
+ * from `--peers` or joins one (`join` is then called to ask the cluster).
+ */
+async function loadMeta(cfg: ServerConfig, logger: Logger, join: (uid: string) => Promise<AddMemberResult>): Promise<Meta> {
+  const have = readMeta(cfg.dataDir);
+  const peersOf = (ms: ServerConfig['members']): Record<string, KnownPeer> =>
+    Object.fromEntries(ms.filter((m) => m.name !== cfg.name).map((m) => [String(nodeIdOf(m.name)), { name: m.name, peer: fmtHostPort(m.raft) }]));
+  if (have !== null) {
+    if (have.clusterId !== cfg.clusterId || have.name !== cfg.name) {
+      throw new ConfigError(`${cfg.dataDir} belongs to node ${have.name} of cluster ${have.clusterId}, not to node ${cfg.name} of cluster ${cfg.clusterId}`);
+    }
+    if (cfg.join !== undefined) logger.info({ join: cfg.join }, '--join ignored: the data directory already holds this node of its cluster');
+    if (have.peers !== undefined && cfg.members.length > 0) logger.info('--peers ignored: the data directory already holds a cluster; addresses come from it and from the replicated configuration');
+    if (have.bootstrap === undefined && cfg.members.length === 0) throw new ConfigError(`${cfg.dataDir} was created by an older version: give the --peers it was started with once`);
+    const meta: Meta = {
+      clusterId: have.clusterId,
+      name: have.name,
+      uid: have.uid ?? newUid(),
+      id: have.id ?? nodeIdOf(have.name),
+      bootstrap: have.bootstrap ?? cfg.members.map((m) => nodeIdOf(m.name)),
+      peers: have.peers ?? peersOf(cfg.members),
+      trusted: have.trusted ?? {},
+    };
+    if (JSON.stringify(meta) !== JSON.stringify(have)) writeMeta(cfg.dataDir, meta);
+    return meta;
+  }
+  const uid = newUid();
+  if (cfg.join !== undefined) {
+    const r = await join(uid);
+    if (r.clusterId !== cfg.clusterId) throw new ConfigError(`the cluster at ${cfg.join} is '${r.clusterId}', not '${cfg.clusterId}' (--cluster-id); it added ${cfg.name} anyway: remove it with  tsraft member remove ${cfg.name} --endpoints ${cfg.join}`);
+    const peers = Object.fromEntries(r.members.filter((m) => m.id !== r.member.id).map((m) => [String(m.id), { name: m.name, peer: m.peerAddress, api: m.apiUrl || undefined }]));
+    const meta: Meta = { clusterId: r.clusterId, name: cfg.name, uid, id: r.member.id, bootstrap: [], peers, trusted: {} };
+    writeMeta(cfg.dataDir, meta);
+    logger.info({ id: meta.id, members: r.members.map((m) => m.name) }, 'joined the cluster as a learner');
+    return meta;
+  }
+  validateBootstrap(cfg);
+  const meta: Meta = { clusterId: cfg.clusterId, name: cfg.name, uid, id: nodeIdOf(cfg.name), bootstrap: cfg.members.map((m) => nodeIdOf(m.name)), peers: peersOf(cfg.members), trusted: {} };
+  writeMeta(cfg.dataDir, meta);
+  return meta;
+}
+
+/** `POST URL/v1/members` for a node that joins. */
+async function askToJoin(cfg: ServerConfig, body: { name: string; peerAddress: string; apiUrl: string; learner: boolean; uid: string }): Promise<AddMemberResult> {
+  const url = `${cfg.join!.replace(/\/+$/, '')}/v1/members`;
+  let res: Response;
   try {
-    text = readFileSync(file, 'utf8');
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(90_000) });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new ConfigError(`--join: cannot reach ${url}: ${(e as Error).message}`);
   }
-  if (text === null) {
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(want)}\n`);
-    renameSync(`${file}.tmp`, file);
-    return;
-  }
-  let have: Meta;
+  const text = await res.text();
+  let v: unknown;
   try {
-    have = JSON.parse(text) as Meta;
+    v = JSON.parse(text);
   } catch {
-    throw new ConfigError(`${file} is not valid JSON; this does not look like a tsraft data directory`);
+    v = undefined;
   }
-  if (have.clusterId !== want.clusterId || have.name !== want.name) {
-    throw new ConfigError(`${dataDir} belongs to node ${have.name} of cluster ${have.clusterId}, not to node ${want.name} of cluster ${want.clusterId}`);
+  if (!res.ok) {
+    const msg = (v as { message?: unknown } | undefined)?.message;
+    const why = typeof msg === 'string' ? msg : text.slice(0, 200);
+    const hint = res.status === 409 ? ' (if this node was added before and its data directory is gone, remove it first: tsraft member remove ' + cfg.name + ' --endpoints ' + cfg.join + ')' : '';
+    throw new ConfigError(`--join: the cluster refused to add ${cfg.name}: HTTP ${res.status}: ${why}${hint}`);
   }
+  const r = v as Partial<AddMemberResult> | undefined;
+  if (r === undefined || typeof r.clusterId !== 'string' || typeof r.member?.id !== 'number' || !Array.isArray(r.members)) throw new ConfigError(`--join: ${url} answered something that is not a membership answer`);
+  return r as AddMemberResult;
 }
 
 /** Options beyond the configuration. */
 export interface ServerOptions {
   readonly logger?: Logger;
-  /** Called if the node must stop (its storage failed, an invariant broke). */
+  /**
+   * Called if the node must stop: its storage failed, an invariant broke, or a
+   * peer refused it as not the member it claims to be ({@link PeerIdentityError},
+   * whose message names the commands to run). Default: log it and set a non-zero exit code.
+   */
   readonly onFatal?: (err: unknown) => void;
+}
+
+/** The kind of configuration change from `prev` to `next`, for the metric and the log. */
+function changeKind(prev: ConfState, next: ConfState): string {
+  if (isJoint(next) && !isJoint(prev)) return 'enter-joint';
+  if (isJoint(prev) && !isJoint(next)) return 'leave-joint';
+  const before = new Set(membersOf(prev));
+  const after = new Set(membersOf(next));
+  if ([...after].some((id) => !before.has(id))) return 'add-learner';
+  if ([...before].some((id) => !after.has(id))) return 'remove-learner';
+  return 'other';
 }
 
 /**
  * A tsraft node on real parts: `FileStorage` in its data directory, the TCP
  * transport to its peers, a real clock, the replicated KV store, and the HTTP
- * API with metrics. {@link stop} shuts it down cleanly.
+ * API with metrics and membership changes. {@link stop} shuts it down cleanly.
+ *
+ * Peers' addresses come from the data directory's meta.json (seeded by
+ * `--peers` for a new cluster, or by the join answer) and from the replicated
+ * configuration: the transport's peers follow the configuration in force.
  */
 export class TsraftServer {
   private stopping: Promise<void> | null = null;
@@ -68,6 +162,9 @@ export class TsraftServer {
     readonly node: RaftNode,
     readonly replica: Replica<KvResult>,
     readonly kv: KvService,
+    /** The membership operations (leader does the work; followers forward to it). */
+    readonly membership: ClusterMembership,
+    private readonly book: AddressBook,
     private readonly storage: FileStorage,
     private readonly transport: TcpTransport,
     private readonly http: Server,
@@ -78,8 +175,7 @@ export class TsraftServer {
 
   /** The API's base URL. */
   get apiUrl(): string {
-    const h = this.apiAddress.host.includes(':') ? `[${this.apiAddress.host}]` : this.apiAddress.host;
-    return `http://${h}:${this.apiAddress.port}`;
+    return apiUrlOf(this.apiAddress);
   }
 
   /** Where Raft traffic is accepted (the configured port may be 0). */
@@ -87,48 +183,110 @@ export class TsraftServer {
     return this.transport.address;
   }
 
+  /** This node's Raft id (`nodeIdOf(name)` for a bootstrap member, a fresh id for one that joined). */
+  get id(): NodeId {
+    return this.book.self.id;
+  }
+
+  /** This data directory's incarnation id. */
+  get uid(): string {
+    return this.book.self.uid;
+  }
+
   static async start(cfg: ServerConfig, opts: ServerOptions = {}): Promise<TsraftServer> {
     validateConfig(cfg);
     const logger = opts.logger ?? createLogger({ level: cfg.logLevel, bindings: { node: cfg.name } });
-    const selfId = nodeIdOf(cfg.name);
-    const nameOf = new Map(cfg.members.map((m) => [nodeIdOf(m.name), m.name]));
     mkdirSync(cfg.dataDir, { recursive: true });
 
     const storage = await FileStorage.open(path.join(cfg.dataDir, 'raft'), { logger });
     let transport: TcpTransport | undefined;
     let http: Server | undefined;
+    let membership: ClusterMembership | undefined;
     try {
-      checkMeta(cfg.dataDir, { clusterId: cfg.clusterId, name: cfg.name });
+      // A node that joins must say where it will listen before it can listen: pick the ports now.
+      let listen = cfg.listen;
+      let apiAt = cfg.api;
+      const meta = await loadMeta(cfg, logger, async (uid) => {
+        if (listen.port === 0) listen = { ...listen, port: await freePort(listen.host) };
+        if (apiAt.port === 0) apiAt = { ...apiAt, port: await freePort(apiAt.host) };
+        return askToJoin(cfg, { name: cfg.name, peerAddress: fmtHostPort(listen), apiUrl: apiUrlOf(apiAt), learner: cfg.learner === true, uid });
+      });
+      // Peers learn this node's API URL from its hellos: it must be the real one.
+      if (apiAt.port === 0) apiAt = { ...apiAt, port: await freePort(apiAt.host) };
+      const book = new AddressBook(cfg.dataDir, meta, logger);
+      const selfId = meta.id;
+      const nameOf = (id: NodeId): string | undefined => book.nameOf(id);
       let node: RaftNode | null = null;
       const metrics = new NodeMetrics({
         node: () => node,
-        peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, s]) => [nameOf.get(id) ?? String(id), s])),
+        peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
+        learnerLag: () => {
+          const out = new Map<string, number>();
+          if (node === null || !node.isLeader()) return out;
+          const progress = node.progress();
+          const last = node.status().lastIndex;
+          for (const id of node.conf.learners) out.set(nameOf(id) ?? String(id), Math.max(0, last - (progress.get(id)?.match ?? 0)));
+          return out;
+        },
       });
-      const random = new SeededRandom(entropySeed());
-      const peers = new Map(cfg.members.filter((m) => m.name !== cfg.name).map((m) => [nodeIdOf(m.name), m.raft]));
-      transport = await TcpTransport.start({
-        clusterId: cfg.clusterId,
-        nodeId: selfId,
-        listen: cfg.listen,
-        peers,
-        peerName: (id) => nameOf.get(id),
-        onMessage: (m) => node?.step(m),
-        logger,
-        random: random.fork(),
-      });
-      const clock = new RealClock();
       const onFatal =
         opts.onFatal ??
         ((err: unknown) => {
           logger.fatal({ err }, 'node stopped: it cannot continue safely');
           process.exitCode = 1;
         });
+      let refused = false;
+      const random = new SeededRandom(entropySeed());
+      const conf = (): ConfState => node?.conf ?? { voters: meta.bootstrap, outgoing: [], learners: [], context: {} };
+      const initialPeers = new Map<NodeId, HostPort>();
+      for (const id of book.ids()) {
+        const a = book.peerAddress(id);
+        if (a !== undefined) initialPeers.set(id, a);
+      }
+      transport = await TcpTransport.start({
+        clusterId: meta.clusterId,
+        nodeId: selfId,
+        listen,
+        peers: initialPeers,
+        peerName: nameOf,
+        uid: meta.uid,
+        apiUrl: apiUrlOf(apiAt),
+        verifyPeer: (id, presented) => {
+          const why = book.verify(id, presented.uid, presented.apiUrl, conf());
+          if (why !== null) metrics.refusedHandshakes.inc({ peer: nameOf(id) ?? String(id) });
+          return why;
+        },
+        onIdentityRefused: (id, reason) => {
+          if (refused) return;
+          refused = true;
+          // Stop taking part at once; then give the peers that dial us a moment to tell us their API URLs.
+          node?.stop();
+          const anyApi = (): string | undefined => book.get(id)?.api ?? book.ids().map((p) => book.get(p)?.api).find((a) => a !== undefined) ?? cfg.join;
+          void (async () => {
+            for (let i = 0; i < 40 && anyApi() === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+            const via = anyApi() ?? 'URL-OF-A-MEMBER';
+            const err = new PeerIdentityError(
+              `${nameOf(id) ?? `node ${id}`} refused this node: ${reason}. ` +
+                `The data directory ${cfg.dataDir} is not the one the cluster added as ${cfg.name} (it was emptied or replaced), so this node cannot take part as ${cfg.name}. ` +
+                `To bring this machine back: run  tsraft member remove ${cfg.name} --endpoints ${via}  then restart this node with an empty --data and  --join ${via}`,
+            );
+            logger.error({ peer: nameOf(id) ?? id, reason }, err.message);
+            onFatal(err);
+          })();
+        },
+        onMessage: (m) => node?.step(m),
+        logger,
+        random: random.fork(),
+      });
+      const clock = new RealClock();
       let lastLeader: number | null = null;
       const sm = new KvStateMachine();
       const started = await startNode({
         id: selfId,
-        voters: [...nameOf.keys()],
+        // A bootstrap member starts from the configuration of the brand-new cluster; a node
+        // that joined starts empty and learns the configuration from the leader's log.
+        voters: meta.bootstrap,
         // etcd's timing, pre-vote and check quorum: a node that was cut off must not disrupt the cluster
         // when it returns, and a leader that lost its majority must step down rather than keep accepting
         // writes it cannot commit. The configuration may override the timing.
@@ -149,9 +307,13 @@ export class TsraftServer {
               lastLeader = leader;
               if (leader !== null) {
                 metrics.leaderChanges.inc();
-                logger.info({ term, leader: nameOf.get(leader) ?? leader }, leader === selfId ? 'became leader' : 'new leader');
+                logger.info({ term, leader: nameOf(leader) ?? leader }, leader === selfId ? 'became leader' : 'new leader');
               }
             }
+          },
+          onFollowerLostEntries: ({ id, match, lastIndex }) => {
+            metrics.followersLostEntries.inc({ peer: nameOf(id) ?? String(id) });
+            logger.warn({ peer: nameOf(id) ?? id, acknowledged: match, lastIndex }, 'a follower holds fewer entries than it acknowledged; catching it up from its last index');
           },
         },
         stateMachine: sm,
@@ -166,38 +328,79 @@ export class TsraftServer {
         },
       });
       node = started.node;
-      const { replica, recovered: state } = started;
+      const { replica, recovered: state, options } = started;
+      const t = transport;
+      // The transport's peers follow the configuration in force.
+      const followConf = (c: ConfState): void => {
+        book.learnConf(c);
+        if (membersOf(c).length === 0) return; // a node still waiting to be added keeps the peers it was told of
+        const want = transportPeers(c, selfId, book);
+        for (const [id, a] of want) t.setPeer(id, a);
+        for (const id of t.peerIds()) if (!want.has(id)) t.removePeer(id);
+        for (const id of membersOf(c)) if (id !== selfId && !want.has(id)) logger.warn({ member: id }, 'no address known for a member');
+      };
+      let current = started.node.conf;
+      followConf(current);
+      started.node.onConfChange((next) => {
+        const kind = changeKind(current, next);
+        metrics.confChanges.inc({ kind });
+        const names = (ids: readonly NodeId[]): string[] => ids.map((id) => nameOf(id) ?? decodeMemberContext(next.context[String(id)])?.name ?? String(id));
+        logger.info({ kind, voters: names(next.voters), outgoing: names(next.outgoing), learners: names(next.learners) }, 'configuration changed');
+        current = next;
+        followConf(next);
+      });
+      const rank = (id: NodeId): number => {
+        const i = meta.bootstrap.indexOf(id);
+        return i < 0 ? meta.bootstrap.length : i;
+      };
       const kv = new KvService(replica, sm, Date.now);
       const status = (): ApiStatus => {
-        const s = started.node.status();
+        const st = started.node.status();
         return {
           id: cfg.name,
-          role: s.role === 'leader' ? 'leader' : s.role === 'follower' ? 'follower' : 'candidate',
-          term: s.term,
-          leader: s.leader === null ? null : (nameOf.get(s.leader) ?? String(s.leader)),
-          commitIndex: s.commitIndex,
+          role: st.role === 'leader' ? 'leader' : st.role === 'follower' ? 'follower' : 'candidate',
+          term: st.term,
+          leader: st.leader === null ? null : (nameOf(st.leader) ?? String(st.leader)),
+          commitIndex: st.commitIndex,
           appliedIndex: replica.applied,
-          lastIndex: s.lastIndex,
-          members: cfg.members.map((m) => m.name),
+          lastIndex: st.lastIndex,
+          // Bootstrap members in --peers order (as before membership changes), then those that joined.
+          members: membersOf(started.node.conf)
+            .sort((a, b) => rank(a) - rank(b) || a - b)
+            .map((id) => nameOf(id) ?? String(id)),
         };
       };
-      http = createApiServer({ kv, status, metrics, logger });
+      membership = new ClusterMembership({
+        node: started.node,
+        book,
+        clusterId: meta.clusterId,
+        logger,
+        metrics,
+        electionMs: options.electionTicks * 2 * options.tickMs,
+        heartbeatMs: options.heartbeatTicks * options.tickMs,
+        maxLearnerLag: options.maxLearnerLag,
+      });
+      http = createApiServer({ kv, status, metrics, logger, membership });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(cfg.api.port, cfg.api.host, () => {
+        server.listen(apiAt.port, apiAt.host, () => {
           server.off('error', reject);
           resolve();
         });
       });
       const addr = http.address();
-      const apiAddress = typeof addr === 'object' && addr !== null ? { host: cfg.api.host, port: addr.port } : cfg.api;
+      const apiAddress = typeof addr === 'object' && addr !== null ? { host: apiAt.host, port: addr.port } : apiAt;
+      membership.selfPeer = fmtHostPort(transport.address);
+      membership.selfApi = apiUrlOf(apiAddress);
+      membership.start();
       logger.info(
-        { cluster: cfg.clusterId, raft: transport.address, api: apiAddress, members: cfg.members.map((m) => m.name), restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
+        { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, storage, transport, http, clock, apiAddress);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress);
     } catch (e) {
+      membership?.stop();
       http?.close();
       await transport?.close().catch(() => {});
       await storage.close().catch(() => {});
@@ -213,6 +416,7 @@ export class TsraftServer {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info('shutting down');
+      this.membership.stop();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       this.replica.stop();
@@ -226,4 +430,9 @@ export class TsraftServer {
     })();
     return this.stopping;
   }
+}
+
+function apiUrlOf(a: HostPort): string {
+  const h = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `http://${h}:${a.port}`;
 }

@@ -19,8 +19,12 @@ import { validateMessage } from './validate.js';
  * heals on its own schedule without disturbing the other.
  *
  * Handshake, on every new connection:
- *   dialer → acceptor: `{ kind: 'hello', version: 1, clusterId, from, to }`
- *   acceptor → dialer: `{ kind: 'accepted' }`, or `{ kind: 'refused', reason }` and close.
+ *   dialer → acceptor: `{ kind: 'hello', version: 1, clusterId, from, to, uid?, apiUrl? }`
+ *   acceptor → dialer: `{ kind: 'accepted', uid? }`, or `{ kind: 'refused', reason, identity? }` and close.
+ * `uid` names the sender's data directory (its incarnation). Both sides show it
+ * to {@link TcpTransportOptions.verifyPeer}, which may refuse a peer id that
+ * presents another data directory than the one it is known by; such a refusal
+ * is flagged `identity` so the refused node can stop instead of retrying forever.
  * The dialer sends no Raft message before `accepted`, so a refused connection
  * costs no queued messages, and "connected" in {@link PeerStats} means the
  * peer accepted us, not merely that TCP connected. After that every frame from
@@ -54,6 +58,22 @@ export interface TcpTransportOptions {
   readonly listen: PeerAddress;
   /** Every other member and where it listens. More can be added later with {@link TcpTransport.setPeer}. */
   readonly peers: ReadonlyMap<NodeId, PeerAddress>;
+  /** This node's data-directory id, sent in hellos and in accept replies. Default: none sent. */
+  readonly uid?: string | undefined;
+  /** This node's HTTP API URL, sent in hellos so peers learn it. Default: none sent. */
+  readonly apiUrl?: string | undefined;
+  /**
+   * Checks a peer's identity: called with what an inbound hello presents
+   * (after the cluster id, version and addressing checks pass) and with the uid
+   * of an outbound connection's accept reply. Returns null to go on, or a
+   * reason to refuse (inbound: sent to the peer flagged `identity`; outbound:
+   * the connection is closed). It runs before the connection is accepted, so a
+   * record it makes durably is in place before any message is delivered.
+   * Default: everyone who passes the other checks is accepted.
+   */
+  readonly verifyPeer?: ((id: NodeId, presented: { readonly uid: string | undefined; readonly apiUrl: string | undefined }) => string | null) | undefined;
+  /** Called when a peer refuses this node's hello because of its identity (see {@link verifyPeer}). */
+  readonly onIdentityRefused?: ((id: NodeId, reason: string) => void) | undefined;
   /**
    * Receives each valid message addressed to this node, in order per sending
    * peer. Called synchronously from socket callbacks: it should hand the
@@ -125,6 +145,8 @@ export interface TransportCounters {
   readonly droppedUnknownPeer: number;
   /** Inbound connections refused at the handshake. */
   readonly refusedConnections: number;
+  /** Handshakes refused (inbound) or dropped (outbound) because the peer presented another data directory's uid. */
+  readonly refusedIdentities: number;
   /** Inbound connections closed because their byte stream was not valid framing (oversized or corrupt frame). */
   readonly frameErrors: number;
 }
@@ -139,10 +161,16 @@ export interface Hello {
   readonly clusterId: string;
   readonly from: NodeId;
   readonly to: NodeId;
+  /** The sender's data-directory id, when it has one. */
+  readonly uid?: string;
+  /** The sender's HTTP API URL, when it has one. */
+  readonly apiUrl?: string;
 }
 
-/** The acceptor's answer to a {@link Hello}. */
-export type HelloReply = { readonly kind: 'accepted' } | { readonly kind: 'refused'; readonly reason: string };
+/** The acceptor's answer to a {@link Hello}. `identity`: refused because of the uid the dialer presented. */
+export type HelloReply =
+  | { readonly kind: 'accepted'; readonly uid?: string }
+  | { readonly kind: 'refused'; readonly reason: string; readonly identity?: true };
 
 /** Frames before and around the handshake are tiny; nobody gets to make us buffer 64 MiB before saying who they are. */
 const CONTROL_FRAME_BYTES = 64 * 1024;
@@ -346,7 +374,12 @@ export class TcpTransport implements Transport {
   private readonly peerName: ((id: NodeId) => string | undefined) | undefined;
   private droppedUnknownPeer = 0;
   private refusedConnections = 0;
+  private refusedIdentities = 0;
   private frameErrors = 0;
+  private readonly uid: string | undefined;
+  private readonly apiUrl: string | undefined;
+  private readonly verifyPeer: TcpTransportOptions['verifyPeer'];
+  private readonly onIdentityRefused: TcpTransportOptions['onIdentityRefused'];
 
   private constructor(opts: TcpTransportOptions) {
     if (!isNodeId(opts.nodeId)) throw new RangeError(`nodeId must be a non-negative safe integer, got ${opts.nodeId}`);
@@ -354,6 +387,10 @@ export class TcpTransport implements Transport {
     this.clusterId = opts.clusterId;
     this.onMessage = opts.onMessage;
     this.peerName = opts.peerName;
+    this.uid = opts.uid;
+    this.apiUrl = opts.apiUrl;
+    this.verifyPeer = opts.verifyPeer;
+    this.onIdentityRefused = opts.onIdentityRefused;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'tcp-transport', node: opts.peerName?.(opts.nodeId) ?? opts.nodeId });
     this.random = opts.random ?? new SeededRandom(entropySeed());
     this.maxFrameBytes = positiveInt('maxFrameBytes', opts.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES);
@@ -570,7 +607,15 @@ export class TcpTransport implements Transport {
       );
       this.endOutbound(link, conn);
     }, this.handshakeTimeoutMs);
-    const hello: Hello = { kind: 'hello', version: PROTOCOL_VERSION, clusterId: this.clusterId, from: this.nodeId, to: link.id };
+    const hello: Hello = {
+      kind: 'hello',
+      version: PROTOCOL_VERSION,
+      clusterId: this.clusterId,
+      from: this.nodeId,
+      to: link.id,
+      ...(this.uid !== undefined && { uid: this.uid }),
+      ...(this.apiUrl !== undefined && { apiUrl: this.apiUrl }),
+    };
     sock.write(encodeFrame(encode(hello)));
   }
 
@@ -589,11 +634,27 @@ export class TcpTransport implements Transport {
         }
         const kind = typeof reply === 'object' && reply !== null ? (reply as { kind?: unknown }).kind : undefined;
         if (kind === 'accepted' && !conn.accepted) {
-          this.onAccepted(link, conn);
+          const uid = (reply as { uid?: unknown }).uid;
+          const why = this.verifyPeer?.(link.id, { uid: typeof uid === 'string' ? uid : undefined, apiUrl: undefined }) ?? null;
+          if (why !== null) {
+            this.refusedIdentities++;
+            this.limited('error', `identity-out:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr), uid: claimed(uid), reason: why }, `${this.who(link.id)} at ${fmt(link.addr)} is not who it claims to be: ${why}; not sending to it`);
+            this.endOutbound(link, conn);
+          } else {
+            this.onAccepted(link, conn);
+          }
         } else if (kind === 'refused') {
           const reason = claimed((reply as { reason?: unknown }).reason);
+          const identity = (reply as { identity?: unknown }).identity === true;
           this.limited('error', `refused:${link.id}:${String(reason)}`, { ...this.peerFields(link.id), address: fmt(link.addr), reason }, `${this.who(link.id)} refused our connection: ${reason}; will retry`);
           this.endOutbound(link, conn);
+          if (identity) {
+            try {
+              this.onIdentityRefused?.(link.id, String(reason));
+            } catch (err) {
+              this.log.error({ err: errorText(err) }, 'onIdentityRefused threw');
+            }
+          }
         } else {
           this.limited('error', `unexpected:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr) }, `${this.who(link.id)} sent an unexpected frame on our outbound connection; reconnecting`);
           this.endOutbound(link, conn);
@@ -737,6 +798,28 @@ export class TcpTransport implements Transport {
       return;
     }
     const peer = h.from as NodeId;
+    const uid = typeof h.uid === 'string' ? h.uid : undefined;
+    const apiUrl = typeof h.apiUrl === 'string' ? h.apiUrl : undefined;
+    let why: string | null;
+    try {
+      why = this.verifyPeer?.(peer, { uid, apiUrl }) ?? null;
+    } catch (err) {
+      // Could not record what we saw (e.g. the disk failed): accepting would skip the check next time.
+      why = 'this node cannot verify peers at the moment';
+      this.log.error({ ...this.peerFields(peer), err: errorText(err) }, 'verifying a peer failed; refusing it');
+    }
+    if (why !== null) {
+      this.refusedConnections++;
+      this.refusedIdentities++;
+      this.limited(
+        'error',
+        `identity-in:${peer}`,
+        { ...this.peerFields(peer), remote: conn.remote, uid: claimed(uid), reason: why },
+        `refused connection from ${this.who(peer)} at ${conn.remote}: ${why}`,
+      );
+      this.refuse(conn, why, true);
+      return;
+    }
     conn.peer = peer;
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
@@ -757,7 +840,7 @@ export class TcpTransport implements Transport {
         this.endInbound(other);
       }
     }
-    const reply: HelloReply = { kind: 'accepted' };
+    const reply: HelloReply = this.uid !== undefined ? { kind: 'accepted', uid: this.uid } : { kind: 'accepted' };
     conn.sock.write(encodeFrame(encode(reply)));
     this.log.info({ ...this.peerFields(peer), remote: conn.remote }, `accepted connection from ${this.who(peer)}`);
   }
@@ -772,10 +855,10 @@ export class TcpTransport implements Transport {
     return null;
   }
 
-  private refuse(conn: InboundConn, reason: string): void {
+  private refuse(conn: InboundConn, reason: string, identity = false): void {
     conn.ended = true;
     if (conn.timer !== null) clearTimeout(conn.timer);
-    const reply: HelloReply = { kind: 'refused', reason };
+    const reply: HelloReply = identity ? { kind: 'refused', reason, identity: true } : { kind: 'refused', reason };
     // Flush the refusal and FIN, then close; a peer that never reads does not get to hold the socket.
     conn.sock.end(encodeFrame(encode(reply)), () => conn.sock.destroy());
     conn.timer = setTimeout(() => {
@@ -848,6 +931,11 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /** The ids of the configured peers. */
+  peerIds(): NodeId[] {
+    return [...this.links.keys()];
+  }
+
   /** Forgets a peer: drops its queue, closes its connections both ways, and refuses it from now on. */
   removePeer(id: NodeId): void {
     const link = this.links.get(id);
@@ -886,7 +974,7 @@ export class TcpTransport implements Transport {
 
   /** A snapshot of the counters that belong to no configured peer. */
   counters(): TransportCounters {
-    return { droppedUnknownPeer: this.droppedUnknownPeer, refusedConnections: this.refusedConnections, frameErrors: this.frameErrors };
+    return { droppedUnknownPeer: this.droppedUnknownPeer, refusedConnections: this.refusedConnections, refusedIdentities: this.refusedIdentities, frameErrors: this.frameErrors };
   }
 
   /**
