@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { KvInputError, KvSessionError, validateSession, type Session } from '../kv/commands.js';
 import type { Consistency, KvService } from '../kv/service.js';
+import { MembershipError, type AddMemberRequest, type MembershipApi } from './membership.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MembershipApi } from './membership.js';
@@ -29,6 +30,13 @@ export interface ApiOptions {
   readonly maxBodyBytes?: number;
   /** A request the cluster has not finished by then gets 504: its outcome is unknown (ms). Default 5 s. */
   readonly requestTimeoutMs?: number;
+  /** Membership changes (`/v1/members`, `/v1/leader/transfer`); without it those routes answer 501. */
+  readonly membership?: MembershipApi;
+  /**
+   * A membership change the cluster has not finished by then gets 504 (ms). Default 60 s: adding a
+   * voter waits for it to catch up, removing one waits for the joint configuration to be left.
+   */
+  readonly membershipTimeoutMs?: number;
 }
 
 /** A request refused with an HTTP status and a JSON error body. */
@@ -70,11 +78,15 @@ function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+/** The JSON object in the request's body; `optional`: an empty body reads as `{}`. */
+async function readBody(req: IncomingMessage, limit: number, optional = false): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new HttpError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit}`);
   const body = await collect(req, limit);
-  if (body.length === 0) throw new HttpError(400, 'invalid', 'a JSON body is required');
+  if (body.length === 0) {
+    if (optional) return {};
+    throw new HttpError(400, 'invalid', 'a JSON body is required');
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -111,9 +123,85 @@ function stringField(body: Record<string, unknown>, name: string): string {
   return v;
 }
 
-/** Maps errors of the KV service to HTTP answers. */
+/** A member's name: what `tsraft serve --id` accepts. */
+const MEMBER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** A data directory's uid, as `tsraft serve --join` sends it. */
+const MEMBER_UID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function memberName(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !MEMBER_NAME.test(v)) {
+    throw new HttpError(400, 'invalid', `${what} must be 1 to 64 characters among A-Z a-z 0-9 . _ -, got ${JSON.stringify(v) ?? 'nothing'}`);
+  }
+  return v;
+}
+
+/** HOST:PORT with a host name, an IPv4 address or a bracketed IPv6 address, and a port in 1..65535. */
+function hostPort(v: unknown, what: string): string {
+  const m = typeof v === 'string' ? /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$/.exec(v) : null;
+  const port = m === null ? 0 : Number(m[3]);
+  if (m === null || port < 1 || port > 65535) throw new HttpError(400, 'invalid', `${what} must be HOST:PORT (port 1-65535), got ${JSON.stringify(v) ?? 'nothing'}`);
+  return v as string;
+}
+
+/** An http(s) base URL without credentials, query or fragment; returned without a trailing slash. */
+function baseUrl(v: unknown, what: string): string {
+  let u: URL | null = null;
+  if (typeof v === 'string') {
+    try {
+      u = new URL(v);
+    } catch {
+      u = null;
+    }
+  }
+  if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') {
+    throw new HttpError(400, 'invalid', `${what} must be an http:// or https:// URL without credentials, query or fragment, got ${JSON.stringify(v) ?? 'nothing'}`);
+  }
+  return (v as string).replace(/\/+$/, '');
+}
+
+/** Refuses fields a body must not have, so a typo is an error rather than a silently ignored option. */
+function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): void {
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new HttpError(400, 'invalid', `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected ${allowed.join(', ')}`);
+}
+
+/** `POST /v1/members` body. */
+function addMemberRequest(body: Record<string, unknown>): AddMemberRequest {
+  onlyFields(body, ['name', 'peerAddress', 'apiUrl', 'learner', 'uid']);
+  const learner = body['learner'] ?? false;
+  if (typeof learner !== 'boolean') throw new HttpError(400, 'invalid', 'field "learner" must be true or false');
+  const uid = body['uid'];
+  if (uid !== undefined && (typeof uid !== 'string' || !MEMBER_UID.test(uid))) throw new HttpError(400, 'invalid', 'field "uid" must be 1 to 128 characters among A-Z a-z 0-9 . _ : -');
+  return {
+    name: memberName(body['name'], 'field "name"'),
+    peerAddress: hostPort(body['peerAddress'], 'field "peerAddress"'),
+    apiUrl: baseUrl(body['apiUrl'], 'field "apiUrl"'),
+    learner,
+    ...(uid !== undefined && { uid: uid as string }),
+  };
+}
+
+/** `POST /v1/leader/transfer` body: `{"to": NAME}`, `{"to": null}`, `{}` or nothing (the most up-to-date voter). */
+function transferTarget(body: Record<string, unknown>): string | null {
+  onlyFields(body, ['to']);
+  const to = body['to'] ?? null;
+  return to === null ? null : memberName(to, 'field "to"');
+}
+
+const MEMBERSHIP_STATUS: Record<MembershipError['code'], [number, string]> = {
+  'bad-request': [400, 'invalid'],
+  'not-found': [404, 'not-found'],
+  conflict: [409, 'conflict'],
+  unavailable: [503, 'unavailable'],
+};
+
+/** Maps errors of the KV service and of membership changes to HTTP answers. */
 function toHttp(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
+  if (e instanceof MembershipError) {
+    const [status, code] = MEMBERSHIP_STATUS[e.code] ?? [500, 'internal'];
+    return new HttpError(status, code, e.message, status === 503 ? { 'retry-after': '1' } : {});
+  }
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
   if (e instanceof TimeoutError || e instanceof ProposalUnknownError) {
@@ -127,17 +215,19 @@ function toHttp(e: unknown): HttpError {
 
 /**
  * The node's HTTP API (see docs/API.md): the key-value endpoints under
- * `/v1/kv`, `/v1/status`, `/healthz` and `/metrics`. Any node serves any
- * request: reads by ReadIndex, writes forwarded to the leader by Raft.
+ * `/v1/kv`, membership under `/v1/members` and `/v1/leader/transfer`,
+ * `/v1/status`, `/healthz` and `/metrics`. Any node serves any request: reads
+ * by ReadIndex, writes forwarded to the leader by Raft.
  */
 export function createApiServer(opts: ApiOptions): Server {
   const limit = opts.maxBodyBytes ?? 2 << 20;
   const timeoutMs = opts.requestTimeoutMs ?? 5_000;
+  const membershipTimeoutMs = opts.membershipTimeoutMs ?? 60_000;
   const kv = opts.kv;
 
-  const withTimeout = <T>(p: Promise<T>): Promise<T> =>
+  const withTimeout = <T>(p: Promise<T>, ms = timeoutMs): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new TimeoutError(`not completed within ${timeoutMs} ms`)), timeoutMs);
+      const t = setTimeout(() => reject(new TimeoutError(`not completed within ${ms} ms`)), ms);
       p.then(
         (v) => {
           clearTimeout(t);
@@ -174,6 +264,7 @@ export function createApiServer(opts: ApiOptions): Server {
       res.end(text);
       return;
     }
+    if (p === '/v1/members' || p.startsWith('/v1/members/') || p === '/v1/leader/transfer') return handleMembership(req, res, url, method);
     if (p === '/v1/kv' || p === '/v1/kv/') {
       if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
       allow('GET');
@@ -232,6 +323,61 @@ export function createApiServer(opts: ApiOptions): Server {
       }
       default:
         throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: 'GET, PUT, DELETE' });
+    }
+  };
+
+  /** `/v1/members[/{name}[/promote]]` and `/v1/leader/transfer`. */
+  const handleMembership = async (req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> => {
+    const p = url.pathname;
+    const allow = (methods: string): void => {
+      if (!methods.split(', ').includes(method)) throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: methods });
+    };
+    const parts = p.split('/').slice(3); // after '', 'v1', 'members' | 'leader'
+    let route: 'members' | 'member' | 'promote' | 'transfer';
+    if (p === '/v1/leader/transfer') {
+      allow('POST');
+      route = 'transfer';
+    } else if (parts.length === 0) {
+      allow('GET, POST');
+      route = 'members';
+    } else if (parts.length === 1) {
+      allow('DELETE');
+      route = 'member';
+    } else if (parts.length === 2 && parts[1] === 'promote') {
+      allow('POST');
+      route = 'promote';
+    } else {
+      throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
+    }
+    const membership = opts.membership;
+    if (membership === undefined) throw new HttpError(501, 'not-implemented', 'this node does not offer membership changes');
+    let name = '';
+    if (route === 'member' || route === 'promote') {
+      let raw: string;
+      try {
+        raw = decodeURIComponent(parts[0]!);
+      } catch {
+        throw new HttpError(400, 'invalid', 'the member name is not valid percent-encoding');
+      }
+      name = memberName(raw, 'the member name');
+    }
+    const slow = <T>(q: Promise<T>): Promise<T> =>
+      withTimeout(q, membershipTimeoutMs).catch((e: unknown) => {
+        if (!(e instanceof TimeoutError)) throw e;
+        throw new HttpError(504, 'timeout', `the change did not complete within ${membershipTimeoutMs} ms; it may still complete: check GET /v1/members before retrying`);
+      });
+    switch (route) {
+      case 'members':
+        if (method === 'GET') return send(res, 200, await withTimeout(membership.list()));
+        return send(res, 201, await slow(membership.add(addMemberRequest(await readBody(req, limit)))));
+      case 'promote':
+        onlyFields(await readBody(req, limit, true), []);
+        return send(res, 200, { member: await slow(membership.promote(name)) });
+      case 'member':
+        await slow(membership.remove(name));
+        return send(res, 200, { removed: name });
+      case 'transfer':
+        return send(res, 200, await slow(membership.transferLeader(transferTarget(await readBody(req, limit, true)))));
     }
   };
 

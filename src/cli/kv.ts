@@ -1,19 +1,5 @@
 import { KvClient, KvClientError } from '../client/index.js';
-import { localEndpoints } from './cluster.js';
-
-/** `--endpoints`, else TSRAFT_ENDPOINTS, else the default local cluster's. */
-export function endpointsFrom(flag: string | undefined): string[] {
-  const s = flag ?? process.env['TSRAFT_ENDPOINTS'];
-  if (s === undefined || s.trim() === '') return localEndpoints();
-  return s
-    .split(',')
-    .map((e) => e.trim())
-    .filter((e) => e.length > 0)
-    .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
-}
-
-type Io = { out: (l: string) => void; err: (l: string) => void };
-const stdio: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
+import { endpointsFrom, stdio, type Io } from './output.js';
 
 /** `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code. */
 export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; absent?: boolean }, io: Io = stdio): Promise<number> {
@@ -81,19 +67,4 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
     }
     throw e;
   }
-}
-
-/** `tsraft status`: a table of every node's state. */
-export async function statusCommand(flags: { endpoints?: string }, io: Io = stdio): Promise<number> {
-  const endpoints = endpointsFrom(flags.endpoints);
-  const client = new KvClient({ endpoints, requestTimeoutMs: 2000 });
-  const rows = await client.status();
-  const table: string[][] = [['ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX', 'ENDPOINT']];
-  rows.forEach((s, i) => {
-    if (s === null) table.push(['-', 'unreachable', '-', '-', '-', '-', '-', endpoints[i]!]);
-    else table.push([String(s['id']), String(s['role']), String(s['term']), String(s['leader'] ?? '-'), String(s['commitIndex']), String(s['appliedIndex']), String(s['lastIndex']), endpoints[i]!]);
-  });
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
-  for (const r of table) io.out(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
-  return rows.some((s) => s !== null) ? 0 : 1;
 }

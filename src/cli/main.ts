@@ -3,8 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
-import { kvCommand, statusCommand } from './kv.js';
+import { kvCommand } from './kv.js';
+import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
 import { serve } from './serve.js';
+import { statusCommand } from './status.js';
 
 const program = new Command();
 program.name('tsraft').description('Raft consensus and a replicated, linearizable key-value store').exitOverride().showHelpAfterError();
@@ -54,10 +56,64 @@ program
 
 program
   .command('status')
-  .description("print every node's id, role, term, leader, commit, applied and last index")
+  .description("print every node's id, role, term, leader, commit, applied and last index, then the members (voters, learners) and each one's lag")
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster)')
   .action(async (opts: { endpoints?: string }) => {
     process.exitCode = await statusCommand(opts);
+  });
+
+const ENDPOINTS_HELP = 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)';
+type AdminOpts = { endpoints?: string; json?: boolean };
+
+const member = program.command('member').description('list, add, promote and remove the members of a running cluster (docs/OPERATIONS.md)');
+member
+  .command('list')
+  .description('every member: name, role (voter or learner), leader, addresses, match index and lag')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON of GET /v1/members')
+  .action(async (opts: AdminOpts) => {
+    process.exitCode = await memberList(opts);
+  });
+member
+  .command('add')
+  .description('add a node (as a learner, promoted to voter once caught up unless --learner); then start it with `tsraft serve --join`')
+  .argument('<name>', "the new node's name (A-Z a-z 0-9 . _ -, at most 64; never a former member's)")
+  .requiredOption('--peer <host:port>', 'where the new node accepts Raft traffic')
+  .requiredOption('--api <url>', "the new node's HTTP API URL (http://HOST:PORT)")
+  .option('--learner', 'keep it a learner (it receives the log but never votes)')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON answer')
+  .action(async (name: string, opts: AdminOpts & { peer: string; api: string; learner?: boolean }) => {
+    process.exitCode = await memberAdd(name, opts);
+  });
+member
+  .command('promote')
+  .description('make a learner a voter (it must have caught up with the leader)')
+  .argument('<name>', 'the learner')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON answer')
+  .action(async (name: string, opts: AdminOpts) => {
+    process.exitCode = await memberPromote(name, opts);
+  });
+member
+  .command('remove')
+  .description('remove a member, the leader included (it hands over leadership first)')
+  .argument('<name>', 'the member')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON answer')
+  .action(async (name: string, opts: AdminOpts) => {
+    process.exitCode = await memberRemove(name, opts);
+  });
+
+const leader = program.command('leader').description('leadership of a running cluster');
+leader
+  .command('transfer')
+  .description('hand leadership to another voter (before maintenance on the leader); prints the new leader')
+  .option('--to <name>', 'the voter to hand it to (default: the most up-to-date one)')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON answer')
+  .action(async (opts: AdminOpts & { to?: string }) => {
+    process.exitCode = await leaderTransfer(opts);
   });
 
 program

@@ -2,8 +2,25 @@
  * `tsraft/client`: a client for the HTTP API of a tsraft cluster. It tries the
  * endpoint that last answered first and fails over to the others, retries what
  * is safe to retry, and gives every write a session id (client id + sequence
- * number) so a retried write applies exactly once.
+ * number) so a retried write applies exactly once. It learns the cluster's
+ * members from `GET /v1/members`, so it keeps working as nodes come and go.
  */
+import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
+
+export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
+
+/** What {@link KvClient.addMember} sends: the new node's name and addresses. */
+export interface AddMemberOptions {
+  readonly name: string;
+  /** Where its Raft transport listens (HOST:PORT). */
+  readonly peerAddress: string;
+  /** Its HTTP API base URL. */
+  readonly apiUrl: string;
+  /** Keep it a learner; by default the leader promotes it to voter once it has caught up. */
+  readonly learner?: boolean;
+  /** The node's data-directory uid (sent by `tsraft serve --join`). */
+  readonly uid?: string;
+}
 
 /** A key's value and the revision (log index) that last modified it. */
 export interface KvItem {
@@ -21,6 +38,16 @@ export interface KvClientOptions {
   readonly requestTimeoutMs?: number;
   /** The session prefix; default a random one. */
   readonly clientId?: string;
+  /**
+   * Learn the endpoints from the cluster (`GET /v1/members`: every member's
+   * apiUrl) when a request fails over and every `refreshIntervalMs`. Default
+   * true; a cluster without membership support (501) turns it off.
+   */
+  readonly discover?: boolean;
+  /** How often the member list is refreshed while the client is used (ms). Default 30 s. */
+  readonly refreshIntervalMs?: number;
+  /** How long a membership change or leadership transfer may take (ms). Default 60 s. */
+  readonly adminTimeoutMs?: number;
 }
 
 /** An error the server reported, or a request it refused. */
@@ -52,6 +79,28 @@ interface Attempt {
   readonly path: string;
   readonly body?: unknown;
   readonly session?: SessionSlot;
+  /**
+   * Not idempotent and without a session (membership changes): retried only
+   * when it certainly did not take effect (503, connection refused).
+   */
+  readonly once?: boolean;
+  /** Per-attempt and total time (ms), instead of requestTimeoutMs / timeoutMs. */
+  readonly timeoutMs?: number;
+}
+
+/** At most this many endpoints are kept from a member list. */
+const MAX_ENDPOINTS = 64;
+/** Failovers refresh the member list at most this often (ms). */
+const MIN_REFRESH_GAP_MS = 1_000;
+
+const normalize = (url: string): string => url.replace(/\/+$/, '');
+
+/** True when fetch failed before the request could reach a server (nothing was sent). */
+function notSent(e: unknown): boolean {
+  const cause = (e as { cause?: { code?: unknown; errors?: { code?: unknown }[] } }).cause;
+  if (cause?.code === 'ECONNREFUSED') return true;
+  // Several addresses tried (localhost: ::1 and 127.0.0.1), all refused.
+  return Array.isArray(cause?.errors) && cause.errors.length > 0 && cause.errors.every((x) => x.code === 'ECONNREFUSED');
 }
 
 type Outcome = { status: number; json: Record<string, unknown> };
@@ -63,21 +112,86 @@ function randomId(): string {
 }
 
 export class KvClient {
-  private readonly endpoints: string[];
+  private endpoints: string[];
   private preferred = 0;
   private readonly timeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly clientId: string;
+  private discover: boolean;
+  private readonly refreshIntervalMs: number;
+  private readonly adminTimeoutMs: number;
+  /** When the member list was last asked for (ms since the epoch); 0: never. */
+  private lastRefresh = 0;
+  private refreshing: Promise<void> | null = null;
   /** Free sessions: each write in flight holds one, so concurrent writes keep their order per session. */
   private readonly freeSlots: SessionSlot[] = [];
   private slotCount = 0;
 
   constructor(opts: KvClientOptions) {
     if (opts.endpoints.length === 0) throw new Error('KvClient needs at least one endpoint');
-    this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ''));
+    this.endpoints = [...new Set(opts.endpoints.map(normalize))];
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 3_000;
     this.clientId = opts.clientId ?? randomId();
+    this.discover = opts.discover ?? true;
+    this.refreshIntervalMs = opts.refreshIntervalMs ?? 30_000;
+    this.adminTimeoutMs = opts.adminTimeoutMs ?? 60_000;
+  }
+
+  /** The endpoints the client uses now, the one it tries first at the head. */
+  get currentEndpoints(): readonly string[] {
+    return [...this.endpoints.slice(this.preferred), ...this.endpoints.slice(0, this.preferred)];
+  }
+
+  /**
+   * Asks the cluster for its members (the preferred endpoint, then the others
+   * in parallel, the first answer wins) and adopts their API URLs. Keeps the current list if
+   * no endpoint answers; stops discovering if the cluster has no membership
+   * API. Concurrent calls share one request.
+   */
+  refreshEndpoints(): Promise<void> {
+    if (this.refreshing !== null) return this.refreshing;
+    this.lastRefresh = Date.now();
+    const ask = async (base: string): Promise<MembersView> => {
+      const res = await fetch(`${base}/v1/members`, { signal: AbortSignal.timeout(this.requestTimeoutMs) });
+      if (res.status === 501 || res.status === 404) this.discover = false;
+      if (res.status !== 200) throw new Error(`${base}: HTTP ${res.status}`);
+      return (await res.json()) as MembersView;
+    };
+    // The preferred endpoint first (one request per refresh in the common case), then all the others at once.
+    const [first, ...rest] = this.currentEndpoints;
+    this.refreshing = ask(first!)
+      .catch(() => (rest.length > 0 ? Promise.any(rest.map(ask)) : Promise.reject(new Error('no endpoint answered'))))
+      .then(
+        (view) => this.adopt(view),
+        () => undefined,
+      )
+      .finally(() => {
+        this.refreshing = null;
+      });
+    return this.refreshing;
+  }
+
+  /** Takes the members' API URLs as the endpoints, keeping the preferred one first if it is still a member, else the leader's. */
+  private adopt(view: MembersView): void {
+    if (!Array.isArray(view.members)) return;
+    const urls = [...new Set(view.members.map((m) => m.apiUrl).filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)).map(normalize))].slice(0, MAX_ENDPOINTS);
+    if (urls.length === 0) return;
+    const current = this.endpoints[this.preferred];
+    const leaderUrl = view.members.find((m) => m.name === view.leader)?.apiUrl;
+    const first = current !== undefined && urls.includes(current) ? current : leaderUrl !== undefined ? normalize(leaderUrl) : urls[0]!;
+    this.endpoints = urls;
+    this.preferred = Math.max(0, urls.indexOf(first));
+  }
+
+  /** A periodic refresh in the background, if one is due. */
+  private maybeRefresh(): void {
+    if (this.discover && Date.now() - this.lastRefresh >= this.refreshIntervalMs) void this.refreshEndpoints();
+  }
+
+  /** On failover: refresh now (waiting for it) unless one ran within the last second. */
+  private async refreshOnFailover(): Promise<void> {
+    if (this.discover && (this.refreshing !== null || Date.now() - this.lastRefresh >= MIN_REFRESH_GAP_MS)) await this.refreshEndpoints();
   }
 
   /** The value of `key`, or null if it does not exist. Linearizable unless `stale`. */
@@ -133,6 +247,41 @@ export class KvClient {
     );
   }
 
+  /** The cluster's members and leader (`GET /v1/members`); also refreshes the endpoints. */
+  async members(): Promise<MembersView> {
+    const view = (await this.run({ method: 'GET', path: '/v1/members' }, [200])).json as unknown as MembersView;
+    if (this.discover) {
+      this.lastRefresh = Date.now();
+      this.adopt(view);
+    }
+    return view;
+  }
+
+  /** Adds a node (`POST /v1/members`); resolves once the change is committed. */
+  async addMember(m: AddMemberOptions): Promise<AddMemberResult> {
+    const body = { name: m.name, peerAddress: m.peerAddress, apiUrl: m.apiUrl, learner: m.learner ?? false, ...(m.uid !== undefined && { uid: m.uid }) };
+    return (await this.admin({ method: 'POST', path: '/v1/members', body }, [201])).json as unknown as AddMemberResult;
+  }
+
+  /** Promotes a learner to voter. */
+  async promoteMember(name: string): Promise<MemberView> {
+    return (await this.admin({ method: 'POST', path: `/v1/members/${encodeURIComponent(name)}/promote` }, [200])).json['member'] as MemberView;
+  }
+
+  /** Removes a member (the leader included: it hands over leadership first). */
+  async removeMember(name: string): Promise<void> {
+    await this.admin({ method: 'DELETE', path: `/v1/members/${encodeURIComponent(name)}` }, [200]);
+  }
+
+  /** Transfers leadership to `to`, or (null) to the most up-to-date voter; resolves with the new leader. */
+  async transferLeader(to: string | null = null): Promise<{ leader: string }> {
+    return (await this.admin({ method: 'POST', path: '/v1/leader/transfer', body: to === null ? {} : { to } }, [200])).json as { leader: string };
+  }
+
+  private admin(a: Attempt, ok: number[]): Promise<Outcome> {
+    return this.run({ ...a, once: true, timeoutMs: this.adminTimeoutMs }, ok);
+  }
+
   private async write(a: Attempt, ok: number[]): Promise<Outcome> {
     const slot = this.freeSlots.pop() ?? { clientId: `${this.clientId}-${this.slotCount++}`, seq: 0 };
     slot.seq++;
@@ -149,9 +298,13 @@ export class KvClient {
    * endpoint, the same session ids (so a write applies once).
    */
   private async run(a: Attempt, ok: number[]): Promise<Outcome> {
-    const deadline = Date.now() + this.timeoutMs;
+    const total = a.timeoutMs ?? this.timeoutMs;
+    const perAttempt = a.timeoutMs ?? this.requestTimeoutMs;
+    const deadline = Date.now() + total;
     let lastError = 'no attempt made';
+    this.maybeRefresh();
     for (let attempt = 0; Date.now() < deadline; attempt++) {
+      if (attempt > 0) await this.refreshOnFailover();
       const i = (this.preferred + attempt) % this.endpoints.length;
       if (attempt > 0 && attempt % this.endpoints.length === 0) await new Promise((r) => setTimeout(r, Math.min(500, 50 * attempt)));
       const url = this.endpoints[i]! + a.path;
@@ -167,10 +320,11 @@ export class KvClient {
           method: a.method,
           headers,
           ...(a.body !== undefined && { body: JSON.stringify(a.body) }),
-          signal: AbortSignal.timeout(Math.max(1, Math.min(this.requestTimeoutMs, deadline - Date.now()))),
+          signal: AbortSignal.timeout(Math.max(1, Math.min(perAttempt, deadline - Date.now()))),
         });
       } catch (e) {
         lastError = `${url}: ${(e as Error).message}`;
+        if (a.once === true && !notSent(e)) throw new UnavailableError(`${a.method} ${a.path}: ${lastError}; the change may or may not have taken effect: check the members before retrying`, 0, 'unavailable');
         continue;
       }
       const json = ((await res.json().catch(() => ({}))) ?? {}) as Record<string, unknown>;
@@ -178,12 +332,12 @@ export class KvClient {
         this.preferred = i;
         return { status: res.status, json };
       }
-      if (res.status === 503 || res.status === 504 || res.status === 502) {
+      if (res.status === 503 || ((res.status === 504 || res.status === 502) && a.once !== true)) {
         lastError = `${url}: ${res.status} ${String(json['message'] ?? json['error'] ?? '')}`;
         continue;
       }
       throw new KvClientError(String(json['message'] ?? `HTTP ${res.status}`), res.status, String(json['error'] ?? 'error'));
     }
-    throw new UnavailableError(`no endpoint completed ${a.method} ${a.path} within ${this.timeoutMs} ms (last: ${lastError})${a.session ? '; the write may or may not have applied' : ''}`, 0, 'unavailable');
+    throw new UnavailableError(`no endpoint completed ${a.method} ${a.path} within ${total} ms (last: ${lastError})${a.session ? '; the write may or may not have applied' : ''}`, 0, 'unavailable');
   }
 }

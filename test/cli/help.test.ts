@@ -21,16 +21,21 @@ function help(script: string, ...argv: string[]): string {
 test('tsraft --help and tsraft <sub> --help print usage and exit 0', () => {
   const cli = entry('../../src/cli/main.js');
   const top = help(cli, '--help');
-  for (const sub of ['serve', 'cluster', 'kv', 'status', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
+  for (const sub of ['serve', 'cluster', 'kv', 'status', 'member', 'leader', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
   const options: Record<string, string[]> = {
     serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level'],
     cluster: ['--nodes', '--data', '--base-port', '--cluster-id', '--host'],
     kv: ['--endpoints', '--stale', '--absent'],
     status: ['--endpoints'],
     check: ['--timeout', '--html'],
+    'member list': ['--endpoints', '--json'],
+    'member add': ['--peer', '--api', '--learner', '--endpoints', '--json'],
+    'member promote': ['--endpoints', '--json'],
+    'member remove': ['--endpoints', '--json'],
+    'leader transfer': ['--to', '--endpoints', '--json'],
   };
   for (const [sub, opts] of Object.entries(options)) {
-    const text = help(cli, sub, '--help');
+    const text = help(cli, ...sub.split(' '), '--help');
     assert.match(text, new RegExp(`^Usage: tsraft ${sub}`, 'm'));
     for (const o of opts) assert.match(text, new RegExp(`^  ${o}\\b`, 'm'), `tsraft ${sub} --help names ${o}`);
   }

@@ -5,39 +5,12 @@
  * never be stale, and the recorded histories must be linearizable.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { checkHistory, explain, writeReport } from '../../src/check/index.js';
 import { KvClient } from '../../src/client/index.js';
+import { assertAllAcked, assertLinearizable } from './checks.js';
 import { ProcessCluster, Workload, sleep } from './harness.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-async function assertAllAcked(c: ProcessCluster, w: Workload): Promise<void> {
-  const kv = new KvClient({ endpoints: c.endpoints, timeoutMs: 10_000 });
-  const items = new Map((await kv.list('own-')).map((i) => [i.key, i.value]));
-  for (const [key, value] of w.acked) assert.equal(items.get(key), value, `acknowledged write ${key}=${value} is missing`);
-  assert.ok(w.acked.size > 20, `only ${w.acked.size} writes were acknowledged`);
-}
-
-/** The recorded history must pass `tsraft check` (the command users run), and the checker's API. */
-function assertLinearizable(w: Workload, name: string): void {
-  const r = checkHistory(w.history, { timeoutMs: 60_000 });
-  if (r.verdict !== 'ok') {
-    const report = r.verdict === 'illegal' ? writeReport(r, name) : 'none';
-    assert.fail(`${name}: history of ${w.history.length} operations is ${r.verdict}: ${explain(r)}; report: ${report}`);
-  }
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tsraft-hist-')), `${name}.json`);
-  writeFileSync(file, JSON.stringify(w.history));
-  const out = spawnSync(process.execPath, [CLI, 'check', file], { encoding: 'utf8' });
-  assert.equal(out.status, 0, out.stdout + out.stderr);
-  assert.equal(out.stdout.trim(), 'linearizable');
-  rmSync(path.dirname(file), { recursive: true, force: true });
-}
 
 test('(a) SIGKILL the leader: a new leader serves writes within 3 s, nothing acknowledged is lost, the node rejoins', { timeout: 120_000 }, async () => {
   const c = await ProcessCluster.start(3);
@@ -60,7 +33,7 @@ test('(a) SIGKILL the leader: a new leader serves writes within 3 s, nothing ack
     await c.waitHealthy([leader]);
     await sleep(1000);
     await w.stop();
-    await assertAllAcked(c, w);
+    await assertAllAcked(c.endpoints, w);
     const deadline = Date.now() + 10_000;
     let caughtUp = false;
     while (!caughtUp && Date.now() < deadline) {
@@ -90,7 +63,7 @@ test('(b) SIGSTOP the leader for 3 s: no acknowledged write is lost, no stale re
     c.signal(leader, 'SIGCONT');
     await sleep(2000);
     await w.stop();
-    await assertAllAcked(c, w);
+    await assertAllAcked(c.endpoints, w);
     // Reads the paused leader answered after waking must reflect the new leader's writes:
     // the history check fails on any stale read.
     assertLinearizable(w, 'process-b');
@@ -110,7 +83,7 @@ test('(c) SIGKILL every node mid-load: after a restart every acknowledged write 
     for (let i = 0; i < c.nodes.length; i++) c.spawn(i);
     await c.waitHealthy();
     await c.waitLeader();
-    await assertAllAcked(c, w);
+    await assertAllAcked(c.endpoints, w);
     assertLinearizable(w, 'process-c');
   } finally {
     await c.destroy();

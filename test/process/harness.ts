@@ -32,6 +32,9 @@ export interface NodeProc {
   readonly raftPort: number;
   readonly apiPort: number;
   readonly url: string;
+  /** Set for a node that joined a running cluster (`tsraft serve --join URL`) instead of bootstrapping it. */
+  readonly join?: string;
+  readonly learner?: boolean;
   proc: ChildProcess | null;
   stderr: string;
 }
@@ -39,6 +42,8 @@ export interface NodeProc {
 export class ProcessCluster {
   readonly nodes: NodeProc[] = [];
   readonly root: string;
+  /** The bootstrap configuration (`--peers`), fixed when the cluster is created. */
+  private bootstrapPeers = '';
 
   private constructor(root: string) {
     this.root = root;
@@ -52,6 +57,7 @@ export class ProcessCluster {
       const apiPort = await freePort();
       c.nodes.push({ name: `n${i}`, dataDir: path.join(c.root, `n${i}`), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, proc: null, stderr: '' });
     }
+    c.bootstrapPeers = c.nodes.map((x) => `${x.name}=127.0.0.1:${x.raftPort}`).join(',');
     for (let i = 0; i < n; i++) c.spawn(i);
     await c.waitHealthy();
     await c.waitLeader();
@@ -62,17 +68,40 @@ export class ProcessCluster {
     return this.nodes.map((x) => x.url);
   }
 
-  private peers(): string {
-    return this.nodes.map((x) => `${x.name}=127.0.0.1:${x.raftPort}`).join(',');
+  /** API URLs of the nodes whose process is running. */
+  get liveEndpoints(): string[] {
+    return this.nodes.filter((x) => x.proc !== null).map((x) => x.url);
+  }
+
+  indexOf(name: string): number {
+    const i = this.nodes.findIndex((x) => x.name === name);
+    if (i < 0) throw new Error(`no node named ${name}`);
+    return i;
+  }
+
+  /**
+   * A new node on fresh ports and an empty data directory that joins the
+   * running cluster through `join` (any member's API URL): `tsraft serve
+   * --join URL [--learner]`. Returns its index; it is not waited for.
+   */
+  async addNode(opts: { readonly join: string; readonly learner?: boolean; readonly name?: string }): Promise<number> {
+    const name = opts.name ?? `n${this.nodes.length + 1}`;
+    const raftPort = await freePort();
+    const apiPort = await freePort();
+    this.nodes.push({ name, dataDir: path.join(this.root, `${name}-${this.nodes.length + 1}`), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, join: opts.join, learner: opts.learner ?? false, proc: null, stderr: '' });
+    this.spawn(this.nodes.length - 1);
+    return this.nodes.length - 1;
   }
 
   /** Starts node i's process (again) on its data directory. */
   spawn(i: number): ChildProcess {
     const node = this.nodes[i]!;
     node.stderr = '';
+    // A bootstrap member names the bootstrap configuration; a joined one names a member to ask (ignored once its data directory exists).
+    const membership = node.join === undefined ? ['--peers', this.bootstrapPeers] : ['--join', node.join, ...(node.learner === true ? ['--learner'] : [])];
     const p = spawn(
       process.execPath,
-      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, '--peers', this.peers(), '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn'],
+      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, ...membership, '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     p.stderr!.on('data', (b: Buffer) => {
