@@ -4,7 +4,6 @@ import type { Consistency, KvService } from '../kv/service.js';
 import { MembershipError, type AddMemberRequest, type MembershipApi } from './membership.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Logger } from '../util/log.js';
-import type { MembershipApi } from './membership.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -24,8 +23,6 @@ export interface ApiOptions {
   /** Prometheus exposition, if metrics are enabled. */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> };
   readonly logger: Logger;
-  /** Membership changes (`/v1/members`, `/v1/leader/transfer`). */
-  readonly membership?: MembershipApi;
   /** Largest request body accepted (bytes). Default 2 MiB. */
   readonly maxBodyBytes?: number;
   /** A request the cluster has not finished by then gets 504: its outcome is unknown (ms). Default 5 s. */
