@@ -136,7 +136,8 @@ export function decodeBackup(bytes: Uint8Array, source: string): Backup {
     term: header.term,
     members: header.members,
     createdAt: header.createdAt,
-    data: bytes.slice(dataAt, crcAt),
+    // A copy, and a plain Uint8Array even when the input is a Buffer.
+    data: new Uint8Array(bytes.subarray(dataAt, crcAt)),
   };
 }
 
