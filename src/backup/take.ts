@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NodeStoppedError, NotLeaderError, ReadIndexError } from '../node/errors.js';
+import type { ConfState, NodeId } from '../core/types.js';
 import type { StateMachine } from '../node/replica.js';
 import { encodeBackup, type Backup, type BackupMember } from './format.js';
 
@@ -107,4 +108,29 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
   res.end(text);
+}
+
+/**
+ * The member list of a configuration, for a backup's record: names and
+ * addresses from the context the server keeps per member (JSON with `name`,
+ * `peer`, `api`); a member without one is named by its id.
+ */
+export function membersOfConf(conf: ConfState): BackupMember[] {
+  const one = (id: NodeId, role: 'voter' | 'learner'): BackupMember => {
+    let ctx: { name?: unknown; peer?: unknown; api?: unknown } = {};
+    try {
+      const raw = conf.context[String(id)];
+      if (raw !== undefined) ctx = JSON.parse(raw) as typeof ctx;
+    } catch {
+      // a context that is not JSON: fall back to the id
+    }
+    return {
+      name: typeof ctx.name === 'string' ? ctx.name : String(id),
+      role,
+      ...(typeof ctx.peer === 'string' && { peerAddress: ctx.peer }),
+      ...(typeof ctx.api === 'string' && { apiUrl: ctx.api }),
+    };
+  };
+  const voters = [...new Set([...conf.voters, ...conf.outgoing])];
+  return [...voters.map((id) => one(id, 'voter')), ...conf.learners.filter((id) => !voters.includes(id)).map((id) => one(id, 'learner'))];
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
 import { decodeBackup, type Backup } from '../../src/backup/format.js';
-import { handleBackupRequest, takeBackup } from '../../src/backup/take.js';
+import { handleBackupRequest, membersOfConf, takeBackup } from '../../src/backup/take.js';
 import type { KvResult } from '../../src/kv/commands.js';
 import { KvService } from '../../src/kv/service.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
@@ -147,4 +147,15 @@ test('GET /v1/backup streams the file with its index and term; 503 without a rea
   } finally {
     down.server.close();
   }
+});
+
+test('membersOfConf: names and addresses from the context, voters (joint included) then learners', () => {
+  const ctx = (name: string): string => JSON.stringify({ name, peer: `${name}:7000`, api: `http://${name}:7100`, uid: 'u', autoPromote: false });
+  assert.deepEqual(membersOfConf({ voters: [1, 2], outgoing: [2, 3], learners: [4, 5], context: { 1: ctx('a'), 3: ctx('c'), 4: ctx('d'), 5: 'not json' } }), [
+    { name: 'a', role: 'voter', peerAddress: 'a:7000', apiUrl: 'http://a:7100' },
+    { name: '2', role: 'voter' },
+    { name: 'c', role: 'voter', peerAddress: 'c:7000', apiUrl: 'http://c:7100' },
+    { name: 'd', role: 'learner', peerAddress: 'd:7000', apiUrl: 'http://d:7100' },
+    { name: '5', role: 'learner' },
+  ]);
 });
