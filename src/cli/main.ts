@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `tsraft` command. */
 import { Command, CommanderError } from 'commander';
+import { backupCommand, restoreCommand, type RestoreFlags } from './backup.js';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
 import { kvCommand } from './kv.js';
@@ -124,6 +125,30 @@ program
   .option('--html <dir>', 'directory for the HTML report of a non-linearizable history (default: the temp directory)')
   .action((history: string, opts: { timeout: string; html?: string }) => {
     process.exitCode = runCheck(history, opts);
+  });
+
+program
+  .command('backup')
+  .description('write a consistent, checksummed backup of a live cluster to FILE')
+  .argument('<file>', 'the backup file to write (replaced atomically)')
+  .option('--endpoints <urls>', 'node API URLs, comma-separated; the first that answers gives the backup (default: TSRAFT_ENDPOINTS, else the local cluster)')
+  .action(async (file: string, opts: { endpoints?: string }) => {
+    process.exitCode = await backupCommand(file, opts);
+  });
+
+program
+  .command('restore')
+  .description('seed a NEW one-node cluster from a backup FILE, or (unsafe) from a stopped survivor with --from-data')
+  .argument('[file]', 'a backup file written by `tsraft backup`')
+  .option('--data <dir>', 'the new node\'s data directory (must not exist or be empty)')
+  .option('--id <name>', "the new node's name")
+  .option('--listen <host:port>', 'its Raft address')
+  .option('--api <host:port>', 'its HTTP API address')
+  .option('--cluster-id <id>', 'the NEW cluster id (must differ from the old one)')
+  .option('--from-data <dir>', "a stopped survivor's data directory: replay its snapshot and whole log (needs --unsafe-force-new-cluster)")
+  .option('--unsafe-force-new-cluster', 'accept that acknowledged writes may be lost and uncommitted ones may appear (majority lost for good)')
+  .action(async (file: string | undefined, opts: RestoreFlags) => {
+    process.exitCode = await restoreCommand(file, opts);
   });
 
 try {
