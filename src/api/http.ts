@@ -4,6 +4,8 @@ import type { Consistency, KvService } from '../kv/service.js';
 import { MembershipError, type AddMemberRequest, type MembershipApi } from './membership.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Logger } from '../util/log.js';
+import type { Backup } from '../backup/format.js';
+import { handleBackupRequest } from '../backup/take.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -34,6 +36,8 @@ export interface ApiOptions {
    * voter waits for it to catch up, removing one waits for the joint configuration to be left.
    */
   readonly membershipTimeoutMs?: number;
+  /** A consistent backup of the store (`GET /v1/backup`); without it that route answers 404. */
+  readonly backup?: () => Promise<Backup>;
 }
 
 /** A request refused with an HTTP status and a JSON error body. */
@@ -249,6 +253,7 @@ export function createApiServer(opts: ApiOptions): Server {
       allow('GET');
       return send(res, 200, { ok: true });
     }
+    if (p === '/v1/backup' && opts.backup !== undefined) return handleBackupRequest(req, res, opts.backup);
     if (p === '/v1/status') {
       allow('GET');
       return send(res, 200, opts.status());

@@ -5,7 +5,7 @@ import { BackupFormatError, decodeBackup, readBackupFile, writeFileAtomic, type 
 import { RestoreError, checkNewNode, replaySurvivor, seedDataDir, type NewNode, type SeedResult } from '../backup/restore.js';
 import { StorageRecoveryError } from '../storage/file-storage.js';
 import { WalCorruptionError } from '../storage/wal/record.js';
-import { endpointsFrom } from './kv.js';
+import { endpointsFrom } from './output.js';
 
 type Io = { out: (l: string) => void; err: (l: string) => void };
 const stdio: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };

@@ -3,6 +3,8 @@ import net from 'node:net';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import { createApiServer, type ApiStatus } from '../api/http.js';
+import type { Backup } from '../backup/format.js';
+import { membersOfConf, takeBackup } from '../backup/take.js';
 import type { AddMemberResult } from '../api/membership.js';
 import { isJoint, members as membersOf } from '../core/membership.js';
 import type { ConfState, NodeId } from '../core/types.js';
@@ -380,7 +382,8 @@ export class TsraftServer {
         heartbeatMs: options.heartbeatTicks * options.tickMs,
         maxLearnerLag: options.maxLearnerLag,
       });
-      http = createApiServer({ kv, status, metrics, logger, membership });
+      const backup = (): Promise<Backup> => takeBackup({ replica, sm, clusterId: cfg.clusterId, members: () => membersOfConf(started.node.conf) });
+      http = createApiServer({ kv, status, metrics, logger, membership, backup });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
