@@ -2,6 +2,7 @@
  * Taking a consistent backup of a live cluster, and serving it over HTTP
  * (`GET /v1/backup`).
  */
+import { decodeMemberContext } from '../server/member-context.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NodeStoppedError, NotLeaderError, ReadIndexError } from '../node/errors.js';
 import type { ConfState, NodeId } from '../core/types.js';
@@ -117,19 +118,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
  */
 export function membersOfConf(conf: ConfState): BackupMember[] {
   const one = (id: NodeId, role: 'voter' | 'learner'): BackupMember => {
-    let ctx: { name?: unknown; peer?: unknown; api?: unknown } = {};
-    try {
-      const raw = conf.context[String(id)];
-      if (raw !== undefined) ctx = JSON.parse(raw) as typeof ctx;
-    } catch {
-      // a context that is not JSON: fall back to the id
-    }
-    return {
-      name: typeof ctx.name === 'string' ? ctx.name : String(id),
-      role,
-      ...(typeof ctx.peer === 'string' && { peerAddress: ctx.peer }),
-      ...(typeof ctx.api === 'string' && { apiUrl: ctx.api }),
-    };
+    const ctx = decodeMemberContext(conf.context[String(id)]);
+    return ctx === null ? { name: String(id), role } : { name: ctx.name, role, peerAddress: ctx.peer, apiUrl: ctx.api };
   };
   const voters = [...new Set([...conf.voters, ...conf.outgoing])];
   return [...voters.map((id) => one(id, 'voter')), ...conf.learners.filter((id) => !voters.includes(id)).map((id) => one(id, 'learner'))];

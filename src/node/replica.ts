@@ -80,6 +80,11 @@ function wrap(origin: number, instance: number, seq: number, command: Uint8Array
   return out;
 }
 
+/** The command inside a Normal entry's data as the state machine sees it: the envelope removed, if there is one. */
+export function commandOf(data: Uint8Array): Uint8Array {
+  return unwrap(data)?.command ?? data;
+}
+
 function unwrap(data: Uint8Array): { origin: number; instance: number; seq: number; command: Uint8Array } | null {
   if (data.length < ENVELOPE_BYTES || data[0] !== ENVELOPE) return null;
   const dv = new DataView(data.buffer, data.byteOffset, ENVELOPE_BYTES);

@@ -117,6 +117,16 @@ describe('configuration changes (pure)', () => {
   });
 });
 
+/** A 3-voter cluster led by node 1, and node 4 added as a learner that has caught up. */
+function withLearner4(): { c: Cluster; leader: Raft } {
+  const c = new Cluster([1, 2, 3]);
+  const leader = c.elect(1);
+  c.addNode(4);
+  leader.proposeConfChange(addLearner(4));
+  settle(c, 1, () => c.get(4).log.committed === leader.log.committed);
+  return { c, leader };
+}
+
 describe('membership in a running cluster', () => {
   test('a new node joins as a learner: it catches up, never campaigns, and never counts', () => {
     const c = new Cluster([1, 2, 3]);
@@ -144,11 +154,7 @@ describe('membership in a running cluster', () => {
   });
 
   test('promoting a learner goes through C_old,new, which the leader leaves by itself once it commits', () => {
-    const c = new Cluster([1, 2, 3]);
-    const leader = c.elect(1);
-    c.addNode(4);
-    leader.proposeConfChange(addLearner(4));
-    settle(c, 1, () => c.get(4).log.committed === leader.log.committed);
+    const { c, leader } = withLearner4();
     const at = leader.proposeConfChange(promote(4));
     assert.deepEqual(voterSets(leader), [[1, 2, 3, 4], [1, 2, 3], []]);
     settle(c, 1, () => [1, 2, 3, 4].every((id) => !isJoint(c.get(id).conf) && c.get(id).log.committed === leader.log.committed));
@@ -237,11 +243,7 @@ describe('membership in a running cluster', () => {
   });
 
   test('a new leader elected in the middle of a transition finishes it', () => {
-    const c = new Cluster([1, 2, 3]);
-    const leader = c.elect(1);
-    c.addNode(4);
-    leader.proposeConfChange(addLearner(4));
-    settle(c, 1, () => c.get(4).log.committed === leader.log.committed);
+    const { c, leader } = withLearner4();
     const at = leader.proposeConfChange(promote(4));
     // C_old,new reaches everyone, but the leader dies before anyone learns of the leave entry.
     c.flush(1);
