@@ -1,5 +1,5 @@
 import type { CanaryName } from '../util/canary.js';
-import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, isJoint, sameConf } from './membership.js';
+import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, isJoint, isVoter, sameConf } from './membership.js';
 import { JointConfig } from './quorum.js';
 import { EntryType, type ConfChange, type ConfState, type Entry, type NodeId, type SnapshotMeta } from './types.js';
 
@@ -59,6 +59,20 @@ export class ConfTracker {
 
   get quorum(): JointConfig {
     return this.quorumValue;
+  }
+
+  /**
+   * Whether `self` may start elections: a voter of the configuration in force,
+   * or, while that one is uncommitted, of the last committed one. A server
+   * not in its latest configuration may still be needed until that
+   * configuration commits (dissertation §4.2.2: a removed leader that appended
+   * C_new may hold the only log that can be elected); its own vote then
+   * counts for nothing, since the quorum is its latest configuration's.
+   */
+  mayCampaign(self: NodeId, committed: number): boolean {
+    if (this.quorumValue.has(self)) return true;
+    if (this.index <= committed) return false;
+    return isVoter(this.history.at(Math.max(committed, this.history.start)), self);
   }
 
   /** The quorum before the last change (to tell which members it removed). */

@@ -175,6 +175,11 @@ export class ConfigHistory {
     this.base = { index, conf };
   }
 
+  /** The index at which the history starts (the snapshot's, or 0). */
+  get start(): number {
+    return this.base.index;
+  }
+
   /** The configuration in force (the latest in the log) and the index of its entry. */
   get current(): { readonly index: number; readonly conf: ConfState } {
     return this.records[this.records.length - 1] ?? this.base;

@@ -181,7 +181,7 @@ export class Raft {
     }
     this.electionElapsed++;
     // Learners, removed nodes and nodes waiting to join never campaign.
-    if (this.electionElapsed >= this.randomizedElectionTimeout && this.confs.quorum.has(this.id)) {
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.confs.mayCampaign(this.id, this.log.committed)) {
       this.campaign(this.opts.preVote ? 'pre-election' : 'election');
     }
   }
@@ -299,11 +299,11 @@ export class Raft {
    */
   step(m: Message): Message | undefined {
     if (m.to !== this.id || m.from === this.id) return undefined;
-    // A leader's messages are taken from anyone whose term is current: a joining node knows
-    // no configuration yet, and a new member may hear from a leader its log has not named yet.
-    // Anything else from outside the configuration is dropped: a removed server, which never
-    // learns of its removal, must not disrupt the cluster with its campaigns (dissertation §4.2.3).
-    if (!isMember(this.conf, m.from) && !isLeaderMessage(m)) return undefined;
+    // From outside the configuration only a leader's messages and vote requests are taken: a joining
+    // node knows no configuration yet, and a new voter may ask for our vote before our log names it
+    // (unanswered, a majority that includes it may never elect anyone: sim seed 884).
+    const stranger = !isMember(this.conf, m.from);
+    if (stranger && !isLeaderMessage(m) && m.type !== MessageType.Vote && m.type !== MessageType.PreVote) return undefined;
 
     // A forwarded proposal is just commands: the leader appends them whatever the sender's term.
     if (m.type === MessageType.Prop && m.term <= this.termValue) {
@@ -312,10 +312,11 @@ export class Raft {
     }
     if (m.term > this.termValue) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
-        // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader.
-        // A transfer's vote is the leader's own wish, and not refused for it.
+        // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader. A
+        // stranger is refused then whatever the options: it may be a removed server that never learned
+        // of its removal (§4.2.3). A transfer's vote is the leader's own wish, and not refused for it.
         const transfer = m.type === MessageType.Vote && m.transfer === true;
-        if (!transfer && this.inLease()) return this.voteResponse(m, false, this.termValue);
+        if (!transfer && (this.inLease() || (stranger && this.leaderHeard()))) return this.voteResponse(m, false, this.termValue);
         // A pre-vote never changes our term.
         if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
       } else if (m.type === MessageType.PreVoteResp && m.granted) {
@@ -538,13 +539,14 @@ export class Raft {
 
   // ---- elections -------------------------------------------------------------
 
-  /**
-   * With check quorum: a leader was heard from (or, on the leader, a majority
-   * answered) within the last election timeout, so a vote request can only
-   * come from a node that was cut off.
-   */
+  /** With check quorum, a leader heard lately means a vote request comes from a node that was cut off. */
   private inLease(): boolean {
-    return this.opts.checkQuorum && this.leaderValue !== null && this.electionElapsed < this.opts.electionTicks;
+    return this.opts.checkQuorum && this.leaderHeard();
+  }
+
+  /** A leader was heard from (on a leader: a majority answered) within the last election timeout. */
+  private leaderHeard(): boolean {
+    return this.leaderValue !== null && this.electionElapsed < this.opts.electionTicks;
   }
 
   private handleProp(m: PropMsg): void {

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, encodeConfEntry, isJoint } from '../../src/core/membership.js';
 import { JointConfig } from '../../src/core/quorum.js';
-import { MessageType, Role, type ConfChange, type ConfState, type Message, type NodeId } from '../../src/core/types.js';
+import { EntryType, MessageType, Role, type ConfChange, type ConfState, type Message, type NodeId } from '../../src/core/types.js';
 import type { Raft } from '../../src/core/raft.js';
 import { Cluster, DEFAULT_ELECTION, bytes, drain, ofType } from './helpers.js';
 
@@ -216,6 +216,41 @@ describe('membership in a running cluster', () => {
     assert.equal(leader.term, term);
     assert.equal(c.get(2).term, term);
     assert.equal(leader.role, Role.Leader);
+  });
+
+  test('a removed leader holding the only electable log campaigns until C_new commits (dissertation §4.2.2; sim seed 1601)', () => {
+    const c = new Cluster([1, 2, 3, 4]);
+    const leader = c.elect(1);
+    c.propose(1, 'x');
+    c.stabilize();
+    // Remove the leader: C_old = {1,2,3,4}, C_new = {2,3,4}. The joint entry commits everywhere,
+    // but the leave entry the leader then appends reaches nobody, and node 4 dies for good.
+    c.drop((m) => m.from === 1 && m.type === MessageType.App && m.entries.some((e) => !isJoint(decodeConfEntry(e.data).conf) && e.type === EntryType.ConfChange));
+    leader.proposeConfChange(remove(1));
+    c.stabilize();
+    for (let i = 0; i < 3; i++) c.heartbeat(1);
+    assert.ok(isJoint(c.get(2).conf));
+    assert.deepEqual(voterSets(leader), [[2, 3, 4], [], []], 'the leader appended the leave entry');
+    c.heal();
+    c.isolate(4);
+    c.isolate(1);
+    // Node 2 (joint: needs 3 of C_old) cannot win with 2 and 3 alone; node 1's longer log refuses it.
+    c.campaign(2);
+    c.stabilize();
+    c.heal();
+    c.isolate(4);
+    c.campaign(2);
+    c.stabilize();
+    assert.notEqual(c.get(2).role, Role.Leader);
+    // Node 1 is no voter of its latest configuration, but of the last committed one: it campaigns,
+    // wins a majority of C_new (2 and 3; its own vote does not count), commits C_new and steps down.
+    c.campaign(1);
+    c.stabilize();
+    settle(c, 1, () => leader.role !== Role.Leader && !isJoint(c.get(2).conf));
+    assert.deepEqual(voterSets(c.get(3)), [[2, 3, 4], [], []]);
+    c.campaign(2);
+    c.stabilize();
+    assert.equal(c.get(2).role, Role.Leader, 'C_new elects a leader of its own');
   });
 
   test('an uncommitted configuration entry that a new leader overwrites is undone', () => {

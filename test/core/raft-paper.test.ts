@@ -156,13 +156,25 @@ describe('stale terms', () => {
     assert.deepEqual(rd.messages, [heartbeatResp(2, 1, 4)]);
   });
 
-  test('messages to another node, from a non-member or from ourselves are ignored', () => {
+  test('messages to another node, or from ourselves, are ignored; from a non-member only a leader\'s and vote requests count', () => {
     const r = newRaft(2, [1, 2, 3], {}, { term: 1 });
     assert.equal(r.step(vote(1, 3, 5, 0, 0)), undefined);
-    assert.equal(r.step(vote(9, 2, 5, 0, 0)), undefined);
     assert.equal(r.step(vote(2, 2, 5, 0, 0)), undefined);
+    assert.equal(r.step(appResp(9, 2, 1, { success: true, index: 1 })), undefined);
+    assert.equal(r.step(heartbeatResp(9, 2, 1)), undefined);
     assert.equal(r.term, 1);
     assert.equal(r.hasReady(), false);
+  });
+
+  test('a vote request from a non-member is answered when no leader is heard (a voter our log does not name yet: sim seed 884), refused while one is', () => {
+    const r = newRaft(1, [1, 2, 3], {}, { term: 1, entries: ents([1]) });
+    const resp = r.step(vote(4, 1, 2, 33, 1)) as { granted: boolean; term: number };
+    assert.deepEqual([resp.granted, resp.term, r.term, r.vote], [true, 2, 2, 4]);
+
+    const f = newRaft(1, [1, 2, 3], {}, { term: 1, entries: ents([1]) });
+    f.step(heartbeat(2, 1, 1, 0));
+    const refused = f.step(vote(4, 1, 2, 33, 1)) as { granted: boolean; term: number };
+    assert.deepEqual([refused.granted, refused.term, f.term, f.vote], [false, 1, 1, null], 'a stranger does not disrupt a live leader');
   });
 });
 
