@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import type { Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
+import type { ConfState, Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
 
 /**
  * WAL record framing: `[length u32][~length u32][crc32c u32][type u8][payload]`,
@@ -228,8 +228,16 @@ export interface SnapshotMarker {
   readonly reset: boolean;
 }
 
+/**
+ * `[index][term][reset u8]`, then, if the snapshot carries a configuration,
+ * `[length u32][JSON]` (a marker without it, as written before membership
+ * changes existed, still reads).
+ */
 export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
-  return frame(RecordType.Snapshot, new Writer(17).num(m.meta.index).num(m.meta.term).u8(m.reset ? 1 : 0).result());
+  const conf = m.meta.conf === undefined ? null : new TextEncoder().encode(JSON.stringify(m.meta.conf));
+  const w = new Writer(17 + (conf === null ? 0 : 4 + conf.length)).num(m.meta.index).num(m.meta.term).u8(m.reset ? 1 : 0);
+  if (conf !== null) w.u32(conf.length).bytes(conf);
+  return frame(RecordType.Snapshot, w.result());
 }
 
 /** `[firstIndex][count]` then per entry `[term][type u8][length u32][data]`. */
@@ -273,10 +281,12 @@ export function decodeRecord(raw: RawRecord, file: string): WalRecord {
         break;
       }
       case RecordType.Snapshot: {
-        const meta = { index: r.num(), term: r.num() };
+        const index = r.num();
+        const term = r.num();
         const flag = r.u8();
         if (flag > 1) throw new PayloadError(`bad reset flag ${flag}`);
-        rec = { type: RecordType.Snapshot, marker: { meta, reset: flag === 1 } };
+        const conf = raw.payload.length > 17 ? decodeConf(r.bytes(r.u32())) : undefined;
+        rec = { type: RecordType.Snapshot, marker: { meta: conf === undefined ? { index, term } : { index, term, conf }, reset: flag === 1 } };
         break;
       }
       case RecordType.Entries: {
@@ -308,4 +318,18 @@ export function decodeRecord(raw: RawRecord, file: string): WalRecord {
     if (e instanceof PayloadError) throw new WalCorruptionError(file, raw.offset, `a well-formed record (${e.message})`);
     throw e;
   }
+}
+
+/** The configuration a snapshot marker carries (JSON of a ConfState). */
+function decodeConf(b: Uint8Array): ConfState {
+  let c: Partial<ConfState>;
+  try {
+    c = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b)) as Partial<ConfState>;
+  } catch {
+    throw new PayloadError('a snapshot configuration that is not JSON');
+  }
+  if (!Array.isArray(c.voters) || !Array.isArray(c.outgoing) || !Array.isArray(c.learners) || typeof c.context !== 'object' || c.context === null) {
+    throw new PayloadError('a snapshot configuration without voters, outgoing, learners and context');
+  }
+  return { voters: c.voters, outgoing: c.outgoing, learners: c.learners, context: c.context };
 }
