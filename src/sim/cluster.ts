@@ -341,21 +341,7 @@ class Simulation {
 
   afterStep(): void {
     if (this.failure !== null) throw this.failure;
-    this.monitor.afterStep(this.live(), this.sched.now(), (index, term) => this.holders(index, term));
-  }
-
-  /** The nodes whose log holds entry (index, term): in memory if running, on disk otherwise. */
-  private holders(index: number, term: number): Set<NodeId> {
-    const out = new Set<NodeId>();
-    for (const n of this.nodes) {
-      if (n.status === 'up' && n.raft !== null) {
-        if (index <= n.snapIndex() || n.termAt(index) === term) out.add(n.id);
-        continue;
-      }
-      const d = n.model.durableState;
-      if ((d.snapshot !== null && d.snapshot.meta.index >= index) || d.entries.some((e) => e.index === index && e.term === term)) out.add(n.id);
-    }
-    return out;
+    this.monitor.afterStep(this.live(), this.sched.now());
   }
 
   // ---- processes ----------------------------------------------------------------
@@ -850,7 +836,8 @@ class Simulation {
   private removeNode(leader: SimNode, replace: boolean): void {
     const r = this.memberRandom;
     const conf = leader.raft!.conf;
-    const startable = (id: NodeId): boolean => this.nodes[id]?.status !== 'refused';
+    // A node with a flipped byte will refuse to start (it may not have tried yet).
+    const startable = (id: NodeId): boolean => this.nodes[id]?.status !== 'refused' && this.nodes[id]?.flipped === null;
     const candidates = [...conf.voters, ...conf.learners];
     // A node that refuses to start is the first to replace.
     let victim = replace ? candidates.find((id) => !startable(id)) : undefined;
@@ -965,7 +952,7 @@ class Simulation {
     if (!converged()) {
       const pending = clients.reduce((s, c) => s + c.pending, 0);
       const conf = this.leaderNode()?.raft?.conf;
-      const state = (conf === undefined ? 'no leader; ' : `leader's configuration: voters ${conf.voters} outgoing ${conf.outgoing} learners ${conf.learners}; `) + this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term}` : ''}`).join('; ');
+      const state = (conf === undefined ? 'no leader; ' : `leader's configuration: voters ${conf.voters} outgoing ${conf.outgoing} learners ${conf.learners}; `) + this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term} last ${n.lastIndex()}${this.membership.on ? ` voters ${n.raft.conf.voters}${n.raft.conf.outgoing.length > 0 ? ` outgoing ${n.raft.conf.outgoing}` : ''}` : ''}` : ''}`).join('; ');
       throw new SimCheckFailure(
         'liveness',
         `${LIVENESS_MS} ms after healing: ${pending} client operation(s) pending, final write ${finalIndex < 0 ? 'not applied' : `at ${finalIndex}`}; ${state}`,

@@ -21,7 +21,7 @@ export const CHECKS = {
   'liveness': 'after healing, pending operations complete and replicas converge within 20 election timeouts',
   'linearizability': 'the client history is linearizable (an undecided check fails too)',
   'election-quorum': 'a leader was elected by the votes of a joint quorum of its configuration (learners and strangers do not count)',
-  'commit-quorum': 'when a leader commits index i, the nodes whose log holds entry i include a joint quorum of its configuration in force',
+  'commit-quorum': 'when a leader commits index i, the leader and the nodes that acknowledged i to it in its term include a joint quorum of its configuration in force',
   'one-change-at-a-time': 'a leader appends a configuration entry only once the previous one in its log has committed',
   'joint-phase': 'consecutive configurations keep the voters, enter the joint configuration (outgoing = previous voters) or leave it (voters kept)',
   'joint-left-after-commit': 'the entry that leaves C_old,new is appended only after C_old,new has committed',
@@ -63,9 +63,6 @@ export interface NodeView {
   /** The configuration in force on the node (the membership checks skip nodes without one). */
   conf?(): ConfState | undefined;
 }
-
-/** Which nodes' logs (in memory when running, on disk when down) hold the entry at `index` of term `term`. */
-export type HoldersOf = (index: number, term: number) => ReadonlySet<NodeId>;
 
 /** True if `ids` holds a majority of the voters and, while joint, of the outgoing voters. */
 export function hasJointQuorum(c: ConfState, ids: ReadonlySet<NodeId>): boolean {
@@ -149,6 +146,8 @@ export class SafetyMonitor {
   private readonly committedConfs = new Map<number, ConfState>();
   /** Every index in 1..contiguous is known committed. */
   private contiguous = 0;
+  /** Acknowledgements (successful appends and snapshots) sent to a leader: `term:leader` → node → highest index. */
+  private readonly acks = new Map<string, Map<NodeId, number>>();
   /** Per node: the lastIndex of the last TimeoutNow it received. */
   private readonly timeoutNow = new Map<NodeId, number>();
   /** The configuration a brand-new cluster starts with (null: the snapshot check only asks for a configuration). */
@@ -185,6 +184,7 @@ export class SafetyMonitor {
       }
     }
     for (const t of this.granted.keys()) if (t < term - 8) this.granted.delete(t);
+    for (const k of this.acks.keys()) if (Number(k.slice(0, k.indexOf(':'))) < term - 8) this.acks.delete(k);
     let index = 0;
     let t = 0;
     for (const [seenIn, f] of this.frontier) {
@@ -218,6 +218,10 @@ export class SafetyMonitor {
     } else if (m.type === MessageType.Snap && m.offset === 0) {
       this.checkSnapshot(`node ${m.from}'s snapshot sent to node ${m.to}`, m.meta);
     } else if ((m.type === MessageType.AppResp && m.success) || (m.type === MessageType.SnapResp && m.done)) {
+      const key = `${m.term}:${m.to}`;
+      let byNode = this.acks.get(key);
+      if (byNode === undefined) this.acks.set(key, (byNode = new Map()));
+      if ((byNode.get(m.from) ?? -1) < m.index) byNode.set(m.from, m.index);
       const p = this.promisesOf(m.from);
       const index = m.index;
       if (p.ack === null || m.term > p.ack.term || (m.term === p.ack.term && index > p.ack.index)) p.ack = { term: m.term, index };
@@ -329,13 +333,13 @@ export class SafetyMonitor {
   // ---- after every step ----------------------------------------------------------
 
   /** Checks the state of every live node; `now` is virtual time. */
-  afterStep(nodes: readonly NodeView[], now: number, holders?: HoldersOf): void {
+  afterStep(nodes: readonly NodeView[], now: number): void {
     for (const n of nodes) {
       const before = this.commitSeen.get(n.id);
       const from = before !== undefined && before.incarnation === n.incarnation ? before.commit : undefined;
       this.checkCommit(n);
       if (n.isLeader()) {
-        if (holders !== undefined && from !== undefined && n.commitIndex() > from) this.checkCommitQuorum(n, holders);
+        if (from !== undefined && n.commitIndex() > from) this.checkCommitQuorum(n);
         this.checkLeaderConfs(n);
       }
     }
@@ -376,15 +380,20 @@ export class SafetyMonitor {
     if (t !== undefined) this.noteCommitted(commit, t, n.term());
   }
 
-  /** The leader's new commit index is held by a joint quorum of its configuration in force. */
-  private checkCommitQuorum(n: NodeView, holders: HoldersOf): void {
+  /**
+   * The leader's new commit index was acknowledged (to it, in its term) by a
+   * joint quorum of its configuration in force, counting the leader. An
+   * acknowledgement sent is a superset of one received, so this never fires
+   * on a correct leader; learners and removed nodes are not in the quorum.
+   */
+  private checkCommitQuorum(n: NodeView): void {
     const conf = n.conf?.();
+    if (conf === undefined) return;
     const commit = n.commitIndex();
-    const term = n.termAt(commit);
-    if (conf === undefined || term === undefined) return;
-    const have = holders(commit, term);
+    const have = new Set<NodeId>([n.id]);
+    for (const [id, index] of this.acks.get(`${n.term()}:${n.id}`) ?? []) if (index >= commit) have.add(id);
     if (!hasJointQuorum(conf, have)) {
-      this.fail('commit-quorum', `leader ${n.id} of term ${n.term()} committed index ${commit}, held only by ${[...have].sort((a, b) => a - b)}: not a quorum of ${describeConf(conf)}`);
+      this.fail('commit-quorum', `leader ${n.id} of term ${n.term()} committed index ${commit}, acknowledged only by ${[...have].sort((a, b) => a - b)}: not a quorum of ${describeConf(conf)}`);
     }
   }
 
