@@ -880,7 +880,8 @@ class Simulation {
       const p = this.pendingRemovals[i]!;
       if (leader.commitIndex() < p.index || leader.termAt(p.index) !== p.term) continue;
       const n = this.nodes[p.id]!;
-      if (p.stop && n.status === 'starting') continue; // stop it once it is up
+      // Stop it once it is up; and a node with a flipped byte must first show it refuses to start.
+      if (p.stop && (n.status === 'starting' || (n.status === 'down' && n.flipped !== null))) continue;
       this.pendingRemovals.splice(i--, 1);
       n.removed = true;
       if (p.replace) this.replacementsDue++;
