@@ -177,7 +177,9 @@ export class Replica<R> {
     let term: number;
     let index: number | undefined;
     if (this.node.isLeader()) {
-      const r = this.node.propose(data)!;
+      const r = this.node.propose(data);
+      // A leader that is handing leadership over takes no proposals: the caller retries elsewhere.
+      if (r === null) return Promise.reject(new NotLeaderError(null, 'the leader is transferring leadership and takes no proposals'));
       term = r.term;
       index = r.index;
       this.atIndex.set(r.index, seq);

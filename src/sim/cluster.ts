@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { checkHistory, type HistoryOp } from '../check/index.js';
-import type { Message, NodeId, Role } from '../core/types.js';
+import { ConfChangeError, members } from '../core/membership.js';
+import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
@@ -16,7 +17,7 @@ import { WalCorruptionError, scanRecords } from '../storage/wal/record.js';
 import type { CanaryName } from '../util/canary.js';
 import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
-import { drawPlan, type FaultPlan, type ProfileName } from './faults.js';
+import { drawMembership, drawPlan, type FaultPlan, type MembershipPlan, type ProfileName } from './faults.js';
 import { SimMessageNetwork } from './message-network.js';
 import { NodeClock } from './node-clock.js';
 import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
@@ -61,6 +62,17 @@ export interface SimulationStats {
   messagesSent: number;
   messagesDropped: number;
   messagesDuplicated: number;
+  /** Membership changes the nemesis made (proposals the leader accepted). */
+  adds: number;
+  promotions: number;
+  removes: number;
+  /** Removals of the leader itself. */
+  leaderRemovals: number;
+  /** Nodes replaced by a fresh node with an empty disk (the old one removed, a new id added). */
+  replacements: number;
+  transfers: number;
+  /** Proposals the leader refused with a ConfChangeError (another change in flight, and so on). */
+  changesRefused: number;
 }
 
 /** Zero of every count. */
@@ -86,6 +98,13 @@ export function emptyStats(): SimulationStats {
     messagesSent: 0,
     messagesDropped: 0,
     messagesDuplicated: 0,
+    adds: 0,
+    promotions: 0,
+    removes: 0,
+    leaderRemovals: 0,
+    replacements: 0,
+    transfers: 0,
+    changesRefused: 0,
   };
 }
 
@@ -125,7 +144,10 @@ function drawNodes(r: Random): number {
 
 /** One simulated machine: its disk and clock survive crashes; the process on it does not. */
 class SimNode implements NodeView {
-  status: 'up' | 'down' | 'starting' | 'refused' = 'down';
+  /** `retired`: removed from the cluster and stopped for good. */
+  status: 'up' | 'down' | 'starting' | 'refused' | 'retired' = 'down';
+  /** Removed from the configuration (committed); it may still run, and must not disrupt. */
+  removed = false;
   incarnation = 0;
   raft: RaftNode | null = null;
   replica: Replica<KvResult> | null = null;
@@ -140,7 +162,13 @@ class SimNode implements NodeView {
     readonly id: NodeId,
     readonly disk: SimDisk,
     readonly clock: NodeClock,
+    /** A member of the bootstrap configuration; a node added later starts with no voters and joins. */
+    readonly bootstrap: boolean,
   ) {}
+
+  conf(): ConfState | undefined {
+    return this.raft?.conf;
+  }
 
   term(): number {
     return this.raft?.term ?? 0;
@@ -183,11 +211,22 @@ class Simulation {
   readonly random: Random;
   readonly faultRandom: Random;
   readonly netRandom: Random;
+  /** The membership nemesis's own stream: drawing from it leaves every other stream of the seed alone. */
+  readonly memberRandom: Random;
+  readonly membership: MembershipPlan;
+  /** The voters of the bootstrap configuration. */
+  readonly bootstrapIds: NodeId[];
+  /** The next node id the nemesis gives out (ids are never reused). */
+  private nextId: number;
+  /** Removals proposed but not yet seen committed. */
+  private readonly pendingRemovals: { id: NodeId; index: number; term: number; stop: boolean; replace: boolean }[] = [];
+  /** Removed nodes (committed) waiting for a fresh node to take their place. */
+  private replacementsDue = 0;
   readonly plan: FaultPlan;
   readonly n: number;
   readonly nodes: SimNode[];
   readonly net: SimMessageNetwork;
-  readonly monitor = new SafetyMonitor();
+  readonly monitor: SafetyMonitor;
   readonly history: HistoryOp[] = [];
   readonly config: NodeConfig;
   readonly opsTotal: number;
@@ -214,8 +253,13 @@ class Simulation {
     this.faultRandom = root.fork();
     this.netRandom = root.fork();
     const drawR = root.fork();
+    this.memberRandom = root.fork();
     this.n = nodes ?? drawNodes(drawR);
     this.plan = drawPlan(profile, drawR, this.n);
+    this.membership = drawMembership(profile, this.memberRandom);
+    this.bootstrapIds = Array.from({ length: this.n }, (_, i) => i);
+    this.nextId = this.n;
+    this.monitor = new SafetyMonitor(50, this.bootstrapIds);
     this.opsTotal = ops;
     this.canary = opts.canary;
     this.config = {
@@ -250,7 +294,7 @@ class Simulation {
         ...(slow > 0 ? { syncDelay: () => syncRandom.float() * slow, clock: this.sched } : {}),
       });
       const drift = this.plan.driftPpm === 0 ? 1 : 1 + ((this.random.float() * 2 - 1) * this.plan.driftPpm) / 1e6;
-      this.nodes.push(new SimNode(id, disk, new NodeClock(this.sched, drift)));
+      this.nodes.push(new SimNode(id, disk, new NodeClock(this.sched, drift), true));
     }
     const p = this.plan;
     const kinds = [
@@ -263,6 +307,7 @@ class Simulation {
       p.slowFsyncMs > 0 ? `fsync <= ${p.slowFsyncMs} ms` : null,
       p.byteFlip ? 'byte flip' : null,
       p.maxRaftState < 1 << 20 ? `snapshots at ${p.maxRaftState} B` : null,
+      this.membership.on ? 'membership nemesis' : null,
     ].filter((k) => k !== null);
     const t = this.config.tuning;
     this.summary =
@@ -335,6 +380,10 @@ class Simulation {
     const tracked: LogStorage = {
       load: () => storage.load(),
       write: (u) => {
+        if (u.snapshot !== undefined) {
+          const meta = u.snapshot.meta;
+          this.guard(() => this.monitor.onSnapshotStored(n.id, meta));
+        }
         model.issued(u);
         const p = storage.write(u);
         p.then(
@@ -351,12 +400,13 @@ class Simulation {
     try {
       started = await startNode({
         id: n.id,
-        voters: this.nodes.map((x) => x.id),
+        voters: n.bootstrap ? this.bootstrapIds : [],
         profile: 'simulation',
         options: this.config.tuning,
         storage: tracked,
         clock: n.clock,
-        random: this.random.fork(),
+        // A node the nemesis added draws from the nemesis's stream, so the others' draws stay the seed's.
+        random: n.bootstrap ? this.random.fork() : this.memberRandom.fork(),
         transport: {
           send: (m: Message) => {
             this.guard(() => this.monitor.onSend(m));
@@ -378,7 +428,7 @@ class Simulation {
         replica: {
           maxRaftState: this.plan.maxRaftState,
           proposeTimeoutMs: 1000,
-          random: this.random.fork(),
+          random: n.bootstrap ? this.random.fork() : this.memberRandom.fork(),
           onSnapshot: (kind, index) => {
             if (kind === 'taken') this.stats.snapshotsTaken++;
             else this.stats.snapshotInstalls++;
@@ -395,7 +445,9 @@ class Simulation {
     n.replica = replica;
     n.kv = new KvService(replica, sm, () => n.clock.now());
     this.net.attach(n.id, (m) => {
-      if (n.incarnation === inc) n.raft?.step(m);
+      if (n.incarnation !== inc || n.raft === null) return;
+      this.guard(() => this.monitor.onReceive(m));
+      n.raft.step(m);
     });
     n.status = 'up';
     this.trace(`node ${n.id} up (incarnation ${inc}): term ${state.hardState.term}, commit ${state.hardState.commit}, ${describeState(state)}`);
@@ -623,7 +675,7 @@ class Simulation {
   /** A partition of a random shape, as the links it cuts. */
   private drawPartition(): { name: string; cuts: [NodeId, NodeId][] } {
     const r = this.faultRandom;
-    const ids = this.nodes.map((n) => n.id);
+    const ids = this.nodes.filter((n) => n.status !== 'retired').map((n) => n.id);
     const shuffled = [...ids];
     for (let i = shuffled.length - 1; i > 0; i--) {
       const j = r.int(i + 1);
@@ -688,6 +740,170 @@ class Simulation {
     }
   }
 
+  // ---- the membership nemesis -----------------------------------------------------------
+
+  /** Where clients send requests: every node not removed (any live one will do: a follower forwards). */
+  clientTargets(): NodeId[] {
+    return this.nodes.filter((n) => n.status !== 'retired' && !n.removed).map((n) => n.id);
+  }
+
+  /** The live leader of the highest term, if any. */
+  leaderNode(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.live()) if (n.isLeader() && (best === undefined || n.term() > best.term())) best = n;
+    return best;
+  }
+
+  private async membershipLoop(until: number): Promise<void> {
+    if (!this.membership.on) return;
+    const r = this.memberRandom;
+    while (this.failure === null) {
+      await this.sched.sleep(this.membership.everyMs * (0.2 + 1.6 * r.float()));
+      if (this.sched.now() >= until) return;
+      this.settleRemovals();
+      const leader = this.leaderNode();
+      if (leader === undefined || leader.paused) continue;
+      try {
+        this.membershipStep(leader);
+      } catch (e) {
+        if (!(e instanceof ConfChangeError)) throw e;
+        this.stats.changesRefused++;
+        this.trace(`nemesis: refused: ${e.message}`);
+      }
+    }
+  }
+
+  /** One attempt on the leader: add, promote, remove, replace or transfer; the leader may refuse (ConfChangeError). */
+  private membershipStep(leader: SimNode): void {
+    const r = this.memberRandom;
+    const raft = leader.raft!;
+    const conf = raft.conf;
+    const x = r.float();
+    const active = this.nodes.filter((n) => n.status !== 'retired' && !n.removed).length;
+    if (this.replacementsDue > 0 || (x < 0.3 && active < this.membership.maxNodes)) return this.addNode(leader, this.replacementsDue > 0);
+    if (x < 0.5 && conf.learners.length > 0) {
+      const id = conf.learners[r.int(conf.learners.length)]!;
+      const match = raft.progress().get(id)?.match ?? 0;
+      // Promote once caught up (a learner far behind would leave the new quorum waiting for it).
+      if (match + 20 < raft.status().lastIndex && r.float() < 0.8) return;
+      const at = raft.proposeConfChange({ steps: [{ type: 'promote', id }] });
+      this.stats.promotions++;
+      this.trace(`nemesis: promote node ${id} at ${at.index}`);
+      return this.maybeCrashMidChange(leader, id);
+    }
+    if (x < 0.75) return this.removeNode(leader, false);
+    if (x < 0.85) return this.removeNode(leader, true);
+    const others = conf.voters.filter((v) => v !== leader.id);
+    const to = others.length === 0 || r.float() < 0.3 ? null : others[r.int(others.length)]!;
+    const target = raft.transferLeader(to);
+    this.stats.transfers++;
+    this.trace(`nemesis: transfer leadership from node ${leader.id} to ${to === null ? `the most up-to-date voter (node ${target})` : `node ${target}`}`);
+  }
+
+  /** Adds a brand-new node (new id, empty disk) as a learner; it starts with no configuration and joins. */
+  private addNode(leader: SimNode, replacing: boolean): void {
+    const r = this.memberRandom;
+    const id = this.nextId;
+    const at = leader.raft!.proposeConfChange({ steps: [{ type: 'addLearner', id, context: `sim-node-${id}` }] });
+    this.nextId++;
+    this.stats.adds++;
+    if (replacing) {
+      this.replacementsDue--;
+      this.stats.replacements++;
+    }
+    const diskRandom = r.fork();
+    const syncRandom = r.fork();
+    const slow = this.plan.slowFsyncMs;
+    const disk = new SimDisk({
+      random: diskRandom,
+      tornWriteProbability: this.plan.tornWrite,
+      ...(slow > 0 ? { syncDelay: () => syncRandom.float() * slow, clock: this.sched } : {}),
+    });
+    const drift = this.plan.driftPpm === 0 ? 1 : 1 + ((r.float() * 2 - 1) * this.plan.driftPpm) / 1e6;
+    const n = new SimNode(id, disk, new NodeClock(this.sched, drift), false);
+    this.nodes.push(n);
+    this.trace(`nemesis: add node ${id} as a learner at ${at.index}${replacing ? ' (a replacement)' : ''}`);
+    void this.start(n).catch((e: unknown) => this.report(e));
+    this.maybeCrashMidChange(leader, id);
+  }
+
+  /**
+   * Removes a voter (sometimes the leader itself) or a learner. Keeps at least
+   * three voters most of the time, and never removes one that would leave the
+   * nodes that can still start without a majority. With `replace`, the node's
+   * machine is gone for good and a fresh node takes its place.
+   */
+  private removeNode(leader: SimNode, replace: boolean): void {
+    const r = this.memberRandom;
+    const conf = leader.raft!.conf;
+    // A node with a flipped byte will refuse to start (it may not have tried yet).
+    const startable = (id: NodeId): boolean => this.nodes[id]?.status !== 'refused' && this.nodes[id]?.flipped === null;
+    const candidates = [...conf.voters, ...conf.learners];
+    // A node that refuses to start is the first to replace.
+    let victim = replace ? candidates.find((id) => !startable(id)) : undefined;
+    if (victim === undefined) victim = r.float() < 0.3 && conf.voters.includes(leader.id) ? leader.id : candidates[r.int(candidates.length)]!;
+    if (conf.voters.includes(victim)) {
+      const after = conf.voters.filter((v) => v !== victim);
+      if (after.length === 0) return;
+      // Below three voters only now and then, and never while a byte flip may still take one out.
+      if (after.length < 3 && (r.float() < 0.85 || (this.plan.byteFlip && !this.flipDone))) return;
+      if (after.filter(startable).length * 2 <= after.length) return;
+    }
+    const at = leader.raft!.proposeConfChange({ steps: [{ type: 'remove', id: victim }] });
+    this.stats.removes++;
+    if (victim === leader.id) this.stats.leaderRemovals++;
+    const stop = replace || r.float() >= this.membership.keepRemoved;
+    this.pendingRemovals.push({ id: victim, index: at.index, term: at.term, stop, replace });
+    this.trace(`nemesis: remove node ${victim}${victim === leader.id ? ' (the leader)' : ''} at ${at.index}${replace ? ' to replace it' : stop ? ', then stop it' : ', and keep it running'}`);
+    this.maybeCrashMidChange(leader, victim);
+  }
+
+  /** Now and then (with crash faults on), a crash right in the middle of the change just made. */
+  private maybeCrashMidChange(leader: SimNode, subject: NodeId): void {
+    const r = this.memberRandom;
+    if (!this.plan.crashes || r.float() >= this.membership.crashMidChange) return;
+    const victim = r.float() < 0.5 ? leader : this.nodes[subject];
+    if (victim === undefined) return;
+    const inc = victim.incarnation;
+    this.sched.setTimer(r.float() * 20, () => {
+      if (victim.incarnation !== inc || victim.status !== 'up') return;
+      this.trace(`fault: crash node ${victim.id} in the middle of a membership change`);
+      this.kill(victim);
+    });
+  }
+
+  /** Removals that committed: the node is no longer a member; stop it (for good) if so decided. */
+  private settleRemovals(): void {
+    const leader = this.leaderNode();
+    if (leader === undefined) return;
+    for (let i = 0; i < this.pendingRemovals.length; i++) {
+      const p = this.pendingRemovals[i]!;
+      if (leader.commitIndex() < p.index || leader.termAt(p.index) !== p.term) continue;
+      const n = this.nodes[p.id]!;
+      // Stop it once it is up; and a node with a flipped byte must first show it refuses to start.
+      if (p.stop && (n.status === 'starting' || (n.status === 'down' && n.flipped !== null))) continue;
+      this.pendingRemovals.splice(i--, 1);
+      n.removed = true;
+      if (p.replace) this.replacementsDue++;
+      if (p.stop) this.retire(n);
+    }
+  }
+
+  /** A removed node's process stops and its machine is gone: it never restarts. */
+  private retire(n: SimNode): void {
+    if (n.status === 'up') {
+      n.raft?.stop();
+      n.replica?.stop();
+      n.raft = null;
+      n.replica = null;
+      n.kv = null;
+      this.net.detach(n.id);
+      this.resume(n);
+    }
+    n.status = 'retired';
+    this.trace(`nemesis: node ${n.id} retired`);
+  }
+
   // ---- the run ---------------------------------------------------------------------
 
   async main(): Promise<void> {
@@ -697,7 +913,7 @@ class Simulation {
     const until = this.sched.now() + faultMs;
     const clientCount = 1 + r.int(5);
     const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
-    const env = { clock: this.sched, nodes: this.n, call: this.call.bind(this), history: this.history, trace: this.traceSink };
+    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink };
     const clients = Array.from({ length: clientCount }, (_, i) => new SimClient(`c${i}`, env, r.fork(), keys));
     // Aim to issue the quota in the first half of the fault phase: faults slow clients down.
     const thinkMs = (faultMs * clientCount) / Math.max(1, this.opsTotal) / 2;
@@ -705,7 +921,7 @@ class Simulation {
     const quota = (i: number): number => Math.floor(this.opsTotal / clientCount) + (i < this.opsTotal % clientCount ? 1 : 0);
     // Client tasks end on their own: their pending operations are what the liveness check waits for.
     for (const [i, c] of clients.entries()) void c.run(quota(i), thinkMs, () => stopClients || this.failure !== null).catch((e: unknown) => this.report(e));
-    const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve()];
+    const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve(), this.membershipLoop(until)];
     await Promise.all(faults);
     await this.sched.sleep(Math.max(0, until - this.sched.now()));
 
@@ -723,16 +939,21 @@ class Simulation {
       .perform({ op: 'put', key: 'final', value: String(this.seed) })
       .then((i) => (finalIndex = i))
       .catch((e: unknown) => this.report(e));
+    const caughtUp = (n: SimNode): boolean => n.status === 'refused' || (n.status === 'up' && (n.replica?.applied ?? 0) >= finalIndex);
     const converged = (): boolean => {
       if (finalIndex < 0 || clients.some((c) => c.pending > 0)) return false;
-      return this.nodes.every((n) => n.status === 'refused' || (n.status === 'up' && (n.replica?.applied ?? 0) >= finalIndex));
+      if (!this.membership.on) return this.nodes.every(caughtUp);
+      // Every member of the leader's configuration (removed nodes and nodes never added are not).
+      const conf = this.leaderNode()?.raft?.conf;
+      return conf !== undefined && members(conf).every((id) => this.nodes[id] !== undefined && caughtUp(this.nodes[id]));
     };
     while (!converged() && this.sched.now() < deadline && this.failure === null) await this.sched.sleep(10);
     if (this.failure !== null) return;
     for (const c of [...clients, finalClient]) this.stats.clientRetries += c.retries;
     if (!converged()) {
       const pending = clients.reduce((s, c) => s + c.pending, 0);
-      const state = this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term}` : ''}`).join('; ');
+      const conf = this.leaderNode()?.raft?.conf;
+      const state = (conf === undefined ? 'no leader; ' : `leader's configuration: voters ${conf.voters} outgoing ${conf.outgoing} learners ${conf.learners}; `) + this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term} last ${n.lastIndex()}${this.membership.on ? ` voters ${n.raft.conf.voters}${n.raft.conf.outgoing.length > 0 ? ` outgoing ${n.raft.conf.outgoing}` : ''}` : ''}` : ''}`).join('; ');
       throw new SimCheckFailure(
         'liveness',
         `${LIVENESS_MS} ms after healing: ${pending} client operation(s) pending, final write ${finalIndex < 0 ? 'not applied' : `at ${finalIndex}`}; ${state}`,

@@ -8,6 +8,7 @@ export const PROFILES = {
   network: 'loss, duplication, delay, reordering and partitions only',
   crash: 'crashes and restarts only (unsynced writes lost, torn tails)',
   all: 'every fault kind at once',
+  membership: "swarm's faults, and always the membership nemesis (add, promote, remove, replace, transfer leadership)",
 } as const;
 export type ProfileName = keyof typeof PROFILES;
 
@@ -45,7 +46,9 @@ export interface FaultPlan {
 
 /** The fault plan of a run: the profile decides which kinds, the seed decides which and how hard. */
 export function drawPlan(profile: ProfileName, r: Random, nodes: number): FaultPlan {
-  const on = (p = 0.5): boolean => (profile === 'all' ? true : profile === 'swarm' ? r.float() < p : false);
+  // The membership profile draws its faults exactly as swarm does.
+  const swarmLike = profile === 'swarm' || profile === 'membership';
+  const on = (p = 0.5): boolean => (profile === 'all' ? true : swarmLike ? r.float() < p : false);
   const net = profile === 'network' || on();
   const crashy = profile === 'crash' || on();
   const link: LinkFaults = net
@@ -55,7 +58,7 @@ export function drawPlan(profile: ProfileName, r: Random, nodes: number): FaultP
   const lo = 1000 + r.int(4000);
   return {
     link,
-    partitions: net && (profile !== 'swarm' || r.float() < 0.7),
+    partitions: net && (!swarmLike || r.float() < 0.7),
     partitionMs: [lo, lo + r.int(10_000)],
     crashes: crashy,
     crashAll: crashy && r.float() < 0.3,
@@ -68,5 +71,31 @@ export function drawPlan(profile: ProfileName, r: Random, nodes: number): FaultP
     byteFlip: nodes >= 3 && (crashy || profile === 'all') && r.float() < 0.25,
     maxRaftState: profile === 'calm' ? 1 << 20 : r.float() < 0.7 ? 512 + r.int(8192) : 1 << 20,
     faultEveryMs: 200 + r.int(1500),
+  };
+}
+
+/** How the membership nemesis behaves in a run (drawn from its own stream, so the fault plan stays the seed's). */
+export interface MembershipPlan {
+  /** Is the nemesis on at all? */
+  readonly on: boolean;
+  /** Mean time between its attempts (ms). */
+  readonly everyMs: number;
+  /** Probability that a removed node keeps running (it must not disrupt) rather than being stopped. */
+  readonly keepRemoved: number;
+  /** Probability that a successful change is followed at once by a crash of the leader or the node changed. */
+  readonly crashMidChange: number;
+  /** The most nodes the cluster may have at once. */
+  readonly maxNodes: number;
+}
+
+/** Swarm turns the nemesis on in some runs; the membership profile in all. */
+export function drawMembership(profile: ProfileName, r: Random): MembershipPlan {
+  const on = profile === 'membership' || (profile === 'swarm' && r.float() < 0.3);
+  return {
+    on,
+    everyMs: 150 + r.int(900),
+    keepRemoved: r.float(),
+    crashMidChange: r.float() < 0.5 ? 0 : 0.05 + r.float() * 0.25,
+    maxNodes: 7,
   };
 }

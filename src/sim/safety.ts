@@ -1,4 +1,5 @@
-import { MessageType, type Entry, type Message, type NodeId, type Role } from '../core/types.js';
+import { bootstrapConf, decodeConfEntry, isJoint } from '../core/membership.js';
+import { EntryType, MessageType, type ConfState, type Entry, type Message, type NodeId, type Role, type SnapshotMeta } from '../core/types.js';
 import type { StorageState } from '../storage/types.js';
 
 /** The checks the simulator runs; a failure names one. */
@@ -19,6 +20,13 @@ export const CHECKS = {
   'client': 'the service answers every well-formed request with a result or a retryable error',
   'liveness': 'after healing, pending operations complete and replicas converge within 20 election timeouts',
   'linearizability': 'the client history is linearizable (an undecided check fails too)',
+  'election-quorum': 'a leader was elected by the votes of a joint quorum of its configuration (learners and strangers do not count)',
+  'commit-quorum': 'when a leader commits index i, the leader and the nodes that acknowledged i to it in its term include a joint quorum of its configuration in force',
+  'one-change-at-a-time': 'a leader appends a configuration entry only once the previous one in its log has committed',
+  'joint-phase': 'consecutive configurations keep the voters, enter the joint configuration (outgoing = previous voters) or leave it (voters kept)',
+  'joint-left-after-commit': 'the entry that leaves C_old,new is appended only after C_old,new has committed',
+  'snapshot-config': 'a snapshot carries the configuration in force at its index',
+  'transfer-up-to-date': 'a leadership-transfer target campaigns only with a log at least as long as the TimeoutNow it received says',
 } as const;
 export type CheckName = keyof typeof CHECKS;
 
@@ -52,6 +60,39 @@ export interface NodeView {
   lastIndex(): number;
   termAt(index: number): number | undefined;
   entryAt(index: number): Entry | undefined;
+  /** The configuration in force on the node (the membership checks skip nodes without one). */
+  conf?(): ConfState | undefined;
+}
+
+/** True if `ids` holds a majority of the voters and, while joint, of the outgoing voters. */
+export function hasJointQuorum(c: ConfState, ids: ReadonlySet<NodeId>): boolean {
+  const majority = (vs: readonly NodeId[]): boolean => vs.filter((v) => ids.has(v)).length * 2 > vs.length;
+  return majority(c.voters) && (c.outgoing.length === 0 || majority(c.outgoing));
+}
+
+/** Why `next` may not follow `prev` in a log, or null if it may. */
+export function badTransition(prev: ConfState, next: ConfState): string | null {
+  const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && [...a].sort((x, y) => x - y).every((x, i) => x === [...b].sort((p, q) => p - q)[i]);
+  if (isJoint(next)) {
+    if (isJoint(prev)) return 'a joint configuration follows another joint configuration';
+    if (!same(next.outgoing, prev.voters)) return `the joint configuration's outgoing voters ${next.outgoing} are not the previous voters ${prev.voters}`;
+    return null;
+  }
+  if (isJoint(prev)) return same(next.voters, prev.voters) ? null : `leaving the joint configuration changed the voters from ${prev.voters} to ${next.voters}`;
+  return same(next.voters, prev.voters) ? null : `the voters changed from ${prev.voters} to ${next.voters} without a joint configuration`;
+}
+
+function describeConf(c: ConfState): string {
+  return `voters ${c.voters.join(',') || '-'}${c.outgoing.length > 0 ? ` outgoing ${c.outgoing.join(',')}` : ''}${c.learners.length > 0 ? ` learners ${c.learners.join(',')}` : ''}`;
+}
+
+/** What the monitor follows of a leader's log in its term: the configuration entries it appends. */
+interface LeaderLog {
+  readonly incarnation: number;
+  readonly term: number;
+  scanned: number;
+  confIndex: number;
+  conf: ConfState;
 }
 
 interface EntryId {
@@ -97,10 +138,29 @@ export class SafetyMonitor {
   private readonly digests = new Map<number, { digest: string; node: NodeId }>();
   private readonly promises = new Map<NodeId, Promises>();
   private lastLogCheck = -Infinity;
+  /** Votes granted (as sent): term → candidate → voters. */
+  private readonly granted = new Map<number, Map<NodeId, Set<NodeId>>>();
+  /** Per leader: its term and the configuration entries it appended. */
+  private readonly leaderLogs = new Map<NodeId, LeaderLog>();
+  /** Committed configuration entries: index → configuration. */
+  private readonly committedConfs = new Map<number, ConfState>();
+  /** Every index in 1..contiguous is known committed. */
+  private contiguous = 0;
+  /** Acknowledgements (successful appends and snapshots) sent to a leader: `term:leader` → node → highest index. */
+  private readonly acks = new Map<string, Map<NodeId, number>>();
+  /** Per node: the lastIndex of the last TimeoutNow it received. */
+  private readonly timeoutNow = new Map<NodeId, number>();
+  /** The configuration a brand-new cluster starts with (null: the snapshot check only asks for a configuration). */
+  private readonly bootstrap: ConfState | null;
   /** Terms in which a leader was elected (for the statistics). */
   leaderChanges = 0;
 
-  constructor(private readonly logCheckEveryMs = 50) {}
+  constructor(
+    private readonly logCheckEveryMs = 50,
+    bootstrapVoters?: readonly NodeId[],
+  ) {
+    this.bootstrap = bootstrapVoters === undefined ? null : bootstrapConf(bootstrapVoters);
+  }
 
   private fail(check: CheckName, message: string): never {
     throw new SimCheckFailure(check, message);
@@ -115,6 +175,16 @@ export class SafetyMonitor {
     if (prev !== undefined && prev !== view.id) this.fail('election-safety', `two leaders in term ${term}: node ${prev} and node ${view.id}`);
     if (prev === undefined) this.leaderChanges++;
     this.leaders.set(term, view.id);
+    const conf = view.conf?.();
+    if (conf !== undefined) {
+      const votes = new Set(this.granted.get(term)?.get(view.id) ?? []);
+      votes.add(view.id);
+      if (!hasJointQuorum(conf, votes)) {
+        this.fail('election-quorum', `node ${view.id} became leader of term ${term} with the votes of ${[...votes].sort((a, b) => a - b)}, not a quorum of ${describeConf(conf)}`);
+      }
+    }
+    for (const t of this.granted.keys()) if (t < term - 8) this.granted.delete(t);
+    for (const k of this.acks.keys()) if (Number(k.slice(0, k.indexOf(':'))) < term - 8) this.acks.delete(k);
     let index = 0;
     let t = 0;
     for (const [seenIn, f] of this.frontier) {
@@ -135,7 +205,23 @@ export class SafetyMonitor {
   onSend(m: Message): void {
     if (m.type === MessageType.VoteResp && m.granted) {
       this.promisesOf(m.from).votes.set(m.term, m.to);
+      let byCandidate = this.granted.get(m.term);
+      if (byCandidate === undefined) this.granted.set(m.term, (byCandidate = new Map()));
+      let voters = byCandidate.get(m.to);
+      if (voters === undefined) byCandidate.set(m.to, (voters = new Set()));
+      voters.add(m.from);
+    } else if (m.type === MessageType.Vote && m.transfer === true) {
+      const wanted = this.timeoutNow.get(m.from);
+      if (wanted !== undefined && m.lastIndex < wanted) {
+        this.fail('transfer-up-to-date', `node ${m.from} campaigned for term ${m.term} on a leadership transfer with its log ending at ${m.lastIndex}, but the TimeoutNow it received asked for ${wanted}`);
+      }
+    } else if (m.type === MessageType.Snap && m.offset === 0) {
+      this.checkSnapshot(`node ${m.from}'s snapshot sent to node ${m.to}`, m.meta);
     } else if ((m.type === MessageType.AppResp && m.success) || (m.type === MessageType.SnapResp && m.done)) {
+      const key = `${m.term}:${m.to}`;
+      let byNode = this.acks.get(key);
+      if (byNode === undefined) this.acks.set(key, (byNode = new Map()));
+      if ((byNode.get(m.from) ?? -1) < m.index) byNode.set(m.from, m.index);
       const p = this.promisesOf(m.from);
       const index = m.index;
       if (p.ack === null || m.term > p.ack.term || (m.term === p.ack.term && index > p.ack.index)) p.ack = { term: m.term, index };
@@ -151,8 +237,39 @@ export class SafetyMonitor {
     return p;
   }
 
+  /** A message reached node `m.to` (before it steps it). */
+  onReceive(m: Message): void {
+    if (m.type === MessageType.TimeoutNow) this.timeoutNow.set(m.to, m.lastIndex);
+  }
+
+  /** A node stores a snapshot (its own, or one it received). */
+  onSnapshotStored(id: NodeId, meta: SnapshotMeta): void {
+    this.checkSnapshot(`node ${id}'s stored snapshot`, meta);
+  }
+
+  /**
+   * A snapshot must carry a configuration, and the one in force at its
+   * index: the latest committed configuration entry at or before it (a
+   * snapshot covers only committed entries), or the bootstrap configuration.
+   * Checked when every index up to the snapshot's is known.
+   */
+  private checkSnapshot(what: string, meta: SnapshotMeta): void {
+    if (meta.conf === undefined) this.fail('snapshot-config', `${what} at index ${meta.index} carries no configuration`);
+    if (this.bootstrap === null) return;
+    while (this.committed.has(this.contiguous + 1)) this.contiguous++;
+    if (meta.index > this.contiguous) return;
+    let at = 0;
+    for (const i of this.committedConfs.keys()) if (i <= meta.index && i > at) at = i;
+    const want = at === 0 ? this.bootstrap : this.committedConfs.get(at)!;
+    if (describeConf(want) !== describeConf(meta.conf)) {
+      this.fail('snapshot-config', `${what} at index ${meta.index} carries ${describeConf(meta.conf)}, but ${describeConf(want)} was in force there (${at === 0 ? 'bootstrap' : `entry ${at}`})`);
+    }
+  }
+
   /** A node restarted from `state`: it must still hold what it promised before the crash. */
   onRecover(id: NodeId, state: StorageState): void {
+    this.timeoutNow.delete(id);
+    if (state.snapshot !== null) this.checkSnapshot(`node ${id}'s recovered snapshot`, state.snapshot.meta);
     const p = this.promises.get(id);
     if (p === undefined) return;
     const hs = state.hardState;
@@ -217,7 +334,15 @@ export class SafetyMonitor {
 
   /** Checks the state of every live node; `now` is virtual time. */
   afterStep(nodes: readonly NodeView[], now: number): void {
-    for (const n of nodes) this.checkCommit(n);
+    for (const n of nodes) {
+      const before = this.commitSeen.get(n.id);
+      const from = before !== undefined && before.incarnation === n.incarnation ? before.commit : undefined;
+      this.checkCommit(n);
+      if (n.isLeader()) {
+        if (from !== undefined && n.commitIndex() > from) this.checkCommitQuorum(n);
+        this.checkLeaderConfs(n);
+      }
+    }
     if (now - this.lastLogCheck >= this.logCheckEveryMs) {
       this.lastLogCheck = now;
       for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) this.checkLogMatching(nodes[i]!, nodes[j]!);
@@ -243,14 +368,70 @@ export class SafetyMonitor {
       const e = n.entryAt(i);
       if (e === undefined) continue;
       const known = this.committed.get(i);
-      if (known === undefined) this.committed.set(i, { term: e.term, type: e.type, hash: hashBytes(e.data) });
-      else if (!sameEntry(known, e)) {
+      if (known === undefined) {
+        this.committed.set(i, { term: e.term, type: e.type, hash: hashBytes(e.data) });
+        if (e.type === EntryType.ConfChange) this.committedConfs.set(i, decodeConfEntry(e.data).conf);
+      } else if (!sameEntry(known, e)) {
         this.fail('committed-unchanged', `index ${i} was committed with term ${known.term}; node ${n.id} now has term ${e.term} there${known.term === e.term ? ' with other data' : ''} at commit index ${commit}`);
       }
     }
     s.recorded = commit;
     const t = n.termAt(commit);
     if (t !== undefined) this.noteCommitted(commit, t, n.term());
+  }
+
+  /**
+   * The leader's new commit index was acknowledged (to it, in its term) by a
+   * joint quorum of its configuration in force, counting the leader. An
+   * acknowledgement sent is a superset of one received, so this never fires
+   * on a correct leader; learners and removed nodes are not in the quorum.
+   */
+  private checkCommitQuorum(n: NodeView): void {
+    const conf = n.conf?.();
+    if (conf === undefined) return;
+    const commit = n.commitIndex();
+    const have = new Set<NodeId>([n.id]);
+    for (const [id, index] of this.acks.get(`${n.term()}:${n.id}`) ?? []) if (index >= commit) have.add(id);
+    if (!hasJointQuorum(conf, have)) {
+      this.fail('commit-quorum', `leader ${n.id} of term ${n.term()} committed index ${commit}, acknowledged only by ${[...have].sort((a, b) => a - b)}: not a quorum of ${describeConf(conf)}`);
+    }
+  }
+
+  /** Follows the configuration entries a leader appends in its term (its log only grows then). */
+  private checkLeaderConfs(n: NodeView): void {
+    const conf = n.conf?.();
+    if (conf === undefined) return;
+    const l = this.leaderLogs.get(n.id);
+    if (l === undefined || l.incarnation !== n.incarnation || l.term !== n.term()) {
+      // A new leader: its latest configuration entry is the one in force (or it was compacted, hence committed).
+      let confIndex = n.snapIndex();
+      for (let i = n.lastIndex(); i > n.snapIndex(); i--) {
+        if (n.entryAt(i)?.type === EntryType.ConfChange) {
+          confIndex = i;
+          break;
+        }
+      }
+      this.leaderLogs.set(n.id, { incarnation: n.incarnation, term: n.term(), scanned: n.lastIndex(), confIndex, conf });
+      return;
+    }
+    const last = n.lastIndex();
+    for (let i = l.scanned + 1; i <= last; i++) {
+      const e = n.entryAt(i);
+      if (e === undefined || e.type !== EntryType.ConfChange) continue;
+      const next = decodeConfEntry(e.data).conf;
+      const bad = badTransition(l.conf, next);
+      if (bad !== null) this.fail('joint-phase', `leader ${n.id} of term ${n.term()} appended configuration entry ${i}: ${bad}`);
+      // The leader's commit index only grows: if the previous entry is uncommitted now, it was then.
+      if (l.confIndex > n.commitIndex()) {
+        if (isJoint(l.conf) && !isJoint(next)) {
+          this.fail('joint-left-after-commit', `leader ${n.id} of term ${n.term()} left the joint configuration (entry ${i}) before entry ${l.confIndex} (${describeConf(l.conf)}) committed (commit index ${n.commitIndex()})`);
+        }
+        this.fail('one-change-at-a-time', `leader ${n.id} of term ${n.term()} appended configuration entry ${i} while entry ${l.confIndex} was uncommitted (commit index ${n.commitIndex()})`);
+      }
+      l.confIndex = i;
+      l.conf = next;
+    }
+    l.scanned = Math.max(l.scanned, last);
   }
 
   /** Log matching over the last entries the two logs share. */

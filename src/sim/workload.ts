@@ -12,7 +12,8 @@ export type CallResult<T> = { readonly kind: 'ok'; readonly value: T } | { reado
 /** How a simulated client reaches the simulated servers. */
 export interface ClientEnv {
   readonly clock: Clock;
-  readonly nodes: number;
+  /** The nodes a client may send to now (the members; it changes as nodes are added and removed). */
+  nodeIds(): readonly number[];
   /** Sends `fn` to node `node` as a request, with the network's delays and losses; `lost` after `timeoutMs`. */
   call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>>;
   readonly history: HistoryOp[];
@@ -52,7 +53,8 @@ export class SimClient {
     private readonly random: Random,
     private readonly keys: readonly string[],
   ) {
-    this.guess = random.int(env.nodes);
+    const ids = env.nodeIds();
+    this.guess = ids[random.int(ids.length)]!;
   }
 
   /** Runs `quota` random operations with think times of mean `thinkMs`, stopping early once `stop()` says so. */
@@ -111,7 +113,9 @@ export class SimClient {
         }
       }
       // Try another node after a pause that grows while nothing answers.
-      this.guess = (node + 1 + this.random.int(Math.max(1, this.env.nodes - 1))) % this.env.nodes;
+      const ids = this.env.nodeIds();
+      const at = Math.max(0, ids.indexOf(node));
+      this.guess = ids[(at + 1 + this.random.int(Math.max(1, ids.length - 1))) % ids.length]!;
       await this.env.clock.sleep(backoff * (0.5 + this.random.float()));
       backoff = Math.min(200, backoff * 2);
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntryType, type Entry } from '../../src/core/types.js';
 import type { ApplyItem, RaftNode } from '../../src/node/raft-node.js';
+import { NotLeaderError } from '../../src/node/errors.js';
 import { Replica, type StateMachine } from '../../src/node/replica.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { SeededRandom } from '../../src/util/random.js';
@@ -57,4 +58,14 @@ test('a proposal of an earlier run of the same node is not taken for this run’
   assert.equal(r.result, 'new', 'the restarted run got the result of the old run’s command');
   assert.equal(r.index, 12);
   after.stop();
+});
+
+test('a leader that refuses a proposal (a leadership transfer in progress) rejects it with NotLeaderError (sim membership regression)', async () => {
+  const clock = new Scheduler();
+  const node = new FakeNode();
+  node.propose = (): { index: number; term: number } => null as unknown as { index: number; term: number };
+  const replica = new Replica(node as unknown as RaftNode, echo, { clock, random: new SeededRandom(3) });
+  replica.start(null);
+  await assert.rejects(replica.propose(enc('x')), (e: unknown) => e instanceof NotLeaderError && e.leader === null);
+  replica.stop();
 });

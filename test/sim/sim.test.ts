@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator in CI: a thousand seeded fault schedules
- * against whole clusters, every seed that ever found a bug, the determinism
+ * against whole clusters, two hundred of the membership profile, every seed that ever found a bug, the determinism
  * self-check, and every planted bug caught at the seed that first caught it.
  * Seeds per second are reported as a diagnostic (`npm run sim` measures more).
  */
@@ -51,6 +51,28 @@ test(`${SEEDS} seeded fault schedules: every safety check holds, then liveness, 
     }
     assert.equal(totals.refusedStarts, totals.byteFlips, 'every node with a flipped byte refused to start');
     assert.ok(totals.opsCompleted > SEEDS * 40, `only ${totals.opsCompleted} client operations`);
+  }
+});
+
+const MEMBERSHIP_SEEDS = Number(process.env['TSRAFT_SIM_MEMBERSHIP_SEEDS'] ?? 200);
+
+test(`${MEMBERSHIP_SEEDS} seeds of the membership profile: adds, promotions, removals (the leader's too), replacements and transfers under faults`, async (t) => {
+  const seeds = Array.from({ length: MEMBERSHIP_SEEDS }, (_, i) => i + 1);
+  const t0 = performance.now();
+  const results = await runSeeds(seeds, { profile: 'membership' }, WORKERS);
+  const seconds = (performance.now() - t0) / 1000;
+  const totals = emptyStats();
+  for (const r of results) addStats(totals, r.result.stats);
+  t.diagnostic(`${MEMBERSHIP_SEEDS} membership seeds in ${seconds.toFixed(1)} s: ${(MEMBERSHIP_SEEDS / seconds).toFixed(1)} seeds/s`);
+  t.diagnostic(`covered: ${describeStats(totals)}`);
+  assert.deepEqual(
+    results.filter((r) => !r.result.ok).map((r) => `seed ${r.result.seed}: ${r.result.failure!.check}: ${r.result.failure!.message.split('\n')[0]} (replay: npm run sim -- --seed ${r.result.seed} --trace --profile membership)`),
+    [],
+  );
+  if (MEMBERSHIP_SEEDS >= 200) {
+    for (const k of ['adds', 'promotions', 'removes', 'leaderRemovals', 'replacements', 'transfers'] as const) {
+      assert.ok(totals[k] > MEMBERSHIP_SEEDS / 4, `only ${totals[k]} ${k} in ${MEMBERSHIP_SEEDS} seeds`);
+    }
   }
 });
 

@@ -487,3 +487,22 @@ test('MemoryStorage keeps snapshot configurations', async () => {
   assert.deepEqual(got.snapshot!.meta, { index: 2, term: 1, conf: CONF });
   assert.deepEqual(new MemoryStorage(got).snapshotState().snapshot!.meta.conf, CONF);
 });
+
+test('a snapshot keeps the configuration it carries across a restart (and a marker without one still reads)', async () => {
+  const dir = freshDir();
+  const conf = { voters: [0, 3], outgoing: [0, 1, 2], learners: [4], context: { '3': 'n3' } };
+  const { s } = await build(dir, [
+    { entries: ents(1, 8, 1), hardState: hs(1, null, 8), sync: true },
+    { snapshot: { meta: { index: 6, term: 1, conf }, data: new Uint8Array([1, 2]) }, sync: true },
+  ]);
+  await s.close();
+  const r = await FileStorage.open(dir);
+  assert.deepEqual((await r.load()).snapshot?.meta, { index: 6, term: 1, conf });
+  await r.close();
+  const dir2 = freshDir();
+  const { s: s2 } = await build(dir2, [{ entries: ents(1, 3, 1), hardState: hs(1, null, 3), sync: true }, { snapshot: snap(2, 1), sync: true }]);
+  await s2.close();
+  const r2 = await FileStorage.open(dir2);
+  assert.deepEqual((await r2.load()).snapshot?.meta, { index: 2, term: 1 });
+  await r2.close();
+});
