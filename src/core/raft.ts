@@ -138,6 +138,10 @@ export class Raft {
   get conf(): ConfState {
     return this.confs.conf;
   }
+  /** The index of the entry that set {@link conf} (it is final once committed). */
+  get confIndex(): number {
+    return this.confs.index;
+  }
   /** The leadership transfer in progress, if any. */
   get transferTarget(): NodeId | null {
     return this.transfer.target;
@@ -170,7 +174,6 @@ export class Raft {
         this.replication.broadcastHeartbeat(this.reads.round);
       }
       this.replication.retransmitSnapshots();
-      // A transfer that has not made the target leader within an election timeout is abandoned.
       this.transfer.tick(this.opts.electionTicks);
       this.electionElapsed++;
       if (this.electionElapsed >= this.opts.electionTicks) {
@@ -316,7 +319,7 @@ export class Raft {
         // stranger is refused then whatever the options: it may be a removed server that never learned
         // of its removal (§4.2.3). A transfer's vote is the leader's own wish, and not refused for it.
         const transfer = m.type === MessageType.Vote && m.transfer === true;
-        if (!transfer && (this.inLease() || (stranger && this.leaderHeard()))) return this.voteResponse(m, false, this.termValue);
+        if (!transfer && (this.inLease() || (stranger && this.leaderHeard()))) return this.send(voteReply(this.id, m, false, this.termValue));
         // A pre-vote never changes our term.
         if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
       } else if (m.type === MessageType.PreVoteResp && m.granted) {
@@ -558,7 +561,7 @@ export class Raft {
     if (m.type === MessageType.PreVote) {
       // Granting changes nothing here: no term, no vote. Only a newer term with a log as up to date as ours.
       const granted = m.term > this.termValue && this.log.isUpToDate(m.lastIndex, m.lastTerm);
-      return this.voteResponse(m, granted, granted ? m.term : this.termValue);
+      return this.send(voteReply(this.id, m, granted, granted ? m.term : this.termValue));
     }
     // One vote per term; and none while we follow a live leader of this term.
     const canVote = this.voteValue === m.from || (this.voteValue === null && this.leaderValue === null);
@@ -567,11 +570,7 @@ export class Raft {
       this.voteValue = m.from;
       this.electionElapsed = 0;
     }
-    return this.voteResponse(m, granted, this.termValue);
-  }
-
-  private voteResponse(m: VoteMsg | PreVoteMsg, granted: boolean, term: number): VoteRespMsg | PreVoteRespMsg {
-    return this.send(voteReply(this.id, m, granted, term));
+    return this.send(voteReply(this.id, m, granted, this.termValue));
   }
 
   private handleVoteResp(m: VoteRespMsg | PreVoteRespMsg): void {

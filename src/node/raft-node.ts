@@ -247,6 +247,11 @@ export class RaftNode {
     return this.core.conf;
   }
 
+  /** The index of the entry that set {@link conf}: the configuration is final once the commit index reaches it. */
+  get confIndex(): number {
+    return this.core.confIndex;
+  }
+
   /** On the leader: each member's replication progress (match index), for status pages and promotion. */
   progress(): Map<NodeId, { match: number; next: number; state: string }> {
     const out = new Map<NodeId, { match: number; next: number; state: string }>();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { checkHistory, type HistoryOp } from '../check/index.js';
-import { ConfChangeError, members } from '../core/membership.js';
+import { ConfChangeError, isJoint, isMember, members } from '../core/membership.js';
 import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
@@ -872,13 +872,20 @@ class Simulation {
     });
   }
 
-  /** Removals that committed: the node is no longer a member; stop it (for good) if so decided. */
+  /**
+   * Removals that are complete: the node is no longer a member; stop it (for
+   * good) if so decided. A removed voter stays in C_old until the joint
+   * configuration is left and that commits, so it is stopped only then (as
+   * the runbook says): stopping it earlier can leave C_old without a majority.
+   */
   private settleRemovals(): void {
     const leader = this.leaderNode();
     if (leader === undefined) return;
     for (let i = 0; i < this.pendingRemovals.length; i++) {
       const p = this.pendingRemovals[i]!;
       if (leader.commitIndex() < p.index || leader.termAt(p.index) !== p.term) continue;
+      const node = leader.raft!;
+      if (isMember(node.conf, p.id) || isJoint(node.conf) || leader.commitIndex() < node.confIndex) continue;
       const n = this.nodes[p.id]!;
       // Stop it once it is up; and a node with a flipped byte must first show it refuses to start.
       if (p.stop && (n.status === 'starting' || (n.status === 'down' && n.flipped !== null))) continue;
