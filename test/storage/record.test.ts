@@ -92,7 +92,8 @@ test('every record type round-trips exactly through frame, scan and decode', () 
       assert.equal(scan.records.length, recs.length);
       scan.records.forEach((raw, i) => assert.deepEqual(normalize(decodeRecord(raw, 'f.wal')), normalize(recs[i]!.want)));
     }),
-    { numRuns: 300 },
+    // -847037902: a configuration context key starting with U+FEFF lost it (the UTF-8 decoder stripped it).
+    { numRuns: 300, regressionSeeds: [-847037902] },
   );
 });
 

@@ -256,7 +256,8 @@ function hex(n: number): string {
 /** A payload too short or malformed for its type. */
 class PayloadError extends Error {}
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: keep a leading U+FEFF as written (by default the decoder strips it: a string would not round-trip).
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8 = new TextEncoder();
 
 class Reader {
