@@ -190,10 +190,8 @@ export class Raft {
   }
 
   /**
-   * Asks a follower's leader to append `data` (the follower cannot).
-   * Returns the leader it went to, or null if no leader is known. Nothing
-   * reports whether it was appended: the proposer recognises its entry when
-   * it applies.
+   * Asks a follower's leader to append `data`; returns that leader, or null if none is known.
+   * Nothing reports whether it was appended: the proposer recognises its entry when it applies.
    */
   forward(data: Uint8Array): NodeId | null {
     if (this.roleValue === Role.Leader || this.leaderValue === null) return null;
@@ -201,10 +199,7 @@ export class Raft {
     return this.leaderValue;
   }
 
-  /**
-   * Appends a command to the log if this node is the leader, returning where
-   * it will appear if it commits; null if this node is not the leader.
-   */
+  /** Appends a command if this node is the leader (and not transferring): where it will appear if it commits, else null. */
   propose(data: Uint8Array, type: EntryType = EntryType.Normal): { index: number; term: number } | null {
     invariant(type !== EntryType.ConfChange, 'configuration changes go through proposeConfChange');
     // During a transfer the leader takes no proposals: they could not commit before it steps down.
@@ -697,14 +692,18 @@ export class Raft {
   }
 
   /**
-   * Once the configuration in force has committed: a joint one is left (by
-   * whichever leader sees it commit, so a new leader finishes a transition its
-   * predecessor began), and a leader that is no longer a voter steps down.
+   * Once the configuration in force has committed: a joint one is left (by whichever leader sees
+   * it commit, so a new leader finishes a transition its predecessor began), and a leader that is
+   * no longer a voter steps down, first telling the others the commit index: without it, a new
+   * leader would not know C_new committed until an entry of its own term does (sim seed 4534).
    */
   private afterConfCommit(): void {
     if (this.roleValue !== Role.Leader || this.confs.index > this.log.committed) return;
     if (isJoint(this.conf)) this.leaveJoint();
-    else if (!isVoter(this.conf, this.id)) this.becomeFollower(this.termValue, null);
+    else if (!isVoter(this.conf, this.id)) {
+      this.replication.broadcastHeartbeat(this.reads.round);
+      this.becomeFollower(this.termValue, null);
+    }
   }
 
   /** Appends the entry that leaves C_old,new for C_new. */

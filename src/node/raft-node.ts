@@ -247,6 +247,11 @@ export class RaftNode {
     return this.core.conf;
   }
 
+  /** The configuration the latest snapshot carries (in force at its index), if there is one. */
+  snapshotConf(): ConfState | undefined {
+    return this.core.snapshot?.meta.conf;
+  }
+
   /** The index of the entry that set {@link conf}: the configuration is final once the commit index reaches it. */
   get confIndex(): number {
     return this.core.confIndex;

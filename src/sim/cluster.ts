@@ -169,6 +169,9 @@ class SimNode implements NodeView {
   conf(): ConfState | undefined {
     return this.raft?.conf;
   }
+  snapshotConf(): ConfState | undefined {
+    return this.raft?.snapshotConf();
+  }
 
   term(): number {
     return this.raft?.term ?? 0;

@@ -62,6 +62,8 @@ export interface NodeView {
   entryAt(index: number): Entry | undefined;
   /** The configuration in force on the node (the membership checks skip nodes without one). */
   conf?(): ConfState | undefined;
+  /** The configuration its latest snapshot carries. */
+  snapshotConf?(): ConfState | undefined;
 }
 
 /** True if `ids` holds a majority of the voters and, while joint, of the outgoing voters. */
@@ -415,6 +417,13 @@ export class SafetyMonitor {
       return;
     }
     const last = n.lastIndex();
+    if (l.scanned < n.snapIndex()) {
+      // Entries were compacted before this check saw them (a snapshot taken within one step):
+      // start again from the configuration the snapshot carries (checked by 'snapshot-config').
+      const sc = n.snapshotConf?.();
+      if (sc !== undefined) [l.conf, l.confIndex] = [sc, n.snapIndex()];
+      l.scanned = n.snapIndex();
+    }
     for (let i = l.scanned + 1; i <= last; i++) {
       const e = n.entryAt(i);
       if (e === undefined || e.type !== EntryType.ConfChange) continue;

@@ -200,6 +200,21 @@ describe('membership in a running cluster', () => {
     assert.equal(c.get(3).log.committed, c.get(2).log.lastIndex());
   });
 
+  test('a removed leader tells the others that C_new committed before it steps down (sim seed 4534)', () => {
+    const c = new Cluster([1, 2, 3], { noopOnElection: false });
+    const leader = c.elect(1);
+    c.propose(1, 'x');
+    c.stabilize();
+    leader.proposeConfChange(remove(1));
+    c.stabilize();
+    assert.equal(leader.role, Role.Follower);
+    // No heartbeat ticks: what the others know of the commit index came with the step-down.
+    for (const id of [2, 3]) {
+      assert.equal(c.get(id).log.committed, leader.log.committed, `node ${id} knows the leave entry committed`);
+      assert.deepEqual(voterSets(c.get(id)), [[2, 3], [], []]);
+    }
+  });
+
   test('a removed node that never learned of its removal cannot disrupt the cluster', () => {
     const c = new Cluster([1, 2, 3]);
     const leader = c.elect(1);
