@@ -1,6 +1,7 @@
 import type { CanaryName } from '../util/canary.js';
 import { ConfChangeError, ConfigHistory, applyConfChange, bootstrapConf, decodeConfEntry, isJoint, isVoter, sameConf } from './membership.js';
 import { JointConfig } from './quorum.js';
+import type { RaftOptions } from './config.js';
 import { EntryType, type ConfChange, type ConfState, type Entry, type NodeId, type SnapshotMeta } from './types.js';
 
 /** What the leader knows when it checks a proposed change. */
@@ -11,7 +12,7 @@ export interface ProposalContext {
   readonly committedInTerm: boolean;
   /** How far a member is behind the leader's last index (undefined if unknown). */
   readonly lagOf: (id: NodeId) => number | undefined;
-  readonly maxLearnerLag: number;
+  readonly opts: Pick<RaftOptions, 'maxLearnerLag' | 'noopOnElection'>;
 }
 
 /**
@@ -62,17 +63,24 @@ export class ConfTracker {
   }
 
   /**
-   * Whether `self` may start elections: a voter of the configuration in force,
-   * or, while that one is uncommitted, of the last committed one. A server
-   * not in its latest configuration may still be needed until that
-   * configuration commits (dissertation §4.2.2: a removed leader that appended
-   * C_new may hold the only log that can be elected); its own vote then
-   * counts for nothing, since the quorum is its latest configuration's.
+   * How `self` may start an election when its timeout expires, or null if it
+   * may not. A voter of the configuration in force campaigns (with a
+   * pre-election first if `preVote`). So does, while that configuration is
+   * uncommitted, a voter of the last committed one: it may still be needed
+   * (dissertation §4.2.2: a removed leader that appended C_new may hold the
+   * only log that can be elected); either once its election timeout expired
+   * (`timedOut`). A learner only ever starts a pre-election, and only once no
+   * leader was heard for three election timeouts (`patient`), so the voters
+   * had time to elect one of their own: it may hold the only log the voters can
+   * elect (a leader that died after replicating only to learners, while a
+   * voter holds an uncommitted C_old,new that needs the learner's vote: sim
+   * seed 16642), and the pre-election succeeds only then, without raising
+   * anyone's term. Whoever campaigns, its own vote counts only if it is a voter.
    */
-  mayCampaign(self: NodeId, committed: number): boolean {
-    if (this.quorumValue.has(self)) return true;
-    if (this.index <= committed) return false;
-    return isVoter(this.history.at(Math.max(committed, this.history.start)), self);
+  campaignKind(self: NodeId, committed: number, preVote: boolean, timedOut: boolean, patient: boolean): 'election' | 'pre-election' | null {
+    const voter = this.quorumValue.has(self) || (this.index > committed && isVoter(this.history.at(Math.max(committed, this.history.start)), self));
+    if (voter) return !timedOut ? null : preVote ? 'pre-election' : 'election';
+    return patient && this.conf.learners.includes(self) ? 'pre-election' : null;
   }
 
   /** The quorum before the last change (to tell which members it removed). */
@@ -114,14 +122,17 @@ export class ConfTracker {
    * joint configuration has been left. Throws {@link ConfChangeError} saying why not.
    */
   checkProposal(cc: ConfChange, ctx: ProposalContext): ConfState {
+    // Without the election no-op a new leader commits nothing, and so finishes no transition and
+    // learns nothing its predecessor committed, until a client writes.
+    if (!ctx.opts.noopOnElection) throw new ConfChangeError('membership changes need noopOnElection (on in the production profile)');
     if (isJoint(this.conf)) throw new ConfChangeError('the cluster is still leaving a joint configuration');
     if (this.index > ctx.committed) throw new ConfChangeError(`the previous configuration change (index ${this.index}) has not committed yet`);
     // Dissertation §4.1: a leader changes the configuration only after committing an entry of its term.
     if (!ctx.committedInTerm) throw new ConfChangeError('this leader has not yet committed an entry of its term');
     for (const s of cc.steps) {
       const behind = s.type === 'promote' ? ctx.lagOf(s.id) : undefined;
-      if (behind !== undefined && behind > ctx.maxLearnerLag) {
-        throw new ConfChangeError(`learner ${s.id} is ${behind} entries behind (at most ${ctx.maxLearnerLag}): promote it once it has caught up`);
+      if (behind !== undefined && behind > ctx.opts.maxLearnerLag) {
+        throw new ConfChangeError(`learner ${s.id} is ${behind} entries behind (at most ${ctx.opts.maxLearnerLag}): promote it once it has caught up`);
       }
     }
     return applyConfChange(this.conf, cc, this.canary);

@@ -76,6 +76,8 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /** Ticks since a leader was last heard (term changes do not reset it): a learner's patience. */
+  private leaderlessTicks = 0;
   private votes = new Map<NodeId, boolean>();
   private readonly replication: Replication;
   private readonly snapshotReceiver = new SnapshotReceiver();
@@ -183,10 +185,12 @@ export class Raft {
       return;
     }
     this.electionElapsed++;
-    // Learners, removed nodes and nodes waiting to join never campaign.
-    if (this.electionElapsed >= this.randomizedElectionTimeout && this.confs.mayCampaign(this.id, this.log.committed)) {
-      this.campaign(this.opts.preVote ? 'pre-election' : 'election');
-    }
+    // Removed nodes and nodes waiting to join never campaign; learners only ask (ConfTracker.campaignKind).
+    const patient = ++this.leaderlessTicks >= 3 * this.opts.electionTicks;
+    const kind = this.confs.campaignKind(this.id, this.log.committed, this.opts.preVote, this.electionElapsed >= this.randomizedElectionTimeout, patient);
+    // A learner asks again only after another election timeout (other nodes' campaigns reset its timer).
+    if (kind !== null && !this.confs.quorum.has(this.id)) this.leaderlessTicks = 2 * this.opts.electionTicks;
+    if (kind !== null) this.campaign(kind);
   }
 
   /**
@@ -229,7 +233,7 @@ export class Raft {
       committed: this.log.committed,
       committedInTerm: this.log.term(this.log.committed) === this.termValue,
       lagOf: (id) => this.replication.lag(id),
-      maxLearnerLag: this.opts.maxLearnerLag,
+      opts: this.opts,
     });
     const at = this.appendOwn(EntryType.ConfChange, encodeConfEntry({ change: cc, conf: next }));
     this.confs.appended(at.index, at.term, next);
@@ -273,12 +277,10 @@ export class Raft {
   }
 
   /**
-   * Starts a linearizable read identified by `ctx` (unique among this node's
-   * reads in progress): the leader records its commit index and confirms with
-   * a heartbeat round to a majority that it is still the leader; a follower
-   * asks the leader. The outcome comes in a Ready: a {@link ReadState} (serve
-   * the read once that index is applied) or a failed read. Returns false at
-   * once if no leader is known.
+   * Starts a linearizable read `ctx` (unique among this node's reads in progress): the leader records
+   * its commit index and confirms its leadership with a heartbeat round to a majority; a follower asks
+   * the leader. A Ready then holds a {@link ReadState} (serve once that index is applied) or a failed
+   * read. Returns false at once if no leader is known.
    */
   readIndex(ctx: number): boolean {
     if (this.roleValue === Role.Leader) {
@@ -512,7 +514,7 @@ export class Raft {
     invariant(this.roleValue === Role.Candidate, 'only a candidate becomes leader');
     this.roleValue = Role.Leader;
     this.leaderValue = this.id;
-    this.heartbeatElapsed = 0;
+    this.heartbeatElapsed = this.leaderlessTicks = 0;
     const next = this.log.lastIndex() + 1;
     this.replication.start(members(this.conf).filter((id) => id !== this.id), next);
     this.notifyRole();
@@ -532,7 +534,7 @@ export class Raft {
     invariant(this.roleValue !== Role.Leader, () => `two leaders in term ${this.termValue}: ${this.id} and ${from}`);
     if (this.roleValue === Role.Candidate || this.roleValue === Role.PreCandidate) this.becomeFollower(this.termValue, from);
     this.leaderValue = from;
-    this.electionElapsed = 0;
+    this.electionElapsed = this.leaderlessTicks = 0;
   }
 
   // ---- elections -------------------------------------------------------------

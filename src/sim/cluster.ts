@@ -269,7 +269,8 @@ class Simulation {
       tuning: {
         preVote: drawR.float() < 0.7,
         checkQuorum: drawR.float() < 0.7,
-        noopOnElection: drawR.float() < 0.9,
+        // Membership changes need the election no-op (the core refuses them without it).
+        noopOnElection: drawR.float() < 0.9 || this.membership.on,
         maxInflight: 1 + drawR.int(16),
         maxEntriesPerAppend: 1 + drawR.int(64),
         maxSnapshotChunkBytes: 64 + drawR.int(4096),

@@ -139,11 +139,14 @@ describe('membership in a running cluster', () => {
     settle(c, 1, () => learner.log.lastIndex() === leader.log.lastIndex() && learner.log.committed === leader.log.committed);
     assert.deepEqual(voterSets(learner), [[1, 2, 3], [], [4]]);
     assert.equal(learner.conf.context['4'], 'n4');
-    // A learner never campaigns, however long it hears nothing.
+    // A learner that hears nothing only asks (pre-votes): it raises no term and casts no vote.
+    const term = learner.term;
     c.isolate(4);
     c.tick(4, 10 * DEFAULT_ELECTION);
-    assert.equal(learner.role, Role.Follower);
-    assert.equal(c.queue.filter((m) => m.from === 4 && (m.type === MessageType.Vote || m.type === MessageType.PreVote)).length, 0);
+    c.flush(4);
+    assert.notEqual(learner.role, Role.Leader);
+    assert.equal(learner.term, term);
+    assert.equal(c.queue.filter((m) => m.from === 4 && m.type === MessageType.Vote).length, 0);
     c.heal();
     // Its acknowledgements do not count: with 2 and 3 cut off, nothing commits.
     c.drop((m) => m.from === 2 || m.from === 3);
@@ -201,7 +204,7 @@ describe('membership in a running cluster', () => {
   });
 
   test('a removed leader tells the others that C_new committed before it steps down (sim seed 4534)', () => {
-    const c = new Cluster([1, 2, 3], { noopOnElection: false });
+    const c = new Cluster([1, 2, 3]);
     const leader = c.elect(1);
     c.propose(1, 'x');
     c.stabilize();
@@ -268,6 +271,40 @@ describe('membership in a running cluster', () => {
     assert.equal(c.get(2).role, Role.Leader, 'C_new elects a leader of its own');
   });
 
+  test('a learner holding the only electable log gets it elected (sim seed 16642)', () => {
+    // Voters 1, 2, 3 and learner 4. Leader 1 appends C_old,new (promoting 4) but nobody gets it.
+    const { c, leader } = withLearner4();
+    c.drop((m) => m.from === 1);
+    leader.proposeConfChange(promote(4));
+    c.stabilize();
+    assert.ok(isJoint(leader.conf));
+    // Leader 1 is cut off; 3 is elected by 2 and 3, and its entries reach only learner 4.
+    c.heal();
+    c.isolate(1);
+    c.drop((m) => m.from === 3 && m.to !== 4 && m.type === MessageType.App);
+    c.campaign(3);
+    c.stabilize();
+    assert.equal(c.get(3).role, Role.Leader);
+    c.propose(3, 'only on the learner');
+    c.stabilize();
+    assert.ok(c.get(4).log.lastIndex() > c.get(1).log.lastIndex() && c.get(1).log.lastIndex() > c.get(2).log.lastIndex());
+    // Node 3 dies for good. Node 1 (joint: needs 1, 2 and 4 of C_new) is refused by 4, whose log is newer;
+    // node 2's log is behind node 1's. Without the learner, no leader could ever be elected.
+    c.heal();
+    c.isolate(3);
+    for (let round = 0; round < 40 && ![1, 2, 4].some((id) => c.get(id).role === Role.Leader && !isJoint(c.get(id).conf) && c.get(id).voters.includes(id)); round++) {
+      for (const id of [1, 2, 4]) c.tick(id, DEFAULT_ELECTION);
+      c.stabilize();
+      for (const id of [1, 2, 4]) if (c.get(id).role === Role.Leader) c.heartbeat(id);
+    }
+    const now = [1, 2].find((id) => c.get(id).role === Role.Leader);
+    assert.ok(now !== undefined, 'a voter leads again');
+    c.propose(now, 'after');
+    c.stabilize();
+    assert.equal(c.get(1).log.committed, c.get(now).log.lastIndex());
+    assert.equal(c.get(2).log.committed, c.get(now).log.lastIndex());
+  });
+
   test('an uncommitted configuration entry that a new leader overwrites is undone', () => {
     const c = new Cluster([1, 2, 3, 4, 5]);
     const leader = c.elect(1);
@@ -322,13 +359,23 @@ describe('membership in a running cluster', () => {
     settle(c, 1, () => leader.log.committed === leader.log.lastIndex());
     leader.proposeConfChange(addLearner(5));
     assert.throws(() => c.get(2).proposeConfChange(addLearner(6)), /not the leader/);
-    // Without the election no-op, a new leader has committed nothing of its term yet.
-    const d = new Cluster([1, 2, 3], { noopOnElection: false });
-    const l2 = d.elect(1);
-    assert.throws(() => l2.proposeConfChange(addLearner(7)), /not yet committed an entry of its term/);
-    d.propose(1, 'x');
+    // A new leader whose no-op has not committed yet has committed nothing of its term.
+    const d = new Cluster([1, 2, 3]);
+    d.drop((m) => m.type === MessageType.AppResp);
+    d.campaign(1);
     d.stabilize();
+    const l2 = d.get(1);
+    assert.equal(l2.role, Role.Leader);
+    assert.throws(() => l2.proposeConfChange(addLearner(7)), /not yet committed an entry of its term/);
+    d.heal();
+    d.heartbeat(1);
     assert.doesNotThrow(() => l2.proposeConfChange(addLearner(7)));
+    // Without the election no-op, changes are refused: a new leader could not finish one until a client writes.
+    const e = new Cluster([1, 2, 3], { noopOnElection: false });
+    const l3 = e.elect(1);
+    e.propose(1, 'x');
+    e.stabilize();
+    assert.throws(() => l3.proposeConfChange(addLearner(7)), /need noopOnElection/);
   });
 
   test('a learner far behind is not promoted', () => {
