@@ -83,7 +83,7 @@ export class RaftNode {
   private readonly pendingReplies = new Map<Message, (m: Message | null) => void>();
   private readonly applyQueue: ApplyItem[] = [];
   /** The last hard state handed to storage. */
-  private writtenHardState: HardState | undefined;
+  private writtenHardState: HardState;
   private readonly roleListeners: ((info: { role: Role; term: number; leader: NodeId | null }) => void)[] = [];
   private readonly confListeners: ((conf: ConfState) => void)[] = [];
   private readonly readTimeoutMs: number;
@@ -101,6 +101,7 @@ export class RaftNode {
     this.onFatal = opts.onFatal;
     this.canary = opts.canary;
     this.readTimeoutMs = effectiveReadTimeoutMs(opts);
+    this.writtenHardState = opts.initialState.hardState;
     this.core = new Raft(
       {
         id: opts.id,
@@ -428,11 +429,16 @@ export class RaftNode {
     // A leader's appends, heartbeats and snapshot chunks promise nothing about its own
     // disk: they go out at once, while its log is written (Raft dissertation §10.2.1; the
     // core counts the leader toward a commit only once advance() confirms the write).
+    // But they claim its term: in the Ready that makes it leader (a sole voter wins its
+    // election in one step) they wait until the term and vote are durable, or a crash
+    // could forget a term it led and vote for another leader in it (sim seed 32392).
     // Votes and acknowledgements wait for the write.
+    const written = this.writtenHardState;
+    const termDurable = rd.hardState === undefined || (rd.hardState.term === written.term && rd.hardState.vote === written.vote);
     const after: Message[] = [];
     for (const m of rd.messages) {
       if (this.pendingReplies.has(m)) after.push(m);
-      else if (isLeaderSend(m) || this.canary === 'send-before-durable' || (this.canary === 'ack-before-fsync' && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
+      else if ((isLeaderSend(m) && termDurable) || this.canary === 'send-before-durable' || (this.canary === 'ack-before-fsync' && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
       else after.push(m);
     }
     try {
@@ -473,7 +479,7 @@ export class RaftNode {
   private withoutNewVote(hs: HardState | undefined): HardState | undefined {
     if (hs === undefined) return undefined;
     const prev = this.writtenHardState;
-    return { term: hs.term, vote: prev !== undefined && prev.term === hs.term ? prev.vote : null, commit: hs.commit };
+    return { term: hs.term, vote: prev.term === hs.term ? prev.vote : null, commit: hs.commit };
   }
 
   private guard<T>(fn: () => T): T | undefined {

@@ -123,6 +123,8 @@ interface Promises {
  */
 export class SafetyMonitor {
   private readonly leaders = new Map<number, NodeId>();
+  /** `node:term` for every node that sent a leader's message in that term. */
+  private readonly leaderSends = new Set<string>();
   /** Every entry known committed: index → identity. */
   private readonly committed = new Map<number, EntryId>();
   /**
@@ -205,6 +207,7 @@ export class SafetyMonitor {
 
   /** A node sent a message: votes and acknowledgements are promises about its storage. */
   onSend(m: Message): void {
+    if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.TimeoutNow) this.leaderSends.add(`${m.from}:${m.term}`);
     if (m.type === MessageType.VoteResp && m.granted) {
       this.promisesOf(m.from).votes.set(m.term, m.to);
       let byCandidate = this.granted.get(m.term);
@@ -271,6 +274,11 @@ export class SafetyMonitor {
   /** A node restarted from `state`: it must still hold what it promised before the crash. */
   onRecover(id: NodeId, state: StorageState): void {
     this.timeoutNow.delete(id);
+    // A node that led a term in memory, crashed before its term was durable and never spoke in it
+    // (a sole voter elects itself in one step) was never a leader anyone could see: forget it.
+    for (const [term, leader] of this.leaders) {
+      if (leader === id && term > state.hardState.term && !this.leaderSends.has(`${id}:${term}`)) this.leaders.delete(term);
+    }
     if (state.snapshot !== null) this.checkSnapshot(`node ${id}'s recovered snapshot`, state.snapshot.meta);
     const p = this.promises.get(id);
     if (p === undefined) return;

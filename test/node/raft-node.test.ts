@@ -62,6 +62,27 @@ test('a vote leaves only after the vote is durable', async () => {
   node.stop();
 });
 
+test('a sole voter that wins its election sends nothing of its new term before the term is durable (sim seed 32392)', async () => {
+  // Voter 1 alone, learner 2: node 1 elects itself in one step, and its first append to 2 claims term 1.
+  const conf = { voters: [1], outgoing: [], learners: [2], context: {} };
+  const initial: StorageState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: { meta: { index: 0, term: 0, conf }, data: new Uint8Array(0) }, entries: [] };
+  const storage = new GatedStorage();
+  const sent: Message[] = [];
+  const s = new Scheduler();
+  await s.run(async () => {
+    const node = new RaftNode({ id: 1, voters: [1], storage, initialState: initial, clock: s, random: new SeededRandom(1), transport: { send: (m) => sent.push(m) }, ...NODE_OPTIONS });
+    while (!node.isLeader()) await s.sleep(10);
+    await s.sleep(1);
+    assert.ok(storage.pending.length >= 1);
+    assert.equal(storage.pending[0]!.update.hardState?.term, 1);
+    assert.equal(sent.length, 0, 'the append to the learner waits for term 1 to be durable');
+    storage.pending[0]!.release();
+    await s.sleep(1);
+    assert.ok(sent.some((m) => m.type === MessageType.App && m.term === 1 && m.to === 2), 'then it goes out');
+    node.stop();
+  });
+});
+
 test('an append is acknowledged only after its entries are durable', async () => {
   const storage = new GatedStorage();
   const s = new Scheduler();
