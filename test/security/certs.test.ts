@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import tls from 'node:tls';
 import { after, test } from 'node:test';
+import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
 import { CertificateError, commonNameOf, createCa, issueCertificate, readTlsDir, type TlsMaterial } from '../../src/security/certs.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'tsraft-certs-'));
@@ -63,4 +64,14 @@ test('createCa never replaces an existing CA; bad directories give CertificateEr
   await issueCertificate({ caDir: path.join(root, 'ca'), name: 'n4', outDir: mixed });
   writeFileSync(path.join(mixed, 'ca.pem'), (await readTlsDir(path.join(root, 'rogue'))).ca);
   await assert.rejects(readTlsDir(mixed), (e: unknown) => e instanceof CertificateError && /not by the CA/.test(e.message));
+});
+
+test('ensureClusterCerts creates a CA and member certificates once, and reuses them on restart', async () => {
+  const data = path.join(root, 'cluster');
+  const p = await ensureClusterCerts(data, ['n1', 'n2']);
+  const first = (await readTlsDir(p.tlsDir('n1'))).cert.toString();
+  const again = await ensureClusterCerts(data, ['n1', 'n2', 'n3']);
+  assert.equal((await readTlsDir(again.tlsDir('n1'))).cert.toString(), first, 'a restart keeps existing certificates');
+  assert.equal((await readTlsDir(again.tlsDir('n3'))).name, 'n3', 'a new member gets one');
+  assert.equal(readFileSync(again.caFile, 'utf8'), readFileSync(path.join(again.caDir, 'ca.pem'), 'utf8'));
 });
