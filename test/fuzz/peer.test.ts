@@ -177,7 +177,7 @@ test('fuzz peer-frames: random hostile byte sequences on raw connections never g
         assert.ok(!p.raw.includes(Buffer.from(CLUSTER)), 'no reply carries the cluster id');
         assert.equal(gotA.length, before, 'nothing was delivered');
       }),
-      { numRuns: 120 },
+      { numRuns: 300 },
     ),
   );
   t.diagnostic(`fuzz peer-frames: ${closed} connections closed by the transport`);

@@ -204,7 +204,7 @@ test('fuzz wal-recovery: damaged WAL and snapshot files recover to what was writ
         assert.deepEqual(view(await again.load()), got, 'a second recovery agrees with the first');
         await again.close();
       }),
-      { numRuns: 1000 },
+      { numRuns: 2000 },
     ),
   );
   t.diagnostic(`fuzz wal-recovery: ${outcomes.exact} recovered everything, ${outcomes.tornDropped} dropped a torn last record, ${outcomes.refused} refused with a typed error; slowest ${clock.slowest.toFixed(0)} ms`);
