@@ -172,6 +172,9 @@ export type HelloReply =
   | { readonly kind: 'accepted'; readonly uid?: string }
   | { readonly kind: 'refused'; readonly reason: string; readonly identity?: true };
 
+/** What an inbound hello that fails the cluster, version or addressing checks is told: nothing about this cluster or node. */
+export const REFUSED_REASON = 'refused';
+
 /** Frames before and around the handshake are tiny; nobody gets to make us buffer 64 MiB before saying who they are. */
 const CONTROL_FRAME_BYTES = 64 * 1024;
 /** At most one warning per kind and peer in this interval; the rest are counted and reported with the next. */
@@ -794,7 +797,8 @@ export class TcpTransport implements Transport {
         { remote: conn.remote, clusterId: claimed(h.clusterId), from: claimed(h.from), to: claimed(h.to), reason },
         `refused connection from ${conn.remote} claiming cluster ${JSON.stringify(claimed(h.clusterId))} node ${claimed(h.from)}: ${reason}`,
       );
-      this.refuse(conn, reason);
+      // The details stay in our log: the caller is not authenticated, and the reason names this cluster and node.
+      this.refuse(conn, REFUSED_REASON);
       return;
     }
     const peer = h.from as NodeId;

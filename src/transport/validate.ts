@@ -124,7 +124,8 @@ function snapshotMeta(f: Fields): SnapshotMeta {
 }
 
 function nodeIds(f: Fields, key: string): NodeId[] {
-  return f.array(key).map((v, i) => {
+  // Array.from, not map: map skips the holes of a sparse array, which would pass unchecked.
+  return Array.from(f.array(key), (v, i) => {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new MessageValidationError(`${f.name(key)}[${i}]`, `expected a node id, got ${describe(v)}`);
     return v;
   });
@@ -244,7 +245,7 @@ export function validateMessage(x: unknown): Message {
       return { type, term, from, to, ctx: f.int('ctx'), index: f.int('index', -1) } satisfies ReadIndexRespMsg;
     case MessageType.Prop: {
       const raw = f.array('data');
-      const data = raw.map((d, i) => {
+      const data = Array.from(raw, (d, i) => {
         if (!(d instanceof Uint8Array)) throw new MessageValidationError(`data[${i}]`, `expected bytes, got ${describe(d)}`);
         return d;
       });

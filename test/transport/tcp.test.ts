@@ -190,13 +190,15 @@ test('a peer with the wrong cluster id, an unknown id, or a misaddressed hello i
       await waitFor('retries', () => [...x.t.stats().values()].some((s) => s.reconnects >= 2));
       assert.ok([...x.t.stats().values()].every((s) => !s.connected && s.sent === 0));
     }
-    assert.match(String(intruders[0]!.log.find('error', /refused our connection/)[0]!['reason']), /cluster id "other-cluster" does not match/);
+    // The dialers are told nothing about the cluster they reached: the details are only in the acceptor's log (above).
+    for (const x of intruders) for (const l of x.log.find('error', /refused our connection/)) assert.equal(l['reason'], 'refused');
 
     // A hand-written client sending a message right behind a bad hello: refused, and the message is ignored.
     const raw = await rawClient(a!.t.address);
     raw.sock.write(Buffer.concat([encodeFrame(encode(hello(2, 1, 'nope'))), encodeFrame(encode(heartbeat(2, 1, 5)))]));
     await raw.closed;
-    assert.deepEqual(raw.frames, [{ kind: 'refused', reason: 'cluster id "nope" does not match this node\'s "test"' }]);
+    assert.deepEqual(raw.frames, [{ kind: 'refused', reason: 'refused' }]);
+    assert.ok(a!.log.find('error', /claiming cluster "nope" node 2: cluster id "nope" does not match this node's "test"/).length === 1, 'the acceptor logs the details');
 
     assert.ok(a!.t.counters().refusedConnections >= 4);
     assert.equal(a!.got.length, 0, 'nothing from a refused peer was delivered');
@@ -438,7 +440,7 @@ test('membership: a removed peer is disconnected and refused; re-adding it resto
     a!.t.send(heartbeat(1, 2, 1));
     assert.equal(a!.t.counters().droppedUnknownPeer, 1);
     // b loses its connection to a and is refused when it dials again.
-    await waitFor('b refused', () => b!.log.find('error', /node 1 refused our connection: node 2 is not a configured peer/).length > 0);
+    await waitFor('b refused', () => b!.log.find('error', /node 1 refused our connection: refused/).length > 0);
     b!.t.send(heartbeat(2, 1, 2));
     await sleep(50);
     assert.equal(a!.got.length, 0);

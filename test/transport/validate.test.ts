@@ -197,3 +197,14 @@ test('msgpack input that is not a message never gets through', () => {
     { numRuns: 2000 },
   );
 });
+
+test('sparse arrays are refused: a hole is a missing element, not one to skip (found by test/fuzz/wire.test.ts)', () => {
+  const prop = byType(MessageType.Prop) as Extract<Message, { type: typeof MessageType.Prop }>;
+  const data = [...prop.data];
+  delete data[0];
+  rejects({ ...prop, data }, 'data[0]', /expected bytes, got nothing/);
+  const snap = oneOfEach(1, 2).filter((m) => m.type === MessageType.Snap)[1] as Extract<Message, { type: typeof MessageType.Snap }>;
+  const voters = [...snap.meta.conf!.voters];
+  delete voters[1];
+  rejects({ ...snap, meta: { ...snap.meta, conf: { ...snap.meta.conf!, voters } } }, 'meta.conf.voters[1]', /expected a node id, got nothing/);
+});

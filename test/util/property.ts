@@ -3,6 +3,7 @@
  * reproducible: its fast-check seed comes from TSRAFT_SEED when set, and is
  * drawn fresh otherwise; a failure names the seed and the command that replays
  * it. TSRAFT_PROP_RUNS=N runs each property under N fresh seeds (docs/TESTING.md).
+ * Both checkers return how many inputs they tried, for the fuzz tests' reports.
  */
 import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
@@ -52,15 +53,38 @@ export function replayCommand(testUrl: string, seed: number): string {
  * file's `import.meta.url`, for the replay command. On failure it throws
  * fast-check's report prefixed by the seed and the replay command.
  */
-export function checkProperty<Ts>(testUrl: string, property: fc.IProperty<Ts>, options: PropertyOptions): void {
-  const fixed = envSeed();
-  const seeds = [...(options.regressionSeeds ?? []), ...(fixed !== undefined ? [fixed] : Array.from({ length: freshRuns() }, freshSeed))];
+export function checkProperty<Ts>(testUrl: string, property: fc.IProperty<Ts>, options: PropertyOptions): number {
+  const seeds = seedsToRun(options);
   for (const seed of seeds) {
     try {
-      fc.assert(property, { numRuns: options.numRuns, seed });
+      fc.assert(property, { numRuns: options.numRuns, seed, includeErrorInReport: true });
     } catch (e) {
-      const report = e instanceof Error ? e.message : String(e);
-      throw new Error(`property failed with seed ${seed}\n  replay: ${replayCommand(testUrl, seed)}\n${report}`, { cause: e });
+      throw failure(testUrl, seed, e);
     }
   }
+  return seeds.length * options.numRuns;
+}
+
+/** {@link checkProperty} for an async property (one that does I/O). Resolves to the number of inputs tried. */
+export async function checkAsyncProperty<Ts>(testUrl: string, property: fc.IAsyncProperty<Ts>, options: PropertyOptions): Promise<number> {
+  const seeds = seedsToRun(options);
+  for (const seed of seeds) {
+    try {
+      await fc.assert(property, { numRuns: options.numRuns, seed, includeErrorInReport: true });
+    } catch (e) {
+      throw failure(testUrl, seed, e);
+    }
+  }
+  return seeds.length * options.numRuns;
+}
+
+/** The regression seeds, then TSRAFT_SEED or TSRAFT_PROP_RUNS fresh seeds. */
+function seedsToRun(options: PropertyOptions): number[] {
+  const fixed = envSeed();
+  return [...(options.regressionSeeds ?? []), ...(fixed !== undefined ? [fixed] : Array.from({ length: freshRuns() }, freshSeed))];
+}
+
+function failure(testUrl: string, seed: number, e: unknown): Error {
+  const report = e instanceof Error ? e.message : String(e);
+  return new Error(`property failed with seed ${seed}\n  replay: ${replayCommand(testUrl, seed)}\n${report}`, { cause: e });
 }
