@@ -179,6 +179,17 @@ export const REFUSED_REASON = 'refused';
 const CONTROL_FRAME_BYTES = 64 * 1024;
 /** At most one warning per kind and peer in this interval; the rest are counted and reported with the next. */
 const LOG_INTERVAL_MS = 10_000;
+/**
+ * Values (containers, keys, elements) one message may hold. msgpack costs one
+ * byte per empty map on the wire and tens on the heap: without a budget one
+ * 64 MiB frame would decode to gigabytes. Two million is far above any append
+ * the core sends (maxBytesPerAppend, 1 MiB by default, is at most ~350,000
+ * values of the smallest entries) and bounds a message's heap to ~150 MB.
+ */
+export const MAX_MESSAGE_VALUES = 2_000_000;
+/** A hello or its reply is a small map. */
+const MAX_HELLO_VALUES = 64;
+
 /** How long a refused connection may linger after the refusal was written. */
 const REFUSAL_LINGER_MS = 1000;
 const KEEPALIVE_MS = 5000;
@@ -631,7 +642,7 @@ export class TcpTransport implements Transport {
       while (!conn.ended && (payload = conn.decoder.next()) !== null) {
         let reply: unknown;
         try {
-          reply = decode(payload);
+          reply = decode(payload, { maxValues: MAX_HELLO_VALUES });
         } catch {
           reply = undefined;
         }
@@ -783,7 +794,7 @@ export class TcpTransport implements Transport {
   private onHello(conn: InboundConn, payload: Uint8Array): void {
     let hello: unknown;
     try {
-      hello = decode(payload);
+      hello = decode(payload, { maxValues: MAX_HELLO_VALUES });
     } catch {
       hello = undefined;
     }
@@ -876,7 +887,7 @@ export class TcpTransport implements Transport {
     if (link === undefined) return; // removed while this frame was in flight (its connections are being closed)
     let m: Message;
     try {
-      m = validateMessage(decode(payload));
+      m = validateMessage(decode(payload, { maxValues: MAX_MESSAGE_VALUES }));
     } catch (err) {
       link.rejected++;
       this.limited('warn', `malformed:${peer}`, { ...this.peerFields(peer), remote: conn.remote, err: errorText(err), rejected: link.rejected }, `malformed message from ${this.who(peer)} dropped`);
