@@ -38,6 +38,8 @@ export interface ApiOptions {
   readonly membershipTimeoutMs?: number;
   /** A consistent backup of the store (`GET /v1/backup`); without it that route answers 404. */
   readonly backup?: () => Promise<Backup>;
+  /** Why the node is shutting down, or null while it serves: `/healthz` answers 503 with it. */
+  readonly stopping?: () => string | null;
 }
 
 /** A request refused with an HTTP status and a JSON error body. */
@@ -251,6 +253,8 @@ export function createApiServer(opts: ApiOptions): Server {
 
     if (p === '/healthz') {
       allow('GET');
+      const stopping = opts.stopping?.() ?? null;
+      if (stopping !== null) return send(res, 503, { ok: false, error: 'stopping', message: `this node is shutting down: ${stopping}` }, { 'retry-after': '1' });
       return send(res, 200, { ok: true });
     }
     if (p === '/v1/backup' && opts.backup !== undefined) return handleBackupRequest(req, res, opts.backup);
