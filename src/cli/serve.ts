@@ -1,5 +1,5 @@
 import { PROFILES } from '../core/config.js';
-import { ConfigError, parseHostPort, parsePeers, readConfigFile, type ServerConfig } from '../server/config.js';
+import { ConfigError, DEFAULT_QUOTA_BYTES, parseHostPort, parsePeers, parseQuotaBytes, readConfigFile, type ServerConfig } from '../server/config.js';
 import { PeerIdentityError } from '../server/errors.js';
 import { ExitCode, exitCodeFor, exitMeaning } from '../server/exit-codes.js';
 import { stopThenExit } from '../server/fatal-exit.js';
@@ -18,6 +18,7 @@ export interface ServeFlags {
   electionMs?: string;
   join?: string;
   learner?: boolean;
+  quotaBytes?: string;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -57,6 +58,7 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     heartbeatTicks,
     electionTicks,
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
+    quotaBytes: f.quotaBytes !== undefined ? parseQuotaBytes(f.quotaBytes) : file.quotaBytes !== undefined ? parseQuotaBytes(file.quotaBytes, `--config ${f.config}: quotaBytes`) : DEFAULT_QUOTA_BYTES,
   };
 }
 

@@ -20,7 +20,7 @@ import { RealClock } from '../util/clock.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
 import { AddressBook } from './address-book.js';
-import { ConfigError, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
+import { ConfigError, DEFAULT_QUOTA_BYTES, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
 import { decodeMemberContext } from './member-context.js';
 import { PeerIdentityError } from './errors.js';
 import { ClusterMembership, transportPeers } from './membership.js';
@@ -221,8 +221,10 @@ export class TsraftServer {
       const selfId = meta.id;
       const nameOf = (id: NodeId): string | undefined => book.nameOf(id);
       let node: RaftNode | null = null;
+      const sm = new KvStateMachine();
       const metrics = new NodeMetrics({
         node: () => node,
+        store: () => ({ sizeBytes: sm.sizeBytes, alarms: sm.alarms().map((a) => a.alarm) }),
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
         learnerLag: () => {
@@ -290,7 +292,6 @@ export class TsraftServer {
       });
       const clock = new RealClock();
       let lastLeader: number | null = null;
-      const sm = new KvStateMachine();
       const started = await startNode({
         id: selfId,
         // A bootstrap member starts from the configuration of the brand-new cluster; a node
@@ -362,7 +363,7 @@ export class TsraftServer {
         const i = meta.bootstrap.indexOf(id);
         return i < 0 ? meta.bootstrap.length : i;
       };
-      const kv = new KvService(replica, sm, Date.now);
+      const kv = new KvService(replica, sm, Date.now, cfg.quotaBytes ?? DEFAULT_QUOTA_BYTES);
       const status = (): ApiStatus => {
         const st = started.node.status();
         return {
