@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { KvInputError, KvSessionError, validateSession, type Session } from '../kv/commands.js';
+import { KvNoSpaceError, validateAlarmName } from '../kv/alarms.js';
 import type { Consistency, KvService } from '../kv/service.js';
 import { MembershipError, type AddMemberRequest, type MembershipApi } from './membership.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
@@ -38,6 +39,8 @@ export interface ApiOptions {
   readonly membershipTimeoutMs?: number;
   /** A consistent backup of the store (`GET /v1/backup`); without it that route answers 404. */
   readonly backup?: () => Promise<Backup>;
+  /** Why the node is shutting down, or null while it serves: `/healthz` answers 503 with it. */
+  readonly stopping?: () => string | null;
 }
 
 /** A request refused with an HTTP status and a JSON error body. */
@@ -203,6 +206,7 @@ function toHttp(e: unknown): HttpError {
     const [status, code] = MEMBERSHIP_STATUS[e.code] ?? [500, 'internal'];
     return new HttpError(status, code, e.message, status === 503 ? { 'retry-after': '1' } : {});
   }
+  if (e instanceof KvNoSpaceError) return new HttpError(507, 'no-space', e.message, {}, { quotaBytes: e.quotaBytes, sizeBytes: e.sizeBytes });
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
   if (e instanceof TimeoutError || e instanceof ProposalUnknownError) {
@@ -251,6 +255,8 @@ export function createApiServer(opts: ApiOptions): Server {
 
     if (p === '/healthz') {
       allow('GET');
+      const stopping = opts.stopping?.() ?? null;
+      if (stopping !== null) return send(res, 503, { ok: false, error: 'stopping', message: `this node is shutting down: ${stopping}` }, { 'retry-after': '1' });
       return send(res, 200, { ok: true });
     }
     if (p === '/v1/backup' && opts.backup !== undefined) return handleBackupRequest(req, res, opts.backup);
@@ -267,6 +273,7 @@ export function createApiServer(opts: ApiOptions): Server {
       return;
     }
     if (p === '/v1/members' || p.startsWith('/v1/members/') || p === '/v1/leader/transfer') return handleMembership(req, res, url, method);
+    if (p === '/v1/alarms' || p === '/v1/alarms/disarm') return handleAlarms(req, res, url, method);
     if (p === '/v1/kv' || p === '/v1/kv/') {
       if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
       allow('GET');
@@ -326,6 +333,24 @@ export function createApiServer(opts: ApiOptions): Server {
       default:
         throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: 'GET, PUT, DELETE' });
     }
+  };
+
+  /** `GET /v1/alarms` and `POST /v1/alarms/disarm` (body `{}` or `{"alarm": "NOSPACE"}`). */
+  const handleAlarms = async (req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> => {
+    if (url.pathname === '/v1/alarms') {
+      if (method !== 'GET') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'GET' });
+      return send(res, 200, { alarms: await withTimeout(kv.alarms(consistencyOf(url))) });
+    }
+    if (method !== 'POST') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'POST' });
+    const body = await readBody(req, limit, true);
+    onlyFields(body, ['alarm']);
+    let alarm;
+    try {
+      alarm = body['alarm'] === undefined ? undefined : validateAlarmName(body['alarm']);
+    } catch (e) {
+      throw new HttpError(400, 'invalid', `field "alarm": ${(e as Error).message}`);
+    }
+    return send(res, 200, await withTimeout(kv.disarm(alarm)));
   };
 
   /** `/v1/members[/{name}[/promote]]` and `/v1/leader/transfer`. */

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitMeaning } from '../server/exit-codes.js';
 
 export interface ClusterFlags {
   nodes: string;
@@ -19,6 +20,13 @@ export function localPorts(base: number, i: number): { raft: number; api: number
 /** The API URLs of a local cluster started with these settings. */
 export function localEndpoints(nodes = 3, base = 7000, host = '127.0.0.1'): string[] {
   return Array.from({ length: nodes }, (_, k) => `http://${host}:${localPorts(base, k + 1).api}`);
+}
+
+/** How `tsraft cluster` reports a node whose process ended while the cluster runs. */
+export function describeExit(name: string, code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal !== null) return `${name} died of signal ${signal}`;
+  if (code === 0) return `${name} exited with code 0 (${exitMeaning(0)})`;
+  return `${name} died with exit code ${code ?? '?'} (${code === null ? 'unknown exit code' : exitMeaning(code)})`;
 }
 
 async function waitHealthy(url: string, child: ChildProcess, deadline: number): Promise<boolean> {
@@ -88,7 +96,7 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
       for (const line of b.toString('utf8').split('\n')) if (line.startsWith('tsraft serve:')) out(`${name}: ${line}`);
     });
     child.on('exit', (code, signal) => {
-      if (!stopping) out(`tsraft cluster: ${name} exited (${signal ?? `code ${code}`}); see ${path.join(f.data, `${name}.log`)}`);
+      if (!stopping) out(`tsraft cluster: ${describeExit(name, code, signal)}; see ${path.join(f.data, `${name}.log`)}`);
     });
     children.push(child);
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `tsraft` command. */
 import { Command, CommanderError } from 'commander';
+import { alarmDisarm, alarmList } from './alarm.js';
 import { backupCommand, restoreCommand, type RestoreFlags } from './backup.js';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
@@ -21,12 +22,13 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, quotaBytes)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
+  .option('--quota-bytes <n>', 'space quota: writes that would take the keys and values above N bytes get 507 and raise the NOSPACE alarm (default 2147483648, 2 GiB)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });
@@ -115,6 +117,24 @@ leader
   .option('--json', 'print the JSON answer')
   .action(async (opts: AdminOpts & { to?: string }) => {
     process.exitCode = await leaderTransfer(opts);
+  });
+
+const alarm = program.command('alarm').description('the store\'s alarms: NOSPACE when the space quota (--quota-bytes) is reached (docs/OPERATIONS.md)');
+alarm
+  .command('list')
+  .description('the active alarms')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON of GET /v1/alarms')
+  .action(async (opts: AdminOpts) => {
+    process.exitCode = await alarmList(opts);
+  });
+alarm
+  .command('disarm')
+  .description('disarm the alarms (after freeing space: delete keys); the next write above the quota raises NOSPACE again')
+  .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--json', 'print the JSON answer')
+  .action(async (opts: AdminOpts) => {
+    process.exitCode = await alarmDisarm(opts);
   });
 
 program

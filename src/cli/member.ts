@@ -31,7 +31,7 @@ export function membersTable(view: MembersView): string[] {
 }
 
 /** Runs one admin operation: prints its result (or JSON), or its error on stderr with exit code 1. */
-async function run<T>(what: string, flags: AdminFlags, io: Io, op: () => Promise<T>, human: (r: T) => string[]): Promise<number> {
+export async function run<T>(what: string, flags: AdminFlags, io: Io, op: () => Promise<T>, human: (r: T) => string[]): Promise<number> {
   try {
     const r = await op();
     if (flags.json === true) io.out(JSON.stringify(r, null, 2));

@@ -1,9 +1,9 @@
 import { PROFILES } from '../core/config.js';
-import { LockedError } from '../storage/fs.js';
-import { StorageRecoveryError } from '../storage/file-storage.js';
-import { WalCorruptionError } from '../storage/wal/record.js';
-import { ConfigError, parseHostPort, parsePeers, readConfigFile, type ServerConfig } from '../server/config.js';
-import { PeerIdentityError, TsraftServer } from '../server/server.js';
+import { ConfigError, DEFAULT_QUOTA_BYTES, parseHostPort, parsePeers, parseQuotaBytes, readConfigFile, type ServerConfig } from '../server/config.js';
+import { PeerIdentityError } from '../server/errors.js';
+import { ExitCode, exitCodeFor, exitMeaning } from '../server/exit-codes.js';
+import { stopThenExit } from '../server/fatal-exit.js';
+import { TsraftServer } from '../server/server.js';
 
 export interface ServeFlags {
   id?: string;
@@ -18,6 +18,7 @@ export interface ServeFlags {
   electionMs?: string;
   join?: string;
   learner?: boolean;
+  quotaBytes?: string;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -57,48 +58,67 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     heartbeatTicks,
     electionTicks,
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
+    quotaBytes: f.quotaBytes !== undefined ? parseQuotaBytes(f.quotaBytes) : file.quotaBytes !== undefined ? parseQuotaBytes(file.quotaBytes, `--config ${f.config}: quotaBytes`) : DEFAULT_QUOTA_BYTES,
   };
 }
 
-/** `tsraft serve`: runs one node until SIGTERM or SIGINT. Returns the exit code. */
-export async function serve(f: ServeFlags, err: (l: string) => void = (l) => console.error(l)): Promise<number> {
+/** `tsraft serve`: runs one node until SIGTERM or SIGINT. Returns the exit code (docs/OPERATIONS.md, "Exit codes"). */
+export async function serve(f: ServeFlags, err: (l: string) => void = (l) => console.error(l), exit: (code: number) => void = (code) => process.exit(code)): Promise<number> {
   let server: TsraftServer | undefined;
-  // A fatal error (a refused identity, a failed disk) ends the process with a non-zero exit.
-  let fatal: ((code: number) => void) | null = null;
-  let fatalBeforeStart = false;
+  // A fatal error (a refused identity, a failed disk, a broken invariant) ends the process with its
+  // exit code within a second: one error-level log line naming the cause, a clean stop if it is quick, then exit.
+  let dying = false;
+  let fatalBeforeStart: unknown;
+  const die = (e: unknown): void => {
+    if (dying) return;
+    dying = true;
+    const code = exitCodeFor(e);
+    const cause = exitMeaning(code);
+    const running = server!;
+    running.logger.error({ err: e, exitCode: code, cause }, `fatal: ${cause}: ${e instanceof Error ? e.message : String(e)}; exiting with code ${code}`);
+    err(`tsraft serve: ${e instanceof PeerIdentityError ? e.message : `stopped: ${cause}: ${e instanceof Error ? e.message : String(e)}`} (exit code ${code})`);
+    stopThenExit(code, () => running.stop(`fatal: ${cause}`), {
+      exit: (c) => {
+        running.logger.flush();
+        exit(c);
+      },
+      onDeadline: (ms) => err(`tsraft serve: the clean stop did not finish within ${ms} ms; exiting anyway`),
+      onStopError: (se) => err(`tsraft serve: the clean stop failed: ${se instanceof Error ? se.message : String(se)}`),
+    });
+  };
   const onFatal = (e: unknown): void => {
-    if (e instanceof PeerIdentityError) err(`tsraft serve: ${e.message}`);
-    else err(`tsraft serve: stopped: ${e instanceof Error ? e.message : String(e)}`);
-    process.exitCode = 1;
-    if (fatal !== null) fatal(1);
-    else fatalBeforeStart = true;
+    if (server === undefined) fatalBeforeStart ??= e;
+    else die(e);
   };
   try {
     server = await TsraftServer.start(serveConfig(f), { onFatal });
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof StorageRecoveryError || e instanceof WalCorruptionError || e instanceof LockedError) {
-      err(`tsraft serve: ${e.message}`);
-      if (e instanceof WalCorruptionError || e instanceof StorageRecoveryError) err('tsraft serve: the data directory is damaged; see docs/OPERATIONS.md, "Recovering a node that refuses to start"');
-      return 1;
-    }
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      err(`tsraft serve: ${(e as Error).message}: another process uses that port`);
-      return 1;
+    const code = exitCodeFor(e);
+    if (code !== ExitCode.internal) {
+      const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `${(e as Error).message}: another process uses that port` : (e as Error).message;
+      err(`tsraft serve: ${why} (exit code ${code}, ${exitMeaning(code)})`);
+      if (code === ExitCode.dataDamaged) err('tsraft serve: the data directory is damaged; see docs/OPERATIONS.md, "Recovering a node that refuses to start"');
+      return code;
     }
     throw e;
   }
+  if (fatalBeforeStart !== undefined) die(fatalBeforeStart);
   const running = server;
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (why: string, code: number | null): void => {
-      if (stopping) return;
+    const stop = (why: string): void => {
+      if (stopping || dying) return;
       stopping = true;
-      running.logger.info({ why }, code === null ? 'signal received' : 'stopping after a fatal error');
-      void running.stop().then(() => resolve(code ?? (process.exitCode === 1 ? 1 : 0)));
+      running.logger.info({ why }, 'signal received');
+      running.stop(why).then(
+        () => resolve(ExitCode.ok),
+        (e: unknown) => {
+          err(`tsraft serve: the clean stop failed: ${e instanceof Error ? e.message : String(e)}`);
+          resolve(exitCodeFor(e) === ExitCode.internal ? ExitCode.internal : exitCodeFor(e));
+        },
+      );
     };
-    fatal = (code) => stop('fatal error', code);
-    if (fatalBeforeStart) fatal(1);
-    process.on('SIGTERM', () => stop('SIGTERM', null));
-    process.on('SIGINT', () => stop('SIGINT', null));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }

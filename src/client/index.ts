@@ -5,6 +5,7 @@
  * number) so a retried write applies exactly once. It learns the cluster's
  * members from `GET /v1/members`, so it keeps working as nodes come and go.
  */
+import type { Alarm, AlarmName } from '../kv/alarms.js';
 import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 
 export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
@@ -276,6 +277,16 @@ export class KvClient {
   /** Transfers leadership to `to`, or (null) to the most up-to-date voter; resolves with the new leader. */
   async transferLeader(to: string | null = null): Promise<{ leader: string }> {
     return (await this.admin({ method: 'POST', path: '/v1/leader/transfer', body: to === null ? {} : { to } }, [200])).json as { leader: string };
+  }
+
+  /** The active alarms (`GET /v1/alarms`), e.g. NOSPACE when the store reached its space quota. */
+  async alarms(): Promise<Alarm[]> {
+    return (await this.run({ method: 'GET', path: '/v1/alarms' }, [200])).json['alarms'] as Alarm[];
+  }
+
+  /** Disarms every alarm, or only `alarm` (`POST /v1/alarms/disarm`); returns those it disarmed. */
+  async disarmAlarms(alarm?: AlarmName): Promise<{ revision: number; disarmed: Alarm[] }> {
+    return (await this.admin({ method: 'POST', path: '/v1/alarms/disarm', body: alarm === undefined ? {} : { alarm } }, [200])).json as unknown as { revision: number; disarmed: Alarm[] };
   }
 
   private admin(a: Attempt, ok: number[]): Promise<Outcome> {

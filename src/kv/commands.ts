@@ -1,4 +1,5 @@
 import { decode, encode } from '../util/codec.js';
+import type { Alarm } from './alarms.js';
 
 /** Size limits of keys and values, in UTF-8 bytes. */
 export interface KvLimits {
@@ -22,15 +23,23 @@ export interface Session {
   readonly seq: number;
 }
 
-/** What goes into the log: a write, its session, and the proposing leader's clock (for session expiry). */
-export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number };
+/**
+ * What goes into the log: a write, its session, the proposing leader's clock
+ * (for session expiry) and its space quota (bytes; a write that would take
+ * the store above it is refused and raises the NOSPACE alarm; none: no quota).
+ */
+export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number; readonly quota?: number | undefined };
 
 /** What a write returned. `revision` is the log index at which it applied. */
 export type KvResult =
   | { readonly ok: true; readonly op: 'put' | 'append'; readonly revision: number }
   | { readonly ok: true; readonly op: 'delete'; readonly revision: number; readonly deleted: boolean }
   | { readonly ok: true; readonly op: 'cas'; readonly revision: number; readonly swapped: boolean; readonly current: string | null }
-  | { readonly ok: false; readonly error: 'session-expired' | 'stale-request' | 'invalid'; readonly message: string; readonly revision: number };
+  | { readonly ok: false; readonly error: 'session-expired' | 'stale-request' | 'invalid'; readonly message: string; readonly revision: number }
+  /** Refused by the space quota (src/kv/alarms.ts): the store holds `sizeBytes`, above or near `quotaBytes`. */
+  | { readonly ok: false; readonly error: 'no-space'; readonly message: string; readonly revision: number; readonly quotaBytes: number; readonly sizeBytes: number }
+  /** An alarm command (src/kv/alarms.ts): the alarms it disarmed. */
+  | { readonly ok: true; readonly op: 'alarm-disarm'; readonly revision: number; readonly disarmed: readonly Alarm[] };
 
 /** A request the KV store refuses before anything is proposed. */
 export class KvInputError extends Error {

@@ -1,6 +1,8 @@
 import type { Replica } from '../node/replica.js';
 import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session } from './commands.js';
 import type { KvItem, KvStateMachine } from './state-machine.js';
+import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
+import { encode } from '../util/codec.js';
 
 /** Read consistency: linearizable (ReadIndex, the default) or stale (this replica's state as it is). */
 export type Consistency = 'linearizable' | 'stale';
@@ -18,17 +20,39 @@ export class KvService {
     readonly sm: KvStateMachine,
     /** The clock written into each command (for session expiry); the leader's wall clock. */
     private readonly now: () => number = Date.now,
+    /** The space quota written into each write (bytes; `--quota-bytes`); undefined: no quota. */
+    readonly quotaBytes?: number,
   ) {}
 
   private async write(op: unknown, session?: unknown): Promise<KvResult & { ok: true }> {
     const v: KvOp = validateOp(op, this.sm.limits);
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
-    const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now() }));
+    // While NOSPACE is active here, a write that adds data is refused without filling the log;
+    // the state machine decides for good at apply time.
+    const alarm = v.op === 'delete' ? undefined : this.sm.alarms().find((a) => a.alarm === 'NOSPACE');
+    if (alarm !== undefined) {
+      throw new KvNoSpaceError(`the store is read-only: alarm NOSPACE is active (raised at revision ${alarm.revision}, quota ${alarm.quotaBytes} bytes); the store holds ${this.sm.sizeBytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, alarm.quotaBytes, this.sm.sizeBytes);
+    }
+    const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now(), quota: this.quotaBytes }));
     if (!result.ok) {
       if (result.error === 'invalid') throw new KvInputError(result.message);
+      if (result.error === 'no-space') throw new KvNoSpaceError(result.message, result.quotaBytes, result.sizeBytes);
       throw new KvSessionError(result.error, result.message);
     }
     return result;
+  }
+
+  /** The active alarms (`GET /v1/alarms`), read like a key. */
+  async alarms(consistency: Consistency = 'linearizable'): Promise<Alarm[]> {
+    return this.replica.read(() => this.sm.alarms(), consistency);
+  }
+
+  /** Disarms every alarm, or only `alarm`, through the log; returns those it disarmed. */
+  async disarm(alarm?: AlarmName): Promise<{ revision: number; disarmed: readonly Alarm[] }> {
+    const cmd: AlarmDisarmCommand = { kind: 'alarm-disarm', alarm, time: this.now() };
+    const { result } = await this.replica.propose(encode(cmd));
+    if (!result.ok || result.op !== 'alarm-disarm') throw new Error(`disarm answered ${JSON.stringify(result)}`);
+    return { revision: result.revision, disarmed: result.disarmed };
   }
 
   async put(key: string, value: string, session?: Session): Promise<{ revision: number }> {

@@ -2,6 +2,7 @@ import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
 import { decode, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
+import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 
 const BTree = sortedBtree.default;
@@ -42,6 +43,8 @@ type Snap = {
   revision: number;
   data: [key: string, value: string, create: number, mod: number][];
   sessions: [clientId: string, seq: number, result: KvResult, lastSeen: number][];
+  /** Active alarms; absent in snapshots of older versions (no alarm). */
+  alarms?: Alarm[];
 };
 
 /**
@@ -57,6 +60,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private now = 0;
   private lastSweep = 0;
   private revisionValue = 0;
+  /** Bytes of keys and values stored: what the space quota counts. Recomputed on restore. */
+  private bytes = 0;
+  /** Active alarms (replicated state: raised and disarmed only by applied commands). */
+  private alarmSet = new Map<AlarmName, Alarm>();
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
@@ -80,12 +87,23 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return this.sessions.size;
   }
 
+  /** Bytes of keys and values stored (UTF-8): what the space quota counts. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** The active alarms, by name. */
+  alarms(): Alarm[] {
+    return [...this.alarmSet.values()];
+  }
+
   apply(command: Uint8Array, meta: ApplyMeta): KvResult {
     this.revisionValue = meta.index;
     let cmd: KvCommand;
     let op: KvOp;
     try {
       cmd = decodeCommand(command);
+      if (isAlarmCommand(cmd)) return this.applyAlarmCommand(cmd, meta.index);
       op = validateOp(cmd, this.limits);
     } catch (e) {
       // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
@@ -109,7 +127,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         }
       }
     }
-    const result = this.applyOp(op, meta.index);
+    const result = this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index);
     if (session !== undefined) {
       if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
       else {
@@ -124,6 +142,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const cur = this.data.get(op.key);
     switch (op.op) {
       case 'put':
+        this.bytes += this.growth(op.key, cur, op.value);
         this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
         return { ok: true, op: 'put', revision: index };
       case 'append': {
@@ -131,19 +150,79 @@ export class KvStateMachine implements StateMachine<KvResult> {
         if (Buffer.byteLength(value, 'utf8') > this.limits.maxValueBytes) {
           return { ok: false, error: 'invalid', message: `appending would make ${JSON.stringify(op.key)} longer than ${this.limits.maxValueBytes} bytes`, revision: index };
         }
+        this.bytes += this.growth(op.key, cur, value);
         this.data.set(op.key, { value, createRevision: cur?.createRevision ?? index, modRevision: index });
         return { ok: true, op: 'append', revision: index };
       }
       case 'delete':
-        if (cur !== undefined) this.data.delete(op.key);
+        if (cur !== undefined) {
+          this.data.delete(op.key);
+          this.bytes -= recordBytes(op.key, cur.value);
+        }
         return { ok: true, op: 'delete', revision: index, deleted: cur !== undefined };
       case 'cas': {
         const value = cur?.value ?? null;
         if (value !== op.expected) return { ok: true, op: 'cas', revision: cur?.modRevision ?? 0, swapped: false, current: value };
+        this.bytes += this.growth(op.key, cur, op.value);
         this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
         return { ok: true, op: 'cas', revision: index, swapped: true, current: op.value };
       }
     }
+  }
+
+  // ---- space quota and alarms (src/kv/alarms.ts) ---------------------------------
+
+  /** How many bytes the store grows by when `key` (now `cur`) takes `value`. */
+  private growth(key: string, cur: KvRecord | undefined, value: string): number {
+    return recordBytes(key, value) - (cur === undefined ? 0 : recordBytes(key, cur.value));
+  }
+
+  /** The size the store would have after `op` (the append limit is checked by applyOp). */
+  private sizeAfter(op: KvOp): number {
+    const cur = this.data.get(op.key);
+    switch (op.op) {
+      case 'put':
+        return this.bytes + this.growth(op.key, cur, op.value);
+      case 'append': {
+        const added = Buffer.byteLength(op.value, 'utf8');
+        // Too long a value is refused by applyOp as invalid: not a matter of space.
+        if (Buffer.byteLength(cur?.value ?? '', 'utf8') + added > this.limits.maxValueBytes) return this.bytes;
+        return this.bytes + added;
+      }
+      case 'cas':
+        return (cur?.value ?? null) === op.expected ? this.bytes + this.growth(op.key, cur, op.value) : this.bytes;
+      case 'delete':
+        return this.bytes;
+    }
+  }
+
+  /**
+   * Refuses a write that adds data while NOSPACE is active, and one that
+   * would take the store above the proposer's `quota` (raising NOSPACE).
+   * Deletes always pass, so space can be freed. Decided from the replicated
+   * state and the command alone: every replica decides the same.
+   */
+  private spaceRefusal(op: KvOp, quota: unknown, index: number): KvResult | null {
+    if (op.op === 'delete') return null;
+    const active = this.alarmSet.get('NOSPACE');
+    if (active !== undefined) {
+      return { ok: false, error: 'no-space', message: `the store is read-only: alarm NOSPACE is active (raised at revision ${active.revision}, quota ${active.quotaBytes} bytes); the store holds ${this.bytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, revision: index, quotaBytes: active.quotaBytes, sizeBytes: this.bytes };
+    }
+    if (typeof quota !== 'number' || !Number.isSafeInteger(quota) || quota < 1) return null;
+    const after = this.sizeAfter(op);
+    if (after <= quota || after <= this.bytes) return null;
+    this.alarmSet.set('NOSPACE', { alarm: 'NOSPACE', revision: index, quotaBytes: quota, sizeBytes: this.bytes, wouldBeBytes: after });
+    return { ok: false, error: 'no-space', message: `this write would take the store from ${this.bytes} to ${after} bytes, above the space quota of ${quota} bytes (--quota-bytes); alarm NOSPACE raised: the store is read-only until data is deleted and the alarm disarmed (tsraft alarm disarm)`, revision: index, quotaBytes: quota, sizeBytes: this.bytes };
+  }
+
+  private applyAlarmCommand(cmd: AlarmDisarmCommand, index: number): KvResult {
+    const disarmed: Alarm[] = [];
+    for (const [name, a] of [...this.alarmSet]) {
+      if (cmd.alarm !== undefined && cmd.alarm !== name) continue;
+      this.alarmSet.delete(name);
+      disarmed.push(a);
+    }
+    return { ok: true, op: 'alarm-disarm', revision: index, disarmed };
   }
 
   /** Forgets sessions idle longer than the TTL; sweeps at most every quarter TTL of log time. */
@@ -170,6 +249,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       mix(`${id}#${s.seq}:${s.lastSeen}:${JSON.stringify(s.result)}`);
     }
     mix(`now=${this.now}/${this.lastSweep}/rev=${this.revisionValue}`);
+    if (this.alarmSet.size > 0) mix(`alarms=${JSON.stringify(this.alarms())}/bytes=${this.bytes}`);
     return `${this.data.size}:${this.sessions.size}:${(h >>> 0).toString(16)}`;
   }
 
@@ -196,6 +276,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const snap: Snap = { v: 1, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, data: [], sessions: [] };
     for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
     if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
+    if (this.alarmSet.size > 0) snap.alarms = this.alarms();
     return encode(snap);
   }
 
@@ -203,7 +284,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const snap = decode<Snap>(data);
     if (snap.v !== 1) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
     this.data = new BTree<string, KvRecord>();
-    for (const [k, value, createRevision, modRevision] of snap.data) this.data.set(k, { value, createRevision, modRevision });
+    this.bytes = 0;
+    for (const [k, value, createRevision, modRevision] of snap.data) {
+      this.data.set(k, { value, createRevision, modRevision });
+      this.bytes += recordBytes(k, value);
+    }
+    // A snapshot of a version without alarms has none.
+    this.alarmSet = new Map((snap.alarms ?? []).map((a) => [a.alarm, a]));
     this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
     this.now = snap.now;
     this.lastSweep = snap.lastSweep;

@@ -45,6 +45,21 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /**
+   * The space quota (`--quota-bytes`): a write that would take the store's keys and values above
+   * this many bytes is refused with 507 and raises the NOSPACE alarm. Default {@link DEFAULT_QUOTA_BYTES}.
+   */
+  readonly quotaBytes?: number | undefined;
+}
+
+/** The default space quota: 2 GiB, like etcd's. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** Parses `--quota-bytes` (a flag's string or a config file's number): an integer number of bytes >= 1. */
+export function parseQuotaBytes(v: unknown, what = '--quota-bytes'): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${what}: expected a whole number of bytes >= 1 (default ${DEFAULT_QUOTA_BYTES}, 2 GiB), got ${JSON.stringify(v)}`);
+  return n;
 }
 
 export { ConfigError };
@@ -89,6 +104,7 @@ export function validateConfig(c: ServerConfig): ServerConfig {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(c.name)) throw new ConfigError(`--id: a name of letters, digits, '.', '_' or '-' is required, got '${c.name}'`);
   if (c.clusterId.length === 0) throw new ConfigError('--cluster-id must not be empty');
   if (c.dataDir.length === 0) throw new ConfigError('--data is required');
+  if (c.quotaBytes !== undefined) parseQuotaBytes(c.quotaBytes);
   const names = new Set<string>();
   const ids = new Map<number, string>();
   for (const m of c.members) {

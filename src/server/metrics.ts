@@ -40,6 +40,8 @@ export class NodeMetrics {
     labels: { node: string };
     /** On the leader: how many entries each learner is behind, by name. */
     learnerLag?: () => ReadonlyMap<string, number>;
+    /** The KV store's size (what the space quota counts) and its active alarms. */
+    store?: () => { readonly sizeBytes: number; readonly alarms: readonly string[] } | null;
   }) {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
@@ -77,6 +79,26 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const [learner, lag] of opts.learnerLag?.() ?? new Map<string, number>()) this.set({ learner }, lag);
+      },
+    });
+    new Gauge({
+      name: 'tsraft_kv_state_bytes',
+      help: 'Bytes of keys and values in the KV store: what --quota-bytes counts',
+      registers: r,
+      collect() {
+        const st = opts.store?.();
+        if (st !== undefined && st !== null) this.set(st.sizeBytes);
+      },
+    });
+    new Gauge({
+      name: 'tsraft_alarms_active',
+      help: 'Active alarms of the KV store, by alarm (1 while active; NOSPACE: the store is read-only)',
+      labelNames: ['alarm'],
+      registers: r,
+      collect() {
+        const st = opts.store?.();
+        if (st === undefined || st === null) return;
+        this.set({ alarm: 'NOSPACE' }, st.alarms.includes('NOSPACE') ? 1 : 0);
       },
     });
     this.commits = new Counter({ name: 'tsraft_commits_total', help: 'Log entries this node learned committed', registers: r });

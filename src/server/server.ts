@@ -20,20 +20,14 @@ import { RealClock } from '../util/clock.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
 import { AddressBook } from './address-book.js';
-import { ConfigError, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
+import { ConfigError, DEFAULT_QUOTA_BYTES, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
 import { decodeMemberContext } from './member-context.js';
+import { PeerIdentityError } from './errors.js';
 import { ClusterMembership, transportPeers } from './membership.js';
 import { newUid, readMeta, writeMeta, type KnownPeer, type Meta } from './meta.js';
 import { NodeMetrics } from './metrics.js';
 
-/**
- * This node was refused by a peer because its data directory is not the one
- * the cluster knows under its name (it was emptied or replaced). It must not
- * take part under that identity: the message says what to run instead.
- */
-export class PeerIdentityError extends Error {
-  override name = 'PeerIdentityError';
-}
+export { PeerIdentityError };
 
 function fmtHostPort(a: HostPort): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
@@ -135,6 +129,11 @@ export interface ServerOptions {
   readonly onFatal?: (err: unknown) => void;
 }
 
+/** Whether the node is shutting down, and why. */
+interface NodeHealth {
+  stopping: string | null;
+}
+
 /** The kind of configuration change from `prev` to `next`, for the metric and the log. */
 function changeKind(prev: ConfState, next: ConfState): string {
   if (isJoint(next) && !isJoint(prev)) return 'enter-joint';
@@ -173,6 +172,8 @@ export class TsraftServer {
     private readonly clock: RealClock,
     /** Where the API actually listens (the configured port may be 0). */
     readonly apiAddress: HostPort,
+    /** Why the node is shutting down, once it is (`/healthz` answers 503 with it). */
+    private readonly health: NodeHealth,
   ) {}
 
   /** The API's base URL. */
@@ -204,6 +205,7 @@ export class TsraftServer {
     let transport: TcpTransport | undefined;
     let http: Server | undefined;
     let membership: ClusterMembership | undefined;
+    const health: NodeHealth = { stopping: null };
     try {
       // A node that joins must say where it will listen before it can listen: pick the ports now.
       let listen = cfg.listen;
@@ -219,8 +221,10 @@ export class TsraftServer {
       const selfId = meta.id;
       const nameOf = (id: NodeId): string | undefined => book.nameOf(id);
       let node: RaftNode | null = null;
+      const sm = new KvStateMachine();
       const metrics = new NodeMetrics({
         node: () => node,
+        store: () => ({ sizeBytes: sm.sizeBytes, alarms: sm.alarms().map((a) => a.alarm) }),
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
         learnerLag: () => {
@@ -232,12 +236,17 @@ export class TsraftServer {
           return out;
         },
       });
-      const onFatal =
+      const reportFatal =
         opts.onFatal ??
         ((err: unknown) => {
           logger.fatal({ err }, 'node stopped: it cannot continue safely');
           process.exitCode = 1;
         });
+      // From the fatal error on, /healthz says the node is going (a supervisor must not see it healthy).
+      const onFatal = (err: unknown): void => {
+        health.stopping ??= `fatal error: ${err instanceof Error ? err.message : String(err)}`;
+        reportFatal(err);
+      };
       let refused = false;
       const random = new SeededRandom(entropySeed());
       const conf = (): ConfState => node?.conf ?? { voters: meta.bootstrap, outgoing: [], learners: [], context: {} };
@@ -283,7 +292,6 @@ export class TsraftServer {
       });
       const clock = new RealClock();
       let lastLeader: number | null = null;
-      const sm = new KvStateMachine();
       const started = await startNode({
         id: selfId,
         // A bootstrap member starts from the configuration of the brand-new cluster; a node
@@ -355,7 +363,7 @@ export class TsraftServer {
         const i = meta.bootstrap.indexOf(id);
         return i < 0 ? meta.bootstrap.length : i;
       };
-      const kv = new KvService(replica, sm, Date.now);
+      const kv = new KvService(replica, sm, Date.now, cfg.quotaBytes ?? DEFAULT_QUOTA_BYTES);
       const status = (): ApiStatus => {
         const st = started.node.status();
         return {
@@ -383,7 +391,7 @@ export class TsraftServer {
         maxLearnerLag: options.maxLearnerLag,
       });
       const backup = (): Promise<Backup> => takeBackup({ replica, sm, clusterId: cfg.clusterId, members: () => membersOfConf(started.node.conf) });
-      http = createApiServer({ kv, status, metrics, logger, membership, backup });
+      http = createApiServer({ kv, status, metrics, logger, membership, backup, stopping: () => health.stopping });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -401,7 +409,7 @@ export class TsraftServer {
         { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health);
     } catch (e) {
       membership?.stop();
       http?.close();
@@ -416,19 +424,26 @@ export class TsraftServer {
    * in flight, if any, completes and is fsynced), closes storage (releasing
    * the data directory) and the network. Idempotent.
    */
-  stop(): Promise<void> {
+  stop(why = 'stop requested'): Promise<void> {
+    this.health.stopping ??= why;
     this.stopping ??= (async () => {
-      this.logger.info('shutting down');
+      this.logger.info({ why }, 'shutting down');
       this.membership.stop();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       this.replica.stop();
       this.node.stop();
-      await this.storage.close();
-      await this.transport.close();
+      // Each part closes even if another failed (a failed disk must not keep the network open).
+      const failures: unknown[] = [];
+      await this.storage.close().catch((e: unknown) => failures.push(e));
+      await this.transport.close().catch((e: unknown) => failures.push(e));
       this.clock.dispose();
       this.http.closeAllConnections();
       await closed;
+      if (failures.length > 0) {
+        this.logger.warn({ err: failures[0] }, 'stopped, with errors');
+        throw failures[0];
+      }
       this.logger.info('stopped');
     })();
     return this.stopping;

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { KvClient } from '../../src/client/index.js';
+import { ExitCode } from '../../src/server/exit-codes.js';
 import { assertAllAcked, assertLinearizable } from './checks.js';
 import { ProcessCluster, Workload, sleep } from './harness.js';
 
@@ -109,7 +110,7 @@ test('(d) a node with a corrupt WAL refuses to start, naming the file and the of
     writeFileSync(seg, bytes);
     c.spawn(victim);
     const code = await c.exited(victim);
-    assert.equal(code, 1);
+    assert.equal(code, ExitCode.dataDamaged, 'exit code 65: the data directory is damaged (docs/OPERATIONS.md, "Exit codes")');
     const err = c.nodes[victim]!.stderr;
     assert.match(err, /tsraft serve: .*\.wal: corrupt at byte offset \d+: expected/);
     assert.ok(err.includes(seg), `the message names ${seg}: ${err}`);

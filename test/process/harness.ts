@@ -49,15 +49,23 @@ export class ProcessCluster {
     this.root = root;
   }
 
-  /** Starts n nodes (fast timing: heartbeats every 50 ms, elections after 500–1000 ms). */
-  static async start(n = 3): Promise<ProcessCluster> {
+  /** Flags added to every node's `tsraft serve` (e.g. `--quota-bytes`). */
+  extraArgs: string[] = [];
+
+  /**
+   * Starts n nodes (fast timing: heartbeats every 50 ms, elections after 500–1000 ms).
+   * `prepare` runs before the first spawn (e.g. to mount a small file system on a node's data directory).
+   */
+  static async start(n = 3, opts: { readonly extraArgs?: readonly string[]; readonly prepare?: (c: ProcessCluster) => void } = {}): Promise<ProcessCluster> {
     const c = new ProcessCluster(mkdtempSync(path.join(tmpdir(), 'tsraft-proc-')));
+    c.extraArgs = [...(opts.extraArgs ?? [])];
     for (let i = 1; i <= n; i++) {
       const raftPort = await freePort();
       const apiPort = await freePort();
       c.nodes.push({ name: `n${i}`, dataDir: path.join(c.root, `n${i}`), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, proc: null, stderr: '' });
     }
     c.bootstrapPeers = c.nodes.map((x) => `${x.name}=127.0.0.1:${x.raftPort}`).join(',');
+    opts.prepare?.(c);
     for (let i = 0; i < n; i++) c.spawn(i);
     await c.waitHealthy();
     await c.waitLeader();
@@ -101,7 +109,7 @@ export class ProcessCluster {
     const membership = node.join === undefined ? ['--peers', this.bootstrapPeers] : ['--join', node.join, ...(node.learner === true ? ['--learner'] : [])];
     const p = spawn(
       process.execPath,
-      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, ...membership, '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn'],
+      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, ...membership, '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn', ...this.extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     p.stderr!.on('data', (b: Buffer) => {
