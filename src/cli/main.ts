@@ -27,6 +27,11 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
+  .option('--api-cert <file>', 'serve the API over HTTPS only, with this certificate (PEM); needs --api-key')
+  .option('--api-key <file>', "the API certificate's private key (PEM)")
+  .option('--api-cacert <file>', "the CA trusted for other members' HTTPS APIs (default: ca.pem next to --api-cert, if any)")
+  .option('--auth-exempt <list>', "routes served without a token while auth is on: healthz,metrics (default both; '' protects both)")
+  .option('--token-file <file>', 'with --join: a file holding an admin token (needed when the cluster has auth on)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

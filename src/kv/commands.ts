@@ -22,15 +22,23 @@ export interface Session {
   readonly seq: number;
 }
 
-/** What goes into the log: a write, its session, and the proposing leader's clock (for session expiry). */
-export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number };
+/**
+ * What goes into the log: a write, its session, the proposing leader's clock (for session expiry),
+ * and `by`, the SHA-256 of the caller's token when auth is on (its permission is re-checked at apply time).
+ */
+export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number; readonly by?: string | undefined };
 
 /** What a write returned. `revision` is the log index at which it applied. */
 export type KvResult =
   | { readonly ok: true; readonly op: 'put' | 'append'; readonly revision: number }
   | { readonly ok: true; readonly op: 'delete'; readonly revision: number; readonly deleted: boolean }
   | { readonly ok: true; readonly op: 'cas'; readonly revision: number; readonly swapped: boolean; readonly current: string | null }
-  | { readonly ok: false; readonly error: 'session-expired' | 'stale-request' | 'invalid'; readonly message: string; readonly revision: number };
+  /** A change of the auth state (src/auth/commands.ts). */
+  | { readonly ok: true; readonly op: 'auth'; readonly revision: number }
+  | { readonly ok: false; readonly error: KvError; readonly message: string; readonly revision: number };
+
+/** Why a command was refused at apply time: its session, bad input, or the auth state (src/auth). */
+export type KvError = 'session-expired' | 'stale-request' | 'invalid' | 'unauthenticated' | 'permission-denied' | 'conflict' | 'not-found';
 
 /** A request the KV store refuses before anything is proposed. */
 export class KvInputError extends Error {

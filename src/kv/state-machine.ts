@@ -2,6 +2,8 @@ import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
 import { decode, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
+import { applyAuthCommand, isAuthCommand, writeRefusal } from '../auth/commands.js';
+import { AuthState, type AuthSnapshot } from '../auth/model.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 
 const BTree = sortedBtree.default;
@@ -42,6 +44,8 @@ type Snap = {
   revision: number;
   data: [key: string, value: string, create: number, mod: number][];
   sessions: [clientId: string, seq: number, result: KvResult, lastSeen: number][];
+  /** Roles and tokens (src/auth); absent in snapshots of older versions: auth disabled. */
+  auth?: AuthSnapshot;
 };
 
 /**
@@ -57,6 +61,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private now = 0;
   private lastSweep = 0;
   private revisionValue = 0;
+  private authState = new AuthState();
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
@@ -80,12 +85,18 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return this.sessions.size;
   }
 
+  /** The replicated auth state (roles, tokens, on or off) as of the last applied command. */
+  get auth(): AuthState {
+    return this.authState;
+  }
+
   apply(command: Uint8Array, meta: ApplyMeta): KvResult {
     this.revisionValue = meta.index;
     let cmd: KvCommand;
     let op: KvOp;
     try {
       cmd = decodeCommand(command);
+      if (isAuthCommand(cmd)) return applyAuthCommand(this.authState, cmd, meta.index);
       op = validateOp(cmd, this.limits);
     } catch (e) {
       // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
@@ -109,7 +120,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
         }
       }
     }
-    const result = this.applyOp(op, meta.index);
+    // Judged by the auth state at this index: a write racing a revocation is refused on every replica alike.
+    const result = writeRefusal(this.authState, cmd.by, op.key, meta.index) ?? this.applyOp(op, meta.index);
     if (session !== undefined) {
       if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
       else {
@@ -169,6 +181,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const s = this.sessions.get(id)!;
       mix(`${id}#${s.seq}:${s.lastSeen}:${JSON.stringify(s.result)}`);
     }
+    if (!this.authState.empty) mix(this.authState.canonical());
     mix(`now=${this.now}/${this.lastSweep}/rev=${this.revisionValue}`);
     return `${this.data.size}:${this.sessions.size}:${(h >>> 0).toString(16)}`;
   }
@@ -196,6 +209,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const snap: Snap = { v: 1, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, data: [], sessions: [] };
     for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
     if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
+    if (!this.authState.empty) snap.auth = this.authState.snapshot();
     return encode(snap);
   }
 
@@ -205,6 +219,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.data = new BTree<string, KvRecord>();
     for (const [k, value, createRevision, modRevision] of snap.data) this.data.set(k, { value, createRevision, modRevision });
     this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
+    this.authState = AuthState.fromSnapshot(snap.auth);
     this.now = snap.now;
     this.lastSweep = snap.lastSweep;
     this.revisionValue = meta.index;

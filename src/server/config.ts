@@ -45,7 +45,22 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /** HTTPS for the API (`--api-cert`, `--api-key`: PEM files); both or neither. */
+  readonly apiCertFile?: string | undefined;
+  readonly apiKeyFile?: string | undefined;
+  /**
+   * The CA trusted for calls to other members' APIs (membership forwarding, `--join`):
+   * `--api-cacert`; default the `ca.pem` next to `--api-cert`, if there is one.
+   */
+  readonly apiCaFile?: string | undefined;
+  /** Routes served without a token while auth is on (`--auth-exempt`): among `healthz`, `metrics`. Default both. */
+  readonly authExempt?: readonly string[] | undefined;
+  /** A token file (`--token-file`) sent with `--join`: an admin token when the cluster has auth on. */
+  readonly tokenFile?: string | undefined;
 }
+
+/** The routes `--auth-exempt` may name. */
+export const AUTH_EXEMPTABLE = ['healthz', 'metrics'] as const;
 
 export { ConfigError };
 
@@ -98,6 +113,10 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     const other = ids.get(id);
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
+  }
+  if ((c.apiCertFile === undefined) !== (c.apiKeyFile === undefined)) throw new ConfigError('--api-cert and --api-key go together: give both (HTTPS) or neither (HTTP)');
+  for (const r of c.authExempt ?? []) {
+    if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);
   }
   if (c.join !== undefined) {
     let u: URL | null = null;
