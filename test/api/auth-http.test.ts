@@ -4,7 +4,7 @@
  * token, revocation on every node, the exempt routes.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -212,6 +212,31 @@ test('a revoked token is refused by every node (linearizable reads check after t
   for (const s of servers) assert.equal((await http(`${s.apiUrl}/v1/status`, 'GET', readerToken)).status, 401);
   // Auth status names the caller's token.
   assert.deepEqual((await http(`${leader().apiUrl}/v1/auth/status`, 'GET', writerToken)).json, { enabled: true, token: 'writer1' });
+});
+
+test('tsraft serve --join needs an admin token when auth is on (--token-file)', { timeout: 60_000 }, async () => {
+  const join = async (name: string, token: string | undefined): Promise<TsraftServer> => {
+    const dataDir = path.join(root, name);
+    let tokenFile: string | undefined;
+    if (token !== undefined) {
+      tokenFile = path.join(root, `${name}.token`);
+      writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    }
+    return TsraftServer.start(
+      { name, clusterId: 'auth-test', dataDir, listen: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, members: [], join: follower().apiUrl, learner: true, tokenFile },
+      { logger: silentLogger() },
+    );
+  };
+  await assert.rejects(join('j1', undefined), /HTTP 401.*give an admin token with --token-file/);
+  await assert.rejects(join('j2', writerToken), /HTTP 403.*not an admin token/);
+  const j3 = await join('j3', rootToken);
+  try {
+    const members = await http(`${leader().apiUrl}/v1/members`, 'GET', rootToken);
+    assert.ok((members.json['members'] as { name: string }[]).some((m) => m.name === 'j3'));
+  } finally {
+    await j3.stop();
+    assert.equal((await http(`${leader().apiUrl}/v1/members/j3`, 'DELETE', rootToken)).status, 200);
+  }
 });
 
 test('disable: admin only; then everything is open again and roles and tokens are kept', async () => {
