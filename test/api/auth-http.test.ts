@@ -47,7 +47,7 @@ async function http(url: string, method: string, token?: string, body?: unknown)
   if (body !== undefined) headers['content-type'] = 'application/json';
   const r = await fetch(url, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
   const text = await r.text();
-  let json: Record<string, unknown> = {};
+  let json: Record<string, unknown>;
   try {
     json = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
