@@ -1,4 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { AuthError } from '../auth/commands.js';
+import type { Permission } from '../auth/model.js';
+import type { AuthService } from '../auth/service.js';
+import { authHttpError, bearerHash, handleAuthRoute } from './auth-routes.js';
 import { KvInputError, KvSessionError, validateSession, type Session } from '../kv/commands.js';
 import { KvNoSpaceError, validateAlarmName } from '../kv/alarms.js';
 import type { Consistency, KvService } from '../kv/service.js';
@@ -41,7 +46,16 @@ export interface ApiOptions {
   readonly backup?: () => Promise<Backup>;
   /** Why the node is shutting down, or null while it serves: `/healthz` answers 503 with it. */
   readonly stopping?: () => string | null;
+  /** Bearer tokens and roles (`/v1/auth/...`, and every route checked while auth is enabled); without it, no auth. */
+  readonly auth?: AuthService;
+  /** Routes served without a token even while auth is enabled: any of `healthz`, `metrics`. Default both. */
+  readonly authExempt?: readonly string[];
+  /** Serve HTTPS only, with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
+
+/** The API's server: HTTP, or HTTPS with {@link ApiOptions.tls}. */
+export type ApiServer = Server | HttpsServer;
 
 /** A request refused with an HTTP status and a JSON error body. */
 class HttpError extends Error {
@@ -207,6 +221,10 @@ function toHttp(e: unknown): HttpError {
     return new HttpError(status, code, e.message, status === 503 ? { 'retry-after': '1' } : {});
   }
   if (e instanceof KvNoSpaceError) return new HttpError(507, 'no-space', e.message, {}, { quotaBytes: e.quotaBytes, sizeBytes: e.sizeBytes });
+  if (e instanceof AuthError) {
+    const a = authHttpError(e);
+    return new HttpError(a.status, a.code, a.message, a.headers);
+  }
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
   if (e instanceof TimeoutError || e instanceof ProposalUnknownError) {
@@ -224,11 +242,13 @@ function toHttp(e: unknown): HttpError {
  * `/v1/status`, `/healthz` and `/metrics`. Any node serves any request: reads
  * by ReadIndex, writes forwarded to the leader by Raft.
  */
-export function createApiServer(opts: ApiOptions): Server {
+export function createApiServer(opts: ApiOptions): ApiServer {
   const limit = opts.maxBodyBytes ?? 2 << 20;
   const timeoutMs = opts.requestTimeoutMs ?? 5_000;
   const membershipTimeoutMs = opts.membershipTimeoutMs ?? 60_000;
   const kv = opts.kv;
+  const auth = opts.auth;
+  const exempt = new Set(opts.authExempt ?? ['healthz', 'metrics']);
 
   const withTimeout = <T>(p: Promise<T>, ms = timeoutMs): Promise<T> =>
     new Promise<T>((resolve, reject) => {
@@ -252,20 +272,34 @@ export function createApiServer(opts: ApiOptions): Server {
     const allow = (methods: string): void => {
       if (!methods.split(', ').includes(method)) throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${p}`, { allow: methods });
     };
+    // The caller's token (its SHA-256); `need` refuses (401/403) what it may not do in this node's auth state.
+    const by = bearerHash(req);
+    const need = (perm: Permission): void => auth?.demand(by, perm);
 
     if (p === '/healthz') {
       allow('GET');
+      if (!exempt.has('healthz')) need({ kind: 'authenticated' });
       const stopping = opts.stopping?.() ?? null;
       if (stopping !== null) return send(res, 503, { ok: false, error: 'stopping', message: `this node is shutting down: ${stopping}` }, { 'retry-after': '1' });
       return send(res, 200, { ok: true });
     }
-    if (p === '/v1/backup' && opts.backup !== undefined) return handleBackupRequest(req, res, opts.backup);
+    if (p === '/v1/backup' && opts.backup !== undefined) {
+      need({ kind: 'admin' });
+      return handleBackupRequest(req, res, opts.backup);
+    }
     if (p === '/v1/status') {
       allow('GET');
+      need({ kind: 'authenticated' });
       return send(res, 200, opts.status());
+    }
+    if ((p === '/v1/auth' || p.startsWith('/v1/auth/')) && auth !== undefined) {
+      const r = await handleAuthRoute({ auth, by, method, rest: p.slice('/v1/auth'.length), body: () => readBody(req, limit, true), timed: (q) => withTimeout(q), allow });
+      if (r === null) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
+      return send(res, r.status, r.body);
     }
     if (p === '/metrics') {
       allow('GET');
+      if (!exempt.has('metrics')) need({ kind: 'authenticated' });
       if (opts.metrics === undefined) throw new HttpError(404, 'not-found', 'metrics are not enabled');
       const text = await opts.metrics.text();
       res.writeHead(200, { 'content-type': opts.metrics.contentType });
@@ -273,7 +307,11 @@ export function createApiServer(opts: ApiOptions): Server {
       return;
     }
     if (p === '/v1/members' || p.startsWith('/v1/members/') || p === '/v1/leader/transfer') return handleMembership(req, res, url, method);
-    if (p === '/v1/alarms' || p === '/v1/alarms/disarm') return handleAlarms(req, res, url, method);
+    if (p === '/v1/alarms' || p === '/v1/alarms/disarm') {
+      // Listing alarms is like reading the status; disarming changes the cluster: admin only.
+      need(p === '/v1/alarms' ? { kind: 'authenticated' } : { kind: 'admin' });
+      return handleAlarms(req, res, url, method);
+    }
     if (p === '/v1/kv' || p === '/v1/kv/') {
       if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
       allow('GET');
@@ -284,7 +322,9 @@ export function createApiServer(opts: ApiOptions): Server {
         if (!/^\d+$/.test(limitParam)) throw new HttpError(400, 'invalid', `limit must be a non-negative integer, got '${limitParam}'`);
         max = Number(limitParam);
       }
-      const items = await withTimeout(kv.list(prefix, consistencyOf(url), max));
+      const c = consistencyOf(url);
+      // A linearizable read is judged after the ReadIndex wait, against the auth state as of the read.
+      const items = await withTimeout(kv.list(prefix, c, max, () => need({ kind: 'list', prefix })));
       return send(res, 200, { items });
     }
     if (!p.startsWith('/v1/kv/')) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
@@ -300,33 +340,40 @@ export function createApiServer(opts: ApiOptions): Server {
     }
     if (key.length === 0) throw new HttpError(400, 'invalid', 'key must not be empty');
 
+    // Writes: refused here if this node's auth state says so (nothing proposed), and re-checked at apply time.
+    const writer = (): string | undefined => {
+      need({ kind: 'write', key });
+      return auth?.state.enabled === true ? by : undefined;
+    };
     if (isAppend) {
+      const w = writer();
       const body = await readBody(req, limit);
-      const r = await withTimeout(kv.append(key, stringField(body, 'value'), sessionOf(req)));
+      const r = await withTimeout(kv.append(key, stringField(body, 'value'), sessionOf(req), w));
       return send(res, 200, { revision: r.revision });
     }
     switch (method) {
       case 'GET': {
-        const item = await withTimeout(kv.get(key, consistencyOf(url)));
+        const item = await withTimeout(kv.get(key, consistencyOf(url), () => need({ kind: 'read', key })));
         if (item === null) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
         return send(res, 200, item);
       }
       case 'PUT': {
+        const w = writer();
         const body = await readBody(req, limit);
         const value = stringField(body, 'value');
         const session = sessionOf(req);
         if (Object.hasOwn(body, 'prevValue')) {
           const prev = body['prevValue'];
           if (prev !== null && typeof prev !== 'string') throw new HttpError(400, 'invalid', 'field "prevValue" must be a string or null');
-          const r = await withTimeout(kv.cas(key, prev, value, session));
+          const r = await withTimeout(kv.cas(key, prev, value, session, w));
           if (!r.swapped) return send(res, 412, { error: 'precondition-failed', message: 'the current value is not prevValue', current: r.current });
           return send(res, 200, { revision: r.revision });
         }
-        const r = await withTimeout(kv.put(key, value, session));
+        const r = await withTimeout(kv.put(key, value, session, w));
         return send(res, 200, { revision: r.revision });
       }
       case 'DELETE': {
-        const r = await withTimeout(kv.delete(key, sessionOf(req)));
+        const r = await withTimeout(kv.delete(key, sessionOf(req), writer()));
         if (!r.deleted) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
         return send(res, 200, { revision: r.revision });
       }
@@ -378,6 +425,9 @@ export function createApiServer(opts: ApiOptions): Server {
     }
     const membership = opts.membership;
     if (membership === undefined) throw new HttpError(501, 'not-implemented', 'this node does not offer membership changes');
+    // Listing needs any valid token; a change needs admin. A forwarded call carries the caller's token on.
+    auth?.demand(bearerHash(req), route === 'members' && method === 'GET' ? { kind: 'authenticated' } : { kind: 'admin' });
+    const caller = { authorization: req.headers['authorization'] };
     let name = '';
     if (route === 'member' || route === 'promote') {
       let raw: string;
@@ -395,20 +445,20 @@ export function createApiServer(opts: ApiOptions): Server {
       });
     switch (route) {
       case 'members':
-        if (method === 'GET') return send(res, 200, await withTimeout(membership.list()));
-        return send(res, 201, await slow(membership.add(addMemberRequest(await readBody(req, limit)))));
+        if (method === 'GET') return send(res, 200, await withTimeout(membership.list(caller)));
+        return send(res, 201, await slow(membership.add(addMemberRequest(await readBody(req, limit)), caller)));
       case 'promote':
         onlyFields(await readBody(req, limit, true), []);
-        return send(res, 200, { member: await slow(membership.promote(name)) });
+        return send(res, 200, { member: await slow(membership.promote(name, caller)) });
       case 'member':
-        await slow(membership.remove(name));
+        await slow(membership.remove(name, caller));
         return send(res, 200, { removed: name });
       case 'transfer':
-        return send(res, 200, await slow(membership.transferLeader(transferTarget(await readBody(req, limit, true)))));
+        return send(res, 200, await slow(membership.transferLeader(transferTarget(await readBody(req, limit, true)), caller)));
     }
   };
 
-  return createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
       const h = toHttp(e);
       if (h.status >= 500 && h.status !== 503 && h.status !== 504) opts.logger.error({ err: e, url: req.url, method: req.method }, 'request failed');
@@ -417,5 +467,8 @@ export function createApiServer(opts: ApiOptions): Server {
       // A body we refused may still be arriving: drain it so the connection can be reused.
       req.resume();
     });
-  });
+  };
+  // With a certificate the API speaks HTTPS only: a plain HTTP request fails the TLS handshake.
+  if (opts.tls !== undefined) return createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, keepAliveTimeout: 60_000 }, onRequest);
+  return createServer({ keepAliveTimeout: 60_000 }, onRequest);
 }

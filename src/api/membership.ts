@@ -65,13 +65,18 @@ export class MembershipError extends Error {
   }
 }
 
+/** Who asked: a call forwarded to the leader carries the caller's `Authorization` header on. */
+export interface CallerContext {
+  readonly authorization?: string | undefined;
+}
+
 /** What the server offers the HTTP API for membership. Every call resolves once the change is committed. */
 export interface MembershipApi {
-  list(): Promise<MembersView>;
-  add(req: AddMemberRequest): Promise<AddMemberResult>;
-  promote(name: string): Promise<MemberView>;
+  list(caller?: CallerContext): Promise<MembersView>;
+  add(req: AddMemberRequest, caller?: CallerContext): Promise<AddMemberResult>;
+  promote(name: string, caller?: CallerContext): Promise<MemberView>;
   /** Removes a member; removing the leader first transfers leadership. */
-  remove(name: string): Promise<void>;
+  remove(name: string, caller?: CallerContext): Promise<void>;
   /** Transfers leadership to `to`, or to the most up-to-date voter; resolves with the new leader's name. */
-  transferLeader(to: string | null): Promise<{ readonly leader: string }>;
+  transferLeader(to: string | null, caller?: CallerContext): Promise<{ readonly leader: string }>;
 }

@@ -5,7 +5,8 @@ import { BackupFormatError, decodeBackup, readBackupFile, writeFileAtomic, type 
 import { RestoreError, checkNewNode, replaySurvivor, seedDataDir, type NewNode, type SeedResult } from '../backup/restore.js';
 import { StorageRecoveryError } from '../storage/file-storage.js';
 import { WalCorruptionError } from '../storage/wal/record.js';
-import { endpointsFrom } from './output.js';
+import { connectOptions, endpointsFrom, type ConnectFlags } from './output.js';
+import { caFetchOptions } from '../security/https-client.js';
 
 type Io = { out: (l: string) => void; err: (l: string) => void };
 const stdio: Io = { out: (l) => console.log(l), err: (l) => console.error(l) };
@@ -24,14 +25,17 @@ function keysIn(b: Pick<Backup, 'data' | 'index' | 'term'>): number {
  * first endpoint that answers, verifies it, writes FILE atomically. Returns
  * the exit code.
  */
-export async function backupCommand(file: string, flags: { endpoints?: string; timeoutMs?: number }, io: Io = stdio): Promise<number> {
+export async function backupCommand(file: string, flags: { endpoints?: string; timeoutMs?: number } & ConnectFlags, io: Io = stdio): Promise<number> {
   const errors: string[] = [];
+  const conn = connectOptions(flags);
+  const fetchOptions = caFetchOptions(conn.ca);
+  const headers: Record<string, string> = conn.token === undefined ? {} : { authorization: `Bearer ${conn.token}` };
   for (const endpoint of endpointsFrom(flags.endpoints)) {
     const url = `${endpoint.replace(/\/+$/, '')}/v1/backup`;
     let bytes: Uint8Array;
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(flags.timeoutMs ?? 120_000) });
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(flags.timeoutMs ?? 120_000), ...fetchOptions } as RequestInit);
       bytes = new Uint8Array(await res.arrayBuffer());
     } catch (e) {
       errors.push(`${url}: ${(e as Error).message}`);

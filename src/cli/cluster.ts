@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exitMeaning } from '../server/exit-codes.js';
+import { ROOT_TOKEN_FILE } from '../auth/service.js';
+import { ensureClusterCerts } from '../security/cluster-certs.js';
+import { caFetchOptions } from '../security/https-client.js';
 
 export interface ClusterFlags {
   nodes: string;
@@ -10,6 +13,10 @@ export interface ClusterFlags {
   basePort: string;
   clusterId: string;
   host: string;
+  /** Serve every node's API over HTTPS (certificates of the cluster's development CA). */
+  tls?: boolean;
+  /** Enable auth once the cluster is up; the root token goes to `<data>/root.token`. */
+  auth?: boolean;
 }
 
 /** Ports of node i (1-based) of a local cluster: Raft at base+i, the API at base+100+i. */
@@ -18,8 +25,8 @@ export function localPorts(base: number, i: number): { raft: number; api: number
 }
 
 /** The API URLs of a local cluster started with these settings. */
-export function localEndpoints(nodes = 3, base = 7000, host = '127.0.0.1'): string[] {
-  return Array.from({ length: nodes }, (_, k) => `http://${host}:${localPorts(base, k + 1).api}`);
+export function localEndpoints(nodes = 3, base = 7000, host = '127.0.0.1', scheme: 'http' | 'https' = 'http'): string[] {
+  return Array.from({ length: nodes }, (_, k) => `${scheme}://${host}:${localPorts(base, k + 1).api}`);
 }
 
 /** How `tsraft cluster` reports a node whose process ended while the cluster runs. */
@@ -29,10 +36,10 @@ export function describeExit(name: string, code: number | null, signal: NodeJS.S
   return `${name} died with exit code ${code ?? '?'} (${code === null ? 'unknown exit code' : exitMeaning(code)})`;
 }
 
-async function waitHealthy(url: string, child: ChildProcess, deadline: number): Promise<boolean> {
+async function waitHealthy(url: string, child: ChildProcess, deadline: number, fetchOptions: Record<string, unknown>): Promise<boolean> {
   while (Date.now() < deadline && child.exitCode === null) {
     try {
-      const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) });
+      const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500), ...fetchOptions } as RequestInit);
       if (r.ok) return true;
     } catch {
       // not up yet
@@ -62,6 +69,9 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   mkdirSync(f.data, { recursive: true });
   const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
   const peers = names.map((name, k) => `${name}=${f.host}:${localPorts(base, k + 1).raft}`).join(',');
+  // HTTPS: the development CA and member certificates (also the peers' TLS material), made on first start.
+  const certs = f.tls === true ? await ensureClusterCerts(f.data, names, f.host === '127.0.0.1' || f.host === 'localhost' ? [] : [f.host]) : null;
+  const fetchOptions = caFetchOptions(certs === null ? undefined : readFileSync(certs.caFile, 'utf8'));
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = (): Promise<void> => {
@@ -86,7 +96,10 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     const log = createWriteStream(path.join(f.data, `${name}.log`), { flags: 'a' });
     const child = spawn(
       process.execPath,
-      [cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId],
+      [
+        ...[cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId],
+        ...(certs === null ? [] : ['--api-cert', path.join(certs.tlsDir(name), 'node.pem'), '--api-key', path.join(certs.tlsDir(name), 'node.key')]),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.pipe(log, { end: false });
@@ -101,16 +114,30 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     children.push(child);
   });
 
-  const urls = localEndpoints(n, base, f.host);
+  const urls = localEndpoints(n, base, f.host, certs === null ? 'http' : 'https');
   const deadline = Date.now() + 15_000;
-  const up = await Promise.all(urls.map((u, k) => waitHealthy(u, children[k]!, deadline)));
+  const up = await Promise.all(urls.map((u, k) => waitHealthy(u, children[k]!, deadline, fetchOptions)));
   urls.forEach((u, k) => out(`  ${names[k]}  ${up[k] ? 'up  ' : 'DOWN'}  ${u}`));
   if (up.every((x) => !x)) {
     out('tsraft cluster: no node came up');
     await stopAll();
     return 1;
   }
-  out(`tsraft cluster: try  npx tsraft kv put greeting hello  and  npx tsraft kv get greeting ;  npx tsraft status ;  Ctrl-C stops the cluster`);
+  const flags: string[] = [];
+  if (certs !== null) {
+    out(`tsraft cluster: the APIs speak HTTPS only; the CA certificate for clients: ${path.resolve(certs.caFile)}`);
+    flags.push(`--cacert ${path.resolve(certs.caFile)}`);
+  }
+  if (f.auth === true) {
+    const file = await enableAuth(f.data, urls.filter((_, k) => up[k]), fetchOptions, deadline + 15_000, out);
+    if (file === null) {
+      await stopAll();
+      return 1;
+    }
+    flags.push(`--token-file ${file}`);
+  }
+  const extra = flags.length > 0 ? ` --endpoints ${urls.join(',')} ${flags.join(' ')}` : '';
+  out(`tsraft cluster: try  npx tsraft kv put greeting hello${extra}  and  npx tsraft kv get greeting${extra} ;  npx tsraft status${extra} ;  Ctrl-C stops the cluster`);
 
   return new Promise<number>((resolve) => {
     const onSignal = (): void => {
@@ -124,4 +151,43 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/**
+ * `tsraft cluster --auth`: enables auth through the first node that can, and
+ * writes the root token to `<data>/root.token` (0600). A restart finds the file
+ * and keeps using it (auth stays enabled in the replicated state). Returns the
+ * file, or null (after saying why) if auth could not be enabled.
+ */
+async function enableAuth(data: string, urls: readonly string[], fetchOptions: Record<string, unknown>, deadline: number, out: (l: string) => void): Promise<string | null> {
+  const file = path.resolve(data, ROOT_TOKEN_FILE);
+  if (existsSync(file)) {
+    out(`tsraft cluster: auth: using the existing root token in ${file}`);
+    return file;
+  }
+  let last = 'no node answered';
+  while (Date.now() < deadline) {
+    for (const u of urls) {
+      try {
+        const r = await fetch(`${u}/v1/auth/enable`, { method: 'POST', signal: AbortSignal.timeout(10_000), ...fetchOptions } as RequestInit);
+        const body = (await r.json().catch(() => ({}))) as { token?: unknown; message?: unknown };
+        if (r.ok && typeof body.token === 'string') {
+          writeFileSync(file, `${body.token}\n`, { mode: 0o600 });
+          chmodSync(file, 0o600);
+          out(`tsraft cluster: auth enabled; the root token is in ${file} (mode 0600)`);
+          return file;
+        }
+        if (r.status === 401 || r.status === 403) {
+          out(`tsraft cluster: auth is already enabled in this cluster but ${file} is missing: use a root token you kept (e.g. ${path.join(data, 'n1', ROOT_TOKEN_FILE)}) with --token-file`);
+          return null;
+        }
+        last = `${u}: HTTP ${r.status} ${typeof body.message === 'string' ? body.message : ''}`;
+      } catch (e) {
+        last = `${u}: ${(e as Error).message}`;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  out(`tsraft cluster: could not enable auth (${last})`);
+  return null;
 }

@@ -1,9 +1,9 @@
 import { KvClient, KvClientError } from '../client/index.js';
-import { endpointsFrom, stdio, type Io } from './output.js';
+import { connectOptions, endpointsFrom, stdio, type ConnectFlags, type Io } from './output.js';
 
 /** `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code. */
-export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; absent?: boolean }, io: Io = stdio): Promise<number> {
-  const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints) });
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; absent?: boolean } & ConnectFlags, io: Io = stdio): Promise<number> {
+  const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints), ...connectOptions(flags) });
   const need = (n: number, usage: string): boolean => {
     if (args.length === n) return true;
     io.err(`usage: tsraft kv ${usage}`);

@@ -2,13 +2,27 @@
 /** The `tsraft` command. */
 import { Command, CommanderError } from 'commander';
 import { alarmDisarm, alarmList } from './alarm.js';
+import { authDisable, authEnable, authStatus, roleAdd, roleList, roleRemove, tokenCreate, tokenList, tokenRevoke, type AuthFlags } from './auth.js';
 import { backupCommand, restoreCommand, type RestoreFlags } from './backup.js';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
 import { kvCommand } from './kv.js';
 import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
+import { FlagFileError } from './output.js';
 import { serve } from './serve.js';
 import { statusCommand } from './status.js';
+
+const CACERT_HELP = 'the CA certificate to trust for https:// endpoints (default: TSRAFT_CACERT; `tsraft cluster --tls` writes <data>/ca.pem)';
+const TOKEN_HELP = 'a file holding the bearer token to send (default: the token in TSRAFT_TOKEN)';
+
+/** `--endpoints`, `--cacert`, `--token-file` and `--json`: what every `tsraft auth` command takes. */
+function connectFlags(c: Command): Command {
+  return c
+    .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
+    .option('--cacert <file>', CACERT_HELP)
+    .option('--token-file <file>', TOKEN_HELP)
+    .option('--json', 'print the JSON answer');
+}
 
 const program = new Command();
 program.name('tsraft').description('Raft consensus and a replicated, linearizable key-value store').exitOverride().showHelpAfterError();
@@ -22,13 +36,18 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, quotaBytes)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
   .option('--quota-bytes <n>', 'space quota: writes that would take the keys and values above N bytes get 507 and raise the NOSPACE alarm (default 2147483648, 2 GiB)')
+  .option('--api-cert <file>', 'serve the API over HTTPS only, with this certificate (PEM); needs --api-key')
+  .option('--api-key <file>', "the API certificate's private key (PEM)")
+  .option('--api-cacert <file>', "the CA trusted for other members' HTTPS APIs (default: ca.pem next to --api-cert, if any)")
+  .option('--auth-exempt <list>', "routes served without a token while auth is on: healthz,metrics (default both; '' protects both)")
+  .option('--token-file <file>', 'with --join: a file holding an admin token (needed when the cluster has auth on)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });
@@ -41,7 +60,9 @@ program
   .option('--base-port <port>', 'node i takes Raft port base+i and API port base+100+i', '7000')
   .option('--cluster-id <id>', 'cluster id', 'local')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string }) => {
+  .option('--tls', "serve every node's API over HTTPS with certificates of a development CA; writes <data>/ca.pem")
+  .option('--auth', 'enable auth once the cluster is up; writes the root token to <data>/root.token (0600)')
+  .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string; tls?: boolean; auth?: boolean }) => {
     process.exitCode = await cluster(opts);
   });
 
@@ -51,6 +72,8 @@ program
   .argument('<op>', 'get, put, append, del, cas or list')
   .argument('[args...]', 'key and values')
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--stale', 'get/list: read this node\'s state without confirming with the leader')
   .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
   .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; absent?: boolean }) => {
@@ -61,6 +84,8 @@ program
   .command('status')
   .description("print every node's id, role, term, leader, commit, applied and last index, then the members (voters, learners) and each one's lag")
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster)')
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .action(async (opts: { endpoints?: string }) => {
     process.exitCode = await statusCommand(opts);
   });
@@ -73,6 +98,8 @@ member
   .command('list')
   .description('every member: name, role (voter or learner), leader, addresses, match index and lag')
   .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--json', 'print the JSON of GET /v1/members')
   .action(async (opts: AdminOpts) => {
     process.exitCode = await memberList(opts);
@@ -85,6 +112,8 @@ member
   .requiredOption('--api <url>', "the new node's HTTP API URL (http://HOST:PORT)")
   .option('--learner', 'keep it a learner (it receives the log but never votes)')
   .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--json', 'print the JSON answer')
   .action(async (name: string, opts: AdminOpts & { peer: string; api: string; learner?: boolean }) => {
     process.exitCode = await memberAdd(name, opts);
@@ -94,6 +123,8 @@ member
   .description('make a learner a voter (it must have caught up with the leader)')
   .argument('<name>', 'the learner')
   .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--json', 'print the JSON answer')
   .action(async (name: string, opts: AdminOpts) => {
     process.exitCode = await memberPromote(name, opts);
@@ -103,6 +134,8 @@ member
   .description('remove a member, the leader included (it hands over leadership first)')
   .argument('<name>', 'the member')
   .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--json', 'print the JSON answer')
   .action(async (name: string, opts: AdminOpts) => {
     process.exitCode = await memberRemove(name, opts);
@@ -114,6 +147,8 @@ leader
   .description('hand leadership to another voter (before maintenance on the leader); prints the new leader')
   .option('--to <name>', 'the voter to hand it to (default: the most up-to-date one)')
   .option('--endpoints <urls>', ENDPOINTS_HELP)
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .option('--json', 'print the JSON answer')
   .action(async (opts: AdminOpts & { to?: string }) => {
     process.exitCode = await leaderTransfer(opts);
@@ -137,6 +172,48 @@ alarm
     process.exitCode = await alarmDisarm(opts);
   });
 
+const auth = program.command('auth').description('tokens and roles: enable or disable auth, manage roles and tokens (docs/SECURITY.md)');
+connectFlags(auth.command('status').description('whether auth is enabled, and the name of the token used')).action(async (opts: AuthFlags) => {
+  process.exitCode = await authStatus(opts);
+});
+connectFlags(auth.command('enable').description('enable auth: creates a root token, printed once (and written to root.token on the node that handled it)')).action(async (opts: AuthFlags) => {
+  process.exitCode = await authEnable(opts);
+});
+connectFlags(auth.command('disable').description('disable auth (admin): every request is allowed again; roles and tokens are kept')).action(async (opts: AuthFlags) => {
+  process.exitCode = await authDisable(opts);
+});
+const role = auth.command('role').description('roles: read and write permissions on key prefixes, and admin');
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+connectFlags(
+  role
+    .command('add')
+    .description('add a role (or replace the one of that name)')
+    .argument('<name>', 'the role name (A-Z a-z 0-9 . _ -)')
+    .option('--read <prefix>', 'may read keys starting with PREFIX ("" for every key); repeatable', collect)
+    .option('--write <prefix>', 'may write keys starting with PREFIX ("" for every key); repeatable', collect)
+    .option('--admin', 'may change membership, transfer leadership, take backups, manage auth and disarm alarms'),
+).action(async (name: string, opts: AuthFlags & { read?: string[]; write?: string[]; admin?: boolean }) => {
+  process.exitCode = await roleAdd(name, opts);
+});
+connectFlags(role.command('list').description('every role and its permissions')).action(async (opts: AuthFlags) => {
+  process.exitCode = await roleList(opts);
+});
+connectFlags(role.command('remove').description('remove a role (tokens that had it lose it); the built-in root role cannot be removed').argument('<name>', 'the role')).action(async (name: string, opts: AuthFlags) => {
+  process.exitCode = await roleRemove(name, opts);
+});
+const token = auth.command('token').description('bearer tokens: each has a name and roles');
+connectFlags(token.command('create').description('create a token; prints it once').argument('<name>', 'the token name').requiredOption('--role <roles>', 'its roles, comma-separated')).action(
+  async (name: string, opts: AuthFlags & { role: string }) => {
+    process.exitCode = await tokenCreate(name, opts);
+  },
+);
+connectFlags(token.command('list').description('every token: name and roles (never the secret)')).action(async (opts: AuthFlags) => {
+  process.exitCode = await tokenList(opts);
+});
+connectFlags(token.command('revoke').description('revoke a token: every node refuses it once the revocation is applied').argument('<name>', 'the token')).action(async (name: string, opts: AuthFlags) => {
+  process.exitCode = await tokenRevoke(name, opts);
+});
+
 program
   .command('check')
   .description('check a key-value history (a JSON array of operations) for linearizability')
@@ -152,6 +229,8 @@ program
   .description('write a consistent, checksummed backup of a live cluster to FILE')
   .argument('<file>', 'the backup file to write (replaced atomically)')
   .option('--endpoints <urls>', 'node API URLs, comma-separated; the first that answers gives the backup (default: TSRAFT_ENDPOINTS, else the local cluster)')
+  .option('--cacert <file>', CACERT_HELP)
+  .option('--token-file <file>', TOKEN_HELP)
   .action(async (file: string, opts: { endpoints?: string }) => {
     process.exitCode = await backupCommand(file, opts);
   });
@@ -175,5 +254,8 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) process.exitCode = e.exitCode === 0 ? 0 : 2;
-  else throw e;
+  else if (e instanceof FlagFileError) {
+    console.error(`tsraft: ${e.message}`);
+    process.exitCode = 2;
+  } else throw e;
 }

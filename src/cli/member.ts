@@ -1,9 +1,9 @@
 /** `tsraft member list | add | promote | remove` and `tsraft leader transfer`: membership from the command line. */
 import type { MemberView, MembersView } from '../api/membership.js';
 import { KvClient, KvClientError } from '../client/index.js';
-import { endpointsFrom, stdio, table, type Io } from './output.js';
+import { connectOptions, endpointsFrom, stdio, table, type ConnectFlags, type Io } from './output.js';
 
-export interface AdminFlags {
+export interface AdminFlags extends ConnectFlags {
   readonly endpoints?: string;
   readonly json?: boolean;
 }
@@ -15,7 +15,7 @@ function asUrl(s: string): string {
 
 function client(flags: AdminFlags): KvClient {
   // The endpoints as given: a membership command should not wander off to other nodes it learned of.
-  return new KvClient({ endpoints: endpointsFrom(flags.endpoints), discover: false });
+  return new KvClient({ endpoints: endpointsFrom(flags.endpoints), discover: false, ...connectOptions(flags) });
 }
 
 /** The member table of `tsraft member list` and `tsraft status`. */

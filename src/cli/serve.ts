@@ -19,6 +19,22 @@ export interface ServeFlags {
   join?: string;
   learner?: boolean;
   quotaBytes?: string;
+  apiCert?: string;
+  apiKey?: string;
+  apiCacert?: string;
+  authExempt?: string;
+  tokenFile?: string;
+}
+
+/** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
+function exemptList(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v !== 'string') throw new ConfigError(`authExempt: expected a comma-separated list or an array, got ${JSON.stringify(v)}`);
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -29,6 +45,14 @@ function msToTicks(v: string | number | undefined, flag: string): number | undef
   const ms = Number(v);
   if (!Number.isFinite(ms) || ms < TICK_MS) throw new ConfigError(`${flag}: expected a number of milliseconds >= ${TICK_MS}, got '${v}'`);
   return Math.round(ms / TICK_MS);
+}
+
+/** A string setting of the --config file. */
+function fileStr(file: object, name: string): string | undefined {
+  const v = (file as Record<string, unknown>)[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new ConfigError(`--config: ${name} must be a string (a file path), got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Builds the server configuration from flags, on top of a --config file if given. */
@@ -59,6 +83,12 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     electionTicks,
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
     quotaBytes: f.quotaBytes !== undefined ? parseQuotaBytes(f.quotaBytes) : file.quotaBytes !== undefined ? parseQuotaBytes(file.quotaBytes, `--config ${f.config}: quotaBytes`) : DEFAULT_QUOTA_BYTES,
+    // HTTPS and tokens (docs/SECURITY.md); the same names in --config.
+    apiCertFile: f.apiCert ?? fileStr(file, 'apiCert'),
+    apiKeyFile: f.apiKey ?? fileStr(file, 'apiKey'),
+    apiCaFile: f.apiCacert ?? fileStr(file, 'apiCacert'),
+    authExempt: exemptList(f.authExempt ?? (file as { authExempt?: unknown }).authExempt),
+    tokenFile: f.tokenFile ?? fileStr(file, 'tokenFile'),
   };
 }
 

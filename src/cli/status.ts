@@ -1,15 +1,16 @@
 import type { MembersView } from '../api/membership.js';
 import { KvClient, KvClientError } from '../client/index.js';
 import { membersTable } from './member.js';
-import { endpointsFrom, stdio, table, type Io } from './output.js';
+import { connectOptions, endpointsFrom, stdio, table, type ConnectFlags, type Io } from './output.js';
 
 /**
  * `tsraft status`: a table of every node's state (the given endpoints and every
  * member the cluster knows), then the members: voters, learners, each one's lag.
  */
-export async function statusCommand(flags: { endpoints?: string }, io: Io = stdio): Promise<number> {
+export async function statusCommand(flags: { endpoints?: string } & ConnectFlags, io: Io = stdio): Promise<number> {
   const given = endpointsFrom(flags.endpoints);
-  const client = new KvClient({ endpoints: given, requestTimeoutMs: 2000, timeoutMs: 3000, discover: false });
+  const conn = connectOptions(flags);
+  const client = new KvClient({ endpoints: given, requestTimeoutMs: 2000, timeoutMs: 3000, discover: false, ...conn });
   let members: MembersView | null = null;
   try {
     members = await client.members();
@@ -18,7 +19,7 @@ export async function statusCommand(flags: { endpoints?: string }, io: Io = stdi
     if (!(e instanceof KvClientError)) throw e;
   }
   const endpoints = [...new Set([...given, ...(members?.members.map((m) => m.apiUrl.replace(/\/+$/, '')) ?? [])])];
-  const rows = await new KvClient({ endpoints, requestTimeoutMs: 2000, discover: false }).status();
+  const rows = await new KvClient({ endpoints, requestTimeoutMs: 2000, discover: false, ...conn }).status();
   const nodes: string[][] = [['ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'LAST INDEX', 'ENDPOINT']];
   rows.forEach((s, i) => {
     if (s === null) nodes.push(['-', 'unreachable', '-', '-', '-', '-', '-', endpoints[i]!]);

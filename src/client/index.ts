@@ -7,6 +7,7 @@
  */
 import type { Alarm, AlarmName } from '../kv/alarms.js';
 import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
+import { caFetchOptions } from '../security/https-client.js';
 
 export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 
@@ -49,6 +50,25 @@ export interface KvClientOptions {
   readonly refreshIntervalMs?: number;
   /** How long a membership change or leadership transfer may take (ms). Default 60 s. */
   readonly adminTimeoutMs?: number;
+  /** The CA certificate (PEM) to trust for https:// endpoints: the cluster's `ca.pem`. */
+  readonly ca?: string | Buffer;
+  /** A bearer token, sent as `Authorization: Bearer <token>` with every request. */
+  readonly token?: string;
+}
+
+/** A role: the key prefixes it may read and write ("" is every key), and whether it may administer. */
+export interface AuthRole {
+  readonly name: string;
+  readonly read: readonly string[];
+  readonly write: readonly string[];
+  readonly admin: boolean;
+}
+
+/** `GET /v1/auth/status`. */
+export interface AuthStatus {
+  readonly enabled: boolean;
+  /** The name of the token that asked; null without one (or while auth is off and it is unknown). */
+  readonly token: string | null;
 }
 
 /** An error the server reported, or a request it refused. */
@@ -127,6 +147,9 @@ export class KvClient {
   /** Free sessions: each write in flight holds one, so concurrent writes keep their order per session. */
   private readonly freeSlots: SessionSlot[] = [];
   private slotCount = 0;
+  /** The CA's dispatcher, if any. */
+  private readonly fetchOptions: Record<string, unknown>;
+  private readonly authHeaders: Record<string, string>;
 
   constructor(opts: KvClientOptions) {
     if (opts.endpoints.length === 0) throw new Error('KvClient needs at least one endpoint');
@@ -137,6 +160,13 @@ export class KvClient {
     this.discover = opts.discover ?? true;
     this.refreshIntervalMs = opts.refreshIntervalMs ?? 30_000;
     this.adminTimeoutMs = opts.adminTimeoutMs ?? 60_000;
+    this.fetchOptions = caFetchOptions(opts.ca);
+    this.authHeaders = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
+  }
+
+  /** `fetch` with the CA and the token. */
+  private fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(url, { ...init, headers: { ...this.authHeaders, ...(init.headers as Record<string, string> | undefined) }, ...this.fetchOptions } as RequestInit);
   }
 
   /** The endpoints the client uses now, the one it tries first at the head. */
@@ -154,7 +184,7 @@ export class KvClient {
     if (this.refreshing !== null) return this.refreshing;
     this.lastRefresh = Date.now();
     const ask = async (base: string): Promise<MembersView> => {
-      const res = await fetch(`${base}/v1/members`, { signal: AbortSignal.timeout(this.requestTimeoutMs) });
+      const res = await this.fetch(`${base}/v1/members`, { signal: AbortSignal.timeout(this.requestTimeoutMs) });
       if (res.status === 501 || res.status === 404) this.discover = false;
       if (res.status !== 200) throw new Error(`${base}: HTTP ${res.status}`);
       return (await res.json()) as MembersView;
@@ -239,7 +269,7 @@ export class KvClient {
     return Promise.all(
       this.endpoints.map(async (e) => {
         try {
-          const res = await fetch(`${e}/v1/status`, { signal: AbortSignal.timeout(this.requestTimeoutMs) });
+          const res = await this.fetch(`${e}/v1/status`, { signal: AbortSignal.timeout(this.requestTimeoutMs) });
           return res.ok ? ((await res.json()) as Record<string, unknown>) : null;
         } catch {
           return null;
@@ -289,6 +319,49 @@ export class KvClient {
     return (await this.admin({ method: 'POST', path: '/v1/alarms/disarm', body: alarm === undefined ? {} : { alarm } }, [200])).json as unknown as { revision: number; disarmed: Alarm[] };
   }
 
+  // ---- auth (/v1/auth/..., docs/API.md) -----------------------------------------
+
+  /** Whether auth is enabled, and the name of this client's token (null: none or unknown). */
+  async authStatus(): Promise<AuthStatus> {
+    return (await this.run({ method: 'GET', path: '/v1/auth/status' }, [200])).json as unknown as AuthStatus;
+  }
+
+  /** Enables auth; returns the new root token (shown once) and where the node that handled it wrote it. */
+  async authEnable(): Promise<{ name: string; token: string; file: string | null }> {
+    return (await this.admin({ method: 'POST', path: '/v1/auth/enable' }, [200])).json as unknown as { name: string; token: string; file: string | null };
+  }
+
+  async authDisable(): Promise<void> {
+    await this.admin({ method: 'POST', path: '/v1/auth/disable' }, [200]);
+  }
+
+  async roles(): Promise<AuthRole[]> {
+    return (await this.run({ method: 'GET', path: '/v1/auth/roles' }, [200])).json['roles'] as AuthRole[];
+  }
+
+  /** Adds a role, or replaces the one of that name. */
+  async addRole(role: AuthRole): Promise<void> {
+    await this.admin({ method: 'POST', path: '/v1/auth/roles', body: role }, [201]);
+  }
+
+  async removeRole(name: string): Promise<void> {
+    await this.admin({ method: 'DELETE', path: `/v1/auth/roles/${encodeURIComponent(name)}` }, [200]);
+  }
+
+  /** Every token's name and roles (never the secrets). */
+  async tokens(): Promise<{ name: string; roles: string[] }[]> {
+    return (await this.run({ method: 'GET', path: '/v1/auth/tokens' }, [200])).json['tokens'] as { name: string; roles: string[] }[];
+  }
+
+  /** Creates a token with these roles; its secret is in the answer, and only there. */
+  async createToken(name: string, roles: readonly string[]): Promise<{ name: string; roles: string[]; token: string }> {
+    return (await this.admin({ method: 'POST', path: '/v1/auth/tokens', body: { name, roles } }, [201])).json as unknown as { name: string; roles: string[]; token: string };
+  }
+
+  async revokeToken(name: string): Promise<void> {
+    await this.admin({ method: 'DELETE', path: `/v1/auth/tokens/${encodeURIComponent(name)}` }, [200]);
+  }
+
   private admin(a: Attempt, ok: number[]): Promise<Outcome> {
     return this.run({ ...a, once: true, timeoutMs: this.adminTimeoutMs }, ok);
   }
@@ -327,7 +400,7 @@ export class KvClient {
           headers['x-client-id'] = a.session.clientId;
           headers['x-request-seq'] = String(a.session.seq);
         }
-        res = await fetch(url, {
+        res = await this.fetch(url, {
           method: a.method,
           headers,
           ...(a.body !== undefined && { body: JSON.stringify(a.body) }),

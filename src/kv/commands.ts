@@ -25,21 +25,28 @@ export interface Session {
 
 /**
  * What goes into the log: a write, its session, the proposing leader's clock
- * (for session expiry) and its space quota (bytes; a write that would take
- * the store above it is refused and raises the NOSPACE alarm; none: no quota).
+ * (for session expiry), its space quota (bytes; a write that would take the
+ * store above it is refused and raises the NOSPACE alarm; none: no quota), and
+ * `by`, the SHA-256 of the caller's token when auth is on (its permission is
+ * re-checked at apply time).
  */
-export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number; readonly quota?: number | undefined };
+export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number; readonly quota?: number | undefined; readonly by?: string | undefined };
 
 /** What a write returned. `revision` is the log index at which it applied. */
 export type KvResult =
   | { readonly ok: true; readonly op: 'put' | 'append'; readonly revision: number }
   | { readonly ok: true; readonly op: 'delete'; readonly revision: number; readonly deleted: boolean }
   | { readonly ok: true; readonly op: 'cas'; readonly revision: number; readonly swapped: boolean; readonly current: string | null }
-  | { readonly ok: false; readonly error: 'session-expired' | 'stale-request' | 'invalid'; readonly message: string; readonly revision: number }
+  | { readonly ok: false; readonly error: KvError; readonly message: string; readonly revision: number }
   /** Refused by the space quota (src/kv/alarms.ts): the store holds `sizeBytes`, above or near `quotaBytes`. */
   | { readonly ok: false; readonly error: 'no-space'; readonly message: string; readonly revision: number; readonly quotaBytes: number; readonly sizeBytes: number }
   /** An alarm command (src/kv/alarms.ts): the alarms it disarmed. */
-  | { readonly ok: true; readonly op: 'alarm-disarm'; readonly revision: number; readonly disarmed: readonly Alarm[] };
+  | { readonly ok: true; readonly op: 'alarm-disarm'; readonly revision: number; readonly disarmed: readonly Alarm[] }
+  /** A change of the auth state (src/auth/commands.ts). */
+  | { readonly ok: true; readonly op: 'auth'; readonly revision: number };
+
+/** Why a command was refused at apply time: its session, bad input, or the auth state (src/auth). */
+export type KvError = 'session-expired' | 'stale-request' | 'invalid' | 'unauthenticated' | 'permission-denied' | 'conflict' | 'not-found';
 
 /** A request the KV store refuses before anything is proposed. */
 export class KvInputError extends Error {

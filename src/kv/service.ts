@@ -1,3 +1,4 @@
+import { AuthError } from '../auth/commands.js';
 import type { Replica } from '../node/replica.js';
 import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session } from './commands.js';
 import type { KvItem, KvStateMachine } from './state-machine.js';
@@ -24,7 +25,8 @@ export class KvService {
     readonly quotaBytes?: number,
   ) {}
 
-  private async write(op: unknown, session?: unknown): Promise<KvResult & { ok: true }> {
+  /** `by`: the SHA-256 of the caller's token, written into the command so the write is re-checked at apply time. */
+  private async write(op: unknown, session?: unknown, by?: string): Promise<KvResult & { ok: true }> {
     const v: KvOp = validateOp(op, this.sm.limits);
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
     // While NOSPACE is active here, a write that adds data is refused without filling the log;
@@ -33,11 +35,12 @@ export class KvService {
     if (alarm !== undefined) {
       throw new KvNoSpaceError(`the store is read-only: alarm NOSPACE is active (raised at revision ${alarm.revision}, quota ${alarm.quotaBytes} bytes); the store holds ${this.sm.sizeBytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, alarm.quotaBytes, this.sm.sizeBytes);
     }
-    const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now(), quota: this.quotaBytes }));
+    const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now(), quota: this.quotaBytes, ...(by !== undefined && { by }) }));
     if (!result.ok) {
       if (result.error === 'invalid') throw new KvInputError(result.message);
       if (result.error === 'no-space') throw new KvNoSpaceError(result.message, result.quotaBytes, result.sizeBytes);
-      throw new KvSessionError(result.error, result.message);
+      if (result.error === 'session-expired' || result.error === 'stale-request') throw new KvSessionError(result.error, result.message);
+      throw new AuthError(result.error, result.message);
     }
     return result;
   }
@@ -55,36 +58,46 @@ export class KvService {
     return { revision: result.revision, disarmed: result.disarmed };
   }
 
-  async put(key: string, value: string, session?: Session): Promise<{ revision: number }> {
-    const r = await this.write({ op: 'put', key, value }, session);
+  async put(key: string, value: string, session?: Session, by?: string): Promise<{ revision: number }> {
+    const r = await this.write({ op: 'put', key, value }, session, by);
     return { revision: r.revision };
   }
 
-  async append(key: string, value: string, session?: Session): Promise<{ revision: number }> {
-    const r = await this.write({ op: 'append', key, value }, session);
+  async append(key: string, value: string, session?: Session, by?: string): Promise<{ revision: number }> {
+    const r = await this.write({ op: 'append', key, value }, session, by);
     return { revision: r.revision };
   }
 
-  async delete(key: string, session?: Session): Promise<{ revision: number; deleted: boolean }> {
-    const r = await this.write({ op: 'delete', key }, session);
+  async delete(key: string, session?: Session, by?: string): Promise<{ revision: number; deleted: boolean }> {
+    const r = await this.write({ op: 'delete', key }, session, by);
     return { revision: r.revision, deleted: r.op === 'delete' && r.deleted };
   }
 
   /** Sets `value` if the current value is `expected` (null: absent); reports whether it swapped and what is there. */
-  async cas(key: string, expected: string | null, value: string, session?: Session): Promise<{ revision: number; swapped: boolean; current: string | null }> {
-    const r = await this.write({ op: 'cas', key, expected, value }, session);
+  async cas(key: string, expected: string | null, value: string, session?: Session, by?: string): Promise<{ revision: number; swapped: boolean; current: string | null }> {
+    const r = await this.write({ op: 'cas', key, expected, value }, session, by);
     if (r.op !== 'cas') throw new Error('cas answered by another operation');
     return { revision: r.revision, swapped: r.swapped, current: r.current };
   }
 
-  async get(key: string, consistency: Consistency = 'linearizable'): Promise<KvItem | null> {
+  /**
+   * `guard` runs just before the state is read, after the ReadIndex wait: it
+   * throws to refuse (the auth check, against the state as of the read).
+   */
+  async get(key: string, consistency: Consistency = 'linearizable', guard?: () => void): Promise<KvItem | null> {
     const kp = keyProblem(key, this.sm.limits);
     if (kp !== null) throw new KvInputError(kp);
-    return this.replica.read(() => this.sm.get(key), consistency);
+    return this.replica.read(() => {
+      guard?.();
+      return this.sm.get(key);
+    }, consistency);
   }
 
-  async list(prefix: string, consistency: Consistency = 'linearizable', limit?: number): Promise<KvItem[]> {
+  async list(prefix: string, consistency: Consistency = 'linearizable', limit?: number, guard?: () => void): Promise<KvItem[]> {
     if (typeof prefix !== 'string') throw new KvInputError('prefix must be a string');
-    return this.replica.read(() => this.sm.list(prefix, limit), consistency);
+    return this.replica.read(() => {
+      guard?.();
+      return this.sm.list(prefix, limit);
+    }, consistency);
   }
 }

@@ -3,6 +3,8 @@ import type { ApplyMeta, StateMachine } from '../node/replica.js';
 import { decode, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
 import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
+import { applyAuthCommand, isAuthCommand, writeRefusal } from '../auth/commands.js';
+import { AuthState, type AuthSnapshot } from '../auth/model.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 
 const BTree = sortedBtree.default;
@@ -45,6 +47,8 @@ type Snap = {
   sessions: [clientId: string, seq: number, result: KvResult, lastSeen: number][];
   /** Active alarms; absent in snapshots of older versions (no alarm). */
   alarms?: Alarm[];
+  /** Roles and tokens (src/auth); absent in snapshots of older versions: auth disabled. */
+  auth?: AuthSnapshot;
 };
 
 /**
@@ -64,6 +68,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private bytes = 0;
   /** Active alarms (replicated state: raised and disarmed only by applied commands). */
   private alarmSet = new Map<AlarmName, Alarm>();
+  private authState = new AuthState();
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
@@ -97,6 +102,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return [...this.alarmSet.values()];
   }
 
+  /** The replicated auth state (roles, tokens, on or off) as of the last applied command. */
+  get auth(): AuthState {
+    return this.authState;
+  }
+
   apply(command: Uint8Array, meta: ApplyMeta): KvResult {
     this.revisionValue = meta.index;
     let cmd: KvCommand;
@@ -104,6 +114,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     try {
       cmd = decodeCommand(command);
       if (isAlarmCommand(cmd)) return this.applyAlarmCommand(cmd, meta.index);
+      if (isAuthCommand(cmd)) return applyAuthCommand(this.authState, cmd, meta.index);
       op = validateOp(cmd, this.limits);
     } catch (e) {
       // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
@@ -127,7 +138,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
         }
       }
     }
-    const result = this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index);
+    // Judged by the auth state at this index: a write racing a revocation is refused on every replica alike.
+    const result = writeRefusal(this.authState, cmd.by, op.key, meta.index) ?? this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index);
     if (session !== undefined) {
       if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
       else {
@@ -248,6 +260,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const s = this.sessions.get(id)!;
       mix(`${id}#${s.seq}:${s.lastSeen}:${JSON.stringify(s.result)}`);
     }
+    if (!this.authState.empty) mix(this.authState.canonical());
     mix(`now=${this.now}/${this.lastSweep}/rev=${this.revisionValue}`);
     if (this.alarmSet.size > 0) mix(`alarms=${JSON.stringify(this.alarms())}/bytes=${this.bytes}`);
     return `${this.data.size}:${this.sessions.size}:${(h >>> 0).toString(16)}`;
@@ -277,6 +290,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
     if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
     if (this.alarmSet.size > 0) snap.alarms = this.alarms();
+    if (!this.authState.empty) snap.auth = this.authState.snapshot();
     return encode(snap);
   }
 
@@ -292,6 +306,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     // A snapshot of a version without alarms has none.
     this.alarmSet = new Map((snap.alarms ?? []).map((a) => [a.alarm, a]));
     this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
+    this.authState = AuthState.fromSnapshot(snap.auth);
     this.now = snap.now;
     this.lastSweep = snap.lastSweep;
     this.revisionValue = meta.index;

@@ -45,6 +45,18 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /** HTTPS for the API (`--api-cert`, `--api-key`: PEM files); both or neither. */
+  readonly apiCertFile?: string | undefined;
+  readonly apiKeyFile?: string | undefined;
+  /**
+   * The CA trusted for calls to other members' APIs (membership forwarding, `--join`):
+   * `--api-cacert`; default the `ca.pem` next to `--api-cert`, if there is one.
+   */
+  readonly apiCaFile?: string | undefined;
+  /** Routes served without a token while auth is on (`--auth-exempt`): among `healthz`, `metrics`. Default both. */
+  readonly authExempt?: readonly string[] | undefined;
+  /** A token file (`--token-file`) sent with `--join`: an admin token when the cluster has auth on. */
+  readonly tokenFile?: string | undefined;
   /**
    * The space quota (`--quota-bytes`): a write that would take the store's keys and values above
    * this many bytes is refused with 507 and raises the NOSPACE alarm. Default {@link DEFAULT_QUOTA_BYTES}.
@@ -61,6 +73,9 @@ export function parseQuotaBytes(v: unknown, what = '--quota-bytes'): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${what}: expected a whole number of bytes >= 1 (default ${DEFAULT_QUOTA_BYTES}, 2 GiB), got ${JSON.stringify(v)}`);
   return n;
 }
+
+/** The routes `--auth-exempt` may name. */
+export const AUTH_EXEMPTABLE = ['healthz', 'metrics'] as const;
 
 export { ConfigError };
 
@@ -114,6 +129,10 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     const other = ids.get(id);
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
+  }
+  if ((c.apiCertFile === undefined) !== (c.apiKeyFile === undefined)) throw new ConfigError('--api-cert and --api-key go together: give both (HTTPS) or neither (HTTP)');
+  for (const r of c.authExempt ?? []) {
+    if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);
   }
   if (c.join !== undefined) {
     let u: URL | null = null;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { AuthError } from '../auth/commands.js';
 import { ConfChangeError, isJoint, members } from '../core/membership.js';
 import type { ConfChange, ConfState, NodeId } from '../core/types.js';
-import { MembershipError, type AddMemberRequest, type AddMemberResult, type MemberView, type MembersView, type MembershipApi, type MembershipErrorCode } from '../api/membership.js';
+import { MembershipError, type AddMemberRequest, type AddMemberResult, type CallerContext, type MemberView, type MembersView, type MembershipApi, type MembershipErrorCode } from '../api/membership.js';
 import type { RaftNode } from '../node/raft-node.js';
 import type { Logger } from '../util/log.js';
 import type { AddressBook } from './address-book.js';
@@ -22,6 +23,8 @@ export interface MembershipDeps {
   readonly heartbeatMs: number;
   /** A learner within this many entries of the leader may be promoted. */
   readonly maxLearnerLag: number;
+  /** Extra fetch options for calls to other members' APIs (an undici `dispatcher` trusting the cluster CA, for HTTPS). */
+  readonly fetchOptions?: Record<string, unknown>;
 }
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -64,14 +67,14 @@ export class ClusterMembership implements MembershipApi {
 
   // ---- MembershipApi --------------------------------------------------------------
 
-  async list(): Promise<MembersView> {
+  async list(caller: CallerContext = {}): Promise<MembersView> {
     const { node } = this.d;
     if (!node.isLeader()) {
       const leader = node.status().leader;
       const api = leader === null ? undefined : this.d.book.get(leader)?.api;
       if (api !== undefined) {
         try {
-          return await this.call<MembersView>('GET', `${api}/v1/members`, undefined, 2000);
+          return await this.call<MembersView>('GET', `${api}/v1/members`, undefined, 2000, caller);
         } catch {
           // fall back to what this node knows
         }
@@ -80,7 +83,7 @@ export class ClusterMembership implements MembershipApi {
     return this.localView();
   }
 
-  async add(req: AddMemberRequest): Promise<AddMemberResult> {
+  async add(req: AddMemberRequest, caller: CallerContext = {}): Promise<AddMemberResult> {
     if (typeof req.name !== 'string' || !NAME_RE.test(req.name)) throw new MembershipError('bad-request', `name: letters, digits, '.', '_' or '-' (1-64), got ${JSON.stringify(req.name)}`);
     try {
       parseHostPort(req.peerAddress, 'peerAddress');
@@ -90,7 +93,7 @@ export class ClusterMembership implements MembershipApi {
     if (!/^https?:\/\/[^/]+/.test(req.apiUrl)) throw new MembershipError('bad-request', `apiUrl: expected http://HOST:PORT, got ${JSON.stringify(req.apiUrl)}`);
     if (req.uid !== undefined && !/^[0-9a-f]{32}$/.test(req.uid)) throw new MembershipError('bad-request', 'uid: expected 32 hex digits');
     const { node, book } = this.d;
-    if (!node.isLeader()) return this.call<AddMemberResult>('POST', `${this.leaderApi()}/v1/members`, req);
+    if (!node.isLeader()) return this.call<AddMemberResult>('POST', `${this.leaderApi()}/v1/members`, req, undefined, caller);
     const conf = node.conf;
     const taken = book.idOf(req.name, conf);
     if (taken !== undefined) throw new MembershipError('conflict', `${req.name} is already a member (id ${taken}); remove it first, or choose another name`);
@@ -106,10 +109,10 @@ export class ClusterMembership implements MembershipApi {
     return { member, clusterId: this.d.clusterId, members: view.members };
   }
 
-  async promote(name: string): Promise<MemberView> {
+  async promote(name: string, caller: CallerContext = {}): Promise<MemberView> {
     const { node } = this.d;
     if (!node.isLeader()) {
-      const r = await this.call<{ member: MemberView } | MemberView>('POST', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}/promote`, {});
+      const r = await this.call<{ member: MemberView } | MemberView>('POST', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}/promote`, {}, undefined, caller);
       return 'member' in r ? r.member : r;
     }
     const id = this.memberId(name);
@@ -120,26 +123,26 @@ export class ClusterMembership implements MembershipApi {
     return m;
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(name: string, caller: CallerContext = {}): Promise<void> {
     const { node } = this.d;
     if (!node.isLeader()) {
-      await this.call('DELETE', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}`);
+      await this.call('DELETE', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}`, undefined, undefined, caller);
       return;
     }
     const id = this.memberId(name);
     if (id === node.id) {
       // A leader does not remove itself: it hands over first, and the new leader removes it.
-      const { leader } = await this.transferLeader(null);
+      const { leader } = await this.transferLeader(null, caller);
       this.d.logger.info({ member: name, newLeader: leader }, 'leadership handed over before removing this node');
-      await this.call('DELETE', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}`);
+      await this.call('DELETE', `${this.leaderApi()}/v1/members/${encodeURIComponent(name)}`, undefined, undefined, caller);
       return;
     }
     await this.change({ steps: [{ type: 'remove', id }] }, `remove ${name}`);
   }
 
-  async transferLeader(to: string | null): Promise<{ readonly leader: string }> {
+  async transferLeader(to: string | null, caller: CallerContext = {}): Promise<{ readonly leader: string }> {
     const { node, book, metrics } = this.d;
-    if (!node.isLeader()) return this.call<{ leader: string }>('POST', `${this.leaderApi()}/v1/leader/transfer`, to === null ? {} : { to });
+    if (!node.isLeader()) return this.call<{ leader: string }>('POST', `${this.leaderApi()}/v1/leader/transfer`, to === null ? {} : { to }, undefined, caller);
     if (to !== null && to === book.self.name) return { leader: to };
     const target = to === null ? null : this.memberId(to);
     let chosen: NodeId;
@@ -273,15 +276,19 @@ export class ClusterMembership implements MembershipApi {
   }
 
   /** A call to another member's API; its error answers become {@link MembershipError}s. */
-  private async call<T>(method: string, url: string, body?: unknown, timeoutMs = COMMIT_WAIT_MS + 5000): Promise<T> {
+  private async call<T>(method: string, url: string, body?: unknown, timeoutMs = COMMIT_WAIT_MS + 5000, caller: CallerContext = {}): Promise<T> {
     let res: Response;
     try {
+      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+      // The leader checks the caller's permission again: pass the caller's token on.
+      if (caller.authorization !== undefined) headers['authorization'] = caller.authorization;
       res = await fetch(url, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers,
         ...(body !== undefined && { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(timeoutMs),
-      });
+        ...this.d.fetchOptions,
+      } as RequestInit);
     } catch (e) {
       throw new MembershipError('unavailable', `the leader could not be reached at ${url}: ${(e as Error).message}`);
     }
@@ -294,7 +301,10 @@ export class ClusterMembership implements MembershipApi {
     }
     if (!res.ok) {
       const msg = (parsed as { message?: unknown } | undefined)?.message;
-      throw new MembershipError(httpCode(res.status), typeof msg === 'string' ? msg : `${method} ${url}: HTTP ${res.status}`);
+      const why = typeof msg === 'string' ? msg : `${method} ${url}: HTTP ${res.status}`;
+      // The leader refused the caller's token: answer the caller the same (401 or 403), not 503.
+      if (res.status === 401 || res.status === 403) throw new AuthError(res.status === 401 ? 'unauthenticated' : 'permission-denied', why);
+      throw new MembershipError(httpCode(res.status), why);
     }
     return parsed as T;
   }

@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { Server } from 'node:http';
 import * as path from 'node:path';
-import { createApiServer, type ApiStatus } from '../api/http.js';
+import { createApiServer, type ApiServer, type ApiStatus } from '../api/http.js';
+import { AuthService } from '../auth/service.js';
+import { caFetchOptions, readCaFile } from '../security/https-client.js';
 import type { Backup } from '../backup/format.js';
 import { membersOfConf, takeBackup } from '../backup/take.js';
 import type { AddMemberResult } from '../api/membership.js';
@@ -91,12 +92,35 @@ async function loadMeta(cfg: ServerConfig, logger: Logger, join: (uid: string) =
   return meta;
 }
 
+/** A file's contents for a setting; a {@link ConfigError} naming the setting if it cannot be read. */
+function readSetting(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** The CA to trust for other members' HTTPS APIs: `--api-cacert`, else the ca.pem next to `--api-cert`. */
+function apiCaOf(cfg: ServerConfig): string | undefined {
+  const file = cfg.apiCaFile ?? (cfg.apiCertFile !== undefined && existsSync(path.join(path.dirname(cfg.apiCertFile), 'ca.pem')) ? path.join(path.dirname(cfg.apiCertFile), 'ca.pem') : undefined);
+  if (file === undefined) return undefined;
+  try {
+    return readCaFile(file, '--api-cacert');
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
+
 /** `POST URL/v1/members` for a node that joins. */
-async function askToJoin(cfg: ServerConfig, body: { name: string; peerAddress: string; apiUrl: string; learner: boolean; uid: string }): Promise<AddMemberResult> {
+async function askToJoin(cfg: ServerConfig, body: { name: string; peerAddress: string; apiUrl: string; learner: boolean; uid: string }, fetchOptions: Record<string, unknown>): Promise<AddMemberResult> {
   const url = `${cfg.join!.replace(/\/+$/, '')}/v1/members`;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  // A cluster with auth on adds members only for an admin token.
+  if (cfg.tokenFile !== undefined) headers['authorization'] = `Bearer ${readSetting(cfg.tokenFile, '--token-file').trim()}`;
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(90_000) });
+    res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(90_000), ...fetchOptions } as RequestInit);
   } catch (e) {
     throw new ConfigError(`--join: cannot reach ${url}: ${(e as Error).message}`);
   }
@@ -110,7 +134,8 @@ async function askToJoin(cfg: ServerConfig, body: { name: string; peerAddress: s
   if (!res.ok) {
     const msg = (v as { message?: unknown } | undefined)?.message;
     const why = typeof msg === 'string' ? msg : text.slice(0, 200);
-    const hint = res.status === 409 ? ' (if this node was added before and its data directory is gone, remove it first: tsraft member remove ' + cfg.name + ' --endpoints ' + cfg.join + ')' : '';
+    const auth = res.status === 401 ? ' (the cluster has auth on: give an admin token with --token-file)' : res.status === 403 ? ' (the token given with --token-file is not an admin token)' : '';
+    const hint = auth !== '' ? auth : res.status === 409 ? ' (if this node was added before and its data directory is gone, remove it first: tsraft member remove ' + cfg.name + ' --endpoints ' + cfg.join + ')' : '';
     throw new ConfigError(`--join: the cluster refused to add ${cfg.name}: HTTP ${res.status}: ${why}${hint}`);
   }
   const r = v as Partial<AddMemberResult> | undefined;
@@ -168,17 +193,18 @@ export class TsraftServer {
     private readonly book: AddressBook,
     private readonly storage: FileStorage,
     private readonly transport: TcpTransport,
-    private readonly http: Server,
+    private readonly http: ApiServer,
     private readonly clock: RealClock,
     /** Where the API actually listens (the configured port may be 0). */
     readonly apiAddress: HostPort,
     /** Why the node is shutting down, once it is (`/healthz` answers 503 with it). */
     private readonly health: NodeHealth,
+    private readonly apiScheme: 'http' | 'https',
   ) {}
 
-  /** The API's base URL. */
+  /** The API's base URL (https:// with `--api-cert`). */
   get apiUrl(): string {
-    return apiUrlOf(this.apiAddress);
+    return apiUrlOf(this.apiAddress, this.apiScheme);
   }
 
   /** Where Raft traffic is accepted (the configured port may be 0). */
@@ -201,9 +227,13 @@ export class TsraftServer {
     const logger = opts.logger ?? createLogger({ level: cfg.logLevel, bindings: { node: cfg.name } });
     mkdirSync(cfg.dataDir, { recursive: true });
 
+    // HTTPS for the API, and the CA for calls to other members' APIs, read before anything starts.
+    const tls = cfg.apiCertFile !== undefined && cfg.apiKeyFile !== undefined ? { cert: readSetting(cfg.apiCertFile, '--api-cert'), key: readSetting(cfg.apiKeyFile, '--api-key') } : undefined;
+    const fetchOptions = caFetchOptions(apiCaOf(cfg));
+    const scheme = tls === undefined ? 'http' : 'https';
     const storage = await FileStorage.open(path.join(cfg.dataDir, 'raft'), { logger });
     let transport: TcpTransport | undefined;
-    let http: Server | undefined;
+    let http: ApiServer | undefined;
     let membership: ClusterMembership | undefined;
     const health: NodeHealth = { stopping: null };
     try {
@@ -213,7 +243,7 @@ export class TsraftServer {
       const meta = await loadMeta(cfg, logger, async (uid) => {
         if (listen.port === 0) listen = { ...listen, port: await freePort(listen.host) };
         if (apiAt.port === 0) apiAt = { ...apiAt, port: await freePort(apiAt.host) };
-        return askToJoin(cfg, { name: cfg.name, peerAddress: fmtHostPort(listen), apiUrl: apiUrlOf(apiAt), learner: cfg.learner === true, uid });
+        return askToJoin(cfg, { name: cfg.name, peerAddress: fmtHostPort(listen), apiUrl: apiUrlOf(apiAt, scheme), learner: cfg.learner === true, uid }, fetchOptions);
       });
       // Peers learn this node's API URL from its hellos: it must be the real one.
       if (apiAt.port === 0) apiAt = { ...apiAt, port: await freePort(apiAt.host) };
@@ -262,7 +292,7 @@ export class TsraftServer {
         peers: initialPeers,
         peerName: nameOf,
         uid: meta.uid,
-        apiUrl: apiUrlOf(apiAt),
+        apiUrl: apiUrlOf(apiAt, scheme),
         verifyPeer: (id, presented) => {
           const why = book.verify(id, presented.uid, presented.apiUrl, conf());
           if (why !== null) metrics.refusedHandshakes.inc({ peer: nameOf(id) ?? String(id) });
@@ -389,9 +419,11 @@ export class TsraftServer {
         electionMs: options.electionTicks * 2 * options.tickMs,
         heartbeatMs: options.heartbeatTicks * options.tickMs,
         maxLearnerLag: options.maxLearnerLag,
+        fetchOptions,
       });
       const backup = (): Promise<Backup> => takeBackup({ replica, sm, clusterId: cfg.clusterId, members: () => membersOfConf(started.node.conf) });
-      http = createApiServer({ kv, status, metrics, logger, membership, backup, stopping: () => health.stopping });
+      const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
+      http = createApiServer({ kv, status, metrics, logger, membership, backup, auth, authExempt: cfg.authExempt, tls, stopping: () => health.stopping });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -403,13 +435,13 @@ export class TsraftServer {
       const addr = http.address();
       const apiAddress = typeof addr === 'object' && addr !== null ? { host: apiAt.host, port: addr.port } : apiAt;
       membership.selfPeer = fmtHostPort(transport.address);
-      membership.selfApi = apiUrlOf(apiAddress);
+      membership.selfApi = apiUrlOf(apiAddress, scheme);
       membership.start();
       logger.info(
         { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme);
     } catch (e) {
       membership?.stop();
       http?.close();
@@ -450,7 +482,7 @@ export class TsraftServer {
   }
 }
 
-function apiUrlOf(a: HostPort): string {
+function apiUrlOf(a: HostPort, scheme: 'http' | 'https'): string {
   const h = a.host.includes(':') ? `[${a.host}]` : a.host;
-  return `http://${h}:${a.port}`;
+  return `${scheme}://${h}:${a.port}`;
 }
