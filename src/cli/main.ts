@@ -27,6 +27,9 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
+  .option('--max-client-connections <n>', 'API connections open at once; above it a client gets 503 (default 1000, lowered to stay below the open-file limit)')
+  .option('--header-timeout-ms <ms>', 'a request line and headers must arrive within this, else 408 (default 10000)')
+  .option('--body-timeout-ms <ms>', 'a request body that sends no byte for this long is cut with 408 (default 10000)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

@@ -18,6 +18,17 @@ export interface ServeFlags {
   electionMs?: string;
   join?: string;
   learner?: boolean;
+  maxClientConnections?: string;
+  headerTimeoutMs?: string;
+  bodyTimeoutMs?: string;
+}
+
+/** A positive integer flag (a count, or milliseconds); undefined when not given. */
+function positiveInt(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${flag}: expected a positive integer, got '${v}'`);
+  return n;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -56,6 +67,9 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
+    maxClientConnections: positiveInt(f.maxClientConnections ?? (file as { maxClientConnections?: number }).maxClientConnections, '--max-client-connections'),
+    headerTimeoutMs: positiveInt(f.headerTimeoutMs ?? (file as { headerTimeoutMs?: number }).headerTimeoutMs, '--header-timeout-ms'),
+    bodyTimeoutMs: positiveInt(f.bodyTimeoutMs ?? (file as { bodyTimeoutMs?: number }).bodyTimeoutMs, '--body-timeout-ms'),
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
   };
 }

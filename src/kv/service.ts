@@ -1,6 +1,20 @@
 import type { Replica } from '../node/replica.js';
 import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session } from './commands.js';
 import type { KvItem, KvStateMachine } from './state-machine.js';
+import { hasLoneSurrogate } from '../util/utf8.js';
+
+/**
+ * A string with an unpaired surrogate has no UTF-8 form: the log would hold U+FFFD instead.
+ * Refused here, where a write is proposed, not at apply time: entries already in a log stay valid.
+ */
+function refuseLoneSurrogates(op: KvOp): void {
+  const fields: [string, string | null][] = [['key', op.key]];
+  if (op.op !== 'delete') fields.push(['value', op.value]);
+  if (op.op === 'cas') fields.push(['expected value', op.expected]);
+  for (const [what, s] of fields) {
+    if (s !== null && hasLoneSurrogate(s)) throw new KvInputError(`${what} holds an unpaired UTF-16 surrogate (such as "\\ud800"): it has no UTF-8 form and would be stored changed`);
+  }
+}
 
 /** Read consistency: linearizable (ReadIndex, the default) or stale (this replica's state as it is). */
 export type Consistency = 'linearizable' | 'stale';
@@ -22,6 +36,7 @@ export class KvService {
 
   private async write(op: unknown, session?: unknown): Promise<KvResult & { ok: true }> {
     const v: KvOp = validateOp(op, this.sm.limits);
+    refuseLoneSurrogates(v);
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
     const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now() }));
     if (!result.ok) {

@@ -45,6 +45,12 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /** `--max-client-connections`: API connections open at once (default 1000, lowered below the file limit). */
+  readonly maxClientConnections?: number | undefined;
+  /** `--header-timeout-ms`: the request line and headers must arrive within this (default 10 s). */
+  readonly headerTimeoutMs?: number | undefined;
+  /** `--body-timeout-ms`: a request body that sends no byte for this long is cut with 408 (default 10 s). */
+  readonly bodyTimeoutMs?: number | undefined;
 }
 
 export { ConfigError };
@@ -98,6 +104,9 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     const other = ids.get(id);
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
+  }
+  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigError(`${flag}: expected a positive integer, got '${String(v)}'`);
   }
   if (c.join !== undefined) {
     let u: URL | null = null;

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
-import { createApiServer, type ApiStatus } from '../api/http.js';
+import { createApiServer, type ApiServer, type ApiStatus } from '../api/http.js';
+import { connectionCapFor, DEFAULT_API_LIMITS, readOpenFileLimit } from '../api/limits.js';
 import type { Backup } from '../backup/format.js';
 import { membersOfConf, takeBackup } from '../backup/take.js';
 import type { AddMemberResult } from '../api/membership.js';
@@ -202,7 +203,7 @@ export class TsraftServer {
 
     const storage = await FileStorage.open(path.join(cfg.dataDir, 'raft'), { logger });
     let transport: TcpTransport | undefined;
-    let http: Server | undefined;
+    let http: ApiServer | undefined;
     let membership: ClusterMembership | undefined;
     try {
       // A node that joins must say where it will listen before it can listen: pick the ports now.
@@ -223,6 +224,7 @@ export class TsraftServer {
         node: () => node,
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
+        apiConnections: () => http?.connections().open ?? 0,
         learnerLag: () => {
           const out = new Map<string, number>();
           if (node === null || !node.isLeader()) return out;
@@ -383,7 +385,20 @@ export class TsraftServer {
         maxLearnerLag: options.maxLearnerLag,
       });
       const backup = (): Promise<Backup> => takeBackup({ replica, sm, clusterId: cfg.clusterId, members: () => membersOfConf(started.node.conf) });
-      http = createApiServer({ kv, status, metrics, logger, membership, backup });
+      // The cap stays below the open-file limit by a margin: WAL segments, snapshots and peers need descriptors too.
+      const requestedCap = cfg.maxClientConnections ?? DEFAULT_API_LIMITS.maxConnections;
+      const { cap, lowered } = connectionCapFor(requestedCap, readOpenFileLimit());
+      if (lowered !== undefined) logger.warn({ requested: requestedCap, cap, ...lowered }, `client connection cap lowered to ${cap}: the open-file limit is ${lowered.fileLimit} and ${lowered.reserved} descriptors are kept for storage and peers; raise the limit (ulimit -n) to allow more`);
+      http = createApiServer({
+        kv,
+        status,
+        metrics,
+        logger,
+        membership,
+        backup,
+        limits: { maxConnections: cap, headersTimeoutMs: cfg.headerTimeoutMs, bodyIdleTimeoutMs: cfg.bodyTimeoutMs },
+        onConnectionRefused: () => metrics.apiConnectionsRefused.inc(),
+      });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
