@@ -15,7 +15,7 @@ export function parseTarget(raw: string | undefined): URL {
   // A '#' would start a fragment, which is never sent on purpose: "a#b" must not become the key "a".
   const bad = /[^\x21-\x22\x24-\x7e]/.exec(t);
   if (bad !== null) throw new RequestError(400, 'invalid', `the request target holds the character U+${bad[0].codePointAt(0)!.toString(16).padStart(4, '0').toUpperCase()} at offset ${bad.index}; percent-encode it`);
-  let url: URL | null = null;
+  let url: URL | null;
   try {
     // Origin-form goes after a fixed origin, so that "//x" stays a path rather than becoming a host.
     url = t.startsWith('/') ? new URL(`http://localhost${t}`) : /^https?:\/\//i.test(t) ? new URL(t) : null;
