@@ -10,7 +10,7 @@ import { RateLimitedLog } from '../util/rate-limit.js';
 import { ClientAbortedError, readJsonBody, type BodyLimits } from './body.js';
 import { guardServer, httpServerOptions, resolveApiLimits, type ApiLimits, type ConnectionGateStats } from './limits.js';
 import { RequestError } from './request-error.js';
-import { decodeComponent, parseTarget, strictQuery } from './request-target.js';
+import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -226,6 +226,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    checkRequestLine(req);
     const url = parseTarget(req.url);
     const method = req.method ?? 'GET';
     const p = url.pathname;
@@ -369,7 +370,8 @@ export function createApiServer(opts: ApiOptions): ApiServer {
         return;
       }
       const h = toHttp(e);
-      if (h.status >= 500 && h.status !== 503 && h.status !== 504) log.log('error', `failed:${h.code}`, { err: e, url: req.url, method: req.method }, 'request failed');
+      // Only a failure of ours is an error; what the client sent or the cluster's state is not.
+      if (h.code === 'internal') log.log('error', `failed:${h.code}`, { err: e, url: req.url, method: req.method }, 'request failed');
       if (!res.headersSent) send(res, h.status, { error: h.code, message: h.message, ...h.extra }, h.headers);
       else res.destroy();
       // A body we refused may still be arriving: drain it so the connection can be reused (unless it is closed).

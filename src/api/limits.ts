@@ -5,7 +5,7 @@
  * a connection, and the margin the cap keeps below the process's file limit.
  */
 import { readFileSync } from 'node:fs';
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -87,8 +87,10 @@ export function connectionCapFor(requested: number, fileLimit: number | null): {
 }
 
 /** Node's options for `http.createServer` that enforce {@link ApiLimits}. */
-export function httpServerOptions(l: ApiLimits): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+export function httpServerOptions(l: ApiLimits): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number; requireHostHeader: boolean } {
   return {
+    // The handler checks Host itself, to answer in JSON like every other error (src/api/request-target.ts).
+    requireHostHeader: false,
     headersTimeout: l.headersTimeoutMs,
     requestTimeout: l.receiveTimeoutMs,
     keepAliveTimeout: l.keepAliveTimeoutMs,
@@ -226,9 +228,17 @@ export function refuseConnect(_req: unknown, socket: Duplex): void {
   socket.end(rawJsonAnswer(405, 'Method Not Allowed', 'method-not-allowed', 'CONNECT is not allowed: this is not a proxy'));
 }
 
-/** Installs the gate, the client-error answers and the CONNECT refusal on an API server. */
+/** Answers an `Expect` other than 100-continue with a JSON 417 (Node's own answer has no body). */
+function refuseExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({ error: 'expectation-failed', message: `Expect: ${req.headers.expect ?? ''} is not supported; only 100-continue is` });
+  res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
+/** Installs the gate, the client-error answers and the CONNECT and Expect refusals on an API server. */
 export function guardServer(server: HttpServer, limits: ApiLimits, log: RateLimitedLog, onRefused?: () => void): ConnectionGate {
   server.on('clientError', handleClientError(log));
   server.on('connect', refuseConnect);
+  server.on('checkExpectation', refuseExpectation);
   return new ConnectionGate(server, limits.maxConnections, log, onRefused);
 }

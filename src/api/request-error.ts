@@ -5,8 +5,8 @@
 export class RequestError extends Error {
   override name = 'RequestError';
   constructor(
-    readonly status: 400 | 404 | 408 | 413,
-    readonly code: 'invalid' | 'not-found' | 'request-timeout' | 'too-large',
+    readonly status: 400 | 404 | 408 | 413 | 505,
+    readonly code: 'invalid' | 'not-found' | 'request-timeout' | 'too-large' | 'http-version-not-supported',
     message: string,
     readonly close = false,
   ) {

@@ -3,7 +3,19 @@
  * strictly: anything malformed is a 400 naming the problem, never a 500, and
  * percent-encoded text that is not UTF-8 is refused rather than decoded to U+FFFD.
  */
+import type { IncomingMessage } from 'node:http';
 import { RequestError } from './request-error.js';
+
+/**
+ * What Node's parser lets through but the API does not serve: a version other
+ * than HTTP/1.x (Node reads "HTTP/2.0" in a request line as HTTP/1), and an
+ * HTTP/1.1 request without Host (checked here rather than by Node, whose
+ * answer would not be JSON).
+ */
+export function checkRequestLine(req: IncomingMessage): void {
+  if (req.httpVersionMajor !== 1) throw new RequestError(505, 'http-version-not-supported', `HTTP/${req.httpVersion} is not supported: this API speaks HTTP/1.0 and HTTP/1.1`, true);
+  if (req.httpVersionMinor === 1 && req.headers.host === undefined) throw new RequestError(400, 'invalid', 'an HTTP/1.1 request must have a Host header', true);
+}
 
 /**
  * The URL of a request target: origin-form (`/path?query`) or absolute-form
