@@ -158,3 +158,24 @@ test('API limits are validated', () => {
   assert.throws(() => resolveApiLimits({ bodyIdleTimeoutMs: 1.5 }), /bodyIdleTimeoutMs/);
   assert.equal(resolveApiLimits({ headersTimeoutMs: 90_000 }).headersTimeoutMs, 60_000, 'never above the whole-request timeout');
 });
+
+test('accept errors reported by the server (EMFILE) are logged rate-limited and do not crash it', async () => {
+  const { createServer } = await import('node:http');
+  const { guardServer } = await import('../../src/api/limits.js');
+  const { RateLimitedLog } = await import('../../src/util/rate-limit.js');
+  const cap = captureLogger('info');
+  const server = createServer((_req, res) => res.end('ok'));
+  guardServer(server, resolveApiLimits(), new RateLimitedLog(cap.logger, { intervalMs: 10_000, burst: 5 }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    // Without a listener, an 'error' event would throw and end the process.
+    for (let i = 0; i < 100; i++) server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept', errno: -24 }));
+    assert.equal(cap.lines.length, 5);
+    assert.match(String(cap.lines[0]!['msg']), /out of file descriptors/);
+    const x = await rawExchange((server.address() as net.AddressInfo).port, request('GET', '/'), { expect: 1 });
+    assert.equal(x.responses[0]?.status, 200, 'still serving');
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
