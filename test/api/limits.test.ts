@@ -123,8 +123,15 @@ test('200 aborted uploads cost a bounded number of log lines, none at error leve
     }
     await sleep(300);
     const lines = log.lines.slice(before);
-    assert.ok(lines.length <= 12, `at most a few lines per kind per 10 s, got ${lines.length}: ${JSON.stringify(lines.slice(0, 3))}`);
-    assert.ok(log.bytes() - bytesBefore < 4_000, `${log.bytes() - bytesBefore} bytes of logs`);
+    // Each kind of line (by message and error code: ECONNRESET, an EOF mid-body, the handler's) at most five times per 10 s.
+    const kinds = new Map<string, number>();
+    for (const l of lines.filter((x) => /client/.test(String(x['msg'])))) {
+      const k = `${String(l['msg'])}/${String(l['code'])}`;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    assert.ok(kinds.size >= 1 && kinds.size <= 4, `kinds of line: ${JSON.stringify([...kinds])}`);
+    for (const [k, n] of kinds) assert.ok(n <= 5, `${n} lines of ${k}`);
+    assert.ok(log.bytes() - bytesBefore < 8_000, `${log.bytes() - bytesBefore} bytes of logs (the issue measured 79 KB)`);
     assert.deepEqual(lines.filter((l) => (l['level'] as number) >= ERROR_LEVEL), []);
     assert.ok(lines.every((l) => !JSON.stringify(l).includes('"stack"')), 'no stack traces');
     assert.equal(node.server.node.status().commitIndex, commit);
