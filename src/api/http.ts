@@ -12,6 +12,11 @@ import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError 
 import type { Logger } from '../util/log.js';
 import type { Backup } from '../backup/format.js';
 import { handleBackupRequest } from '../backup/take.js';
+import { RateLimitedLog } from '../util/rate-limit.js';
+import { ClientAbortedError, readJsonBody, type BodyLimits } from './body.js';
+import { guardServer, httpServerOptions, resolveApiLimits, type ApiLimits, type ConnectionGateStats } from './limits.js';
+import { RequestError } from './request-error.js';
+import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -52,10 +57,14 @@ export interface ApiOptions {
   readonly authExempt?: readonly string[];
   /** Serve HTTPS only, with this certificate and key (PEM). */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Connection cap and timeouts (src/api/limits.ts); defaults for what is not given. */
+  readonly limits?: Partial<ApiLimits>;
+  /** Called for each connection refused because the cap was reached (a metric). */
+  readonly onConnectionRefused?: () => void;
 }
 
-/** The API's server: HTTP, or HTTPS with {@link ApiOptions.tls}. */
-export type ApiServer = Server | HttpsServer;
+/** The API server, with the counts of its connection cap. */
+export type ApiServer = (Server | HttpsServer) & { readonly connections: () => ConnectionGateStats };
 
 /** A request refused with an HTTP status and a JSON error body. */
 class HttpError extends Error {
@@ -78,41 +87,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function collect(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > limit) {
-        req.removeAllListeners('data');
-        reject(new HttpError(413, 'too-large', `request body exceeds the limit of ${limit} bytes`));
-      } else {
-        chunks.push(c);
-      }
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
 /** The JSON object in the request's body; `optional`: an empty body reads as `{}`. */
-async function readBody(req: IncomingMessage, limit: number, optional = false): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'too-large', `request body of ${declared} bytes exceeds the limit of ${limit}`);
-  const body = await collect(req, limit);
-  if (body.length === 0) {
-    if (optional) return {};
-    throw new HttpError(400, 'invalid', 'a JSON body is required');
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (e) {
-    throw new HttpError(400, 'invalid', `malformed JSON body: ${(e as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'invalid', 'the JSON body must be an object');
-  return parsed as Record<string, unknown>;
+function readBody(req: IncomingMessage, limits: BodyLimits, optional = false): Promise<Record<string, unknown>> {
+  return readJsonBody(req, limits, optional);
 }
 
 /** The session of a request from its optional X-Client-Id and X-Request-Seq headers. */
@@ -129,8 +106,8 @@ function sessionOf(req: IncomingMessage): Session | undefined {
   }
 }
 
-function consistencyOf(url: URL): Consistency {
-  const c = url.searchParams.get('consistency') ?? 'linearizable';
+function consistencyOf(query: ReadonlyMap<string, string>): Consistency {
+  const c = query.get('consistency') ?? 'linearizable';
   if (c !== 'linearizable' && c !== 'stale') throw new HttpError(400, 'invalid', `consistency must be 'linearizable' or 'stale', got '${c}'`);
   return c;
 }
@@ -216,6 +193,7 @@ const MEMBERSHIP_STATUS: Record<MembershipError['code'], [number, string]> = {
 /** Maps errors of the KV service and of membership changes to HTTP answers. */
 function toHttp(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
+  if (e instanceof RequestError) return new HttpError(e.status, e.code, e.message, e.close ? { connection: 'close' } : {});
   if (e instanceof MembershipError) {
     const [status, code] = MEMBERSHIP_STATUS[e.code] ?? [500, 'internal'];
     return new HttpError(status, code, e.message, status === 503 ? { 'retry-after': '1' } : {});
@@ -243,7 +221,10 @@ function toHttp(e: unknown): HttpError {
  * by ReadIndex, writes forwarded to the leader by Raft.
  */
 export function createApiServer(opts: ApiOptions): ApiServer {
-  const limit = opts.maxBodyBytes ?? 2 << 20;
+  const limits = resolveApiLimits(opts.limits);
+  const limit: BodyLimits = { maxBytes: opts.maxBodyBytes ?? 2 << 20, idleTimeoutMs: limits.bodyIdleTimeoutMs };
+  // Everything a client can make us log is rate-limited: at most 5 lines per kind per 10 s.
+  const log = new RateLimitedLog(opts.logger, { intervalMs: 10_000, burst: 5 });
   const timeoutMs = opts.requestTimeoutMs ?? 5_000;
   const membershipTimeoutMs = opts.membershipTimeoutMs ?? 60_000;
   const kv = opts.kv;
@@ -266,7 +247,8 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    checkRequestLine(req);
+    const url = parseTarget(req.url);
     const method = req.method ?? 'GET';
     const p = url.pathname;
     const allow = (methods: string): void => {
@@ -315,14 +297,15 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     if (p === '/v1/kv' || p === '/v1/kv/') {
       if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
       allow('GET');
-      const prefix = url.searchParams.get('prefix') ?? '';
-      const limitParam = url.searchParams.get('limit');
+      const query = strictQuery(url, ['prefix', 'limit', 'consistency']);
+      const prefix = query.get('prefix') ?? '';
+      const limitParam = query.get('limit');
       let max: number | undefined;
-      if (limitParam !== null) {
-        if (!/^\d+$/.test(limitParam)) throw new HttpError(400, 'invalid', `limit must be a non-negative integer, got '${limitParam}'`);
+      if (limitParam !== undefined) {
+        if (!/^\d+$/.test(limitParam) || !Number.isSafeInteger(Number(limitParam))) throw new HttpError(400, 'invalid', `limit must be a non-negative integer, got '${limitParam}'`);
         max = Number(limitParam);
       }
-      const c = consistencyOf(url);
+      const c = consistencyOf(query);
       // A linearizable read is judged after the ReadIndex wait, against the auth state as of the read.
       const items = await withTimeout(kv.list(prefix, c, max, () => need({ kind: 'list', prefix })));
       return send(res, 200, { items });
@@ -332,13 +315,9 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     let rawKey = p.slice('/v1/kv/'.length);
     const isAppend = method === 'POST' && rawKey.endsWith('/append');
     if (isAppend) rawKey = rawKey.slice(0, -'/append'.length);
-    let key: string;
-    try {
-      key = decodeURIComponent(rawKey);
-    } catch {
-      throw new HttpError(400, 'invalid', 'the key is not valid percent-encoding');
-    }
+    const key = decodeComponent(rawKey, 'the key');
     if (key.length === 0) throw new HttpError(400, 'invalid', 'key must not be empty');
+    const query = strictQuery(url, method === 'GET' ? ['consistency'] : []);
 
     // Writes: refused here if this node's auth state says so (nothing proposed), and re-checked at apply time.
     const writer = (): string | undefined => {
@@ -348,18 +327,20 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     if (isAppend) {
       const w = writer();
       const body = await readBody(req, limit);
+      onlyFields(body, ['value']);
       const r = await withTimeout(kv.append(key, stringField(body, 'value'), sessionOf(req), w));
       return send(res, 200, { revision: r.revision });
     }
     switch (method) {
       case 'GET': {
-        const item = await withTimeout(kv.get(key, consistencyOf(url), () => need({ kind: 'read', key })));
+        const item = await withTimeout(kv.get(key, consistencyOf(query), () => need({ kind: 'read', key })));
         if (item === null) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
         return send(res, 200, item);
       }
       case 'PUT': {
         const w = writer();
         const body = await readBody(req, limit);
+        onlyFields(body, ['value', 'prevValue']);
         const value = stringField(body, 'value');
         const session = sessionOf(req);
         if (Object.hasOwn(body, 'prevValue')) {
@@ -386,7 +367,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
   const handleAlarms = async (req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> => {
     if (url.pathname === '/v1/alarms') {
       if (method !== 'GET') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'GET' });
-      return send(res, 200, { alarms: await withTimeout(kv.alarms(consistencyOf(url))) });
+      return send(res, 200, { alarms: await withTimeout(kv.alarms(consistencyOf(strictQuery(url, ['consistency'])))) });
     }
     if (method !== 'POST') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'POST' });
     const body = await readBody(req, limit, true);
@@ -430,13 +411,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     const caller = { authorization: req.headers['authorization'] };
     let name = '';
     if (route === 'member' || route === 'promote') {
-      let raw: string;
-      try {
-        raw = decodeURIComponent(parts[0]!);
-      } catch {
-        throw new HttpError(400, 'invalid', 'the member name is not valid percent-encoding');
-      }
-      name = memberName(raw, 'the member name');
+      name = memberName(decodeComponent(parts[0]!, 'the member name'), 'the member name');
     }
     const slow = <T>(q: Promise<T>): Promise<T> =>
       withTimeout(q, membershipTimeoutMs).catch((e: unknown) => {
@@ -460,15 +435,24 @@ export function createApiServer(opts: ApiOptions): ApiServer {
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
+      // A client that went away is not an error of ours, and there is no one to answer.
+      if (e instanceof ClientAbortedError || req.socket.destroyed) {
+        log.log('debug', 'aborted', { url: req.url, method: req.method }, 'client went away before the end of its request');
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
       const h = toHttp(e);
-      if (h.status >= 500 && h.status !== 503 && h.status !== 504) opts.logger.error({ err: e, url: req.url, method: req.method }, 'request failed');
+      // Only a failure of ours is an error; what the client sent or the cluster's state is not.
+      if (h.code === 'internal') log.log('error', `failed:${h.code}`, { err: e, url: req.url, method: req.method }, 'request failed');
       if (!res.headersSent) send(res, h.status, { error: h.code, message: h.message, ...h.extra }, h.headers);
       else res.destroy();
-      // A body we refused may still be arriving: drain it so the connection can be reused.
-      req.resume();
+      // A body we refused may still be arriving: drain it so the connection can be reused (unless it is closed).
+      if (h.headers['connection'] !== 'close') req.resume();
     });
   };
   // With a certificate the API speaks HTTPS only: a plain HTTP request fails the TLS handshake.
-  if (opts.tls !== undefined) return createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, keepAliveTimeout: 60_000 }, onRequest);
-  return createServer({ keepAliveTimeout: 60_000 }, onRequest);
+  const server: Server | HttpsServer =
+    opts.tls !== undefined ? createHttpsServer({ ...httpServerOptions(limits), cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(httpServerOptions(limits), onRequest);
+  const gate = guardServer(server, limits, log, opts.onConnectionRefused);
+  return Object.assign(server, { connections: () => gate.stats });
 }

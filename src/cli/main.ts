@@ -48,6 +48,9 @@ program
   .option('--api-cacert <file>', "the CA trusted for other members' HTTPS APIs (default: ca.pem next to --api-cert, if any)")
   .option('--auth-exempt <list>', "routes served without a token while auth is on: healthz,metrics (default both; '' protects both)")
   .option('--token-file <file>', 'with --join: a file holding an admin token (needed when the cluster has auth on)')
+  .option('--max-client-connections <n>', 'API connections open at once; above it a client gets 503 (default 1000, lowered to stay below the open-file limit)')
+  .option('--header-timeout-ms <ms>', 'a request line and headers must arrive within this, else 408 (default 10000)')
+  .option('--body-timeout-ms <ms>', 'a request body that sends no byte for this long is cut with 408 (default 10000)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

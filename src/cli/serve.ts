@@ -24,6 +24,9 @@ export interface ServeFlags {
   apiCacert?: string;
   authExempt?: string;
   tokenFile?: string;
+  maxClientConnections?: string;
+  headerTimeoutMs?: string;
+  bodyTimeoutMs?: string;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -35,6 +38,15 @@ function exemptList(v: unknown): string[] | undefined {
     .split(',')
     .map((x) => x.trim())
     .filter((x) => x.length > 0);
+}
+
+
+/** A positive integer flag (a count, or milliseconds); undefined when not given. */
+function positiveInt(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${flag}: expected a positive integer, got '${v}'`);
+  return n;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -81,6 +93,9 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
+    maxClientConnections: positiveInt(f.maxClientConnections ?? (file as { maxClientConnections?: number }).maxClientConnections, '--max-client-connections'),
+    headerTimeoutMs: positiveInt(f.headerTimeoutMs ?? (file as { headerTimeoutMs?: number }).headerTimeoutMs, '--header-timeout-ms'),
+    bodyTimeoutMs: positiveInt(f.bodyTimeoutMs ?? (file as { bodyTimeoutMs?: number }).bodyTimeoutMs, '--body-timeout-ms'),
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
     quotaBytes: f.quotaBytes !== undefined ? parseQuotaBytes(f.quotaBytes) : file.quotaBytes !== undefined ? parseQuotaBytes(file.quotaBytes, `--config ${f.config}: quotaBytes`) : DEFAULT_QUOTA_BYTES,
     // HTTPS and tokens (docs/SECURITY.md); the same names in --config.

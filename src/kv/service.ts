@@ -4,6 +4,20 @@ import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, va
 import type { KvItem, KvStateMachine } from './state-machine.js';
 import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
 import { encode } from '../util/codec.js';
+import { hasLoneSurrogate } from '../util/utf8.js';
+
+/**
+ * A string with an unpaired surrogate has no UTF-8 form: the log would hold U+FFFD instead.
+ * Refused here, where a write is proposed, not at apply time: entries already in a log stay valid.
+ */
+function refuseLoneSurrogates(op: KvOp): void {
+  const fields: [string, string | null][] = [['key', op.key]];
+  if (op.op !== 'delete') fields.push(['value', op.value]);
+  if (op.op === 'cas') fields.push(['expected value', op.expected]);
+  for (const [what, s] of fields) {
+    if (s !== null && hasLoneSurrogate(s)) throw new KvInputError(`${what} holds an unpaired UTF-16 surrogate (such as "\\ud800"): it has no UTF-8 form and would be stored changed`);
+  }
+}
 
 /** Read consistency: linearizable (ReadIndex, the default) or stale (this replica's state as it is). */
 export type Consistency = 'linearizable' | 'stale';
@@ -28,6 +42,7 @@ export class KvService {
   /** `by`: the SHA-256 of the caller's token, written into the command so the write is re-checked at apply time. */
   private async write(op: unknown, session?: unknown, by?: string): Promise<KvResult & { ok: true }> {
     const v: KvOp = validateOp(op, this.sm.limits);
+    refuseLoneSurrogates(v);
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
     // While NOSPACE is active here, a write that adds data is refused without filling the log;
     // the state machine decides for good at apply time.

@@ -62,6 +62,12 @@ export interface ServerConfig {
    * this many bytes is refused with 507 and raises the NOSPACE alarm. Default {@link DEFAULT_QUOTA_BYTES}.
    */
   readonly quotaBytes?: number | undefined;
+  /** `--max-client-connections`: API connections open at once (default 1000, lowered below the file limit). */
+  readonly maxClientConnections?: number | undefined;
+  /** `--header-timeout-ms`: the request line and headers must arrive within this (default 10 s). */
+  readonly headerTimeoutMs?: number | undefined;
+  /** `--body-timeout-ms`: a request body that sends no byte for this long is cut with 408 (default 10 s). */
+  readonly bodyTimeoutMs?: number | undefined;
 }
 
 /** The default space quota: 2 GiB, like etcd's. */
@@ -133,6 +139,9 @@ export function validateConfig(c: ServerConfig): ServerConfig {
   if ((c.apiCertFile === undefined) !== (c.apiKeyFile === undefined)) throw new ConfigError('--api-cert and --api-key go together: give both (HTTPS) or neither (HTTP)');
   for (const r of c.authExempt ?? []) {
     if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);
+  }
+  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigError(`${flag}: expected a positive integer, got '${String(v)}'`);
   }
   if (c.join !== undefined) {
     let u: URL | null = null;

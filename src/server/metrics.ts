@@ -29,6 +29,8 @@ export class NodeMetrics {
   readonly followersLostEntries: Counter;
   /** Peer handshakes refused because the peer presented another data directory than the one it is known by. */
   readonly refusedHandshakes: Counter;
+  /** Client connections refused because the API's connection cap was reached. */
+  readonly apiConnectionsRefused: Counter;
   private readonly commits: Counter;
   private readonly applies: Counter;
   private lastCommit = 0;
@@ -42,6 +44,8 @@ export class NodeMetrics {
     learnerLag?: () => ReadonlyMap<string, number>;
     /** The KV store's size (what the space quota counts) and its active alarms. */
     store?: () => { readonly sizeBytes: number; readonly alarms: readonly string[] } | null;
+    /** Client connections open on the API now. */
+    apiConnections?: () => number;
   }) {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
@@ -71,6 +75,16 @@ export class NodeMetrics {
       registers: r,
     });
     this.refusedHandshakes = new Counter({ name: 'tsraft_peer_identity_refusals_total', help: 'Peer handshakes refused: the peer presented another data directory than the one it is known by', labelNames: ['peer'], registers: r });
+    this.apiConnectionsRefused = new Counter({ name: 'tsraft_api_connections_refused_total', help: 'Client connections refused with 503 because the connection cap (--max-client-connections) was reached', registers: r });
+    new Gauge({
+      name: 'tsraft_api_connections',
+      help: 'Client connections open on the HTTP API',
+      registers: r,
+      collect() {
+        const n = opts.apiConnections?.();
+        if (n !== undefined) this.set(n);
+      },
+    });
     new Gauge({
       name: 'tsraft_learner_lag_entries',
       help: 'On the leader: entries each learner is behind the leader',

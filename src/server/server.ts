@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createApiServer, type ApiServer, type ApiStatus } from '../api/http.js';
 import { AuthService } from '../auth/service.js';
 import { caFetchOptions, readCaFile } from '../security/https-client.js';
+import { connectionCapFor, DEFAULT_API_LIMITS, readOpenFileLimit } from '../api/limits.js';
 import type { Backup } from '../backup/format.js';
 import { membersOfConf, takeBackup } from '../backup/take.js';
 import type { AddMemberResult } from '../api/membership.js';
@@ -257,6 +258,7 @@ export class TsraftServer {
         store: () => ({ sizeBytes: sm.sizeBytes, alarms: sm.alarms().map((a) => a.alarm) }),
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
+        apiConnections: () => http?.connections().open ?? 0,
         learnerLag: () => {
           const out = new Map<string, number>();
           if (node === null || !node.isLeader()) return out;
@@ -422,8 +424,25 @@ export class TsraftServer {
         fetchOptions,
       });
       const backup = (): Promise<Backup> => takeBackup({ replica, sm, clusterId: cfg.clusterId, members: () => membersOfConf(started.node.conf) });
+      // The cap stays below the open-file limit by a margin: WAL segments, snapshots and peers need descriptors too.
+      const requestedCap = cfg.maxClientConnections ?? DEFAULT_API_LIMITS.maxConnections;
+      const { cap, lowered } = connectionCapFor(requestedCap, readOpenFileLimit());
+      if (lowered !== undefined) logger.warn({ requested: requestedCap, cap, ...lowered }, `client connection cap lowered to ${cap}: the open-file limit is ${lowered.fileLimit} and ${lowered.reserved} descriptors are kept for storage and peers; raise the limit (ulimit -n) to allow more`);
       const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
-      http = createApiServer({ kv, status, metrics, logger, membership, backup, auth, authExempt: cfg.authExempt, tls, stopping: () => health.stopping });
+      http = createApiServer({
+        kv,
+        status,
+        metrics,
+        logger,
+        membership,
+        backup,
+        auth,
+        authExempt: cfg.authExempt,
+        tls,
+        stopping: () => health.stopping,
+        limits: { maxConnections: cap, headersTimeoutMs: cfg.headerTimeoutMs, bodyIdleTimeoutMs: cfg.bodyTimeoutMs },
+        onConnectionRefused: () => metrics.apiConnectionsRefused.inc(),
+      });
       const server = http;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
