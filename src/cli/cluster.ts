@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CertificateError } from '../security/certs.js';
+import { ensureClusterCerts } from '../security/cluster-certs.js';
 
 export interface ClusterFlags {
   nodes: string;
@@ -54,6 +56,15 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   mkdirSync(f.data, { recursive: true });
   const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
   const peers = names.map((name, k) => `${name}=${f.host}:${localPorts(base, k + 1).raft}`).join(',');
+  // A development CA and a certificate per node, made on first start and reused after: peers authenticate each other.
+  let certs: Awaited<ReturnType<typeof ensureClusterCerts>>;
+  try {
+    certs = await ensureClusterCerts(f.data, names, f.host === '127.0.0.1' || f.host === 'localhost' ? [] : [f.host]);
+  } catch (e) {
+    if (!(e instanceof CertificateError)) throw e;
+    out(`tsraft cluster: ${e.message}`);
+    return 1;
+  }
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = (): Promise<void> => {
@@ -72,13 +83,14 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   };
 
   out(`tsraft cluster: starting ${n} node(s) of cluster '${f.clusterId}', data in ${path.resolve(f.data)}`);
+  out(`tsraft cluster: peers authenticate with certificates of the CA in ${path.resolve(certs.caDir)}`);
   names.forEach((name, k) => {
     const { raft, api } = localPorts(base, k + 1);
     const dir = path.join(f.data, name);
     const log = createWriteStream(path.join(f.data, `${name}.log`), { flags: 'a' });
     const child = spawn(
       process.execPath,
-      [cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId],
+      [cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId, '--tls-dir', certs.tlsDir(name)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.pipe(log, { end: false });

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { backupCommand, restoreCommand, type RestoreFlags } from './backup.js';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
+import { certsCa, certsNode } from './certs.js';
 import { kvCommand } from './kv.js';
 import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
 import { serve } from './serve.js';
@@ -21,12 +22,14 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
+  .option('--tls-dir <dir>', "peer TLS credentials: node.pem (CN = --id), node.key, ca.pem (make them with tsraft certs)")
+  .option('--insecure-peers', 'no peer authentication: plain TCP between peers (development only; logs a warning)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });
@@ -41,6 +44,25 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string }) => {
     process.exitCode = await cluster(opts);
+  });
+
+const certs = program.command('certs').description('a cluster CA and member certificates for peer TLS (docs/SECURITY.md)');
+certs
+  .command('ca')
+  .description('create a new CA: DIR/ca.pem and DIR/ca.key')
+  .option('--out <dir>', 'where to write the CA (refuses to replace an existing one)')
+  .action(async (opts: { out?: string }) => {
+    process.exitCode = await certsCa(opts);
+  });
+certs
+  .command('node')
+  .description("create a member's certificate signed by a CA: DIR/node.pem, DIR/node.key, DIR/ca.pem (a --tls-dir)")
+  .argument('<name>', 'the member name (its --id); becomes the certificate common name')
+  .option('--ca <dir>', 'the CA directory (ca.pem, ca.key), e.g. <data>/ca of tsraft cluster')
+  .option('--out <dir>', 'where to write the certificate (replaces an older one)')
+  .option('--host <host>', 'another host name or IP the certificate is valid for (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .action(async (name: string, opts: { ca?: string; out?: string; host?: string[] }) => {
+    process.exitCode = await certsNode(name, opts);
   });
 
 program
@@ -147,6 +169,7 @@ program
   .option('--cluster-id <id>', 'the NEW cluster id (must differ from the old one)')
   .option('--from-data <dir>', "a stopped survivor's data directory: replay its snapshot and whole log (needs --unsafe-force-new-cluster)")
   .option('--unsafe-force-new-cluster', 'accept that acknowledged writes may be lost and uncommitted ones may appear (majority lost for good)')
+  .option('--tls-dir <dir>', "the new node's peer TLS directory, for the printed tsraft serve command (tsraft certs node)")
   .action(async (file: string | undefined, opts: RestoreFlags) => {
     process.exitCode = await restoreCommand(file, opts);
   });

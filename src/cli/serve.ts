@@ -18,6 +18,8 @@ export interface ServeFlags {
   electionMs?: string;
   join?: string;
   learner?: boolean;
+  tlsDir?: string;
+  insecurePeers?: boolean;
 }
 
 const TICK_MS = PROFILES.production.tickMs;
@@ -56,6 +58,8 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
+    ...((f.tlsDir ?? file.tlsDir) !== undefined && { tlsDir: f.tlsDir ?? file.tlsDir }),
+    ...((f.insecurePeers ?? file.insecurePeers) === true && { insecurePeers: true }),
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
   };
 }

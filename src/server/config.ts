@@ -45,6 +45,21 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /**
+   * `--tls-dir DIR`: this node's peer credentials (node.pem, node.key, ca.pem;
+   * see src/security/certs.ts). Peer connections are then mutually
+   * authenticated TLS, and the certificate's common name must be {@link name}.
+   * Either this or {@link insecurePeers} is required.
+   */
+  readonly tlsDir?: string | undefined;
+  /**
+   * `--insecure-peers`: plain TCP between peers, where a hello's claimed
+   * identity is taken on trust, so any process that reaches the Raft port can
+   * act as a member (docs/SECURITY.md). The node logs a warning when it starts.
+   * For development, benchmarks of the difference, and in-process tests whose
+   * subject is not peer authentication.
+   */
+  readonly insecurePeers?: boolean | undefined;
 }
 
 export { ConfigError };
@@ -99,6 +114,8 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
   }
+  if (c.tlsDir === undefined && c.insecurePeers !== true) throw new ConfigError('peer credentials are required: give --tls-dir DIR (node.pem, node.key, ca.pem; see tsraft certs), or --insecure-peers to run without peer authentication');
+  if (c.tlsDir !== undefined && c.insecurePeers === true) throw new ConfigError('--tls-dir and --insecure-peers exclude each other');
   if (c.join !== undefined) {
     let u: URL | null = null;
     try {

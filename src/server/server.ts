@@ -19,6 +19,7 @@ import { TcpTransport } from '../transport/tcp.js';
 import { RealClock } from '../util/clock.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
+import { CertificateError, readTlsDir, type TlsMaterial } from '../security/certs.js';
 import { AddressBook } from './address-book.js';
 import { ConfigError, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
 import { decodeMemberContext } from './member-context.js';
@@ -200,6 +201,7 @@ export class TsraftServer {
     const logger = opts.logger ?? createLogger({ level: cfg.logLevel, bindings: { node: cfg.name } });
     mkdirSync(cfg.dataDir, { recursive: true });
 
+    const peerTls = await loadPeerTls(cfg, logger);
     const storage = await FileStorage.open(path.join(cfg.dataDir, 'raft'), { logger });
     let transport: TcpTransport | undefined;
     let http: Server | undefined;
@@ -223,6 +225,16 @@ export class TsraftServer {
         node: () => node,
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
+        peerRefusals: () => {
+          const c = transport?.counters();
+          if (c === undefined) return new Map();
+          return new Map([
+            ['tls-handshake', c.tlsHandshakeFailures],
+            ['certificate', c.refusedCertificates],
+            ['hello', c.refusedConnections - c.refusedCertificates],
+            ['capped', c.cappedConnections],
+          ]);
+        },
         learnerLag: () => {
           const out = new Map<string, number>();
           if (node === null || !node.isLeader()) return out;
@@ -280,6 +292,7 @@ export class TsraftServer {
         onMessage: (m) => node?.step(m),
         logger,
         random: random.fork(),
+        tls: peerTls,
       });
       const clock = new RealClock();
       let lastLeader: number | null = null;
@@ -433,6 +446,24 @@ export class TsraftServer {
     })();
     return this.stopping;
   }
+}
+
+/** Reads `--tls-dir` and checks that its certificate names this node; warns when peers are unauthenticated. */
+async function loadPeerTls(cfg: ServerConfig, logger: Logger): Promise<TlsMaterial | undefined> {
+  if (cfg.tlsDir === undefined) {
+    logger.warn('--insecure-peers: peer connections are plain TCP and unauthenticated; any process that reaches the Raft port can act as a member (docs/SECURITY.md)');
+    return undefined;
+  }
+  let m: TlsMaterial;
+  try {
+    m = await readTlsDir(cfg.tlsDir);
+  } catch (e) {
+    if (e instanceof CertificateError) throw new ConfigError(`--tls-dir: ${e.message}`);
+    throw e;
+  }
+  if (m.name !== cfg.name) throw new ConfigError(`--tls-dir: the certificate in ${path.join(cfg.tlsDir, 'node.pem')} is for '${m.name}', but this node is '${cfg.name}' (--id); make one with  tsraft certs node ${cfg.name} --ca CA-DIR --out DIR`);
+  logger.info({ tlsDir: cfg.tlsDir }, 'peer connections use mutual TLS');
+  return m;
 }
 
 function apiUrlOf(a: HostPort): string {
