@@ -841,7 +841,10 @@ export class TcpTransport implements Transport {
       // A failed handshake may have closed the socket already: ask the TCP socket under it, which admit() stamped.
       const host = sock.remoteAddress ?? remoteHosts.get((sock as { _parent?: object })._parent ?? sock);
       const remote = sock.remoteAddress !== undefined ? describeRemote(sock) : (host ?? 'unknown address');
-      this.limited('warn', `tls:${host}`, { remote, err: errorText(err), failures: this.tlsHandshakeFailures }, `TLS handshake with ${remote} failed; closing: ${errorText(err)}`);
+      // A rejected certificate surfaces as a reset; its verification error says why.
+      const authErr = (sock as { authorizationError?: unknown }).authorizationError;
+      const why = authErr !== undefined && authErr !== null ? `its certificate is not accepted: ${errorText(authErr)}` : errorText(err);
+      this.limited('warn', `tls:${host}`, { remote, err: why, failures: this.tlsHandshakeFailures }, `TLS handshake with ${remote} failed; closing: ${why}`);
     });
     return server;
   }

@@ -7,7 +7,7 @@ import { MembershipError, type AddMemberRequest } from '../../src/api/membership
 import type { ServerConfig } from '../../src/server/config.js';
 import { TsraftServer, type ServerOptions } from '../../src/server/server.js';
 import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
-import { silentLogger } from '../../src/util/log.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
 
 /** Fast timing: 10 ms ticks, heartbeats every 50 ms, elections after 300–600 ms. */
 export const TIMING = { tickMs: 10, heartbeatTicks: 5, electionTicks: 30 } as const;
@@ -42,8 +42,11 @@ export class TestCluster {
   /** Peers authenticate with certificates of a CA in `<root>/ca` (`<root>/certs/<name>`); else `insecurePeers`. */
   peerTls = false;
 
-  /** Starts n servers; with `peerTls`, over mutual TLS with a CA made for this cluster. */
-  static async start(n: number, opts: { readonly peerTls?: boolean } = {}): Promise<TestCluster> {
+  /**
+   * Starts n servers; with `peerTls`, over mutual TLS with a CA made for this cluster.
+   * `logger` gives a node its logger (default silent); `timing` overrides {@link TIMING}.
+   */
+  static async start(n: number, opts: { readonly peerTls?: boolean; readonly logger?: (name: string) => Logger; readonly timing?: Partial<ServerConfig> } = {}): Promise<TestCluster> {
     const c = new TestCluster();
     const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
     if (opts.peerTls === true) {
@@ -52,7 +55,7 @@ export class TestCluster {
     }
     const ports = await Promise.all(names.map(() => freePort()));
     const members = names.map((name, k) => ({ name, raft: { host: '127.0.0.1', port: ports[k]! } }));
-    await Promise.all(names.map((name, k) => c.startNode({ name, listen: { host: '127.0.0.1', port: ports[k]! }, members })));
+    await Promise.all(names.map((name, k) => c.startNode({ name, listen: { host: '127.0.0.1', port: ports[k]! }, members, ...opts.timing }, opts.logger !== undefined ? { logger: opts.logger(name) } : {})));
     await c.leader();
     await c.startGateway();
     return c;
