@@ -4,6 +4,8 @@
  * values to random keys among 100,000 at 1, 8, 64 and 256 concurrent clients,
  * then linearizable reads at 64: throughput and latency p50/p99. The load
  * generator runs in this process, on the same 2 cores as the three nodes.
+ * Peers authenticate with mutual TLS (the default of `tsraft serve`);
+ * bench/tls.ts reuses this to measure what that costs.
  * BENCH_SECONDS sets the time per figure (default 5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureClusterCerts } from '../src/security/cluster-certs.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const KEYS = 100_000;
@@ -29,7 +32,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface Result {
+export interface Result {
   readonly kind: 'write' | 'read';
   readonly clients: number;
   readonly ops: number;
@@ -51,12 +54,12 @@ function call(agent: Agent, port: number, method: string, p: string, body?: stri
   });
 }
 
-async function load(kind: 'write' | 'read', clients: number, port: number): Promise<Result> {
+export async function load(kind: 'write' | 'read', clients: number, port: number, seconds = SECONDS): Promise<Result> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const lat: number[] = [];
   let errors = 0;
   const t0 = performance.now();
-  const deadline = t0 + SECONDS * 1000;
+  const deadline = t0 + seconds * 1000;
   let seed = clients * 7919;
   const nextKey = (): string => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -89,14 +92,31 @@ async function load(kind: 'write' | 'read', clients: number, port: number): Prom
   return { kind, clients, ops: lat.length, opsPerSec: lat.length / secs, p50ms: pct(50), p99ms: pct(99), errors };
 }
 
-async function main(): Promise<void> {
+/** A running 3-node cluster of `tsraft serve` processes. */
+export interface BenchCluster {
+  /** The leader's API port. */
+  readonly leaderPort: number;
+  /** Stops every node and deletes the data. */
+  stop(): Promise<void>;
+}
+
+/** Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over mutual TLS unless `peerTls` is false. */
+export async function startCluster(opts: { readonly peerTls: boolean }): Promise<BenchCluster> {
   const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cluster-'));
   const nodes: { name: string; raft: number; api: number; proc?: ChildProcess }[] = [];
   for (let i = 1; i <= 3; i++) nodes.push({ name: `n${i}`, raft: await freePort(), api: await freePort() });
   const peers = nodes.map((n) => `${n.name}=127.0.0.1:${n.raft}`).join(',');
+  const certs = opts.peerTls ? await ensureClusterCerts(root, nodes.map((n) => n.name)) : null;
+  const stop = async (): Promise<void> => {
+    for (const n of nodes) n.proc?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const n of nodes) n.proc?.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  };
   try {
     for (const n of nodes) {
-      n.proc = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, '--log-level', 'warn'], {
+      const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
+      n.proc = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
     }
@@ -113,7 +133,18 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     if (leaderPort === 0) throw new Error('no leader');
-    console.log(`bench:cluster: 3 nodes on loopback, fsync on, ${VALUE.length}-byte values, random keys among ${KEYS.toLocaleString('en-US')}, requests to the leader, ${SECONDS} s per figure`);
+    return { leaderPort, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+async function main(): Promise<void> {
+  const c = await startCluster({ peerTls: true });
+  const leaderPort = c.leaderPort;
+  try {
+    console.log(`bench:cluster: 3 nodes on loopback, peer TLS on, fsync on, ${VALUE.length}-byte values, random keys among ${KEYS.toLocaleString('en-US')}, requests to the leader, ${SECONDS} s per figure`);
     const results: Result[] = [];
     for (const clients of [1, 8, 64, 256]) {
       const r = await load('write', clients, leaderPort);
@@ -128,10 +159,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify({ bench: 'cluster', date: new Date().toISOString(), node: process.version, seconds: SECONDS, results }, null, 2) + '\n');
     console.log(`results written to ${file}`);
   } finally {
-    for (const n of nodes) n.proc?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1000));
-    for (const n of nodes) n.proc?.kill('SIGKILL');
-    rmSync(root, { recursive: true, force: true });
+    await c.stop();
   }
 }
 

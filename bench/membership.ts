@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureClusterCerts } from '../src/security/cluster-certs.js';
 
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const IN_FLIGHT = 64;
@@ -101,7 +102,7 @@ const nodes: Node[] = [];
 let root = '';
 
 function spawnNode(n: Node, membership: string[], logLevel: string): void {
-  const p = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', n.dir, '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--cluster-id', 'bench', ...membership, '--log-level', logLevel], {
+  const p = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', n.dir, '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--cluster-id', 'bench', ...membership, '--tls-dir', path.join(root, 'certs', n.name), '--log-level', logLevel], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   p.stderr!.on('data', (b: Buffer) => {
@@ -112,6 +113,8 @@ function spawnNode(n: Node, membership: string[], logLevel: string): void {
 }
 
 async function newNode(name: string): Promise<Node> {
+  // Peers authenticate with certificates of the run's CA, as a deployment would.
+  await ensureClusterCerts(root, [name]);
   const n: Node = { name, raft: await freePort(), api: await freePort(), dir: path.join(root, name), proc: null, log: '' };
   nodes.push(n);
   return n;

@@ -82,6 +82,8 @@ export interface RestoreFlags {
   clusterId?: string;
   fromData?: string;
   unsafeForceNewCluster?: boolean;
+  /** The new node's peer TLS directory, for the printed `tsraft serve` command. */
+  tlsDir?: string;
 }
 
 function shellQuote(a: string): string {
@@ -98,10 +100,11 @@ function newNodeFrom(f: RestoreFlags, io: Io): NewNode | null {
   return { dataDir: f.data!, name: f.id!, listen: f.listen!, api: f.api!, clusterId: f.clusterId! };
 }
 
-function printNext(n: NewNode, r: SeedResult, io: Io): void {
+function printNext(n: NewNode, r: SeedResult, io: Io, tlsDir: string | undefined): void {
   io.out(`wrote ${n.dataDir} for node ${n.name} (id ${r.id}, uid ${r.uid}) of the new cluster ${n.clusterId}. Start it with:`);
-  io.out(`  tsraft ${r.serveArgs.map(shellQuote).join(' ')}`);
-  io.out(`then grow it one node at a time: tsraft serve --id NAME2 --data DIR2 --listen H:P --api H:P --cluster-id ${shellQuote(n.clusterId)} --join http://${n.api}`);
+  io.out(`  tsraft ${[...r.serveArgs, '--tls-dir', tlsDir ?? 'TLS_DIR'].map(shellQuote).join(' ')}`);
+  if (tlsDir === undefined) io.out(`  (TLS_DIR: its peer certificate, made with  tsraft certs node ${shellQuote(n.name)} --ca CA_DIR --out TLS_DIR)`);
+  io.out(`then grow it one node at a time: tsraft serve --id NAME2 --data DIR2 --listen H:P --api H:P --cluster-id ${shellQuote(n.clusterId)} --join http://${n.api} --tls-dir DIR2_TLS`);
 }
 
 /**
@@ -139,7 +142,7 @@ export async function restoreCommand(file: string | undefined, f: RestoreFlags, 
       }
       const r = await seedDataDir(n, backup);
       io.out(`restored ${file}: cluster ${backup.clusterId} at index (revision) ${backup.index}, term ${backup.term}, ${keysIn(backup)} keys, ${(await stat(file)).size} bytes`);
-      printNext(n, r, io);
+      printNext(n, r, io, f.tlsDir);
       return 0;
     }
     const s = await replaySurvivor(f.fromData!);
@@ -153,7 +156,7 @@ export async function restoreCommand(file: string | undefined, f: RestoreFlags, 
     io.out('  Acknowledged writes this node never received are lost.');
     const r = await seedDataDir(n, s);
     io.out(`new cluster state: index (revision) ${s.index}, ${s.keys} keys`);
-    printNext(n, r, io);
+    printNext(n, r, io, f.tlsDir);
     return 0;
   } catch (e) {
     if (e instanceof RestoreError || e instanceof BackupFormatError || e instanceof StorageRecoveryError || e instanceof WalCorruptionError) {

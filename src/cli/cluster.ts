@@ -6,6 +6,7 @@ import { exitMeaning } from '../server/exit-codes.js';
 import { ROOT_TOKEN_FILE } from '../auth/service.js';
 import { ensureClusterCerts } from '../security/cluster-certs.js';
 import { caFetchOptions } from '../security/https-client.js';
+import { CertificateError } from '../security/certs.js';
 
 export interface ClusterFlags {
   nodes: string;
@@ -69,9 +70,17 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   mkdirSync(f.data, { recursive: true });
   const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
   const peers = names.map((name, k) => `${name}=${f.host}:${localPorts(base, k + 1).raft}`).join(',');
-  // HTTPS: the development CA and member certificates (also the peers' TLS material), made on first start.
-  const certs = f.tls === true ? await ensureClusterCerts(f.data, names, f.host === '127.0.0.1' || f.host === 'localhost' ? [] : [f.host]) : null;
-  const fetchOptions = caFetchOptions(certs === null ? undefined : readFileSync(certs.caFile, 'utf8'));
+  // A development CA and a certificate per node, made on first start and reused after: peers
+  // authenticate each other, and with --tls the same certificates serve each API over HTTPS.
+  let certs: Awaited<ReturnType<typeof ensureClusterCerts>>;
+  try {
+    certs = await ensureClusterCerts(f.data, names, f.host === '127.0.0.1' || f.host === 'localhost' ? [] : [f.host]);
+  } catch (e) {
+    if (!(e instanceof CertificateError)) throw e;
+    out(`tsraft cluster: ${e.message}`);
+    return 1;
+  }
+  const fetchOptions = caFetchOptions(f.tls === true ? readFileSync(certs.caFile, 'utf8') : undefined);
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = (): Promise<void> => {
@@ -90,6 +99,7 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   };
 
   out(`tsraft cluster: starting ${n} node(s) of cluster '${f.clusterId}', data in ${path.resolve(f.data)}`);
+  out(`tsraft cluster: peers authenticate with certificates of the CA in ${path.resolve(certs.caDir)}`);
   names.forEach((name, k) => {
     const { raft, api } = localPorts(base, k + 1);
     const dir = path.join(f.data, name);
@@ -97,8 +107,8 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     const child = spawn(
       process.execPath,
       [
-        ...[cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId],
-        ...(certs === null ? [] : ['--api-cert', path.join(certs.tlsDir(name), 'node.pem'), '--api-key', path.join(certs.tlsDir(name), 'node.key')]),
+        ...[cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId, '--tls-dir', certs.tlsDir(name)],
+        ...(f.tls === true ? ['--api-cert', path.join(certs.tlsDir(name), 'node.pem'), '--api-key', path.join(certs.tlsDir(name), 'node.key')] : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -114,7 +124,7 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     children.push(child);
   });
 
-  const urls = localEndpoints(n, base, f.host, certs === null ? 'http' : 'https');
+  const urls = localEndpoints(n, base, f.host, f.tls === true ? 'https' : 'http');
   const deadline = Date.now() + 15_000;
   const up = await Promise.all(urls.map((u, k) => waitHealthy(u, children[k]!, deadline, fetchOptions)));
   urls.forEach((u, k) => out(`  ${names[k]}  ${up[k] ? 'up  ' : 'DOWN'}  ${u}`));
@@ -124,7 +134,7 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     return 1;
   }
   const flags: string[] = [];
-  if (certs !== null) {
+  if (f.tls === true) {
     out(`tsraft cluster: the APIs speak HTTPS only; the CA certificate for clients: ${path.resolve(certs.caFile)}`);
     flags.push(`--cacert ${path.resolve(certs.caFile)}`);
   }

@@ -6,6 +6,7 @@ import { authDisable, authEnable, authStatus, roleAdd, roleList, roleRemove, tok
 import { backupCommand, restoreCommand, type RestoreFlags } from './backup.js';
 import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
+import { certsCa, certsNode } from './certs.js';
 import { kvCommand } from './kv.js';
 import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
 import { FlagFileError } from './output.js';
@@ -36,16 +37,18 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
   .option('--join <url>', 'with an empty --data: ask the cluster at this member API URL to add this node (no --peers needed)')
   .option('--learner', 'with --join: stay a learner (otherwise promoted to voter once caught up)')
+  .option('--tls-dir <dir>', "peer TLS credentials: node.pem (CN = --id), node.key, ca.pem (make them with tsraft certs)")
+  .option('--insecure-peers', 'no peer authentication: plain TCP between peers (development only; logs a warning)')
   .option('--quota-bytes <n>', 'space quota: writes that would take the keys and values above N bytes get 507 and raise the NOSPACE alarm (default 2147483648, 2 GiB)')
   .option('--api-cert <file>', 'serve the API over HTTPS only, with this certificate (PEM); needs --api-key')
   .option('--api-key <file>', "the API certificate's private key (PEM)")
-  .option('--api-cacert <file>', "the CA trusted for other members' HTTPS APIs (default: ca.pem next to --api-cert, if any)")
+  .option('--api-cacert <file>', "the CA trusted for other members' HTTPS APIs (default: ca.pem next to --api-cert, else the one in --tls-dir)")
   .option('--auth-exempt <list>', "routes served without a token while auth is on: healthz,metrics (default both; '' protects both)")
   .option('--token-file <file>', 'with --join: a file holding an admin token (needed when the cluster has auth on)')
   .option('--max-client-connections <n>', 'API connections open at once; above it a client gets 503 (default 1000, lowered to stay below the open-file limit)')
@@ -67,6 +70,25 @@ program
   .option('--auth', 'enable auth once the cluster is up; writes the root token to <data>/root.token (0600)')
   .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string; tls?: boolean; auth?: boolean }) => {
     process.exitCode = await cluster(opts);
+  });
+
+const certs = program.command('certs').description('a cluster CA and member certificates for peer TLS (docs/SECURITY.md)');
+certs
+  .command('ca')
+  .description('create a new CA: DIR/ca.pem and DIR/ca.key')
+  .option('--out <dir>', 'where to write the CA (refuses to replace an existing one)')
+  .action(async (opts: { out?: string }) => {
+    process.exitCode = await certsCa(opts);
+  });
+certs
+  .command('node')
+  .description("create a member's certificate signed by a CA: DIR/node.pem, DIR/node.key, DIR/ca.pem (a --tls-dir)")
+  .argument('<name>', 'the member name (its --id); becomes the certificate common name')
+  .option('--ca <dir>', 'the CA directory (ca.pem, ca.key), e.g. <data>/ca of tsraft cluster')
+  .option('--out <dir>', 'where to write the certificate (replaces an older one)')
+  .option('--host <host>', 'another host name or IP the certificate is valid for (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .action(async (name: string, opts: { ca?: string; out?: string; host?: string[] }) => {
+    process.exitCode = await certsNode(name, opts);
   });
 
 program
@@ -249,6 +271,7 @@ program
   .option('--cluster-id <id>', 'the NEW cluster id (must differ from the old one)')
   .option('--from-data <dir>', "a stopped survivor's data directory: replay its snapshot and whole log (needs --unsafe-force-new-cluster)")
   .option('--unsafe-force-new-cluster', 'accept that acknowledged writes may be lost and uncommitted ones may appear (majority lost for good)')
+  .option('--tls-dir <dir>', "the new node's peer TLS directory, for the printed tsraft serve command (tsraft certs node)")
   .action(async (file: string | undefined, opts: RestoreFlags) => {
     process.exitCode = await restoreCommand(file, opts);
   });

@@ -64,7 +64,8 @@ export function memberAdd(name: string, flags: AdminFlags & { peer: string; api:
     (r) => [
       `added ${describe(r.member)} to cluster ${r.clusterId}`,
       learner ? `it stays a learner: promote it with tsraft member promote ${name}` : 'the leader promotes it to voter once it has caught up',
-      `start it with: tsraft serve --id ${name} --data DIR --listen ${flags.peer} --api ${flags.api.replace(/^https?:\/\//, '')} --cluster-id ${r.clusterId} --join URL`,
+      `start it with: tsraft serve --id ${name} --data DIR --listen ${flags.peer} --api ${flags.api.replace(/^https?:\/\//, '')} --cluster-id ${r.clusterId} --join URL --tls-dir DIR`,
+      `  (DIR: tsraft certs node ${name} --ca CA_DIR --out DIR)`,
     ],
   );
 }

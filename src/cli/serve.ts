@@ -27,6 +27,8 @@ export interface ServeFlags {
   maxClientConnections?: string;
   headerTimeoutMs?: string;
   bodyTimeoutMs?: string;
+  tlsDir?: string;
+  insecurePeers?: boolean;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -96,6 +98,8 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     maxClientConnections: positiveInt(f.maxClientConnections ?? (file as { maxClientConnections?: number }).maxClientConnections, '--max-client-connections'),
     headerTimeoutMs: positiveInt(f.headerTimeoutMs ?? (file as { headerTimeoutMs?: number }).headerTimeoutMs, '--header-timeout-ms'),
     bodyTimeoutMs: positiveInt(f.bodyTimeoutMs ?? (file as { bodyTimeoutMs?: number }).bodyTimeoutMs, '--body-timeout-ms'),
+    ...((f.tlsDir ?? file.tlsDir) !== undefined && { tlsDir: f.tlsDir ?? file.tlsDir }),
+    ...((f.insecurePeers ?? file.insecurePeers) === true && { insecurePeers: true }),
     ...((f.logLevel ?? file.logLevel) !== undefined && { logLevel: f.logLevel ?? file.logLevel }),
     quotaBytes: f.quotaBytes !== undefined ? parseQuotaBytes(f.quotaBytes) : file.quotaBytes !== undefined ? parseQuotaBytes(file.quotaBytes, `--config ${f.config}: quotaBytes`) : DEFAULT_QUOTA_BYTES,
     // HTTPS and tokens (docs/SECURITY.md); the same names in --config.

@@ -217,8 +217,12 @@ export async function readTlsDir(dir: string): Promise<TlsMaterial> {
   let name: string | undefined;
   try {
     const c = new x509.X509Certificate(cert.toString('utf8'));
-    const issuer = new x509.X509Certificate(ca.toString('utf8'));
-    if (c.issuer !== issuer.subject || !(await c.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) throw new CertificateError(`${path.join(dir, NODE_CERT_FILE)} is issued by '${c.issuer}', not by the CA in ${path.join(dir, CA_CERT_FILE)} ('${issuer.subject}')`);
+    // ca.pem may hold several CAs while the CA is rotated (docs/SECURITY.md): the certificate must be issued by one of them.
+    const cas = x509.PemConverter.decode(ca.toString('utf8')).map((der) => new x509.X509Certificate(der));
+    if (cas.length === 0) throw new CertificateError(`${path.join(dir, CA_CERT_FILE)} holds no certificate`);
+    let issued = false;
+    for (const issuer of cas) if (c.issuer === issuer.subject && (await c.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) issued = true;
+    if (!issued) throw new CertificateError(`${path.join(dir, NODE_CERT_FILE)} is issued by '${c.issuer}', not by the CA in ${path.join(dir, CA_CERT_FILE)} ('${cas.map((x) => x.subject).join("', '")}')`);
     name = c.subjectName.getField('CN')[0];
   } catch (e) {
     if (e instanceof CertificateError) throw e;

@@ -45,12 +45,27 @@ export interface ServerConfig {
   readonly maxRaftState?: number;
   /** pino level. */
   readonly logLevel?: string;
+  /**
+   * `--tls-dir DIR`: this node's peer credentials (node.pem, node.key, ca.pem;
+   * see src/security/certs.ts). Peer connections are then mutually
+   * authenticated TLS, and the certificate's common name must be {@link name}.
+   * Either this or {@link insecurePeers} is required.
+   */
+  readonly tlsDir?: string | undefined;
+  /**
+   * `--insecure-peers`: plain TCP between peers, where a hello's claimed
+   * identity is taken on trust, so any process that reaches the Raft port can
+   * act as a member (docs/SECURITY.md). The node logs a warning when it starts.
+   * For development, benchmarks of the difference, and in-process tests whose
+   * subject is not peer authentication.
+   */
+  readonly insecurePeers?: boolean | undefined;
   /** HTTPS for the API (`--api-cert`, `--api-key`: PEM files); both or neither. */
   readonly apiCertFile?: string | undefined;
   readonly apiKeyFile?: string | undefined;
   /**
    * The CA trusted for calls to other members' APIs (membership forwarding, `--join`):
-   * `--api-cacert`; default the `ca.pem` next to `--api-cert`, if there is one.
+   * `--api-cacert`; default the `ca.pem` next to `--api-cert`, else the one in `--tls-dir`, if any.
    */
   readonly apiCaFile?: string | undefined;
   /** Routes served without a token while auth is on (`--auth-exempt`): among `healthz`, `metrics`. Default both. */
@@ -136,6 +151,8 @@ export function validateConfig(c: ServerConfig): ServerConfig {
     if (other !== undefined) throw new ConfigError(`--peers: members ${other} and ${m.name} hash to the same id; rename one`);
     ids.set(id, m.name);
   }
+  if (c.tlsDir === undefined && c.insecurePeers !== true) throw new ConfigError('peer credentials are required: give --tls-dir DIR (node.pem, node.key, ca.pem; see tsraft certs), or --insecure-peers to run without peer authentication');
+  if (c.tlsDir !== undefined && c.insecurePeers === true) throw new ConfigError('--tls-dir and --insecure-peers exclude each other');
   if ((c.apiCertFile === undefined) !== (c.apiKeyFile === undefined)) throw new ConfigError('--api-cert and --api-key go together: give both (HTTPS) or neither (HTTP)');
   for (const r of c.authExempt ?? []) {
     if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);

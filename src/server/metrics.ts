@@ -46,6 +46,8 @@ export class NodeMetrics {
     store?: () => { readonly sizeBytes: number; readonly alarms: readonly string[] } | null;
     /** Client connections open on the API now. */
     apiConnections?: () => number;
+    /** Inbound peer connections refused since start, by reason (tls-handshake, certificate, hello, capped). */
+    peerRefusals?: () => ReadonlyMap<string, number>;
   }) {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
@@ -160,6 +162,15 @@ export class NodeMetrics {
         },
       });
     };
+    new Gauge({
+      name: 'tsraft_peer_connections_refused',
+      help: 'Inbound peer connections refused since start, by reason: tls-handshake (no or a foreign certificate, plaintext), certificate (the hello claims another member than the certificate names), hello (not a member, wrong cluster...), capped (too many waiting for their hello)',
+      labelNames: ['reason'],
+      registers: r,
+      collect() {
+        for (const [reason, n] of opts.peerRefusals?.() ?? []) this.set({ reason }, n);
+      },
+    });
     perPeer('tsraft_messages_sent', 'Raft messages sent to each peer since start', (c) => c.sent);
     perPeer('tsraft_messages_dropped', 'Raft messages dropped for each peer since start (queue overflow, unknown peer)', (c) => c.dropped);
   }

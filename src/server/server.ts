@@ -21,6 +21,7 @@ import { TcpTransport } from '../transport/tcp.js';
 import { RealClock } from '../util/clock.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
+import { CertificateError, readTlsDir, type TlsMaterial } from '../security/certs.js';
 import { AddressBook } from './address-book.js';
 import { ConfigError, DEFAULT_QUOTA_BYTES, nodeIdOf, validateBootstrap, validateConfig, type HostPort, type ServerConfig } from './config.js';
 import { decodeMemberContext } from './member-context.js';
@@ -104,7 +105,9 @@ function readSetting(file: string, what: string): string {
 
 /** The CA to trust for other members' HTTPS APIs: `--api-cacert`, else the ca.pem next to `--api-cert`. */
 function apiCaOf(cfg: ServerConfig): string | undefined {
-  const file = cfg.apiCaFile ?? (cfg.apiCertFile !== undefined && existsSync(path.join(path.dirname(cfg.apiCertFile), 'ca.pem')) ? path.join(path.dirname(cfg.apiCertFile), 'ca.pem') : undefined);
+  // --api-cacert, else the ca.pem next to --api-cert, else the cluster CA of --tls-dir (the same CA signs both in `tsraft cluster --tls`).
+  const beside = (dir: string | undefined): string | undefined => (dir !== undefined && existsSync(path.join(dir, 'ca.pem')) ? path.join(dir, 'ca.pem') : undefined);
+  const file = cfg.apiCaFile ?? beside(cfg.apiCertFile === undefined ? undefined : path.dirname(cfg.apiCertFile)) ?? beside(cfg.tlsDir);
   if (file === undefined) return undefined;
   try {
     return readCaFile(file, '--api-cacert');
@@ -228,6 +231,7 @@ export class TsraftServer {
     const logger = opts.logger ?? createLogger({ level: cfg.logLevel, bindings: { node: cfg.name } });
     mkdirSync(cfg.dataDir, { recursive: true });
 
+    const peerTls = await loadPeerTls(cfg, logger);
     // HTTPS for the API, and the CA for calls to other members' APIs, read before anything starts.
     const tls = cfg.apiCertFile !== undefined && cfg.apiKeyFile !== undefined ? { cert: readSetting(cfg.apiCertFile, '--api-cert'), key: readSetting(cfg.apiKeyFile, '--api-key') } : undefined;
     const fetchOptions = caFetchOptions(apiCaOf(cfg));
@@ -259,6 +263,16 @@ export class TsraftServer {
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
         apiConnections: () => http?.connections().open ?? 0,
+        peerRefusals: () => {
+          const c = transport?.counters();
+          if (c === undefined) return new Map();
+          return new Map([
+            ['tls-handshake', c.tlsHandshakeFailures],
+            ['certificate', c.refusedCertificates],
+            ['hello', c.refusedConnections - c.refusedCertificates],
+            ['capped', c.cappedConnections],
+          ]);
+        },
         learnerLag: () => {
           const out = new Map<string, number>();
           if (node === null || !node.isLeader()) return out;
@@ -321,6 +335,7 @@ export class TsraftServer {
         onMessage: (m) => node?.step(m),
         logger,
         random: random.fork(),
+        tls: peerTls,
       });
       const clock = new RealClock();
       let lastLeader: number | null = null;
@@ -499,6 +514,24 @@ export class TsraftServer {
     })();
     return this.stopping;
   }
+}
+
+/** Reads `--tls-dir` and checks that its certificate names this node; warns when peers are unauthenticated. */
+async function loadPeerTls(cfg: ServerConfig, logger: Logger): Promise<TlsMaterial | undefined> {
+  if (cfg.tlsDir === undefined) {
+    logger.warn('--insecure-peers: peer connections are plain TCP and unauthenticated; any process that reaches the Raft port can act as a member (docs/SECURITY.md)');
+    return undefined;
+  }
+  let m: TlsMaterial;
+  try {
+    m = await readTlsDir(cfg.tlsDir);
+  } catch (e) {
+    if (e instanceof CertificateError) throw new ConfigError(`--tls-dir: ${e.message}`);
+    throw e;
+  }
+  if (m.name !== cfg.name) throw new ConfigError(`--tls-dir: the certificate in ${path.join(cfg.tlsDir, 'node.pem')} is for '${m.name}', but this node is '${cfg.name}' (--id); make one with  tsraft certs node ${cfg.name} --ca CA-DIR --out DIR`);
+  logger.info({ tlsDir: cfg.tlsDir }, 'peer connections use mutual TLS');
+  return m;
 }
 
 function apiUrlOf(a: HostPort, scheme: 'http' | 'https'): string {

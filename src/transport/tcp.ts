@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Message, NodeId } from '../core/types.js';
 import type { Transport } from '../node/raft-node.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -9,8 +10,9 @@ import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, FrameError, 
 import { validateMessage } from './validate.js';
 
 /**
- * The TCP transport: Raft messages between cluster members over plain TCP
- * (with seams for TLS).
+ * The TCP transport: Raft messages between cluster members over mutual TLS
+ * ({@link TcpTransportOptions.tls}) or, when explicitly configured without it,
+ * plain TCP.
  *
  * Each ordered pair of nodes has its own connection: node A dials B to send
  * A's messages to B, and only ever reads B's answer to its hello on it; B
@@ -30,6 +32,16 @@ import { validateMessage } from './validate.js';
  * peer accepted us, not merely that TCP connected. After that every frame from
  * the dialer is one Raft message.
  *
+ * With TLS, identities come from certificates, never from the hello: both
+ * sides present a certificate of the cluster CA whose subject CN is their
+ * member name. The dialer accepts only the certificate of the member it meant
+ * to reach, and the acceptor accepts a hello only when its `from` is a member
+ * of the current configuration (a configured peer) whose name is the CN of the
+ * certificate the connection was made with. Before the hello, connections are
+ * capped per remote address and overall, so a flood of idle sockets cannot
+ * exhaust the file limit; after it, one connection per member is kept (the
+ * newest, which only the holder of that member's key can open).
+ *
  * Raft tolerates loss, duplication and reordering, so the transport never
  * retransmits: messages in a socket buffer when a connection breaks are lost,
  * and a full send queue drops its oldest messages.
@@ -47,6 +59,19 @@ export interface PeerAddress {
  * are used when present.
  */
 export type TransportSocket = Duplex & Partial<Pick<net.Socket, 'remoteAddress' | 'remotePort' | 'setNoDelay' | 'setKeepAlive'>>;
+
+/**
+ * Mutual TLS for peer connections: PEM buffers, as `readTlsDir`
+ * (src/security/certs.ts) returns them.
+ */
+export interface PeerTlsOptions {
+  /** The cluster CA: the only issuer trusted for peers' certificates. */
+  readonly ca: Buffer | string;
+  /** This node's certificate; its subject CN must be this node's member name. */
+  readonly cert: Buffer | string;
+  /** This node's private key. */
+  readonly key: Buffer | string;
+}
 
 /** Options of {@link TcpTransport.start}. */
 export interface TcpTransportOptions {
@@ -103,15 +128,28 @@ export interface TcpTransportOptions {
   /** How long a new connection may take to complete its handshake, on either side. Default 5000 ms. */
   readonly handshakeTimeoutMs?: number;
   /**
-   * Opens a connection to a peer (default `net.connect`). A seam for TLS
-   * (`tls.connect`) or tests. Writes made before the stream connects must be
-   * buffered, as `net.Socket` does; failures are reported by `error`/`close`.
+   * Mutual TLS with the cluster CA (see the module comment). Requires
+   * {@link peerName}: a peer's certificate must name the member its id belongs
+   * to. Without it, connections are plain TCP and a hello's `from` is taken on
+   * trust: only for tests and `--insecure-peers`. Not combinable with
+   * {@link connect} / {@link createServer}.
+   */
+  readonly tls?: PeerTlsOptions | undefined;
+  /** Inbound connections not yet past their hello, per remote address. Default 16. */
+  readonly maxPendingPerAddress?: number;
+  /** Inbound connections not yet past their hello, overall. Default 128. */
+  readonly maxPendingConnections?: number;
+  /** Open inbound connections, overall (`net.Server.maxConnections`). Default 512. */
+  readonly maxConnections?: number;
+  /**
+   * Opens a connection to a peer (default `net.connect`). A seam for tests.
+   * Writes made before the stream connects must be buffered, as `net.Socket`
+   * does; failures are reported by `error`/`close`.
    */
   readonly connect?: (addr: PeerAddress) => TransportSocket;
   /**
    * Creates the listening server (default `net.createServer`), calling
-   * `onConnection` with each accepted stream. For TLS:
-   * `(on) => tls.createServer(tlsOptions, on)`.
+   * `onConnection` with each accepted stream. A seam for tests.
    */
   readonly createServer?: (onConnection: (socket: TransportSocket) => void) => net.Server;
 }
@@ -149,6 +187,12 @@ export interface TransportCounters {
   readonly refusedIdentities: number;
   /** Inbound connections closed because their byte stream was not valid framing (oversized or corrupt frame). */
   readonly frameErrors: number;
+  /** Inbound TLS handshakes that failed (no certificate, another CA, plaintext, wrong protocol version...). */
+  readonly tlsHandshakeFailures: number;
+  /** Inbound hellos refused because `from` is not the member the connection's certificate names. */
+  readonly refusedCertificates: number;
+  /** Inbound connections closed at once because too many were waiting for their hello (per address or overall). */
+  readonly cappedConnections: number;
 }
 
 /** The handshake version this code speaks. */
@@ -292,6 +336,21 @@ function positiveInt(name: string, v: number | undefined, dflt: number): number 
   return x;
 }
 
+/** The remote host of each raw inbound socket, for logs about a TLS socket that failed before it learned its address. */
+const remoteHosts = new WeakMap<object, string>();
+
+/** Identifies a connection by its remote end: the raw socket and its TLS wrapper agree on it. */
+function pendingKey(sock: TransportSocket): string {
+  return `${sock.remoteAddress ?? '?'}|${sock.remotePort ?? '?'}`;
+}
+
+/** The member name a TLS peer proved (its verified certificate's subject CN), or undefined. */
+function certificateName(sock: TransportSocket): string | undefined {
+  if (!(sock instanceof tls.TLSSocket) || !sock.authorized) return undefined;
+  const cn = sock.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
+}
+
 /** Resolves when the socket has emitted `close`. */
 function closedPromise(sock: TransportSocket): Promise<void> {
   return new Promise((resolve) => sock.once('close', () => resolve()));
@@ -375,7 +434,7 @@ export class TcpTransport implements Transport {
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
   private readonly handshakeTimeoutMs: number;
-  private readonly connectFn: (addr: PeerAddress) => TransportSocket;
+  private readonly connectFn: (addr: PeerAddress, peer: NodeId) => TransportSocket;
   private readonly server: net.Server;
   private readonly limiter = new LogLimiter(LOG_INTERVAL_MS);
 
@@ -390,6 +449,17 @@ export class TcpTransport implements Transport {
   private refusedConnections = 0;
   private refusedIdentities = 0;
   private frameErrors = 0;
+  private tlsHandshakeFailures = 0;
+  private refusedCertificates = 0;
+  private cappedConnections = 0;
+  private readonly tls: PeerTlsOptions | undefined;
+  private readonly maxPendingPerAddress: number;
+  private readonly maxPendingConnections: number;
+  /** Inbound connections not yet past their hello, by remote address. */
+  private readonly pendingByAddress = new Map<string, number>();
+  /** Releases a pending slot, keyed by `address|port` (the raw socket and its TLS wrapper share it). */
+  private readonly pendingRelease = new Map<string, () => void>();
+  private pendingTotal = 0;
   private readonly uid: string | undefined;
   private readonly apiUrl: string | undefined;
   private readonly verifyPeer: TcpTransportOptions['verifyPeer'];
@@ -413,9 +483,26 @@ export class TcpTransport implements Transport {
     this.reconnectMinMs = positiveInt('reconnectMinMs', opts.reconnectMinMs, 50);
     this.reconnectMaxMs = Math.max(this.reconnectMinMs, positiveInt('reconnectMaxMs', opts.reconnectMaxMs, 2000));
     this.handshakeTimeoutMs = positiveInt('handshakeTimeoutMs', opts.handshakeTimeoutMs, 5000);
-    this.connectFn = opts.connect ?? ((addr) => net.connect({ host: addr.host, port: addr.port }));
-    const createServer = opts.createServer ?? ((on: (socket: TransportSocket) => void) => net.createServer(on));
-    this.server = createServer((sock) => this.accept(sock));
+    this.maxPendingPerAddress = positiveInt('maxPendingPerAddress', opts.maxPendingPerAddress, 16);
+    this.maxPendingConnections = positiveInt('maxPendingConnections', opts.maxPendingConnections, 128);
+    this.tls = opts.tls;
+    if (this.tls !== undefined) {
+      if (opts.connect !== undefined || opts.createServer !== undefined) throw new RangeError('tls cannot be combined with the connect/createServer seams');
+      if (opts.peerName === undefined) throw new RangeError('tls needs peerName: a peer is authenticated by the member name its certificate carries');
+      this.connectFn = (addr, peer) => this.connectTls(addr, peer);
+      this.server = this.createTlsServer(this.tls);
+    } else {
+      this.connectFn = opts.connect ?? ((addr) => net.connect({ host: addr.host, port: addr.port }));
+      const createServer = opts.createServer ?? ((on: (socket: TransportSocket) => void) => net.createServer(on));
+      this.server = createServer((sock) => this.accept(sock));
+    }
+    this.server.maxConnections = positiveInt('maxConnections', opts.maxConnections, 512);
+    // Runs before the server's own connection listener (TLS wrapping, or accept): a capped socket goes no further.
+    this.server.prependListener('connection', (raw: net.Socket) => this.admit(raw));
+    this.server.on('drop', (d?: { remoteAddress?: string }) => {
+      this.cappedConnections++;
+      this.limited('warn', `capped:${d?.remoteAddress}`, { remote: d?.remoteAddress ?? null, maxConnections: this.server.maxConnections }, 'too many open peer connections; closing a new one');
+    });
     for (const [id, addr] of opts.peers) this.addLink(id, addr);
   }
 
@@ -581,7 +668,7 @@ export class TcpTransport implements Transport {
     link.attempted = true;
     let sock: TransportSocket;
     try {
-      sock = this.connectFn(link.addr);
+      sock = this.connectFn(link.addr, link.id);
     } catch (err) {
       link.failures++;
       this.limited('warn', `connect:${link.id}`, { ...this.peerFields(link.id), address: fmt(link.addr), err: errorText(err) }, `cannot connect to ${this.who(link.id)}; will retry`);
@@ -732,10 +819,91 @@ export class TcpTransport implements Transport {
     link.reconnectTimer = setTimeout(() => this.connect(link), delay);
   }
 
+  // ---- TLS -------------------------------------------------------------------------
+
+  /** Dials `peer` over TLS, accepting only a cluster-CA certificate that names that member. */
+  private connectTls(addr: PeerAddress, peer: NodeId): TransportSocket {
+    const t = this.tls!;
+    const want = this.peerName?.(peer);
+    return tls.connect({
+      host: addr.host,
+      port: addr.port,
+      ca: t.ca,
+      cert: t.cert,
+      key: t.key,
+      minVersion: 'TLSv1.3',
+      // Only SNI host names are valid server names; peers are usually reached by IP.
+      ...(net.isIP(addr.host) === 0 && { servername: addr.host }),
+      // Host names do not identify members (peers move, and share hosts in tests): the CN does.
+      checkServerIdentity: (_host, cert) => {
+        const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
+        if (want === undefined) return new Error(`no member name is known for node ${peer}; not connecting`);
+        return cn === want ? undefined : new Error(`the peer at ${fmt(addr)} presents a certificate for ${JSON.stringify(cn ?? null)}, not for ${want}`);
+      },
+    });
+  }
+
+  /** The acceptor: only certificates of the cluster CA, TLS 1.3, no anonymous peers. */
+  private createTlsServer(t: PeerTlsOptions): net.Server {
+    const server = tls.createServer(
+      { ca: t.ca, cert: t.cert, key: t.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', handshakeTimeout: this.handshakeTimeoutMs },
+      (sock) => this.accept(sock),
+    );
+    server.on('tlsClientError', (err: Error, sock: tls.TLSSocket) => {
+      if (this.closed) return;
+      this.tlsHandshakeFailures++;
+      // A failed handshake may have closed the socket already: ask the TCP socket under it, which admit() stamped.
+      const host = sock.remoteAddress ?? remoteHosts.get((sock as { _parent?: object })._parent ?? sock);
+      const remote = sock.remoteAddress !== undefined ? describeRemote(sock) : (host ?? 'unknown address');
+      // A rejected certificate surfaces as a reset; its verification error says why.
+      const authErr = (sock as { authorizationError?: unknown }).authorizationError;
+      const why = authErr !== undefined && authErr !== null ? `its certificate is not accepted: ${errorText(authErr)}` : errorText(err);
+      this.limited('warn', `tls:${host}`, { remote, err: why, failures: this.tlsHandshakeFailures }, `TLS handshake with ${remote} failed; closing: ${why}`);
+    });
+    return server;
+  }
+
+  /**
+   * Admits a new inbound socket unless too many connections are waiting for
+   * their hello, from its address or overall: those cost a file descriptor
+   * each and prove nothing yet.
+   */
+  private admit(raw: net.Socket): void {
+    const addr = raw.remoteAddress ?? '?';
+    remoteHosts.set(raw, addr);
+    const n = this.pendingByAddress.get(addr) ?? 0;
+    if (n >= this.maxPendingPerAddress || this.pendingTotal >= this.maxPendingConnections) {
+      this.cappedConnections++;
+      this.limited(
+        'warn',
+        `capped:${addr}`,
+        { remote: addr, pending: n, pendingTotal: this.pendingTotal, maxPendingPerAddress: this.maxPendingPerAddress, maxPendingConnections: this.maxPendingConnections },
+        `too many peer connections from ${addr} waiting for their hello; closing a new one`,
+      );
+      raw.destroy();
+      return;
+    }
+    this.pendingByAddress.set(addr, n + 1);
+    this.pendingTotal++;
+    const key = pendingKey(raw);
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      this.pendingRelease.delete(key);
+      this.pendingTotal--;
+      const left = (this.pendingByAddress.get(addr) ?? 1) - 1;
+      if (left <= 0) this.pendingByAddress.delete(addr);
+      else this.pendingByAddress.set(addr, left);
+    };
+    this.pendingRelease.set(key, release);
+    raw.once('close', release);
+  }
+
   // ---- inbound connections --------------------------------------------------------
 
   private accept(sock: TransportSocket): void {
-    if (this.closed) {
+    if (this.closed || sock.destroyed) {
       sock.destroy();
       return;
     }
@@ -813,6 +981,23 @@ export class TcpTransport implements Transport {
       return;
     }
     const peer = h.from as NodeId;
+    if (this.tls !== undefined) {
+      // The hello's `from` is only a claim: the certificate says who the peer is.
+      const proven = certificateName(conn.sock);
+      const want = this.peerName?.(peer);
+      if (proven === undefined || want === undefined || proven !== want) {
+        this.refusedConnections++;
+        this.refusedCertificates++;
+        this.limited(
+          'error',
+          `auth:${conn.sock.remoteAddress}`,
+          { remote: conn.remote, certificate: claimed(proven), claims: claimed(h.from), member: want ?? null },
+          `refused connection from ${conn.remote}: its certificate names ${JSON.stringify(claimed(proven))}, but its hello claims to be ${this.who(peer)}`,
+        );
+        this.refuse(conn, 'the certificate does not name the member the hello claims to be');
+        return;
+      }
+    }
     const uid = typeof h.uid === 'string' ? h.uid : undefined;
     const apiUrl = typeof h.apiUrl === 'string' ? h.apiUrl : undefined;
     let why: string | null;
@@ -836,6 +1021,7 @@ export class TcpTransport implements Transport {
       return;
     }
     conn.peer = peer;
+    this.pendingRelease.get(pendingKey(conn.sock))?.();
     if (conn.timer !== null) clearTimeout(conn.timer);
     conn.timer = null;
     // Only now may the peer send full-size frames.
@@ -989,7 +1175,15 @@ export class TcpTransport implements Transport {
 
   /** A snapshot of the counters that belong to no configured peer. */
   counters(): TransportCounters {
-    return { droppedUnknownPeer: this.droppedUnknownPeer, refusedConnections: this.refusedConnections, refusedIdentities: this.refusedIdentities, frameErrors: this.frameErrors };
+    return {
+      droppedUnknownPeer: this.droppedUnknownPeer,
+      refusedConnections: this.refusedConnections,
+      refusedIdentities: this.refusedIdentities,
+      frameErrors: this.frameErrors,
+      tlsHandshakeFailures: this.tlsHandshakeFailures,
+      refusedCertificates: this.refusedCertificates,
+      cappedConnections: this.cappedConnections,
+    };
   }
 
   /**

@@ -23,7 +23,7 @@ before(async () => {
     servers.push(
       await TsraftServer.start(
         // n3 protects /healthz and /metrics too (--auth-exempt '').
-        { name: m.name, clusterId: 'auth-test', dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 50, ...(m.name === 'n3' && { authExempt: [] }) },
+        { name: m.name, clusterId: 'auth-test', dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 50, ...(m.name === 'n3' && { authExempt: [] }) },
         { logger: silentLogger() },
       ),
     );
@@ -223,7 +223,7 @@ test('tsraft serve --join needs an admin token when auth is on (--token-file)', 
       writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
     }
     return TsraftServer.start(
-      { name, clusterId: 'auth-test', dataDir, listen: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, members: [], join: follower().apiUrl, learner: true, tokenFile },
+      { name, clusterId: 'auth-test', dataDir, listen: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, members: [], insecurePeers: true, join: follower().apiUrl, learner: true, tokenFile },
       { logger: silentLogger() },
     );
   };

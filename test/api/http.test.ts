@@ -23,7 +23,7 @@ before(async () => {
   for (const m of members) {
     servers.push(
       await TsraftServer.start(
-        { name: m.name, clusterId: 'api-test', dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 50 },
+        { name: m.name, clusterId: 'api-test', dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 50, insecurePeers: true },
         { logger: silentLogger() },
       ),
     );

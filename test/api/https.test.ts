@@ -27,7 +27,7 @@ before(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'tsraft-https-'));
   certs = await ensureClusterCerts(path.join(root, 'pki'), ['n1', 'n2']);
   const members = [{ name: 'n1', raft: { host: '127.0.0.1', port: await freePort() } }];
-  servers.push(await TsraftServer.start({ name: 'n1', clusterId: 'https-test', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 20, ...tlsOf('n1') }, { logger: silentLogger() }));
+  servers.push(await TsraftServer.start({ name: 'n1', clusterId: 'https-test', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 20, ...tlsOf('n1') }, { logger: silentLogger() }));
   while (!servers[0]!.node.isLeader()) await sleep(10);
 });
 after(async () => {
@@ -50,7 +50,7 @@ test('with --api-cert the API is https:// only: plain HTTP gets no answer, HTTPS
 test('a node joins over HTTPS, trusting the ca.pem next to its certificate, and advertises an https:// API URL', { timeout: 60_000 }, async () => {
   const n1 = servers[0]!;
   const n2 = await TsraftServer.start(
-    { name: 'n2', clusterId: 'https-test', dataDir: path.join(root, 'n2'), listen: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, members: [], join: n1.apiUrl, learner: true, ...tlsOf('n2') },
+    { name: 'n2', clusterId: 'https-test', dataDir: path.join(root, 'n2'), listen: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, members: [], insecurePeers: true, join: n1.apiUrl, learner: true, ...tlsOf('n2') },
     { logger: silentLogger() },
   );
   servers.push(n2);
@@ -81,7 +81,7 @@ test('a node joins over HTTPS, trusting the ca.pem next to its certificate, and 
 });
 
 test('--api-cert and --api-key go together; --auth-exempt names only healthz and metrics; --config carries them', () => {
-  const base: ServerConfig = { name: 'n1', clusterId: 'c', dataDir: '/tmp/x', listen: { host: '127.0.0.1', port: 1 }, api: { host: '127.0.0.1', port: 2 }, members: [] };
+  const base: ServerConfig = { name: 'n1', clusterId: 'c', dataDir: '/tmp/x', listen: { host: '127.0.0.1', port: 1 }, api: { host: '127.0.0.1', port: 2 }, members: [], insecurePeers: true };
   assert.throws(() => validateConfig({ ...base, apiCertFile: 'a.pem' }), (e: unknown) => e instanceof ConfigError && /--api-cert and --api-key go together/.test(e.message));
   assert.throws(() => validateConfig({ ...base, apiKeyFile: 'a.key' }), ConfigError);
   assert.throws(() => validateConfig({ ...base, authExempt: ['status'] }), /'status' is not a route that can be exempt/);

@@ -154,6 +154,7 @@ export async function startOneNode(over: Partial<ServerConfig>, logger: Logger):
       api: { host: '127.0.0.1', port: 0 },
       members: [{ name: 'n1', raft: { host: '127.0.0.1', port: 0 } }],
       tickMs: 10,
+      insecurePeers: true,
       heartbeatTicks: 5,
       electionTicks: 30,
       ...over,

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '../../src/client/index.js';
+import { issueCertificate } from '../../src/security/certs.js';
 import { ProcessCluster, freePort, sleep } from '../process/harness.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -73,7 +74,10 @@ test('tsraft backup under load, tsraft restore, serve: every acknowledged write 
 
     const listen = `127.0.0.1:${await freePort()}`;
     const api = `127.0.0.1:${await freePort()}`;
-    const r = await run(['restore', file, '--data', restoredDir, '--id', 'r1', '--listen', listen, '--api', api, '--cluster-id', 'restored']);
+    // The restored node's peer certificate, from the cluster's CA (any CA would do for a one-node cluster).
+    const tlsDir = path.join(cluster.root, 'r1-tls');
+    await issueCertificate({ caDir: cluster.caDir, name: 'r1', outDir: tlsDir });
+    const r = await run(['restore', file, '--data', restoredDir, '--id', 'r1', '--listen', listen, '--api', api, '--cluster-id', 'restored', '--tls-dir', tlsDir]);
     assert.equal(r.code, 0, r.err);
     const serveLine = r.out.split('\n').find((l) => l.trim().startsWith('tsraft serve '));
     assert.ok(serveLine !== undefined, r.out);

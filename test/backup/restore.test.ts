@@ -58,7 +58,8 @@ test('restore FILE into an empty directory: a real server starts as a one-node c
     const code = await restoreCommand(file, { data: dataDir, id: 'r1', listen: '127.0.0.1:0', api: '127.0.0.1:0', clusterId: 'new' }, c.io);
     assert.equal(code, 0, c.err.join('\n'));
     assert.ok(c.out.some((l) => l.includes(`index (revision) ${backup.index}`) && l.includes(`${expected.size} keys`)), c.out.join('\n'));
-    assert.ok(c.out.some((l) => l.trim() === `tsraft serve --id r1 --data ${dataDir} --listen 127.0.0.1:0 --api 127.0.0.1:0 --cluster-id new --peers r1=127.0.0.1:0`), c.out.join('\n'));
+    assert.ok(c.out.some((l) => l.trim() === `tsraft serve --id r1 --data ${dataDir} --listen 127.0.0.1:0 --api 127.0.0.1:0 --cluster-id new --peers r1=127.0.0.1:0 --tls-dir TLS_DIR`), c.out.join('\n'));
+    assert.ok(c.out.some((l) => l.includes('tsraft certs node r1 --ca CA_DIR --out TLS_DIR')), c.out.join('\n'));
 
     const meta = JSON.parse(readFileSync(path.join(dataDir, 'meta.json'), 'utf8')) as Record<string, unknown>;
     assert.equal(meta['clusterId'], 'new');
@@ -84,6 +85,7 @@ test('restore FILE into an empty directory: a real server starts as a one-node c
       members: [{ name: 'r1', raft: { host: '127.0.0.1', port: 0 } }],
       heartbeatTicks: 2,
       electionTicks: 10,
+      insecurePeers: true, // one node: no peers to authenticate
     };
     let server = await TsraftServer.start(cfg, { logger: silentLogger() });
     try {

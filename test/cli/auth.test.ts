@@ -21,7 +21,7 @@ let server: TsraftServer;
 before(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'tsraft-cli-auth-'));
   const members = [{ name: 'n1', raft: { host: '127.0.0.1', port: await freePort() } }];
-  server = await TsraftServer.start({ name: 'n1', clusterId: 'cli-auth', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 20 }, { logger: silentLogger() });
+  server = await TsraftServer.start({ name: 'n1', clusterId: 'cli-auth', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 20 }, { logger: silentLogger() });
   while (!server.node.isLeader()) await sleep(10);
 });
 after(async () => {

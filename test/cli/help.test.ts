@@ -21,7 +21,7 @@ function help(script: string, ...argv: string[]): string {
 test('tsraft --help and tsraft <sub> --help print usage and exit 0', () => {
   const cli = entry('../../src/cli/main.js');
   const top = help(cli, '--help');
-  for (const sub of ['serve', 'cluster', 'kv', 'status', 'member', 'leader', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
+  for (const sub of ['serve', 'cluster', 'certs', 'kv', 'status', 'member', 'leader', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
   const options: Record<string, string[]> = {
     serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level'],
     cluster: ['--nodes', '--data', '--base-port', '--cluster-id', '--host'],

@@ -76,7 +76,7 @@ before(async () => {
   log = captureLog();
   const members = [{ name: 'n1', raft: { host: '127.0.0.1', port: await freePort() } }];
   server = await TsraftServer.start(
-    { name: 'n1', clusterId: 'fuzz-http', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, heartbeatTicks: 5, electionTicks: 50 },
+    { name: 'n1', clusterId: 'fuzz-http', dataDir: path.join(root, 'n1'), listen: members[0]!.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 50 },
     { logger: log.logger },
   );
   port = Number(new URL(server.apiUrl).port);

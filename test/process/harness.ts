@@ -3,7 +3,7 @@
  * ports, temporary data directories, SIGKILL / SIGSTOP / SIGCONT, restarts,
  * and a workload of concurrent HTTP clients that records its history.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HistoryOp } from '../../src/check/index.js';
 import { KvClient, KvClientError, UnavailableError } from '../../src/client/index.js';
+import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -35,6 +36,8 @@ export interface NodeProc {
   /** Set for a node that joined a running cluster (`tsraft serve --join URL`) instead of bootstrapping it. */
   readonly join?: string;
   readonly learner?: boolean;
+  /** Its `--tls-dir`; none with `insecurePeers`. */
+  readonly tlsDir?: string;
   proc: ChildProcess | null;
   stderr: string;
 }
@@ -45,24 +48,39 @@ export class ProcessCluster {
   /** The bootstrap configuration (`--peers`), fixed when the cluster is created. */
   private bootstrapPeers = '';
 
-  private constructor(root: string) {
+  private constructor(
+    root: string,
+    /** Peers over plain TCP (`--insecure-peers`) instead of mutual TLS with this cluster's own CA. */
+    readonly insecurePeers: boolean,
+  ) {
     this.root = root;
   }
 
   /** Flags added to every node's `tsraft serve` (e.g. `--quota-bytes`). */
   extraArgs: string[] = [];
 
+  /** This cluster's CA directory (as `tsraft cluster` keeps it: `<root>/ca`). */
+  get caDir(): string {
+    return path.join(this.root, 'ca');
+  }
+
   /**
    * Starts n nodes (fast timing: heartbeats every 50 ms, elections after 500–1000 ms).
+   * Peers authenticate with certificates of a CA made for this cluster, unless `insecurePeers`.
    * `prepare` runs before the first spawn (e.g. to mount a small file system on a node's data directory).
    */
-  static async start(n = 3, opts: { readonly extraArgs?: readonly string[]; readonly prepare?: (c: ProcessCluster) => void } = {}): Promise<ProcessCluster> {
-    const c = new ProcessCluster(mkdtempSync(path.join(tmpdir(), 'tsraft-proc-')));
+  static async start(
+    n = 3,
+    opts: { readonly insecurePeers?: boolean; readonly extraArgs?: readonly string[]; readonly prepare?: (c: ProcessCluster) => void } = {},
+  ): Promise<ProcessCluster> {
+    const c = new ProcessCluster(mkdtempSync(path.join(tmpdir(), 'tsraft-proc-')), opts.insecurePeers === true);
     c.extraArgs = [...(opts.extraArgs ?? [])];
-    for (let i = 1; i <= n; i++) {
+    const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
+    const certs = c.insecurePeers ? null : await ensureClusterCerts(c.root, names);
+    for (const name of names) {
       const raftPort = await freePort();
       const apiPort = await freePort();
-      c.nodes.push({ name: `n${i}`, dataDir: path.join(c.root, `n${i}`), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, proc: null, stderr: '' });
+      c.nodes.push({ name, dataDir: path.join(c.root, name), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, ...(certs !== null && { tlsDir: certs.tlsDir(name) }), proc: null, stderr: '' });
     }
     c.bootstrapPeers = c.nodes.map((x) => `${x.name}=127.0.0.1:${x.raftPort}`).join(',');
     opts.prepare?.(c);
@@ -90,13 +108,27 @@ export class ProcessCluster {
   /**
    * A new node on fresh ports and an empty data directory that joins the
    * running cluster through `join` (any member's API URL): `tsraft serve
-   * --join URL [--learner]`. Returns its index; it is not waited for.
+   * --join URL [--learner] --tls-dir DIR`, DIR made as an operator would:
+   * `tsraft certs node NAME --ca <root>/ca --out DIR`. Returns its index; it is not waited for.
    */
   async addNode(opts: { readonly join: string; readonly learner?: boolean; readonly name?: string }): Promise<number> {
     const name = opts.name ?? `n${this.nodes.length + 1}`;
     const raftPort = await freePort();
     const apiPort = await freePort();
-    this.nodes.push({ name, dataDir: path.join(this.root, `${name}-${this.nodes.length + 1}`), raftPort, apiPort, url: `http://127.0.0.1:${apiPort}`, join: opts.join, learner: opts.learner ?? false, proc: null, stderr: '' });
+    const tlsDir = path.join(this.root, `${name}-${this.nodes.length + 1}-tls`);
+    if (!this.insecurePeers) await runCli(['certs', 'node', name, '--ca', this.caDir, '--out', tlsDir]);
+    this.nodes.push({
+      name,
+      dataDir: path.join(this.root, `${name}-${this.nodes.length + 1}`),
+      raftPort,
+      apiPort,
+      url: `http://127.0.0.1:${apiPort}`,
+      join: opts.join,
+      learner: opts.learner ?? false,
+      ...(!this.insecurePeers && { tlsDir }),
+      proc: null,
+      stderr: '',
+    });
     this.spawn(this.nodes.length - 1);
     return this.nodes.length - 1;
   }
@@ -107,9 +139,10 @@ export class ProcessCluster {
     node.stderr = '';
     // A bootstrap member names the bootstrap configuration; a joined one names a member to ask (ignored once its data directory exists).
     const membership = node.join === undefined ? ['--peers', this.bootstrapPeers] : ['--join', node.join, ...(node.learner === true ? ['--learner'] : [])];
+    const peerAuth = node.tlsDir !== undefined ? ['--tls-dir', node.tlsDir] : ['--insecure-peers'];
     const p = spawn(
       process.execPath,
-      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, ...membership, '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn', ...this.extraArgs],
+      [CLI, 'serve', '--id', node.name, '--data', node.dataDir, '--listen', `127.0.0.1:${node.raftPort}`, '--api', `127.0.0.1:${node.apiPort}`, ...membership, ...peerAuth, '--cluster-id', 'proc-test', '--heartbeat-ms', '50', '--election-ms', '500', '--log-level', 'warn', ...this.extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     p.stderr!.on('data', (b: Buffer) => {
@@ -185,6 +218,13 @@ export class ProcessCluster {
     await this.stopAll();
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** Runs the `tsraft` CLI to completion; rejects with its stderr if it fails. */
+export function runCli(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => (err !== null ? reject(new Error(`tsraft ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

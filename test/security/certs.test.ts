@@ -75,3 +75,20 @@ test('ensureClusterCerts creates a CA and member certificates once, and reuses t
   assert.equal((await readTlsDir(again.tlsDir('n3'))).name, 'n3', 'a new member gets one');
   assert.equal(readFileSync(again.caFile, 'utf8'), readFileSync(path.join(again.caDir, 'ca.pem'), 'utf8'));
 });
+
+test('CA rotation: a ca.pem holding the old and the new CA lets members of either CA authenticate each other', async () => {
+  const oldCa = path.join(root, 'rot-old');
+  const newCa = path.join(root, 'rot-new');
+  await createCa(oldCa);
+  await createCa(newCa);
+  await issueCertificate({ caDir: oldCa, name: 'r1', outDir: path.join(root, 'r1') });
+  await issueCertificate({ caDir: newCa, name: 'r2', outDir: path.join(root, 'r2') });
+  const bundle = readFileSync(path.join(oldCa, 'ca.pem'), 'utf8') + readFileSync(path.join(newCa, 'ca.pem'), 'utf8');
+  // With only its own CA, each refuses the other.
+  assert.ok((await handshake(await readTlsDir(path.join(root, 'r1')), await readTlsDir(path.join(root, 'r2')))) instanceof Error);
+  for (const n of ['r1', 'r2']) writeFileSync(path.join(root, n, 'ca.pem'), bundle);
+  const r1 = await readTlsDir(path.join(root, 'r1'));
+  const r2 = await readTlsDir(path.join(root, 'r2'));
+  assert.deepEqual(await handshake(r1, r2), { serverSaw: 'r2', clientSaw: 'r1' });
+  assert.deepEqual(await handshake(r2, r1), { serverSaw: 'r1', clientSaw: 'r2' });
+});

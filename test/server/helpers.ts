@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { MembershipError, type AddMemberRequest } from '../../src/api/membership.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { TsraftServer, type ServerOptions } from '../../src/server/server.js';
-import { silentLogger } from '../../src/util/log.js';
+import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
 
 /** Fast timing: 10 ms ticks, heartbeats every 50 ms, elections after 300–600 ms. */
 export const TIMING = { tickMs: 10, heartbeatTicks: 5, electionTicks: 30 } as const;
@@ -38,13 +39,23 @@ export class TestCluster {
   readonly fatal = new Map<string, unknown[]>();
   private gateway: Server | null = null;
   gatewayUrl = '';
+  /** Peers authenticate with certificates of a CA in `<root>/ca` (`<root>/certs/<name>`); else `insecurePeers`. */
+  peerTls = false;
 
-  static async start(n: number): Promise<TestCluster> {
+  /**
+   * Starts n servers; with `peerTls`, over mutual TLS with a CA made for this cluster.
+   * `logger` gives a node its logger (default silent); `timing` overrides {@link TIMING}.
+   */
+  static async start(n: number, opts: { readonly peerTls?: boolean; readonly logger?: (name: string) => Logger; readonly timing?: Partial<ServerConfig> } = {}): Promise<TestCluster> {
     const c = new TestCluster();
     const names = Array.from({ length: n }, (_, k) => `n${k + 1}`);
+    if (opts.peerTls === true) {
+      c.peerTls = true;
+      await ensureClusterCerts(c.root, names);
+    }
     const ports = await Promise.all(names.map(() => freePort()));
     const members = names.map((name, k) => ({ name, raft: { host: '127.0.0.1', port: ports[k]! } }));
-    await Promise.all(names.map((name, k) => c.startNode({ name, listen: { host: '127.0.0.1', port: ports[k]! }, members })));
+    await Promise.all(names.map((name, k) => c.startNode({ name, listen: { host: '127.0.0.1', port: ports[k]! }, members, ...opts.timing }, opts.logger !== undefined ? { logger: opts.logger(name) } : {})));
     await c.leader();
     await c.startGateway();
     return c;
@@ -57,6 +68,8 @@ export class TestCluster {
   config(over: Partial<ServerConfig> & { name: string }): ServerConfig {
     return {
       clusterId: 'test-cluster',
+      // Most of these tests are about the server and membership, not peer authentication (test/security covers that).
+      ...(this.peerTls ? { tlsDir: path.join(this.root, 'certs', over.name) } : { insecurePeers: true }),
       dataDir: this.dataDir(over.name),
       listen: { host: '127.0.0.1', port: 0 },
       api: { host: '127.0.0.1', port: 0 },
