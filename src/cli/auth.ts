@@ -1,4 +1,4 @@
-/** `tsraft auth ...`: turn auth on and off, manage roles and tokens (docs/SECURITY-clients.md). */
+/** `tsraft auth ...`: turn auth on and off, manage roles and tokens (docs/SECURITY.md, "Clients: HTTPS and tokens"). */
 import { KvClient, KvClientError, type AuthRole } from '../client/index.js';
 import { connectOptions, endpointsFrom, stdio, table, type ConnectFlags, type Io } from './output.js';
 
