@@ -1,12 +1,7 @@
 /** `tsraft alarm list | disarm`: the store's alarms (NOSPACE) from the command line. */
 import type { Alarm } from '../kv/alarms.js';
-import { KvClient } from '../client/index.js';
-import { run, type AdminFlags } from './member.js';
-import { endpointsFrom, stdio, table, type Io } from './output.js';
-
-function client(flags: AdminFlags): KvClient {
-  return new KvClient({ endpoints: endpointsFrom(flags.endpoints), discover: false });
-}
+import { adminClient, run, type AdminFlags } from './member.js';
+import { stdio, table, type Io } from './output.js';
 
 /** The alarm table of `tsraft alarm list`. */
 export function alarmsTable(alarms: readonly Alarm[]): string[] {
@@ -20,7 +15,7 @@ export function alarmsTable(alarms: readonly Alarm[]): string[] {
 
 /** `tsraft alarm list`. */
 export function alarmList(flags: AdminFlags, io: Io = stdio): Promise<number> {
-  return run('alarm list', flags, io, async () => ({ alarms: await client(flags).alarms() }), (r) => alarmsTable(r.alarms));
+  return run('alarm list', flags, io, async () => ({ alarms: await adminClient(flags).alarms() }), (r) => alarmsTable(r.alarms));
 }
 
 /** `tsraft alarm disarm`. */
@@ -29,7 +24,7 @@ export function alarmDisarm(flags: AdminFlags, io: Io = stdio): Promise<number> 
     'alarm disarm',
     flags,
     io,
-    () => client(flags).disarmAlarms(),
+    () => adminClient(flags).disarmAlarms(),
     (r) =>
       r.disarmed.length === 0
         ? ['no alarm was active']

@@ -180,20 +180,10 @@ leader
   });
 
 const alarm = program.command('alarm').description('the store\'s alarms: NOSPACE when the space quota (--quota-bytes) is reached (docs/OPERATIONS.md)');
-alarm
-  .command('list')
-  .description('the active alarms')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--json', 'print the JSON of GET /v1/alarms')
-  .action(async (opts: AdminOpts) => {
+connectFlags(alarm.command('list').description('the active alarms (the JSON of GET /v1/alarms with --json)')).action(async (opts: AdminOpts) => {
     process.exitCode = await alarmList(opts);
   });
-alarm
-  .command('disarm')
-  .description('disarm the alarms (after freeing space: delete keys); the next write above the quota raises NOSPACE again')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--json', 'print the JSON answer')
-  .action(async (opts: AdminOpts) => {
+connectFlags(alarm.command('disarm').description('disarm the alarms (admin; after freeing space: delete keys); the next write above the quota raises NOSPACE again')).action(async (opts: AdminOpts) => {
     process.exitCode = await alarmDisarm(opts);
   });
 

@@ -13,7 +13,8 @@ function asUrl(s: string): string {
   return /^https?:\/\//.test(s) ? s : `http://${s}`;
 }
 
-function client(flags: AdminFlags): KvClient {
+/** A client of an admin command (member, leader, alarm). */
+export function adminClient(flags: AdminFlags): KvClient {
   // The endpoints as given: a membership command should not wander off to other nodes it learned of.
   return new KvClient({ endpoints: endpointsFrom(flags.endpoints), discover: false, ...connectOptions(flags) });
 }
@@ -50,7 +51,7 @@ const describe = (m: MemberView): string => `${m.name} (${m.role}, peer ${m.peer
 
 /** `tsraft member list`. */
 export function memberList(flags: AdminFlags, io: Io = stdio): Promise<number> {
-  return run('member list', flags, io, () => client(flags).members(), membersTable);
+  return run('member list', flags, io, () => adminClient(flags).members(), membersTable);
 }
 
 /** `tsraft member add NAME --peer HOST:PORT --api URL [--learner]`. */
@@ -60,7 +61,7 @@ export function memberAdd(name: string, flags: AdminFlags & { peer: string; api:
     'member add',
     flags,
     io,
-    () => client(flags).addMember({ name, peerAddress: flags.peer, apiUrl: asUrl(flags.api), learner }),
+    () => adminClient(flags).addMember({ name, peerAddress: flags.peer, apiUrl: asUrl(flags.api), learner }),
     (r) => [
       `added ${describe(r.member)} to cluster ${r.clusterId}`,
       learner ? `it stays a learner: promote it with tsraft member promote ${name}` : 'the leader promotes it to voter once it has caught up',
@@ -72,7 +73,7 @@ export function memberAdd(name: string, flags: AdminFlags & { peer: string; api:
 
 /** `tsraft member promote NAME`. */
 export function memberPromote(name: string, flags: AdminFlags, io: Io = stdio): Promise<number> {
-  return run('member promote', flags, io, () => client(flags).promoteMember(name), (m) => [`promoted ${describe(m)}`]);
+  return run('member promote', flags, io, () => adminClient(flags).promoteMember(name), (m) => [`promoted ${describe(m)}`]);
 }
 
 /** `tsraft member remove NAME`. */
@@ -82,7 +83,7 @@ export function memberRemove(name: string, flags: AdminFlags, io: Io = stdio): P
     flags,
     io,
     async () => {
-      await client(flags).removeMember(name);
+      await adminClient(flags).removeMember(name);
       return { removed: name };
     },
     () => [`removed ${name}; stop its process and keep or delete its data directory: it cannot rejoin under that name with it (use a fresh directory and --join)`],
@@ -97,7 +98,7 @@ export function leaderTransfer(flags: AdminFlags & { to?: string }, io: Io = std
     io,
     async () => {
       const t0 = performance.now();
-      const r = await client(flags).transferLeader(flags.to ?? null);
+      const r = await adminClient(flags).transferLeader(flags.to ?? null);
       return { leader: r.leader, ms: Math.round(performance.now() - t0) };
     },
     (r) => [`leader is now ${r.leader} (${r.ms} ms)`],

@@ -112,6 +112,16 @@ test('tsraft cluster --tls --auth: HTTPS only, tokens and roles enforced on ever
     const env = spawnSync(process.execPath, [CLI, 'kv', 'put', 'app/greeting', 'nope', '--endpoints', urls[2]!], { encoding: 'utf8', env: { ...process.env, TSRAFT_CACERT: caFile, TSRAFT_TOKEN: reader } });
     assert.equal(env.status, 1);
     assert.match(env.stderr, /may not write/);
+    // Alarms: any token lists them; only admin disarms (the CLI takes the same flags).
+    const alarmCli = (token: string, ...args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'alarm', ...args, '--endpoints', urls[0]!], { encoding: 'utf8', env: { ...process.env, TSRAFT_CACERT: caFile, TSRAFT_TOKEN: token } });
+    assert.match(alarmCli(reader, 'list').stdout, /no active alarm/);
+    const refused = alarmCli(reader, 'disarm');
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /403|admin/);
+    const byRoot = spawnSync(process.execPath, [CLI, 'alarm', 'disarm', '--endpoints', urls[0]!, '--cacert', caFile, '--token-file', tokenFile], { encoding: 'utf8' });
+    assert.equal(byRoot.status, 0, byRoot.stderr);
+    assert.match(byRoot.stdout, /no alarm was active/);
 
     // Only admin changes membership or leadership: write and read tokens get 403 on every node.
     for (const u of urls) {
