@@ -1,6 +1,8 @@
 import { pino } from 'pino';
 import { EntryType, MessageType, type Message, type NodeId } from '../../src/core/types.js';
 import type { Logger } from '../../src/util/log.js';
+import { TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.js';
+import { SeededRandom } from '../../src/util/random.js';
 
 /** Deterministic bytes, so a corrupted or reordered payload cannot compare equal by accident. */
 export function pattern(n: number, seed: number): Uint8Array {
@@ -101,3 +103,30 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 500
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A transport under test, what it delivered, and its log. */
+export interface TestMember {
+  readonly t: TcpTransport;
+  readonly got: Message[];
+  readonly log: CapturedLog;
+}
+
+/** Starts one transport on a free local port with fast reconnects, recording what it receives and logs. */
+export async function startMember(nodeId: NodeId, opts: Partial<TcpTransportOptions> = {}): Promise<TestMember> {
+  const got: Message[] = [];
+  const log = captureLog();
+  const t = await TcpTransport.start({
+    clusterId: 'test',
+    nodeId,
+    listen: { host: '127.0.0.1', port: 0 },
+    peers: new Map(),
+    onMessage: (m) => got.push(m),
+    logger: log.logger,
+    random: new SeededRandom(nodeId),
+    // Fast retries keep the tests quick.
+    reconnectMinMs: 10,
+    reconnectMaxMs: 100,
+    ...opts,
+  });
+  return { t, got, log };
+}

@@ -1,32 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Message, NodeId } from '../../src/core/types.js';
-import { TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.js';
-import { SeededRandom } from '../../src/util/random.js';
-import { captureLog, heartbeat, sleep, waitFor, type CapturedLog } from './helpers.js';
+import type { NodeId } from '../../src/core/types.js';
+import type { TcpTransportOptions } from '../../src/transport/tcp.js';
+import { heartbeat, sleep, startMember, waitFor, type TestMember } from './helpers.js';
 
-interface Member {
-  readonly t: TcpTransport;
-  readonly got: Message[];
-  readonly log: CapturedLog;
+interface Member extends TestMember {
   readonly seen: { id: NodeId; uid: string | undefined; apiUrl: string | undefined }[];
 }
 
 /** A transport whose identity check records what it sees and refuses what `refuse` says. */
 async function member(nodeId: NodeId, uid: string, refuse: (id: NodeId, uid: string | undefined) => string | null = () => null, opts: Partial<TcpTransportOptions> = {}): Promise<Member> {
-  const got: Message[] = [];
   const seen: Member['seen'] = [];
-  const log = captureLog();
-  const t = await TcpTransport.start({
-    clusterId: 'test',
-    nodeId,
-    listen: { host: '127.0.0.1', port: 0 },
-    peers: new Map(),
-    onMessage: (m) => got.push(m),
-    logger: log.logger,
-    random: new SeededRandom(nodeId),
-    reconnectMinMs: 10,
-    reconnectMaxMs: 100,
+  const m = await startMember(nodeId, {
     uid,
     apiUrl: `http://api-of-${nodeId}`,
     verifyPeer: (id, p) => {
@@ -35,7 +20,7 @@ async function member(nodeId: NodeId, uid: string, refuse: (id: NodeId, uid: str
     },
     ...opts,
   });
-  return { t, got, log, seen };
+  return { ...m, seen };
 }
 
 test('the hello carries the sender uid and API URL, the acceptance the acceptor uid; both sides verify them', async () => {

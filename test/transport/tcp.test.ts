@@ -4,36 +4,16 @@ import { test } from 'node:test';
 import { MessageType, type Message, type NodeId } from '../../src/core/types.js';
 import { decode, encode } from '../../src/util/codec.js';
 import { FrameDecoder, encodeFrame, frameHeader } from '../../src/transport/frame.js';
-import { TcpTransport, type PeerAddress, type TcpTransportOptions } from '../../src/transport/tcp.js';
-import { SeededRandom } from '../../src/util/random.js';
-import { captureLog, heartbeat, oneOfEach, pattern, sleep, waitFor, type CapturedLog } from './helpers.js';
+import type { PeerAddress, TcpTransportOptions } from '../../src/transport/tcp.js';
+import { heartbeat, oneOfEach, pattern, sleep, startMember, waitFor, type TestMember } from './helpers.js';
 
 const LOCAL = '127.0.0.1';
 
-interface Member {
-  readonly t: TcpTransport;
-  readonly got: Message[];
-  readonly log: CapturedLog;
-}
+type Member = TestMember;
 
 /** Starts one transport on a free local port, recording what it receives and logs. */
-async function member(nodeId: NodeId, opts: Partial<TcpTransportOptions> = {}): Promise<Member> {
-  const got: Message[] = [];
-  const log = captureLog();
-  const t = await TcpTransport.start({
-    clusterId: 'test',
-    nodeId,
-    listen: { host: LOCAL, port: 0 },
-    peers: new Map(),
-    onMessage: (m) => got.push(m),
-    logger: log.logger,
-    random: new SeededRandom(nodeId),
-    // Fast retries keep the tests quick.
-    reconnectMinMs: 10,
-    reconnectMaxMs: 100,
-    ...opts,
-  });
-  return { t, got, log };
+function member(nodeId: NodeId, opts: Partial<TcpTransportOptions> = {}): Promise<Member> {
+  return startMember(nodeId, { listen: { host: LOCAL, port: 0 }, ...opts });
 }
 
 /** `n` transports (ids 1..n) that all know each other, once every connection is up. */

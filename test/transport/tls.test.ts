@@ -10,8 +10,7 @@ import { createCa, issueCertificate, readTlsDir, type TlsMaterial } from '../../
 import { TcpTransport, PROTOCOL_VERSION, type Hello, type TcpTransportOptions } from '../../src/transport/tcp.js';
 import { FrameDecoder, encodeFrame } from '../../src/transport/frame.js';
 import { decode, encode } from '../../src/util/codec.js';
-import { SeededRandom } from '../../src/util/random.js';
-import { captureLog, heartbeat, sleep, waitFor, type CapturedLog } from './helpers.js';
+import { heartbeat, sleep, startMember, waitFor, type TestMember } from './helpers.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'tsraft-tls-transport-'));
 const NAMES: Record<number, string> = { 1: 'n1', 2: 'n2', 3: 'n3' };
@@ -31,30 +30,11 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-interface Member {
-  readonly t: TcpTransport;
-  readonly got: Message[];
-  readonly log: CapturedLog;
-}
+type Member = TestMember;
 
-async function member(nodeId: NodeId, opts: Partial<TcpTransportOptions> = {}): Promise<Member> {
-  const got: Message[] = [];
-  const log = captureLog();
-  const t = await TcpTransport.start({
-    clusterId: 'test',
-    nodeId,
-    listen: { host: '127.0.0.1', port: 0 },
-    peers: new Map(),
-    onMessage: (m) => got.push(m),
-    logger: log.logger,
-    random: new SeededRandom(nodeId),
-    reconnectMinMs: 10,
-    reconnectMaxMs: 100,
-    peerName: (id) => NAMES[id],
-    tls: material.get(NAMES[nodeId]!)!,
-    ...opts,
-  });
-  return { t, got, log };
+/** A member with its certificate of the cluster CA. */
+function member(nodeId: NodeId, opts: Partial<TcpTransportOptions> = {}): Promise<Member> {
+  return startMember(nodeId, { peerName: (id) => NAMES[id], tls: material.get(NAMES[nodeId]!)!, ...opts });
 }
 
 /** Opens a raw connection (TLS with `mat`, or plain TCP without), sends a hello and frames; resolves with the reply frames or the error. */
