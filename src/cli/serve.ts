@@ -111,6 +111,9 @@ export function serveConfig(f: ServeFlags): ServerConfig {
   };
 }
 
+/** How long a clean stop after SIGTERM or SIGINT may take before the process exits anyway (ms). */
+export const SIGNAL_STOP_DEADLINE_MS = 10_000;
+
 /** `tsraft serve`: runs one node until SIGTERM or SIGINT. Returns the exit code (docs/OPERATIONS.md, "Exit codes"). */
 export async function serve(f: ServeFlags, err: (l: string) => void = (l) => console.error(l), exit: (code: number) => void = (code) => process.exit(code)): Promise<number> {
   let server: TsraftServer | undefined;
@@ -156,9 +159,21 @@ export async function serve(f: ServeFlags, err: (l: string) => void = (l) => con
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (why: string): void => {
-      if (stopping || dying) return;
+      if (dying) return;
+      if (stopping) {
+        // A second signal: the operator does not want to wait for the clean stop.
+        err(`tsraft serve: ${why} again: exiting without waiting for the clean stop`);
+        exit(ExitCode.internal);
+        return;
+      }
       stopping = true;
       running.logger.info({ why }, 'signal received');
+      // A clean stop waits for the write in flight; a wedged disk must not keep the process alive for ever.
+      setTimeout(() => {
+        err(`tsraft serve: the clean stop did not finish within ${SIGNAL_STOP_DEADLINE_MS} ms; exiting anyway`);
+        running.logger.flush();
+        exit(ExitCode.internal);
+      }, SIGNAL_STOP_DEADLINE_MS).unref();
       running.stop(why).then(
         () => resolve(ExitCode.ok),
         (e: unknown) => {
