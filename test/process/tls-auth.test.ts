@@ -30,7 +30,7 @@ function portFree(port: number): Promise<boolean> {
 /** A base port whose Raft (base+1..3) and API (base+101..103) ports are all free. */
 async function freeBase(): Promise<number> {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const base = 20_000 + Math.floor(Math.random() * 12_000); // below the ephemeral range (test/util/ports.ts)
     const ports = [1, 2, 3, 101, 102, 103].map((d) => base + d);
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return base;
   }

@@ -12,16 +12,8 @@ import { silentLogger, type Logger } from '../../src/util/log.js';
 /** Fast timing: 10 ms ticks, heartbeats every 50 ms, elections after 300–600 ms. */
 export const TIMING = { tickMs: 10, heartbeatTicks: 5, electionTicks: 30 } as const;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as net.AddressInfo;
-      s.close(() => resolve(a.port));
-    });
-  });
-}
+import { freePort } from '../util/ports.js';
+export { freePort };
 
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
