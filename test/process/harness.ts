@@ -75,8 +75,14 @@ export class ProcessCluster {
     c.bootstrapPeers = c.nodes.map((x) => `${x.name}=127.0.0.1:${x.raftPort}`).join(',');
     opts.prepare?.(c);
     for (let i = 0; i < n; i++) c.spawn(i);
-    await c.waitHealthy();
-    await c.waitLeader();
+    try {
+      await c.waitHealthy();
+      await c.waitLeader();
+    } catch (e) {
+      // Nodes left running would keep the test process alive after the failure.
+      await c.stopAll();
+      throw e;
+    }
     return c;
   }
 

@@ -71,6 +71,8 @@ test('ENOSPC under load: the node exits with code 74 within a second, the others
       mkdirSync(dir, { recursive: true });
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir], { stdio: 'pipe' });
       mounted = dir;
+      // Also when the cluster fails to start (the finally below is not reached then).
+      t.after(() => umount(dir));
     },
   });
   try {
