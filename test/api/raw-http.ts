@@ -162,8 +162,13 @@ export async function startOneNode(over: Partial<ServerConfig>, logger: Logger):
     { logger, onFatal: (e) => logger.fatal({ err: e }, 'fatal in test') },
   );
   const deadline = Date.now() + 10_000;
-  while (!server.node.isLeader()) {
-    if (Date.now() > deadline) throw new Error('the one-node cluster elected no leader');
+  // Elected, and its election no-op committed: tests that compare commit indexes see only their own writes.
+  const settled = (): boolean => {
+    const st = server.node.status();
+    return server.node.isLeader() && st.commitIndex === st.lastIndex && st.lastIndex > 0;
+  };
+  while (!settled()) {
+    if (Date.now() > deadline) throw new Error('the one-node cluster elected no leader, or did not commit its election no-op');
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
