@@ -1,6 +1,7 @@
 import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
-import { decode, encode } from '../util/codec.js';
+import { concatBytes } from '../util/bytes.js';
+import { decodeAll, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
 import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
 import { applyAuthCommand, isAuthCommand, writeRefusal } from '../auth/commands.js';
@@ -38,18 +39,29 @@ export interface KvStateMachineOptions {
   readonly canary?: CanaryName | undefined;
 }
 
-type Snap = {
-  v: 1;
+type SnapRecord = [key: string, value: string, create: number, mod: number];
+
+/**
+ * Everything of a snapshot but the keys: version 1 also holds `data`, every
+ * record; version 2 is followed by the records in chunks (arrays of records,
+ * each its own msgpack value), so it can be written a chunk at a time.
+ */
+type SnapHead = {
+  v: 1 | 2;
   now: number;
   lastSweep: number;
   revision: number;
-  data: [key: string, value: string, create: number, mod: number][];
+  /** Version 1 only. */
+  data?: SnapRecord[];
   sessions: [clientId: string, seq: number, result: KvResult, lastSeen: number][];
   /** Active alarms; absent in snapshots of older versions (no alarm). */
   alarms?: Alarm[];
   /** Roles and tokens (src/auth); absent in snapshots of older versions: auth disabled. */
   auth?: AuthSnapshot;
 };
+
+/** Records per chunk of a version-2 snapshot: about a millisecond or two of encoding each. */
+const SNAPSHOT_CHUNK_RECORDS = 2048;
 
 /**
  * The key-value store as a deterministic {@link StateMachine}: ordered string
@@ -286,22 +298,49 @@ export class KvStateMachine implements StateMachine<KvResult> {
   // ---- snapshots ------------------------------------------------------------------
 
   snapshot(): Uint8Array {
-    const snap: Snap = { v: 1, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, data: [], sessions: [] };
-    for (const [k, r] of this.data.entries()) snap.data.push([k, r.value, r.createRevision, r.modRevision]);
-    if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) snap.sessions.push([id, s.seq, s.result, s.lastSeen]);
-    if (this.alarmSet.size > 0) snap.alarms = this.alarms();
-    if (!this.authState.empty) snap.auth = this.authState.snapshot();
-    return encode(snap);
+    const next = this.snapshotIncrementally();
+    for (;;) {
+      const done = next();
+      if (done !== null) return done;
+    }
+  }
+
+  /**
+   * The snapshot of the state as it is now, serialized a chunk of records per
+   * call, so a large store never blocks the event loop for long: the keys are
+   * a copy-on-write clone of the tree (O(1) to take; the live tree copies the
+   * nodes it changes), the rest is copied at once. Returns null until the last
+   * call, which returns the whole snapshot.
+   */
+  snapshotIncrementally(): () => Uint8Array | null {
+    const head: SnapHead = { v: 2, now: this.now, lastSweep: this.lastSweep, revision: this.revisionValue, sessions: [] };
+    if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) head.sessions.push([id, s.seq, s.result, s.lastSeen]);
+    if (this.alarmSet.size > 0) head.alarms = this.alarms();
+    if (!this.authState.empty) head.auth = this.authState.snapshot();
+    const parts: Uint8Array[] = [encode(head)];
+    const records = this.data.clone().entries();
+    return () => {
+      const chunk: SnapRecord[] = [];
+      for (let r = records.next(); !r.done; r = records.next()) {
+        const [k, rec] = r.value;
+        chunk.push([k, rec.value, rec.createRevision, rec.modRevision]);
+        if (chunk.length === SNAPSHOT_CHUNK_RECORDS) break;
+      }
+      if (chunk.length > 0) parts.push(encode(chunk));
+      return chunk.length === SNAPSHOT_CHUNK_RECORDS ? null : concatBytes(parts);
+    };
   }
 
   restore(data: Uint8Array, meta: ApplyMeta): void {
-    const snap = decode<Snap>(data);
-    if (snap.v !== 1) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
+    const [snap, ...chunks] = decodeAll(data) as [SnapHead, ...SnapRecord[][]];
+    if (snap.v !== 1 && snap.v !== 2) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
     this.data = new BTree<string, KvRecord>();
     this.bytes = 0;
-    for (const [k, value, createRevision, modRevision] of snap.data) {
-      this.data.set(k, { value, createRevision, modRevision });
-      this.bytes += recordBytes(k, value);
+    for (const chunk of snap.v === 1 ? [snap.data ?? []] : chunks) {
+      for (const [k, value, createRevision, modRevision] of chunk) {
+        this.data.set(k, { value, createRevision, modRevision });
+        this.bytes += recordBytes(k, value);
+      }
     }
     // A snapshot of a version without alarms has none.
     this.alarmSet = new Map((snap.alarms ?? []).map((a) => [a.alarm, a]));
@@ -312,3 +351,4 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.revisionValue = meta.index;
   }
 }
+

@@ -24,6 +24,15 @@ export interface StateMachine<R = unknown> {
   snapshot(): Uint8Array;
   /** Replaces the whole state by a snapshot's (taken at `meta.index`). */
   restore(data: Uint8Array, meta: ApplyMeta): void;
+  /**
+   * Optional: the snapshot of the state as it is now, serialized a bounded
+   * piece per call of the returned function (null until the last call, which
+   * returns what {@link snapshot} would have). The state keeps changing between
+   * calls; the snapshot stays that of the moment this was called. With it, the
+   * replica takes snapshots a piece per turn of the clock instead of in one
+   * blocking call (a large state took hundreds of milliseconds).
+   */
+  snapshotIncrementally?(): () => Uint8Array | null;
 }
 
 /** Options of a {@link Replica}. */
@@ -101,6 +110,8 @@ export class Replica<R> {
   private appliedTerm = 0;
   private snapshotIndex = 0;
   private bytesSinceSnapshot = 0;
+  /** A snapshot being serialized piece by piece, if any; dropped when a snapshot is installed meanwhile. */
+  private snapshotJob: { readonly index: number; readonly next: () => Uint8Array | null } | null = null;
   /** Proposals waiting for their entry, by proposal sequence number. */
   private readonly waiters = new Map<number, Waiter<R>>();
   /** On the leader: which proposal sits at which index, to notice when another entry replaces it. */
@@ -244,6 +255,8 @@ export class Replica<R> {
         if (item.kind === 'snapshot') {
           const { meta, data } = item.snapshot;
           this.sm.restore(data, meta);
+          // A snapshot still being written describes a state the leader's has replaced.
+          this.snapshotJob = null;
           if (this.opts.canary === 'double-apply-after-snapshot') for (const e of this.recent) this.sm.apply(unwrap(e.data)?.command ?? e.data, { index: e.index, term: e.term });
           this.advanceTo(meta.index, meta.term, true);
           this.opts.onSnapshot?.('installed', meta.index, data.length);
@@ -298,14 +311,36 @@ export class Replica<R> {
   }
 
   private maybeSnapshot(): void {
-    if (this.maxRaftState < 0 || this.appliedIndex <= this.snapshotIndex) return;
+    if (this.maxRaftState < 0 || this.appliedIndex <= this.snapshotIndex || this.snapshotJob !== null) return;
     const size = this.opts.raftStateSize?.() ?? this.bytesSinceSnapshot;
     if (size < this.maxRaftState) return;
-    const data = this.sm.snapshot();
-    this.node.compact(this.appliedIndex, data);
-    this.snapshotIndex = this.appliedIndex;
-    this.opts.onSnapshot?.('taken', this.appliedIndex, data.length);
     this.bytesSinceSnapshot = 0;
+    if (this.sm.snapshotIncrementally === undefined) {
+      this.compactTo(this.appliedIndex, this.sm.snapshot());
+      return;
+    }
+    const job = { index: this.appliedIndex, next: this.sm.snapshotIncrementally() };
+    this.snapshotJob = job;
+    this.pumpSnapshot(job);
+  }
+
+  /** One piece of the snapshot being written; the next piece after the clock's next turn, so applies and I/O go on between. */
+  private pumpSnapshot(job: NonNullable<Replica<R>['snapshotJob']>): void {
+    if (this.snapshotJob !== job || this.stopped) return;
+    const data = job.next();
+    if (data === null) {
+      this.opts.clock.setTimer(0, () => this.pumpSnapshot(job));
+      return;
+    }
+    this.snapshotJob = null;
+    // Meanwhile a snapshot from the leader may have covered this index (then the job was dropped above).
+    if (job.index > this.snapshotIndex) this.compactTo(job.index, data);
+  }
+
+  private compactTo(index: number, data: Uint8Array): void {
+    this.node.compact(index, data);
+    this.snapshotIndex = index;
+    this.opts.onSnapshot?.('taken', index, data.length);
   }
 
   /** The term of the last applied entry. */

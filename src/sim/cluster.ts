@@ -375,6 +375,8 @@ class Simulation {
         return r;
       },
       snapshot: () => sm.snapshot(),
+      // As in production: a snapshot is written a piece per turn while the node goes on applying.
+      snapshotIncrementally: () => sm.snapshotIncrementally(),
       restore: (data, meta) => {
         sm.restore(data, meta);
         this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));

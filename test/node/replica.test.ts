@@ -6,6 +6,7 @@ import { NotLeaderError } from '../../src/node/errors.js';
 import { Replica, type StateMachine } from '../../src/node/replica.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { SeededRandom } from '../../src/util/random.js';
+import { RealClock } from '../../src/util/clock.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -68,4 +69,77 @@ test('a leader that refuses a proposal (a leadership transfer in progress) rejec
   replica.start(null);
   await assert.rejects(replica.propose(enc('x')), (e: unknown) => e instanceof NotLeaderError && e.leader === null);
   replica.stop();
+});
+
+/** A state machine whose snapshots take `pieces` calls; it records how far it had applied when each began. */
+function slowSnapshots(pieces: number): StateMachine<string> & { applied: string[]; begun: number[] } {
+  const sm = {
+    applied: [] as string[],
+    begun: [] as number[],
+    apply: (c: Uint8Array) => {
+      sm.applied.push(dec(c));
+      return dec(c);
+    },
+    snapshot: () => enc(`n=${sm.applied.length}`),
+    restore: (data: Uint8Array) => {
+      sm.applied = Array.from({ length: Number(dec(data).slice(2)) }, () => 'restored');
+    },
+    snapshotIncrementally: () => {
+      const n = sm.applied.length;
+      sm.begun.push(n);
+      let left = pieces;
+      return () => (--left > 0 ? null : enc(`n=${n}`));
+    },
+  };
+  return sm;
+}
+
+class CompactingNode extends FakeNode {
+  readonly compacted: { index: number; data: string }[] = [];
+  compact(index: number, data: Uint8Array): void {
+    this.compacted.push({ index, data: dec(data) });
+  }
+  applySnapshot(index: number, data: Uint8Array): void {
+    (this as unknown as { waiter: ((items: ApplyItem[] | null) => void) | null }).waiter?.([{ kind: 'snapshot', snapshot: { meta: { index, term: 3 }, data } }]);
+  }
+}
+
+const turns = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+};
+const entries = (from: number, to: number): Entry[] => Array.from({ length: to - from + 1 }, (_, k) => ({ index: from + k, term: 3, type: EntryType.Normal, data: enc(`e${from + k}`) }));
+
+test('a snapshot written piece by piece lets entries apply meanwhile, and compacts at the index it began at', async () => {
+  const node = new CompactingNode();
+  const sm = slowSnapshots(5);
+  const r = new Replica(node as unknown as RaftNode, sm, { clock: new RealClock(), random: new SeededRandom(1), maxRaftState: 1 });
+  r.start(null);
+  node.apply(entries(1, 3));
+  await turns(1);
+  assert.deepEqual(sm.begun, [3], 'the snapshot began after the first batch');
+  node.apply(entries(4, 5));
+  await turns(1);
+  assert.equal(r.applied, 5, 'entries applied while the snapshot was being written');
+  assert.deepEqual(node.compacted, [], 'not done yet');
+  await turns(10);
+  assert.deepEqual(node.compacted, [{ index: 3, data: 'n=3' }], 'compacted at the index the snapshot describes, once');
+  node.apply(entries(6, 6));
+  await turns(10);
+  assert.deepEqual(sm.begun, [3, 6], 'the next snapshot begins only after the first is done');
+  r.stop();
+});
+
+test('a snapshot installed from the leader while one is being written drops the one being written', async () => {
+  const node = new CompactingNode();
+  const sm = slowSnapshots(6);
+  const r = new Replica(node as unknown as RaftNode, sm, { clock: new RealClock(), random: new SeededRandom(1), maxRaftState: 1 });
+  r.start(null);
+  node.apply(entries(1, 2));
+  await turns(2);
+  assert.deepEqual(sm.begun, [2]);
+  node.applySnapshot(10, enc('n=10'));
+  await turns(12);
+  assert.equal(r.applied, 10);
+  assert.deepEqual(node.compacted, [], 'the snapshot of index 2 was never handed to Raft after the install of 10');
+  r.stop();
 });
