@@ -39,6 +39,7 @@ export interface Result {
   readonly opsPerSec: number;
   readonly p50ms: number;
   readonly p99ms: number;
+  readonly maxms: number;
   readonly errors: number;
 }
 
@@ -89,7 +90,7 @@ export async function load(kind: 'write' | 'read', clients: number, port: number
   agent.destroy();
   lat.sort((a, b) => a - b);
   const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
-  return { kind, clients, ops: lat.length, opsPerSec: lat.length / secs, p50ms: pct(50), p99ms: pct(99), errors };
+  return { kind, clients, ops: lat.length, opsPerSec: lat.length / secs, p50ms: pct(50), p99ms: pct(99), maxms: lat[lat.length - 1] ?? NaN, errors };
 }
 
 /** A running 3-node cluster of `tsraft serve` processes. */
@@ -101,7 +102,7 @@ export interface BenchCluster {
 }
 
 /** Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over mutual TLS unless `peerTls` is false. */
-export async function startCluster(opts: { readonly peerTls: boolean }): Promise<BenchCluster> {
+export async function startCluster(opts: { readonly peerTls: boolean; readonly cli?: string }): Promise<BenchCluster> {
   const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cluster-'));
   const nodes: { name: string; raft: number; api: number; proc?: ChildProcess }[] = [];
   for (let i = 1; i <= 3; i++) nodes.push({ name: `n${i}`, raft: await freePort(), api: await freePort() });
@@ -116,7 +117,7 @@ export async function startCluster(opts: { readonly peerTls: boolean }): Promise
   try {
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
-      n.proc = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
+      n.proc = spawn(process.execPath, [opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
     }

@@ -1,6 +1,5 @@
 import sortedBtree from 'sorted-btree';
 import type { ApplyMeta, StateMachine } from '../node/replica.js';
-import { concatBytes } from '../util/bytes.js';
 import { decodeAll, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
 import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
@@ -62,6 +61,34 @@ type SnapHead = {
 
 /** Records per chunk of a version-2 snapshot: about a millisecond or two of encoding each. */
 const SNAPSHOT_CHUNK_RECORDS = 2048;
+/** msgpack bytes of a record besides its key and value: the array, two string headers, two revisions. */
+const RECORD_OVERHEAD_BYTES = 24;
+
+/**
+ * A growing byte buffer for a snapshot: allocated once at the expected size
+ * (uninitialized: every byte returned was written), doubled if that was short.
+ */
+class SnapshotBuffer {
+  private buf: Uint8Array;
+  private len = 0;
+  constructor(first: Uint8Array, expected: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(first.length + expected, 4096));
+    this.append(first);
+  }
+  append(b: Uint8Array): void {
+    if (this.len + b.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + b.length));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  /** The bytes written: a view, not a copy. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}
 
 /**
  * The key-value store as a deterministic {@link StateMachine}: ordered string
@@ -317,7 +344,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) head.sessions.push([id, s.seq, s.result, s.lastSeen]);
     if (this.alarmSet.size > 0) head.alarms = this.alarms();
     if (!this.authState.empty) head.auth = this.authState.snapshot();
-    const parts: Uint8Array[] = [encode(head)];
+    // Chunks are copied into one buffer as they are made, sized from the bytes the store
+    // holds: joining them at the end would be one more copy of the whole snapshot in one turn.
+    const out = new SnapshotBuffer(encode(head), this.bytes + this.data.size * RECORD_OVERHEAD_BYTES);
     const records = this.data.clone().entries();
     return () => {
       const chunk: SnapRecord[] = [];
@@ -326,8 +355,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
         chunk.push([k, rec.value, rec.createRevision, rec.modRevision]);
         if (chunk.length === SNAPSHOT_CHUNK_RECORDS) break;
       }
-      if (chunk.length > 0) parts.push(encode(chunk));
-      return chunk.length === SNAPSHOT_CHUNK_RECORDS ? null : concatBytes(parts);
+      if (chunk.length > 0) out.append(encode(chunk));
+      return chunk.length === SNAPSHOT_CHUNK_RECORDS ? null : out.bytes();
     };
   }
 

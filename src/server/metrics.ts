@@ -31,6 +31,8 @@ export class NodeMetrics {
   readonly refusedHandshakes: Counter;
   /** Client connections refused because the API's connection cap was reached. */
   readonly apiConnectionsRefused: Counter;
+  /** Snapshots of the state machine: `taken` here (by log size) or `installed` from the leader. */
+  readonly snapshots: Counter;
   private readonly commits: Counter;
   private readonly applies: Counter;
   private lastCommit = 0;
@@ -77,6 +79,7 @@ export class NodeMetrics {
       registers: r,
     });
     this.refusedHandshakes = new Counter({ name: 'tsraft_peer_identity_refusals_total', help: 'Peer handshakes refused: the peer presented another data directory than the one it is known by', labelNames: ['peer'], registers: r });
+    this.snapshots = new Counter({ name: 'tsraft_snapshots_total', help: 'Snapshots of the state machine, taken here or installed from the leader', labelNames: ['kind'], registers: r });
     this.apiConnectionsRefused = new Counter({ name: 'tsraft_api_connections_refused_total', help: 'Client connections refused with 503 because the connection cap (--max-client-connections) was reached', registers: r });
     new Gauge({
       name: 'tsraft_api_connections',

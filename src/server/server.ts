@@ -376,7 +376,10 @@ export class TsraftServer {
         stateMachine: sm,
         replica: {
           maxRaftState: cfg.maxRaftState ?? 16 << 20,
-          onSnapshot: (kind, index, bytes) => logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader'),
+          onSnapshot: (kind, index, bytes) => {
+            metrics.snapshots.inc({ kind });
+            logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader');
+          },
           onProposal: (outcome, ms) => {
             metrics.proposals.inc();
             if (outcome === 'applied') metrics.proposalSeconds.observe(ms / 1000);

@@ -1,0 +1,52 @@
+/**
+ * `npm run bench:stall`: the tail latency of writes while the store snapshots.
+ * A 3-node cluster (real processes, fsync, peer TLS) is filled with 100,000
+ * keys of 256-byte values, then takes 64 concurrent writers for
+ * BENCH_SECONDS (default 25) at the leader: with 16 MiB of log per snapshot,
+ * several snapshots of ~27 MiB of state are taken during the row. Prints
+ * writes/s, p50, p99 and max, and how many snapshots the leader took.
+ *
+ * BENCH_COMPARE_CLI=/other/checkout/dist/src/cli/main.js adds rows of that
+ * build, alternating with this one (3 rounds): a before/after in one run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { load, startCluster, type Result } from './cluster.js';
+
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 25);
+const OTHER = process.env['BENCH_COMPARE_CLI'];
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (OTHER === undefined ? 1 : 3));
+
+async function snapshotsTaken(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  // Builds from before the metric have none: NaN.
+  const m = /^tsraft_snapshots_total\{kind="taken"[^}]*\} (\d+)/m.exec(text);
+  return m === null ? NaN : Number(m[1]);
+}
+
+async function row(build: string, cli: string | undefined): Promise<Result & { build: string; snapshots: number }> {
+  const c = await startCluster({ peerTls: true, ...(cli !== undefined && { cli }) });
+  try {
+    // Every key once (so snapshots hold all 100,000), then the measured row.
+    await load('write', 256, c.leaderPort, 12);
+    const before = await snapshotsTaken(c.leaderPort);
+    const r = await load('write', 64, c.leaderPort, SECONDS);
+    return { ...r, build, snapshots: (await snapshotsTaken(c.leaderPort)) - before };
+  } finally {
+    await c.stop();
+  }
+}
+
+const rows: (Result & { build: string; snapshots: number })[] = [];
+console.log(`bench:stall: 64 writers for ${SECONDS} s on 100,000 keys of 256 bytes, snapshots every 16 MiB of log${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
+for (let round = 1; round <= ROUNDS; round++) {
+  const order: [string, string | undefined][] = OTHER === undefined ? [['this', undefined]] : round % 2 === 1 ? [['this', undefined], ['other', OTHER]] : [['other', OTHER], ['this', undefined]];
+  for (const [build, cli] of order) {
+    const r = await row(build, cli);
+    rows.push(r);
+    console.log(`round ${round}  ${build.padEnd(5)}  ${Math.round(r.opsPerSec).toLocaleString('en-US')} writes/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  max ${r.maxms.toFixed(1)} ms  snapshots ${r.snapshots}  errors ${r.errors}`);
+  }
+}
+mkdirSync('bench/results', { recursive: true });
+const file = 'bench/results/stall.json';
+writeFileSync(file, JSON.stringify({ bench: 'stall', date: new Date().toISOString(), node: process.version, seconds: SECONDS, other: OTHER ?? null, rows }, null, 2) + '\n');
+console.log(`results written to ${file}`);
