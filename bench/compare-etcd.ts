@@ -108,12 +108,14 @@ export interface Row {
   readonly errors: number;
   /** CPU seconds of the system's three processes during the row. */
   readonly cpuSeconds: number;
+  /** CPU seconds of the other system's three processes during the row (idle but for heartbeats, compaction, GC). */
+  readonly otherCpuSeconds: number;
   /** CPU seconds of the whole machine during the row (both systems, wrk, this process, anything else). */
   readonly machineCpuSeconds: number;
   readonly seconds: number;
 }
 
-export function rowFromWrk(w: WrkResult, base: Pick<Row, 'round' | 'system' | 'op' | 'connections' | 'cpuSeconds' | 'machineCpuSeconds'>): Row {
+export function rowFromWrk(w: WrkResult, base: Pick<Row, 'round' | 'system' | 'op' | 'connections' | 'cpuSeconds' | 'otherCpuSeconds' | 'machineCpuSeconds'>): Row {
   const seconds = w.duration_us / 1e6;
   const e = w.errors;
   return {
@@ -187,7 +189,7 @@ export function rowLine(r: Row): string {
   return (
     `round ${r.round}  ${r.system.padEnd(6)}  ${loadName(r).padEnd(28)} ${fmtInt(r.rps).padStart(7)} req/s  ` +
     `p50 ${fmtMs(r.p50ms).padStart(5)}  p99 ${fmtMs(r.p99ms).padStart(5)}  max ${fmtMs(r.maxms).padStart(5)} ms  ` +
-    `errors ${r.errors}  CPU ${r.cpuSeconds.toFixed(1)} s (machine ${r.machineCpuSeconds.toFixed(1)} s)`
+    `errors ${r.errors}  CPU ${r.cpuSeconds.toFixed(1)} s (other system ${r.otherCpuSeconds.toFixed(1)} s, machine ${r.machineCpuSeconds.toFixed(1)} s)`
   );
 }
 
@@ -519,12 +521,15 @@ async function main(): Promise<void> {
       for (const l of LOADS) {
         for (const system of order) {
           const { port, pids } = sys[system];
+          const otherPids = sys[system === 'tsraft' ? 'etcd' : 'tsraft'].pids;
           const cpu0 = cpuSeconds(pids);
+          const other0 = cpuSeconds(otherPids);
           const m0 = machineCpuSeconds();
           const w = await wrk(system, l.op, l.connections, port, SECONDS);
           const cpu = cpuSeconds(pids) - cpu0;
+          const other = cpuSeconds(otherPids) - other0;
           const m = machineCpuSeconds() - m0;
-          const r = rowFromWrk(w, { round, system, op: l.op, connections: l.connections, cpuSeconds: cpu, machineCpuSeconds: m });
+          const r = rowFromWrk(w, { round, system, op: l.op, connections: l.connections, cpuSeconds: cpu, otherCpuSeconds: other, machineCpuSeconds: m });
           rows.push(r);
           console.log(rowLine(r));
         }

@@ -35,7 +35,7 @@ test('parseWrkOutput refuses output without the line, or a malformed one', () =>
 });
 
 test('rowFromWrk: successful requests per second, latencies in ms, every kind of error counted', () => {
-  const row = rowFromWrk(parseWrkOutput(WRK_OUT), { round: 1, system: 'tsraft', op: 'put', connections: 64, cpuSeconds: 3.5, machineCpuSeconds: 19 });
+  const row = rowFromWrk(parseWrkOutput(WRK_OUT), { round: 1, system: 'tsraft', op: 'put', connections: 64, cpuSeconds: 3.5, otherCpuSeconds: 0.2, machineCpuSeconds: 19 });
   assert.equal(row.rps, (36000 - 12) / 10);
   assert.equal(row.p50ms, 16);
   assert.equal(row.p99ms, 44);
@@ -63,7 +63,7 @@ test('machineTicksFromProcStat: busy = total minus idle and iowait', () => {
 
 test('summarize: medians per load and system, errors summed, ratios tsraft/etcd', () => {
   const mk = (system: 'tsraft' | 'etcd', round: number, rps: number, p99ms: number, errors = 0): Row => ({
-    round, system, op: 'put', connections: 64, rps, p50ms: 10, p99ms, maxms: 100, errors, cpuSeconds: 2, machineCpuSeconds: 4, seconds: 10,
+    round, system, op: 'put', connections: 64, rps, p50ms: 10, p99ms, maxms: 100, errors, cpuSeconds: 2, otherCpuSeconds: 0.1, machineCpuSeconds: 4, seconds: 10,
   });
   const rows = [mk('tsraft', 1, 3000, 40, 1), mk('etcd', 1, 2000, 50), mk('tsraft', 2, 5000, 60, 2), mk('etcd', 2, 2000, 70), mk('tsraft', 3, 4000, 30), mk('etcd', 3, 2600, 60)];
   const [s] = summarize(rows, [{ op: 'put', connections: 64 }]);
