@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, in turn. Each prints its figures and writes bench/results/<name>.json.
  * `npm run bench -- --compare etcd`: only the side-by-side comparison with etcd (bench/compare-etcd.ts).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--compare');
@@ -18,9 +18,15 @@ if (at >= 0) {
   console.error(`unknown arguments: ${args.join(' ')} (usage: npm run bench [-- --compare etcd])`);
   process.exit(2);
 }
+
+// A signal sent to this process alone is passed on to the running bench, which stops what it started.
+let current: ReturnType<typeof spawn> | undefined;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => current?.kill(sig));
+
 let failed = false;
 for (const b of benches) {
-  const r = spawnSync(process.execPath, ['--enable-source-maps', new URL(`./${b}.js`, import.meta.url).pathname], { stdio: 'inherit' });
-  if (r.status !== 0) failed = true;
+  current = spawn(process.execPath, ['--enable-source-maps', new URL(`./${b}.js`, import.meta.url).pathname], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => current?.on('close', (c) => resolve(c)));
+  if (code !== 0) failed = true;
 }
 process.exitCode = failed ? 1 : 0;
