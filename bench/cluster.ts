@@ -22,7 +22,7 @@ const KEYS = 100_000;
 const VALUE = 'v'.repeat(256);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -97,6 +97,10 @@ export async function load(kind: 'write' | 'read', clients: number, port: number
 export interface BenchCluster {
   /** The leader's API port. */
   readonly leaderPort: number;
+  /** The PIDs of the three node processes (for CPU accounting). */
+  readonly pids: readonly number[];
+  /** The directory holding every node's data (deleted by stop). */
+  readonly dir: string;
   /** Stops every node and deletes the data. */
   stop(): Promise<void>;
 }
@@ -134,7 +138,7 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
       await new Promise((r) => setTimeout(r, 100));
     }
     if (leaderPort === 0) throw new Error('no leader');
-    return { leaderPort, stop };
+    return { leaderPort, pids: nodes.map((n) => n.proc?.pid ?? 0).filter((p) => p > 0), dir: root, stop };
   } catch (e) {
     await stop();
     throw e;
