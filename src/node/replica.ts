@@ -43,6 +43,13 @@ export interface ReplicaOptions {
    * reaches this many bytes; -1 (the default) never does.
    */
   readonly maxRaftState?: number;
+  /**
+   * Spreads snapshots: each one is taken at `maxRaftState` times a factor drawn
+   * in [1 - j, 1 + j) (from `random`). Nodes that receive the same log otherwise
+   * reach the threshold together, and a leader cannot commit while both its
+   * followers are busy writing snapshots. Default 0 (exactly `maxRaftState`).
+   */
+  readonly snapshotJitter?: number;
   /** Measures the Raft state; by default, the bytes of the entries applied since the last snapshot. */
   readonly raftStateSize?: () => number;
   /** How long a proposal may wait to be applied before its outcome is reported unknown (ms). Default 5000. */
@@ -124,6 +131,9 @@ export class Replica<R> {
   private appliedWaiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   private readonly maxRaftState: number;
+  /** The threshold of the next snapshot: `maxRaftState`, jittered (see {@link ReplicaOptions.snapshotJitter}). */
+  private snapshotAt: number;
+  private readonly random: Random;
   private readonly proposeTimeoutMs: number;
 
   constructor(
@@ -133,7 +143,9 @@ export class Replica<R> {
   ) {
     this.maxRaftState = opts.maxRaftState ?? -1;
     this.proposeTimeoutMs = opts.proposeTimeoutMs ?? 5000;
-    this.instance = (opts.random ?? new SeededRandom(entropySeed())).int(0x1_0000_0000);
+    this.random = opts.random ?? new SeededRandom(entropySeed());
+    this.instance = this.random.int(0x1_0000_0000);
+    this.snapshotAt = this.nextSnapshotAt();
     // A proposal of an earlier term may or may not commit now: tell its client at once.
     node.onRoleChange(({ term }) => {
       for (const [seq, w] of this.waiters) {
@@ -313,8 +325,9 @@ export class Replica<R> {
   private maybeSnapshot(): void {
     if (this.maxRaftState < 0 || this.appliedIndex <= this.snapshotIndex || this.snapshotJob !== null) return;
     const size = this.opts.raftStateSize?.() ?? this.bytesSinceSnapshot;
-    if (size < this.maxRaftState) return;
+    if (size < this.snapshotAt) return;
     this.bytesSinceSnapshot = 0;
+    this.snapshotAt = this.nextSnapshotAt();
     if (this.sm.snapshotIncrementally === undefined) {
       this.compactTo(this.appliedIndex, this.sm.snapshot());
       return;
@@ -322,6 +335,12 @@ export class Replica<R> {
     const job = { index: this.appliedIndex, next: this.sm.snapshotIncrementally() };
     this.snapshotJob = job;
     this.pumpSnapshot(job);
+  }
+
+  private nextSnapshotAt(): number {
+    const j = this.opts.snapshotJitter ?? 0;
+    // No draw without jitter: a replica's random sequence (and the simulator's runs) stay as they were.
+    return j === 0 ? this.maxRaftState : Math.round(this.maxRaftState * (1 - j + 2 * j * this.random.float()));
   }
 
   /** One piece of the snapshot being written; the next piece after the clock's next turn, so applies and I/O go on between. */

@@ -376,6 +376,8 @@ export class TsraftServer {
         stateMachine: sm,
         replica: {
           maxRaftState: cfg.maxRaftState ?? 16 << 20,
+          // Members that share a log would otherwise all snapshot at once (see ReplicaOptions.snapshotJitter).
+          snapshotJitter: 0.25,
           onSnapshot: (kind, index, bytes) => {
             metrics.snapshots.inc({ kind });
             logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader');

@@ -143,3 +143,24 @@ test('a snapshot installed from the leader while one is being written drops the 
   assert.deepEqual(node.compacted, [], 'the snapshot of index 2 was never handed to Raft after the install of 10');
   r.stop();
 });
+
+test('snapshotJitter spreads snapshots around maxRaftState, so members that share a log do not all snapshot at once', async () => {
+  const gaps = async (seed: number, jitter: number): Promise<number[]> => {
+    const node = new CompactingNode();
+    const r = new Replica(node as unknown as RaftNode, echo, { clock: new RealClock(), random: new SeededRandom(seed), maxRaftState: 10_000, snapshotJitter: jitter });
+    r.start(null);
+    // Entries of 84 bytes of data: 100 bytes each as the replica counts them.
+    for (let i = 1; i <= 2000; i++) {
+      node.apply([{ index: i, term: 3, type: EntryType.Normal, data: enc('x'.repeat(84)) }]);
+      await new Promise((res) => setImmediate(res));
+    }
+    r.stop();
+    return node.compacted.map((c, k) => (c.index - (k === 0 ? 0 : node.compacted[k - 1]!.index)) * 100);
+  };
+  assert.deepEqual(new Set(await gaps(1, 0)), new Set([10_000]), 'without jitter, every 10,000 bytes');
+  const a = await gaps(1, 0.25);
+  const b = await gaps(2, 0.25);
+  for (const g of [...a, ...b]) assert.ok(g >= 7_500 && g <= 12_600, `a gap of ${g} bytes is within 25 % (plus one entry) of 10,000`);
+  assert.ok(new Set([...a, ...b]).size > 4, `gaps vary: ${a.join(', ')} / ${b.join(', ')}`);
+  assert.notDeepEqual(a, b, 'two members (two seeds) snapshot at different points of the same log');
+});
