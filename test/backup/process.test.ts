@@ -14,20 +14,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '../../src/client/index.js';
 import { issueCertificate } from '../../src/security/certs.js';
-import { ProcessCluster, freePort, sleep } from '../process/harness.js';
+import { ProcessCluster, cliResult, freePort, sleep } from '../process/harness.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
-    p.once('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const run = cliResult;
 
 test('tsraft backup under load, tsraft restore, serve: every acknowledged write at or below the backup revision is there', async (t) => {
   const cluster = await ProcessCluster.start(3);

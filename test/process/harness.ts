@@ -223,6 +223,18 @@ export function runCli(args: readonly string[]): Promise<string> {
   });
 }
 
+/** Runs the `tsraft` CLI to its end, whatever the outcome: its exit code, stdout and stderr. */
+export function cliResult(args: readonly string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    p.stderr!.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    p.once('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

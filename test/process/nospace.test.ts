@@ -11,17 +11,15 @@
  * still work; the alarm survives restarts; `tsraft alarm disarm` clears it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { KvClient, KvClientError } from '../../src/client/index.js';
 import { ExitCode } from '../../src/server/exit-codes.js';
-import { ProcessCluster, sleep } from './harness.js';
+import { ProcessCluster, cliResult, sleep } from './harness.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /** Why a tmpfs cannot be mounted here (not root, no CAP_SYS_ADMIN, a container), or null if it can. */
 function cannotMount(): string | null {
@@ -46,17 +44,7 @@ function umount(dir: string): void {
   }
 }
 
-/** Runs the `tsraft` CLI; its exit code, stdout and stderr. */
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
-    p.once('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = cliResult;
 
 test('ENOSPC under load: the node exits with code 74 within a second, the others serve, nothing acknowledged is lost', { timeout: 90_000 }, async (t) => {
   const why = cannotMount();
