@@ -262,3 +262,12 @@ test('preallocated: data after a zero record header is a torn tail in the last s
   assert.throws(() => scanRecords(file, 'z.wal', false, { preallocated: true }), (e: unknown) => e instanceof WalCorruptionError && e.offset === rec.length);
   assert.equal(scanRecords(file.subarray(0, rec.length + 40), 'z.wal', false, { preallocated: true }).tornAt, undefined);
 });
+
+test('-1 reads only as "no vote": anywhere else a record holding it is malformed, never misread', () => {
+  const read = (bytes: Uint8Array): unknown => decodeRecord(scanRecords(bytes, 'n.wal', false).records[0]!, 'n.wal');
+  assert.deepEqual(read(encodeHardState({ term: 3, vote: null, commit: 2 })), { type: RecordType.HardState, hardState: { term: 3, vote: null, commit: 2 } });
+  assert.throws(() => read(encodeHardState({ term: -1, vote: null, commit: 2 })), /n\.wal: corrupt at byte offset 0: expected a well-formed record.*-1/);
+  assert.throws(() => read(encodeHardState({ term: 3, vote: 1, commit: -1 })), /-1/);
+  assert.throws(() => read(encodeEntries([{ index: 5, term: -1, type: EntryType.Normal, data: new Uint8Array(1) }])), /-1/);
+  assert.throws(() => read(encodeSnapshotMarker({ meta: { index: -1, term: 2 }, reset: false })), /-1/);
+});

@@ -280,7 +280,14 @@ class Reader {
     return v;
   }
   /** A non-negative safe integer stored as float64. */
+  /** A non-negative safe integer. */
   num(): number {
+    const v = this.numOrNone();
+    if (v === -1) throw new PayloadError('bad integer -1');
+    return v;
+  }
+  /** A non-negative safe integer, or -1 where a record says "none" (the hard state's vote). */
+  numOrNone(): number {
     this.need(8);
     const v = this.dv.getFloat64(this.off, true);
     this.off += 8;
@@ -469,7 +476,7 @@ export function decodeRecord(raw: RawRecord, file: string): WalRecord {
         break;
       case RecordType.HardState: {
         const term = r.num();
-        const vote = r.num();
+        const vote = r.numOrNone();
         rec = { type: RecordType.HardState, hardState: { term, vote: vote === -1 ? null : vote, commit: r.num() } };
         break;
       }
