@@ -16,13 +16,15 @@ import { statusCommand } from './status.js';
 const CACERT_HELP = 'the CA certificate to trust for https:// endpoints (default: TSRAFT_CACERT; `tsraft cluster --tls` writes <data>/ca.pem)';
 const TOKEN_HELP = 'a file holding the bearer token to send (default: the token in TSRAFT_TOKEN)';
 
-/** `--endpoints`, `--cacert`, `--token-file` and `--json`: what every `tsraft auth` command takes. */
-function connectFlags(c: Command): Command {
+const ENDPOINTS_HELP = 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)';
+
+/** `--endpoints`, `--cacert`, `--token-file` and `--json`: what every admin command (member, leader, alarm, auth) takes. */
+function connectFlags(c: Command, jsonHelp = 'print the JSON answer'): Command {
   return c
-    .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
+    .option('--endpoints <urls>', ENDPOINTS_HELP)
     .option('--cacert <file>', CACERT_HELP)
     .option('--token-file <file>', TOKEN_HELP)
-    .option('--json', 'print the JSON answer');
+    .option('--json', jsonHelp);
 }
 
 const program = new Command();
@@ -115,77 +117,62 @@ program
     process.exitCode = await statusCommand(opts);
   });
 
-const ENDPOINTS_HELP = 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)';
 type AdminOpts = { endpoints?: string; json?: boolean };
 
 const member = program.command('member').description('list, add, promote and remove the members of a running cluster (docs/OPERATIONS.md)');
-member
-  .command('list')
-  .description('every member: name, role (voter or learner), leader, addresses, match index and lag')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--cacert <file>', CACERT_HELP)
-  .option('--token-file <file>', TOKEN_HELP)
-  .option('--json', 'print the JSON of GET /v1/members')
-  .action(async (opts: AdminOpts) => {
-    process.exitCode = await memberList(opts);
-  });
-member
-  .command('add')
-  .description('add a node (as a learner, promoted to voter once caught up unless --learner); then start it with `tsraft serve --join`')
-  .argument('<name>', "the new node's name (A-Z a-z 0-9 . _ -, at most 64; never a former member's)")
-  .requiredOption('--peer <host:port>', 'where the new node accepts Raft traffic')
-  .requiredOption('--api <url>', "the new node's HTTP API URL (http://HOST:PORT)")
-  .option('--learner', 'keep it a learner (it receives the log but never votes)')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--cacert <file>', CACERT_HELP)
-  .option('--token-file <file>', TOKEN_HELP)
-  .option('--json', 'print the JSON answer')
-  .action(async (name: string, opts: AdminOpts & { peer: string; api: string; learner?: boolean }) => {
-    process.exitCode = await memberAdd(name, opts);
-  });
-member
-  .command('promote')
-  .description('make a learner a voter (it must have caught up with the leader)')
-  .argument('<name>', 'the learner')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--cacert <file>', CACERT_HELP)
-  .option('--token-file <file>', TOKEN_HELP)
-  .option('--json', 'print the JSON answer')
-  .action(async (name: string, opts: AdminOpts) => {
-    process.exitCode = await memberPromote(name, opts);
-  });
-member
-  .command('remove')
-  .description('remove a member, the leader included (it hands over leadership first)')
-  .argument('<name>', 'the member')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--cacert <file>', CACERT_HELP)
-  .option('--token-file <file>', TOKEN_HELP)
-  .option('--json', 'print the JSON answer')
-  .action(async (name: string, opts: AdminOpts) => {
-    process.exitCode = await memberRemove(name, opts);
-  });
+connectFlags(
+  member
+    .command('list')
+    .description('every member: name, role (voter or learner), leader, addresses, match index and lag'),
+  'print the JSON of GET /v1/members',
+).action(async (opts: AdminOpts) => {
+  process.exitCode = await memberList(opts);
+});
+connectFlags(
+  member
+    .command('add')
+    .description('add a node (as a learner, promoted to voter once caught up unless --learner); then start it with `tsraft serve --join`')
+    .argument('<name>', "the new node's name (A-Z a-z 0-9 . _ -, at most 64; never a former member's)")
+    .requiredOption('--peer <host:port>', 'where the new node accepts Raft traffic')
+    .requiredOption('--api <url>', "the new node's HTTP API URL (http://HOST:PORT)")
+    .option('--learner', 'keep it a learner (it receives the log but never votes)')
+).action(async (name: string, opts: AdminOpts & { peer: string; api: string; learner?: boolean }) => {
+  process.exitCode = await memberAdd(name, opts);
+});
+connectFlags(
+  member
+    .command('promote')
+    .description('make a learner a voter (it must have caught up with the leader)')
+    .argument('<name>', 'the learner')
+).action(async (name: string, opts: AdminOpts) => {
+  process.exitCode = await memberPromote(name, opts);
+});
+connectFlags(
+  member
+    .command('remove')
+    .description('remove a member, the leader included (it hands over leadership first)')
+    .argument('<name>', 'the member')
+).action(async (name: string, opts: AdminOpts) => {
+  process.exitCode = await memberRemove(name, opts);
+});
 
 const leader = program.command('leader').description('leadership of a running cluster');
-leader
-  .command('transfer')
-  .description('hand leadership to another voter (before maintenance on the leader); prints the new leader')
-  .option('--to <name>', 'the voter to hand it to (default: the most up-to-date one)')
-  .option('--endpoints <urls>', ENDPOINTS_HELP)
-  .option('--cacert <file>', CACERT_HELP)
-  .option('--token-file <file>', TOKEN_HELP)
-  .option('--json', 'print the JSON answer')
-  .action(async (opts: AdminOpts & { to?: string }) => {
-    process.exitCode = await leaderTransfer(opts);
-  });
+connectFlags(
+  leader
+    .command('transfer')
+    .description('hand leadership to another voter (before maintenance on the leader); prints the new leader')
+    .option('--to <name>', 'the voter to hand it to (default: the most up-to-date one)')
+).action(async (opts: AdminOpts & { to?: string }) => {
+  process.exitCode = await leaderTransfer(opts);
+});
 
 const alarm = program.command('alarm').description('the store\'s alarms: NOSPACE when the space quota (--quota-bytes) is reached (docs/OPERATIONS.md)');
 connectFlags(alarm.command('list').description('the active alarms (the JSON of GET /v1/alarms with --json)')).action(async (opts: AdminOpts) => {
-    process.exitCode = await alarmList(opts);
-  });
+  process.exitCode = await alarmList(opts);
+});
 connectFlags(alarm.command('disarm').description('disarm the alarms (admin; after freeing space: delete keys); the next write above the quota raises NOSPACE again')).action(async (opts: AdminOpts) => {
-    process.exitCode = await alarmDisarm(opts);
-  });
+  process.exitCode = await alarmDisarm(opts);
+});
 
 const auth = program.command('auth').description('tokens and roles: enable or disable auth, manage roles and tokens (docs/SECURITY.md)');
 connectFlags(auth.command('status').description('whether auth is enabled, and the name of the token used')).action(async (opts: AuthFlags) => {

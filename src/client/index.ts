@@ -5,6 +5,7 @@
  * number) so a retried write applies exactly once. It learns the cluster's
  * members from `GET /v1/members`, so it keeps working as nodes come and go.
  */
+import type { Role } from '../auth/model.js';
 import type { Alarm, AlarmName } from '../kv/alarms.js';
 import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 import { caFetchOptions } from '../security/https-client.js';
@@ -56,13 +57,8 @@ export interface KvClientOptions {
   readonly token?: string;
 }
 
-/** A role: the key prefixes it may read and write ("" is every key), and whether it may administer. */
-export interface AuthRole {
-  readonly name: string;
-  readonly read: readonly string[];
-  readonly write: readonly string[];
-  readonly admin: boolean;
-}
+/** A role: the key prefixes it may read and write ("" is every key), and whether it may administer (the replicated model's own type). */
+export type AuthRole = Role;
 
 /** `GET /v1/auth/status`. */
 export interface AuthStatus {
