@@ -103,9 +103,12 @@ function readSetting(file: string, what: string): string {
   }
 }
 
-/** The CA to trust for other members' HTTPS APIs: `--api-cacert`, else the ca.pem next to `--api-cert`. */
+/**
+ * The CA to trust for other members' HTTPS APIs: `--api-cacert`, else the
+ * ca.pem next to `--api-cert`, else the cluster CA of `--tls-dir` (the same CA
+ * signs both in `tsraft cluster --tls`).
+ */
 function apiCaOf(cfg: ServerConfig): string | undefined {
-  // --api-cacert, else the ca.pem next to --api-cert, else the cluster CA of --tls-dir (the same CA signs both in `tsraft cluster --tls`).
   const beside = (dir: string | undefined): string | undefined => (dir !== undefined && existsSync(path.join(dir, 'ca.pem')) ? path.join(dir, 'ca.pem') : undefined);
   const file = cfg.apiCaFile ?? beside(cfg.apiCertFile === undefined ? undefined : path.dirname(cfg.apiCertFile)) ?? beside(cfg.tlsDir);
   if (file === undefined) return undefined;
