@@ -398,7 +398,13 @@ class SimFileSystem implements FileSystem {
   private async sync(ino: Inode, check: () => void): Promise<void> {
     check();
     await this.disk.slowSync(this.gen);
+    this.afterSync();
     this.disk.syncInode(ino);
+  }
+
+  /** Another task of this process may have crashed the disk while an fsync was in flight: that fsync never returns. */
+  private afterSync(): void {
+    if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
   }
 
   async openAppend(file: string): Promise<AppendHandle> {
@@ -453,6 +459,7 @@ class SimFileSystem implements FileSystem {
   async syncDir(dir: string): Promise<void> {
     this.disk.op(this.gen);
     await this.disk.slowSync(this.gen);
+    this.afterSync();
     this.disk.syncDirNow(dir);
   }
 

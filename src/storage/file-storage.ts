@@ -15,10 +15,10 @@ import {
   encodeEntries,
   encodeHardState,
   encodeSegmentHeader,
-  encodeSnapshotFile,
   encodeSnapshotMarker,
   nonZeroEnd,
   scanRecords,
+  SnapshotFileFrame,
   type SegmentHeader,
   type WalRecord,
 } from './wal/record.js';
@@ -40,6 +40,8 @@ export interface FileStorageOptions {
    */
   readonly segmentBytes?: number;
   readonly logger?: StorageLogger;
+  /** Snapshot files are checksummed and written in pieces of this size, one write each. Default 4 MiB. */
+  readonly snapshotPieceBytes?: number;
   /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
   readonly canary?: CanaryName | undefined;
 }
@@ -83,10 +85,14 @@ interface Checkpoint {
 }
 
 interface Pending {
-  readonly update: StorageUpdate;
+  /** An update, or the record that a compaction's snapshot file is durable (see {@link FileStorage.deferSnapshot}). */
+  readonly update: StorageUpdate | { readonly snapshotFileDurable: SnapshotMeta };
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
+
+/** Snapshot files are checksummed and written in pieces of this size by default, so that no single step holds the event loop long. */
+const SNAPSHOT_PIECE_BYTES = 4 << 20;
 
 const SEGMENT_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
 const SNAP_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
@@ -120,6 +126,12 @@ const silent: StorageLogger = { warn() {}, info() {} };
  * - `snap/<index>-<term>.snap`: one record holding a snapshot; written to a
  *   temporary file, fsynced, renamed, and the directory fsynced, before the WAL
  *   records that it exists. Older snapshots go only after that record is durable.
+ *   A compaction (a snapshot of entries the log holds) is written off the WAL
+ *   path: the write that carries it completes without it, later writes go on,
+ *   and its marker follows once its file is durable. Until then the log keeps
+ *   the entries it covers, so a crash meanwhile recovers the previous snapshot
+ *   and those entries: the same log, less compacted. An install (a snapshot the
+ *   log does not hold) is written in its write, before the WAL goes on.
  * - `LOCK`: keeps a second process out.
  *
  * Writes are group-committed: updates that arrive while an fsync is in flight
@@ -144,6 +156,10 @@ export class FileStorage implements LogStorage {
   private failed: unknown = undefined;
   private closed = false;
   private recovered: StorageState | null;
+  /** The compaction whose file is being written off the WAL path, if any. */
+  private snapshotJob: Promise<void> | null = null;
+  /** The newest compaction waiting for that job; a newer one replaces it unwritten. */
+  private nextCompaction: Snapshot | null = null;
 
   private constructor(
     readonly dir: string,
@@ -152,6 +168,7 @@ export class FileStorage implements LogStorage {
     private readonly segmentBytes: number,
     private readonly logger: StorageLogger,
     private readonly canary: CanaryName | undefined,
+    private readonly snapshotPieceBytes: number,
   ) {
     this.walDir = path.join(dir, 'wal');
     this.snapDir = path.join(dir, 'snap');
@@ -167,7 +184,7 @@ export class FileStorage implements LogStorage {
     const fs = opts.fs ?? new NodeFileSystem();
     await fs.mkdirp(dir);
     const lock = await fs.lock(dir);
-    const s = new FileStorage(dir, fs, lock, opts.segmentBytes ?? 64 << 20, opts.logger ?? silent, opts.canary);
+    const s = new FileStorage(dir, fs, lock, opts.segmentBytes ?? 64 << 20, opts.logger ?? silent, opts.canary, opts.snapshotPieceBytes ?? SNAPSHOT_PIECE_BYTES);
     try {
       await fs.mkdirp(s.walDir);
       await fs.mkdirp(s.snapDir);
@@ -187,6 +204,10 @@ export class FileStorage implements LogStorage {
 
   write(update: StorageUpdate): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`FileStorage ${this.dir} is closed`));
+    return this.enqueue(update);
+  }
+
+  private enqueue(update: Pending['update']): Promise<void> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.queue.push({ update, resolve, reject });
@@ -194,9 +215,49 @@ export class FileStorage implements LogStorage {
     });
   }
 
+  /**
+   * Writes a compaction's snapshot file off the WAL path, then records it.
+   * One file at a time; if compactions come faster, only the newest waiting
+   * one is written. A failure stops the storage: the next write reports it.
+   */
+  private deferSnapshot(s: Snapshot): void {
+    this.nextCompaction = s;
+    this.snapshotJob ??= (async () => {
+      try {
+        for (let next = this.nextCompaction; next !== null && this.failed === undefined; next = this.nextCompaction) {
+          this.nextCompaction = null;
+          await this.writeSnapshotFile(next);
+          await this.enqueue({ snapshotFileDurable: next.meta });
+        }
+      } catch (err) {
+        this.failed ??= err;
+        this.logger.warn({ dir: this.dir, err: String(err) }, 'storage: writing a snapshot file failed; the storage stops');
+      } finally {
+        this.snapshotJob = null;
+      }
+    })();
+  }
+
+  /**
+   * Resolves once every compaction written so far is recorded (or was
+   * overtaken by a newer snapshot); rejects if writing one failed.
+   */
+  async flushSnapshots(): Promise<void> {
+    while (this.snapshotJob !== null) await this.snapshotJob;
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  /** Whether a snapshot only compacts the log: it holds the snapshot's last entry, and the snapshot is newer than the one recorded. */
+  private isCompaction(meta: SnapshotMeta): boolean {
+    return meta.index > this.log.snapshot.index && meta.index <= this.log.last && this.log.term(meta.index) === meta.term;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A compaction being written is finished and recorded: the next start reads less log.
+    this.nextCompaction = null;
+    await this.snapshotJob;
     while (this.flushing) await new Promise<void>((r) => setImmediate(r));
     await this.handle?.close();
     this.handle = null;
@@ -228,21 +289,39 @@ export class FileStorage implements LogStorage {
     }
   }
 
-  private async writeBatch(updates: readonly StorageUpdate[]): Promise<void> {
+  private async writeBatch(updates: readonly Pending['update'][]): Promise<void> {
     // A segment this batch moves to starts from the state before it.
     const before = this.checkpoint();
     const parts: Uint8Array[] = [];
     let sync = false;
     let newSnapshot: SnapshotMeta | null = null;
+    const staleFiles: SnapshotMeta[] = [];
     for (const u of updates) {
+      if ('snapshotFileDurable' in u) {
+        const meta = u.snapshotFileDurable;
+        // An install may have overtaken it while its file was written.
+        if (!this.isCompaction(meta)) {
+          staleFiles.push(meta);
+          continue;
+        }
+        this.log.applySnapshot(meta);
+        parts.push(encodeSnapshotMarker({ meta, reset: false }));
+        this.snapshot = meta;
+        newSnapshot = meta;
+        continue;
+      }
       sync ||= u.sync;
       if (u.snapshot !== undefined) {
-        // The snapshot file must be durable before the WAL says it exists.
-        await this.writeSnapshotFile(u.snapshot);
-        const reset = this.log.applySnapshot(u.snapshot.meta);
-        parts.push(encodeSnapshotMarker({ meta: u.snapshot.meta, reset }));
-        this.snapshot = u.snapshot.meta;
-        newSnapshot = u.snapshot.meta;
+        if (this.isCompaction(u.snapshot.meta)) {
+          this.deferSnapshot(u.snapshot);
+        } else {
+          // The snapshot file must be durable before the WAL says it exists.
+          await this.writeSnapshotFile(u.snapshot);
+          const reset = this.log.applySnapshot(u.snapshot.meta);
+          parts.push(encodeSnapshotMarker({ meta: u.snapshot.meta, reset }));
+          this.snapshot = u.snapshot.meta;
+          newSnapshot = u.snapshot.meta;
+        }
       }
       if (u.entries !== undefined && u.entries.length > 0) {
         parts.push(encodeEntries(u.entries));
@@ -267,6 +346,7 @@ export class FileStorage implements LogStorage {
     this.stats.updates += updates.length;
     this.stats.batches++;
     if (newSnapshot !== null) await this.releaseBehind(newSnapshot);
+    for (const meta of staleFiles) if (meta.index !== this.snapshot?.index || meta.term !== this.snapshot.term) await this.fs.remove(path.join(this.snapDir, snapName(meta)));
   }
 
   private checkpoint(): Checkpoint {
@@ -277,9 +357,16 @@ export class FileStorage implements LogStorage {
     const name = snapName(s.meta);
     const tmp = path.join(this.snapDir, `${name}.tmp`);
     await this.fs.remove(tmp);
-    const h = await this.fs.openAppend(tmp);
+    const h = await this.fs.openWrite(tmp);
     try {
-      await h.append(encodeSnapshotFile(s.meta, s.data));
+      const frame = new SnapshotFileFrame(s.meta, s.data.length);
+      await h.write(new Uint8Array(frame.dataOffset), 0);
+      for (let off = 0; off < s.data.length; off += this.snapshotPieceBytes) {
+        const piece = s.data.subarray(off, off + this.snapshotPieceBytes);
+        frame.update(piece);
+        await h.write(piece, frame.dataOffset + off);
+      }
+      await h.write(frame.head(), 0);
       await h.sync();
     } finally {
       await h.close();

@@ -112,6 +112,7 @@ test('segments rotate at the configured size and those wholly behind a snapshot 
   assert.ok(before > 10, `expected many segments, got ${before}`);
   const u: StorageUpdate = { snapshot: snap(190, 1), sync: true };
   await s.write(u);
+  await s.flushSnapshots();
   model = applyUpdate(model, u);
   const segs = readdirSync(path.join(dir, 'wal')).sort();
   const firsts = segs.map((name) => Number.parseInt(name.split('-')[1]!, 16));

@@ -1,5 +1,6 @@
 import { crc32c } from '@node-rs/crc32';
 import type { ConfState, Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
+import { concatBytes } from '../../util/bytes.js';
 
 /**
  * WAL record framing: `[length u32][~length u32][crc32c u32][type u8][payload]`,
@@ -445,9 +446,59 @@ export function encodeEntries(entries: readonly Entry[]): Uint8Array {
 
 /** `[index][term]`, the configuration if there is one, then the data to the end. */
 export function encodeSnapshotFile(m: SnapshotMeta, data: Uint8Array): Uint8Array {
-  if (m.conf === undefined) return frame(RecordType.SnapshotFile, new Writer(16 + data.length).num(m.index).num(m.term).bytes(data).result());
-  const w = new Writer(16 + confBytes(m.conf) + data.length).num(m.index).num(m.term);
-  return frame(RecordType.SnapshotFileWithConf, writeConf(w, m.conf).bytes(data).result());
+  const f = new SnapshotFileFrame(m, data.length);
+  f.update(data);
+  return concatBytes([f.head(), data]);
+}
+
+/**
+ * A snapshot file's record built in pieces, so that a snapshot of tens of
+ * megabytes is written without copying it or checksumming it in one go: the
+ * file is {@link head} (frame header and metadata) followed by the data as it
+ * is. Feed the data to {@link update} in order; {@link head} is final once all
+ * of it has been fed.
+ */
+export class SnapshotFileFrame {
+  private readonly type: RecordType;
+  private readonly meta: Uint8Array;
+  private crc: number;
+  private fed = 0;
+
+  constructor(
+    m: SnapshotMeta,
+    private readonly dataLength: number,
+  ) {
+    this.type = m.conf === undefined ? RecordType.SnapshotFile : RecordType.SnapshotFileWithConf;
+    const w = new Writer(16 + (m.conf === undefined ? 0 : confBytes(m.conf))).num(m.index).num(m.term);
+    this.meta = (m.conf === undefined ? w : writeConf(w, m.conf)).result();
+    // The CRC covers the type byte and the payload, as frame() computes it.
+    this.crc = crc32c(this.meta, crc32c(Uint8Array.of(this.type)));
+  }
+
+  /** Where the data starts in the file. */
+  get dataOffset(): number {
+    return HEADER_BYTES + this.meta.length;
+  }
+
+  /** Checksums the next piece of the data. */
+  update(piece: Uint8Array): void {
+    this.crc = crc32c(piece, this.crc);
+    this.fed += piece.length;
+  }
+
+  /** The frame header and the metadata: the file's first {@link dataOffset} bytes. */
+  head(): Uint8Array {
+    if (this.fed !== this.dataLength) throw new Error(`snapshot file frame: ${this.fed} of ${this.dataLength} data bytes checksummed`);
+    const out = new Uint8Array(HEADER_BYTES + this.meta.length);
+    const dv = new DataView(out.buffer);
+    const len = this.meta.length + this.dataLength + 1;
+    dv.setUint32(0, len, true);
+    dv.setUint32(4, ~len >>> 0, true);
+    dv.setUint32(8, this.crc, true);
+    out[12] = this.type;
+    out.set(this.meta, HEADER_BYTES);
+    return out;
+  }
 }
 
 /** A decoded record. */
