@@ -162,3 +162,21 @@ test('close finishes and records a compaction being written', { timeout: 10_000 
   assert.deepEqual(view(await r.load()), view(model));
   await r.close();
 });
+
+test('the next segment is filled with zeros ahead of need and taken at rotation; a crash leaves no spare behind', { timeout: 10_000 }, async () => {
+  const disk = new SimDisk({ random: new SeededRandom(5), tornWriteProbability: 0 });
+  const s = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: 1024 });
+  const model = await writeAll(
+    s,
+    Array.from({ length: 60 }, (_, i): StorageUpdate => ({ entries: ents(i + 1, i + 1, 1), hardState: hs(1, null, i), sync: true })),
+  );
+  assert.ok(s.stats.segmentsCreated >= 4, JSON.stringify(s.stats));
+  // Every segment after the first (created at open) came from a spare.
+  assert.equal(s.stats.segmentsFromSpare, s.stats.segmentsCreated - 1, JSON.stringify(s.stats));
+  for (const f of disk.files().filter((n) => n.endsWith('.wal'))) assert.equal(disk.fileSize(f), 1024, f);
+  disk.crash();
+  const r = await FileStorage.open(DIR, { fs: disk.mount(), segmentBytes: 1024 });
+  assert.deepEqual(view(await r.load()), view(model));
+  assert.ok(!disk.files().some((f) => f.includes('spare')), disk.files().join(' '));
+  await r.close();
+});
