@@ -107,6 +107,9 @@ interface Spare {
   done: Promise<void>;
 }
 
+/** The most a segment created at start (sparse, not from a spare) is preallocated to. */
+const FIRST_SEGMENT_BYTES = 4 << 20;
+
 /** Snapshot files are checksummed and written in pieces of this size by default, so that no single step holds the event loop long. */
 const SNAPSHOT_PIECE_BYTES = 4 << 20;
 
@@ -467,14 +470,14 @@ export class FileStorage implements LogStorage {
    * synced, and renamed into place. Writes then go to it at increasing offsets,
    * and their fdatasyncs never need to change its size.
    */
-  private async createSegment(cp: Checkpoint, need: number): Promise<void> {
+  private async createSegment(cp: Checkpoint, need: number, size = this.segmentBytes): Promise<void> {
     const last = this.segments[this.segments.length - 1];
     const seq = last === undefined ? 1 : last.seq + 1;
     const name = segmentName(seq, cp.firstIndex);
     const tmp = path.join(this.walDir, `${name}.tmp`);
     // A checkpoint repeats the snapshot in force; it changes nothing on replay.
     const checkpoint = concatBytes([...(cp.snapshot !== null ? [encodeSnapshotMarker({ meta: cp.snapshot, reset: false })] : []), encodeHardState(cp.hardState)]);
-    const preallocated = Math.max(this.segmentBytes, PREALLOCATED_HEADER_BYTES + checkpoint.length + need);
+    const preallocated = Math.max(size, PREALLOCATED_HEADER_BYTES + checkpoint.length + need);
     const bytes = concatBytes([encodeSegmentHeader({ seq, firstIndex: cp.firstIndex, preallocated }), checkpoint]);
     // A spare of the right size, already zeros on disk, saves every later fdatasync the block allocation.
     const useSpare = this.spare?.ready === true && preallocated === this.segmentBytes;
@@ -512,7 +515,8 @@ export class FileStorage implements LogStorage {
         await h.sync();
         await h.close();
       }
-      await this.createSegment(this.checkpoint(), 0);
+      // Created sparse, so it is kept small: the log soon moves on to segments filled with zeros ahead of need.
+      await this.createSegment(this.checkpoint(), 0, Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES));
       return;
     }
     this.handle = await this.fs.openWrite(path.join(this.walDir, last.name));
