@@ -1,4 +1,5 @@
 import { describeOp, type HistoryOp } from './history.js';
+import { hashText, ValueTable, type TextHash } from './values.js';
 import { VisitedSet } from './visited.js';
 
 /** `ok`: linearizable; `illegal`: no order explains it; `unknown`: the time budget ran out first. */
@@ -49,10 +50,9 @@ const IMPOSSIBLE = 2;
  * compares and copies integers and the visited set stores one number.
  */
 class Model {
-  private readonly values: (string | null)[] = [null];
-  private readonly ids = new Map<string, number>();
+  private readonly values = new ValueTable();
   readonly kind: Uint8Array;
-  /** get: the value read; put, append, cas: the value written. */
+  /** get: the value read; put, cas: the value written. */
   readonly arg: Int32Array;
   /** cas: the expected value. */
   readonly cmp: Int32Array;
@@ -63,6 +63,7 @@ class Model {
   /** append: (state → next state) already computed, per operation. */
   private readonly appended: (Map<number, number> | undefined)[];
   private readonly appendValue: string[];
+  private readonly appendHash: (TextHash | undefined)[];
 
   constructor(ops: readonly HistoryOp[]) {
     const n = ops.length;
@@ -73,6 +74,7 @@ class Model {
     this.pureRead = new Uint8Array(n);
     this.appended = new Array<Map<number, number> | undefined>(n);
     this.appendValue = new Array<string>(n);
+    this.appendHash = new Array<TextHash | undefined>(n);
     const outcome = (o: HistoryOp['output']): number => (o === true ? 1 : o === false ? 0 : IMPOSSIBLE);
     for (let i = 0; i < n; i++) {
       const op = ops[i]!;
@@ -81,7 +83,10 @@ class Model {
       this.pureRead[i] = isPureRead(op) ? 1 : 0;
       if (k === GET) this.arg[i] = typeof op.output === 'string' ? this.intern(op.output) : op.output === null ? 0 : NO_VALUE;
       else if (k === PUT || k === CAS) this.arg[i] = this.intern(op.value!);
-      else if (k === APPEND) this.appendValue[i] = op.value!;
+      else if (k === APPEND) {
+        this.appendValue[i] = op.value!;
+        this.appendHash[i] = hashText(op.value!);
+      }
       if (k === CAS) {
         this.cmp[i] = this.intern(op.expected ?? null);
         if (op.status === 'ok') this.expect[i] = outcome(op.output);
@@ -90,15 +95,8 @@ class Model {
     }
   }
 
-  intern(s: string | null): number {
-    if (s === null) return 0;
-    let id = this.ids.get(s);
-    if (id === undefined) {
-      id = this.values.length;
-      this.values.push(s);
-      this.ids.set(s, id);
-    }
-    return id;
+  private intern(s: string | null): number {
+    return s === null ? 0 : this.values.intern(s);
   }
 
   /** The state after operation `i` from `state`, or INVALID. */
@@ -113,7 +111,7 @@ class Model {
         if (memo === undefined) this.appended[i] = memo = new Map();
         let next = memo.get(state);
         if (next === undefined) {
-          next = this.intern((this.values[state] ?? '') + this.appendValue[i]!);
+          next = this.values.append(state, this.appendValue[i]!, this.appendHash[i]!);
           memo.set(state, next);
         }
         return next;
