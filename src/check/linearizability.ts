@@ -1,5 +1,5 @@
 import { describeOp, type HistoryOp } from './history.js';
-import { hashText, ValueTable, type TextHash } from './values.js';
+import { ValueTable } from './values.js';
 import { VisitedSet } from './visited.js';
 
 /** `ok`: linearizable; `illegal`: no order explains it; `unknown`: the time budget ran out first. */
@@ -60,10 +60,8 @@ class Model {
   readonly expect: Int8Array;
   /** Operations that never change the state when legal (see {@link isPureRead}). */
   readonly pureRead: Uint8Array;
-  /** append: (state → next state) already computed, per operation. */
-  private readonly appended: (Map<number, number> | undefined)[];
-  private readonly appendValue: string[];
-  private readonly appendHash: (TextHash | undefined)[];
+  /** append: the value appended, registered in {@link values}. */
+  private readonly suffix: Int32Array;
 
   constructor(ops: readonly HistoryOp[]) {
     const n = ops.length;
@@ -72,9 +70,7 @@ class Model {
     this.cmp = new Int32Array(n);
     this.expect = new Int8Array(n).fill(UNCHECKED);
     this.pureRead = new Uint8Array(n);
-    this.appended = new Array<Map<number, number> | undefined>(n);
-    this.appendValue = new Array<string>(n);
-    this.appendHash = new Array<TextHash | undefined>(n);
+    this.suffix = new Int32Array(n);
     const outcome = (o: HistoryOp['output']): number => (o === true ? 1 : o === false ? 0 : IMPOSSIBLE);
     for (let i = 0; i < n; i++) {
       const op = ops[i]!;
@@ -83,10 +79,7 @@ class Model {
       this.pureRead[i] = isPureRead(op) ? 1 : 0;
       if (k === GET) this.arg[i] = typeof op.output === 'string' ? this.intern(op.output) : op.output === null ? 0 : NO_VALUE;
       else if (k === PUT || k === CAS) this.arg[i] = this.intern(op.value!);
-      else if (k === APPEND) {
-        this.appendValue[i] = op.value!;
-        this.appendHash[i] = hashText(op.value!);
-      }
+      else if (k === APPEND) this.suffix[i] = this.values.suffix(op.value!);
       if (k === CAS) {
         this.cmp[i] = this.intern(op.expected ?? null);
         if (op.status === 'ok') this.expect[i] = outcome(op.output);
@@ -106,16 +99,8 @@ class Model {
         return this.arg[i] === state ? state : INVALID;
       case PUT:
         return this.arg[i]!;
-      case APPEND: {
-        let memo = this.appended[i];
-        if (memo === undefined) this.appended[i] = memo = new Map();
-        let next = memo.get(state);
-        if (next === undefined) {
-          next = this.values.append(state, this.appendValue[i]!, this.appendHash[i]!);
-          memo.set(state, next);
-        }
-        return next;
-      }
+      case APPEND:
+        return this.values.append(state, this.suffix[i]!);
       case DELETE: {
         const e = this.expect[i]!;
         return e !== UNCHECKED && e !== (state !== 0 ? 1 : 0) ? INVALID : 0;
