@@ -5,9 +5,12 @@
  * tests state, with porcupine's own time beside ours in the same run.
  *
  * Each log is parsed once; then the checks alone are timed: one warm-up pass,
- * then ROUNDS rounds (env CHECKER_ROUNDS, default 5); the median per set is
- * reported. Porcupine is timed the same way (bench/porcupine_timing_test.go)
- * when `go` is on the PATH and a porcupine source is given:
+ * then ROUNDS rounds (env CHECKER_ROUNDS, default 5), each set repeated within
+ * a round to last about 20 ms; the median time of one pass over a set is
+ * reported. Our rounds and porcupine's alternate, so a noisy machine loads
+ * both alike. Porcupine is timed the same way (bench/porcupine_timing_test.go)
+ * (compiled once with `go test -c`, run once per round, each run warming up
+ * first) when `go` is on the PATH and a porcupine source is given:
  *  - PORCUPINE_DIR: a checkout of anishathalye/porcupine (with checker.go), or
  *  - PORCUPINE_GIT_DIR: a git directory of it (extracted with `git archive HEAD`).
  * Go runs offline (GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local): porcupine
@@ -57,20 +60,26 @@ function loadCases(): { cases: Case[]; parseMs: number } {
   return { cases, parseMs: performance.now() - t0 };
 }
 
-/** Our checker: per set, the checking time of each round (warm-up excluded). */
-function timeOurs(cases: Case[]): Map<string, number[]> {
-  const times = new Map<string, number[]>();
-  for (let round = -1; round < ROUNDS; round++) {
-    const perSet = new Map<string, number>();
-    for (const c of cases) {
-      const t0 = performance.now();
-      const r = checkHistory(c.history, { timeoutMs: 120_000 });
-      const ms = performance.now() - t0;
-      if (r.verdict !== c.expected) throw new Error(`${c.name}: expected ${c.expected}, the checker says ${r.verdict}`);
-      perSet.set(c.set, (perSet.get(c.set) ?? 0) + ms);
+/**
+ * Our checker, one round: per set, the time of one pass over its histories. A
+ * set is checked `reps` times in the round, enough for about 20 ms (fixed by
+ * the warm-up round), so sub-millisecond sets are not timer noise.
+ */
+function roundOurs(cases: Case[], reps: Map<string, number>, warmUp: boolean): Map<string, number> {
+  const times = new Map<string, number>();
+  for (const set of new Set(cases.map((c) => c.set))) {
+    const n = reps.get(set) ?? 1;
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) {
+      for (const c of cases) {
+        if (c.set !== set) continue;
+        const r = checkHistory(c.history, { timeoutMs: 120_000 });
+        if (r.verdict !== c.expected) throw new Error(`${c.name}: expected ${c.expected}, the checker says ${r.verdict}`);
+      }
     }
-    if (round < 0) continue; // warm-up: the JIT compiles the search
-    for (const [s, ms] of perSet) times.set(s, [...(times.get(s) ?? []), ms]);
+    const ms = (performance.now() - t0) / n;
+    if (warmUp) reps.set(set, Math.max(1, Math.ceil(20 / Math.max(ms, 0.001))));
+    times.set(set, ms);
   }
   return times;
 }
@@ -101,42 +110,71 @@ function porcupineSource(): { dir: string; cleanup: () => void } | string {
   return { dir: tmp, cleanup };
 }
 
-/** Porcupine's own checker, same logs, same method; per set, the time of each round. */
-function timePorcupine(): { times: Map<string, number[]>; commit: string | undefined; go: string } | string {
+interface Porcupine {
+  /** One round (the harness warms up first): per set, the time of one pass. */
+  round(): Map<string, number>;
+  commit: string | undefined;
+  go: string;
+  cleanup(): void;
+}
+
+/** Porcupine's own checker, same logs, same method: the harness compiled once into a test binary, run once per round. */
+function preparePorcupine(): Porcupine | string {
   const src = porcupineSource();
   if (typeof src === 'string') return src;
-  try {
-    cpSync(path.join(ROOT, 'bench/porcupine_timing_test.go'), path.join(src.dir, 'tsraft_timing_test.go'));
-    const env = { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOTOOLCHAIN: 'local', TSRAFT_EXPECTED: EXPECTED, TSRAFT_ROUNDS: String(ROUNDS) };
-    const run = spawnSync('go', ['test', '-run', '^TestTsraftCheckerTiming$', '-count=1', '-v', '.'], { cwd: src.dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (run.status !== 0) return `go test failed (exit ${run.status}):\n${run.stdout}${run.stderr}`;
-    const times = new Map<string, number[]>();
-    for (const line of run.stdout.split('\n')) {
-      if (!line.startsWith('TSRAFT-TIMING ')) continue;
-      const { set, ms } = JSON.parse(line.slice('TSRAFT-TIMING '.length)) as { set: string; ms: number };
-      times.set(set, [...(times.get(set) ?? []), ms]);
-    }
-    if (times.size === 0) return `go test printed no timings:\n${run.stdout}`;
-    const gitDir = process.env['PORCUPINE_GIT_DIR'];
-    const commit = gitDir ? execFileSync('git', ['--git-dir', gitDir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim() : undefined;
-    const go = spawnSync('go', ['version'], { encoding: 'utf8' }).stdout.trim();
-    return { times, commit, go };
-  } finally {
+  const env = { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', GOTOOLCHAIN: 'local', TSRAFT_EXPECTED: EXPECTED, TSRAFT_ROUNDS: '1' };
+  cpSync(path.join(ROOT, 'bench/porcupine_timing_test.go'), path.join(src.dir, 'tsraft_timing_test.go'));
+  const build = spawnSync('go', ['test', '-c', '-o', 'porcupine.test', '.'], { cwd: src.dir, env, encoding: 'utf8' });
+  if (build.status !== 0) {
     src.cleanup();
+    return `go test -c failed (exit ${build.status}): ${build.stderr}`;
   }
+  const gitDir = process.env['PORCUPINE_GIT_DIR'];
+  return {
+    commit: gitDir ? execFileSync('git', ['--git-dir', gitDir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim() : undefined,
+    go: spawnSync('go', ['version'], { encoding: 'utf8' }).stdout.trim(),
+    cleanup: src.cleanup,
+    round() {
+      const run = spawnSync(path.join(src.dir, 'porcupine.test'), ['-test.run', '^TestTsraftCheckerTiming$', '-test.count', '1', '-test.v'], { cwd: src.dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+      if (run.status !== 0) throw new Error(`porcupine's timing run failed (exit ${run.status}):\n${run.stdout}${run.stderr}`);
+      const times = new Map<string, number>();
+      for (const line of run.stdout.split('\n')) {
+        if (!line.startsWith('TSRAFT-TIMING ')) continue;
+        const { set, ms } = JSON.parse(line.slice('TSRAFT-TIMING '.length)) as { set: string; ms: number };
+        times.set(set, ms);
+      }
+      if (times.size === 0) throw new Error(`porcupine's timing run printed no timings:\n${run.stdout}`);
+      return times;
+    },
+  };
 }
 
 const { cases, parseMs } = loadCases();
 const ops = new Map<string, number>();
 for (const c of cases) ops.set(c.set, (ops.get(c.set) ?? 0) + c.history.length);
 console.log(`parsed ${cases.length} histories (${[...ops.values()].reduce((a, b) => a + b, 0)} operations) in ${parseMs.toFixed(0)} ms; ${ROUNDS} timed rounds after one warm-up`);
-const ours = timeOurs(cases);
-const porc = timePorcupine();
+const porc = preparePorcupine();
 if (typeof porc === 'string') console.log(`porcupine not measured: ${porc}`);
+const reps = new Map<string, number>();
+roundOurs(cases, reps, true);
+// Rounds alternate, ours then porcupine's, so both see the same machine load.
+const ours = new Map<string, number[]>();
+const theirs = new Map<string, number[]>();
+const record = (into: Map<string, number[]>, round: Map<string, number>): void => {
+  for (const [set, ms] of round) into.set(set, [...(into.get(set) ?? []), ms]);
+};
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    record(ours, roundOurs(cases, reps, false));
+    if (typeof porc !== 'string') record(theirs, porc.round());
+  }
+} finally {
+  if (typeof porc !== 'string') porc.cleanup();
+}
 
 const rows = [...ours.keys()].map((set) => {
   const t = median(ours.get(set)!);
-  const p = typeof porc === 'string' ? undefined : porc.times.get(set);
+  const p = theirs.get(set);
   const pm = p === undefined ? undefined : median(p);
   return {
     set,

@@ -50,7 +50,7 @@ const IMPOSSIBLE = 2;
  * compares and copies integers and the visited set stores one number.
  */
 class Model {
-  private readonly values = new ValueTable();
+  private readonly values: ValueTable;
   readonly kind: Uint8Array;
   /** get: the value read; put, cas: the value written. */
   readonly arg: Int32Array;
@@ -65,6 +65,7 @@ class Model {
 
   constructor(ops: readonly HistoryOp[]) {
     const n = ops.length;
+    this.values = new ValueTable(2 * n);
     this.kind = new Uint8Array(n);
     this.arg = new Int32Array(n);
     this.cmp = new Int32Array(n);

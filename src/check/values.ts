@@ -35,16 +35,16 @@ function grown<T extends Int32Array>(a: T, size: number): T {
 export class ValueTable {
   private count = 1;
   // Per id. Id 0 (absent) appends like the empty string but is never found by text.
-  private h1 = new Int32Array(256);
-  private h2 = new Int32Array(256);
-  private len = new Int32Array(256);
-  private parent = new Int32Array(256);
+  private h1: Int32Array;
+  private h2: Int32Array;
+  private len: Int32Array;
+  private parent: Int32Array;
   /** For an append result: the suffix (an index into the registered suffixes). */
-  private suffixOf = new Int32Array(256);
+  private suffixOf: Int32Array;
   /** The text, once built: interned strings, and append results needed for a comparison. */
   private readonly text = new Map<number, string>([[0, '']]);
   /** Id + 1 by hash of the text; 0 empty. */
-  private byHash = new Int32Array(512);
+  private byHash: Int32Array;
 
   // Registered suffixes (the values of append operations), with their hashes and the bases raised to their lengths.
   private readonly suffixes: string[] = [];
@@ -54,10 +54,25 @@ export class ValueTable {
   private readonly spow2: number[] = [];
 
   // Memo of append(id, suffix) → id: keys (id + 1, suffix), 0 empty.
-  private memoId = new Int32Array(1024);
-  private memoSuffix = new Int32Array(1024);
-  private memoResult = new Int32Array(1024);
+  private memoId: Int32Array;
+  private memoSuffix: Int32Array;
+  private memoResult: Int32Array;
   private memoCount = 0;
+
+  /** `expected`: about how many values there will be (the tables grow past it). */
+  constructor(expected = 64) {
+    let cap = 16;
+    while (cap < expected && cap < 4096) cap *= 2;
+    this.h1 = new Int32Array(cap);
+    this.h2 = new Int32Array(cap);
+    this.len = new Int32Array(cap);
+    this.parent = new Int32Array(cap);
+    this.suffixOf = new Int32Array(cap);
+    this.byHash = new Int32Array(cap * 2);
+    this.memoId = new Int32Array(cap * 2);
+    this.memoSuffix = new Int32Array(cap * 2);
+    this.memoResult = new Int32Array(cap * 2);
+  }
 
   /** The id of `s`. */
   intern(s: string): number {

@@ -36,7 +36,9 @@ export class VisitedSet {
       x ^= x << 5;
       this.zobrist[i] = x;
     }
-    const cap = 1024;
+    // Small histories get small tables (they are checked by the thousand in tests); big ones grow.
+    let cap = 64;
+    while (cap < operations * 4 && cap < 4096) cap *= 2;
     this.entryBits = new Int32Array(cap * this.words);
     this.entryState = new Int32Array(cap);
     this.entryHash = new Int32Array(cap);
