@@ -183,14 +183,18 @@ const rows = [...ours.keys()].map((set) => {
     oursMs: t,
     porcupineMs: pm,
     ratio: pm === undefined ? undefined : t / pm,
+    oursBestMs: Math.min(...ours.get(set)!),
+    porcupineBestMs: p === undefined ? undefined : Math.min(...p),
     oursRoundsMs: ours.get(set)!,
     porcupineRoundsMs: p,
   };
 });
 const fmt = (ms: number | undefined): string => (ms === undefined ? '-' : ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
-console.log('\nset       histories    ops   tsraft ms  porcupine ms  tsraft/porcupine');
+console.log('\nmedian (best) of the rounds, ms per pass over the set');
+console.log('set       histories    ops          tsraft        porcupine  tsraft/porcupine');
 for (const r of rows) {
-  console.log(`${r.set.padEnd(9)} ${String(r.histories).padStart(9)} ${String(r.operations).padStart(6)} ${fmt(r.oursMs).padStart(11)} ${fmt(r.porcupineMs).padStart(13)} ${r.ratio === undefined ? '-'.padStart(17) : r.ratio.toFixed(2).padStart(17)}`);
+  const cell = (m: number | undefined, b: number | undefined): string => `${fmt(m)} (${fmt(b)})`.padStart(16);
+  console.log(`${r.set.padEnd(9)} ${String(r.histories).padStart(9)} ${String(r.operations).padStart(6)} ${cell(r.oursMs, r.oursBestMs)} ${cell(r.porcupineMs, r.porcupineBestMs)} ${r.ratio === undefined ? '-'.padStart(17) : r.ratio.toFixed(2).padStart(17)}`);
 }
 console.log('every verdict matched the expected one');
 mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
