@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--compare');
-let benches = ['core', 'storage', 'kv', 'snapshot', 'cluster', 'tls', 'membership'];
+let benches = ['core', 'storage', 'kv', 'snapshot', 'cluster', 'tls', 'membership', 'checker'];
 if (at >= 0) {
   const what = args[at + 1];
   if (what !== 'etcd') {

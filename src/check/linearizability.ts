@@ -1,4 +1,6 @@
 import { describeOp, type HistoryOp } from './history.js';
+import { ValueTable } from './values.js';
+import { VisitedSet } from './visited.js';
 
 /** `ok`: linearizable; `illegal`: no order explains it; `unknown`: the time budget ran out first. */
 export type Verdict = 'ok' | 'illegal' | 'unknown';
@@ -28,87 +30,89 @@ export interface CheckOptions {
   /** Time budget for the whole check (ms); past it the verdict is `unknown`. Default 10 s. */
   readonly timeoutMs?: number;
 }
+const GET = 0;
+const PUT = 1;
+const APPEND = 2;
+const DELETE = 3;
+const CAS = 4;
+const KINDS: Record<HistoryOp['op'], number> = { get: GET, put: PUT, append: APPEND, delete: DELETE, cas: CAS };
+/** A step result: the operation is not legal in this state. */
+const INVALID = -1;
+/** A get output that is not a value (malformed input): equal to no state. */
+const NO_VALUE = -2;
+/** `expect` for operations whose reported outcome is not checked; 2 is matched by no outcome. */
+const UNCHECKED = -1;
+const IMPOSSIBLE = 2;
 
-type State = string | null;
-const INVALID = Symbol('invalid');
+/**
+ * The key-value model over interned values: a key's state is a small integer,
+ * 0 for absent and the index of its string in `values` otherwise, so a step
+ * compares and copies integers and the visited set stores one number.
+ */
+class Model {
+  private readonly values: ValueTable;
+  readonly kind: Uint8Array;
+  /** get: the value read; put, cas: the value written. */
+  readonly arg: Int32Array;
+  /** cas: the expected value. */
+  readonly cmp: Int32Array;
+  /** delete, cas: the reported outcome to check (0 false, 1 true), or UNCHECKED. */
+  readonly expect: Int8Array;
+  /** Operations that never change the state when legal (see {@link isPureRead}). */
+  readonly pureRead: Uint8Array;
+  /** append: the value appended, registered in {@link values}. */
+  private readonly suffix: Int32Array;
 
-/** The key-value model: a key's state is its value, or null when absent. */
-function step(state: State, op: HistoryOp): State | typeof INVALID {
-  switch (op.op) {
-    case 'get':
-      return op.output === state ? state : INVALID;
-    case 'put':
-      return op.value!;
-    case 'append':
-      return (state ?? '') + op.value!;
-    case 'delete':
-      if (op.status === 'ok' && op.output !== undefined && op.output !== (state !== null)) return INVALID;
-      return null;
-    case 'cas': {
-      const match = state === (op.expected ?? null);
-      if (op.status === 'ok' && op.output !== match) return INVALID;
-      return match ? op.value! : state;
+  constructor(ops: readonly HistoryOp[]) {
+    const n = ops.length;
+    this.values = new ValueTable(2 * n);
+    this.kind = new Uint8Array(n);
+    this.arg = new Int32Array(n);
+    this.cmp = new Int32Array(n);
+    this.expect = new Int8Array(n).fill(UNCHECKED);
+    this.pureRead = new Uint8Array(n);
+    this.suffix = new Int32Array(n);
+    const outcome = (o: HistoryOp['output']): number => (o === true ? 1 : o === false ? 0 : IMPOSSIBLE);
+    for (let i = 0; i < n; i++) {
+      const op = ops[i]!;
+      const k = KINDS[op.op];
+      this.kind[i] = k;
+      this.pureRead[i] = isPureRead(op) ? 1 : 0;
+      if (k === GET) this.arg[i] = typeof op.output === 'string' ? this.intern(op.output) : op.output === null ? 0 : NO_VALUE;
+      else if (k === PUT || k === CAS) this.arg[i] = this.intern(op.value!);
+      else if (k === APPEND) this.suffix[i] = this.values.suffix(op.value!);
+      if (k === CAS) {
+        this.cmp[i] = this.intern(op.expected ?? null);
+        if (op.status === 'ok') this.expect[i] = outcome(op.output);
+      }
+      if (k === DELETE && op.status === 'ok' && op.output !== undefined) this.expect[i] = outcome(op.output);
     }
   }
-}
 
-/** A call or return event in the doubly linked list the search walks. */
-class Ev {
-  prev: Ev | null = null;
-  next: Ev | null = null;
-  /** For a call: its return, if the operation completed. */
-  match: Ev | null = null;
-  constructor(
-    readonly op: number,
-    readonly isCall: boolean,
-    readonly time: number,
-  ) {}
-}
-
-class Bits {
-  readonly w: Uint32Array;
-  constructor(n: number) {
-    this.w = new Uint32Array((n + 31) >>> 5);
+  private intern(s: string | null): number {
+    return s === null ? 0 : this.values.intern(s);
   }
-  set(i: number): void {
-    this.w[i >>> 5]! |= 1 << (i & 31);
-  }
-  clear(i: number): void {
-    this.w[i >>> 5]! &= ~(1 << (i & 31));
-  }
-  hash(): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < this.w.length; i++) h = Math.imul(h ^ this.w[i]!, 0x01000193);
-    return h;
-  }
-}
 
-function stringHash(s: State): number {
-  if (s === null) return 0x9e3779b9;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
-}
-
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Memo of the (linearized set, state) pairs already explored: the Wing–Gong–Lowe search with Lowe's cache. */
-class Cache {
-  private readonly m = new Map<number, { bits: Uint32Array; state: State }[]>();
-  /** Adds the pair; false if it was already there. */
-  add(bits: Bits, state: State): boolean {
-    const h = (bits.hash() ^ Math.imul(stringHash(state), 0x5bd1e995)) >>> 0;
-    let bucket = this.m.get(h);
-    if (bucket === undefined) {
-      bucket = [];
-      this.m.set(h, bucket);
+  /** The state after operation `i` from `state`, or INVALID. */
+  step(state: number, i: number): number {
+    switch (this.kind[i]) {
+      case GET:
+        return this.arg[i] === state ? state : INVALID;
+      case PUT:
+        return this.arg[i]!;
+      case APPEND:
+        return this.values.append(state, this.suffix[i]!);
+      case DELETE: {
+        const e = this.expect[i]!;
+        return e !== UNCHECKED && e !== (state !== 0 ? 1 : 0) ? INVALID : 0;
+      }
+      default: {
+        const match = state === this.cmp[i];
+        const e = this.expect[i]!;
+        if (e !== UNCHECKED && e !== (match ? 1 : 0)) return INVALID;
+        return match ? this.arg[i]! : state;
+      }
     }
-    for (const e of bucket) if (e.state === state && sameBits(e.bits, bits.w)) return false;
-    bucket.push({ bits: bits.w.slice(), state });
-    return true;
   }
 }
 
@@ -124,93 +128,109 @@ function isPureRead(op: HistoryOp): boolean {
   return op.op === 'get' || (op.status === 'ok' && op.output === false && (op.op === 'cas' || op.op === 'delete'));
 }
 
-/** Checks the operations of one key. */
+/**
+ * Checks the operations of one key: the Wing–Gong search over a doubly linked
+ * list of call and return events, with Lowe's memo of (linearized set, state).
+ * Everything the loop touches is a typed array indexed by event or operation:
+ * the call of operation i is event 2i, its return 2i+1 (none if its outcome is
+ * unknown), and event 2n is the list's head.
+ */
 function checkKey(key: string, ops: readonly HistoryOp[], deadline: number): PartitionResult {
-  const events: Ev[] = [];
-  const calls: Ev[] = [];
-  ops.forEach((op, i) => {
-    const c = new Ev(i, true, op.call);
-    calls.push(c);
-    events.push(c);
-    if (op.status === 'ok') {
-      const r = new Ev(i, false, op.return!);
-      c.match = r;
-      events.push(r);
+  const n = ops.length;
+  const model = new Model(ops);
+  const hasReturn = new Uint8Array(n);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) {
+    order.push(2 * i);
+    if (ops[i]!.status === 'ok') {
+      hasReturn[i] = 1;
+      order.push(2 * i + 1);
     }
-  });
+  }
+  const time = (e: number): number => ((e & 1) === 0 ? ops[e >> 1]!.call : ops[e >> 1]!.return!);
   // By time; at equal times calls before returns (overlap, as porcupine does), then by op.
-  events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? -1 : 1));
-  const head = new Ev(-1, true, -Infinity);
-  let prev = head;
-  for (const e of events) {
-    prev.next = e;
-    e.prev = prev;
-    prev = e;
+  order.sort((a, b) => time(a) - time(b) || ((a & 1) === (b & 1) ? (a >> 1) - (b >> 1) : (a & 1) === 0 ? -1 : 1));
+  const HEAD = 2 * n;
+  const next = new Int32Array(2 * n + 1).fill(-1);
+  const prev = new Int32Array(2 * n + 1).fill(-1);
+  let last = HEAD;
+  for (const e of order) {
+    next[last] = e;
+    prev[e] = last;
+    last = e;
   }
 
-  const lift = (c: Ev): void => {
-    c.prev!.next = c.next;
-    if (c.next !== null) c.next.prev = c.prev;
-    const r = c.match;
-    if (r !== null) {
-      r.prev!.next = r.next;
-      if (r.next !== null) r.next.prev = r.prev;
-    }
+  const unlink = (e: number): void => {
+    const p = prev[e]!;
+    const q = next[e]!;
+    next[p] = q;
+    if (q !== -1) prev[q] = p;
   };
-  const unlift = (c: Ev): void => {
-    const r = c.match;
-    if (r !== null) {
-      r.prev!.next = r;
-      if (r.next !== null) r.next.prev = r;
-    }
-    c.prev!.next = c;
-    if (c.next !== null) c.next.prev = c;
+  const relink = (e: number): void => {
+    const q = next[e]!;
+    next[prev[e]!] = e;
+    if (q !== -1) prev[q] = e;
   };
 
-  const bits = new Bits(ops.length);
-  const cache = new Cache();
-  const stack: { call: Ev; state: State; forced: boolean }[] = [];
-  let state: State = null;
-  let longest: number[] = [];
+  const visited = new VisitedSet(n);
+  // The search stack: the operations linearized so far, and the state before each.
+  const stackOp = new Int32Array(n);
+  const stackState = new Int32Array(n);
+  let depth = 0;
+  // The longest linearizable prefix seen; its first `agree` entries are the stack's.
+  const longest = new Int32Array(n);
+  let longestLen = 0;
+  let agree = 0;
   let stuck: number | undefined;
+  let state = 0;
   let iter = 0;
-  let ev = head.next;
-  while (ev !== null) {
+  let ev = next[HEAD]!;
+  while (ev !== -1) {
     if ((++iter & 0xfff) === 0 && performance.now() > deadline) throw new Timeout();
-    if (ev.isCall) {
-      const next = step(state, ops[ev.op]!);
-      if (next !== INVALID) {
-        bits.set(ev.op);
-        if (cache.add(bits, next)) {
-          stack.push({ call: ev, state, forced: isPureRead(ops[ev.op]!) });
-          state = next;
-          lift(ev);
-          if (stack.length > longest.length) longest = stack.map((f) => f.call.op);
-          ev = head.next;
+    if ((ev & 1) === 0) {
+      const i = ev >> 1;
+      const after = model.step(state, i);
+      if (after !== INVALID) {
+        visited.set(i);
+        if (visited.add(after)) {
+          stackOp[depth] = i;
+          stackState[depth] = state;
+          depth++;
+          state = after;
+          unlink(ev);
+          if (hasReturn[i] === 1) unlink(ev + 1);
+          if (depth > longestLen) {
+            longest.set(stackOp.subarray(agree, depth), agree);
+            longestLen = agree = depth;
+          }
+          ev = next[HEAD]!;
           continue;
         }
-        bits.clear(ev.op);
+        visited.clear(i);
       }
-      ev = ev.next;
+      ev = next[ev]!;
     } else {
       // An operation returned that no choice so far could place before this point: backtrack,
       // past reads placed without a choice, to the last real choice.
-      if (stack.length === longest.length) stuck = ev.op;
-      let f = stack.pop();
-      while (f !== undefined && f.forced) {
-        bits.clear(f.call.op);
-        unlift(f.call);
-        f = stack.pop();
+      if (depth === longestLen) stuck = ev >> 1;
+      let i = -1;
+      while (depth > 0) {
+        i = stackOp[--depth]!;
+        visited.clear(i);
+        if (hasReturn[i] === 1) relink(2 * i + 1);
+        relink(2 * i);
+        if (model.pureRead[i] === 0) break;
+        i = -1;
       }
-      if (f === undefined) return { key, verdict: 'illegal', ops, order: longest, stuck };
-      state = f.state;
-      bits.clear(f.call.op);
-      unlift(f.call);
-      ev = f.call.next;
+      if (depth < agree) agree = depth;
+      if (i === -1) return { key, verdict: 'illegal', ops, order: Array.from(longest.subarray(0, longestLen)), stuck };
+      state = stackState[depth]!;
+      ev = next[2 * i]!;
     }
   }
-  return { key, verdict: 'ok', ops, order: stack.map((f) => f.call.op) };
+  return { key, verdict: 'ok', ops, order: Array.from(stackOp.subarray(0, depth)) };
 }
+
 
 /**
  * Checks a key-value history for linearizability: the Wing–Gong–Lowe search
