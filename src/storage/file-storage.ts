@@ -181,6 +181,8 @@ export class FileStorage implements LogStorage {
   private nextCompaction: Snapshot | null = null;
   /** The next segment's file, being filled with zeros ahead of need (see {@link prepareSpare}). */
   private spare: Spare | null = null;
+  /** Removals of files behind recorded snapshots, in order (see {@link releaseBehind}). */
+  private releasing: Promise<void> = Promise.resolve();
   private readonly spareFile: string;
 
   private constructor(
@@ -263,10 +265,12 @@ export class FileStorage implements LogStorage {
 
   /**
    * Resolves once every compaction written so far is recorded (or was
-   * overtaken by a newer snapshot); rejects if writing one failed.
+   * overtaken by a newer snapshot) and the files behind it are gone; rejects
+   * if writing or removing one failed.
    */
   async flushSnapshots(): Promise<void> {
     while (this.snapshotJob !== null) await this.snapshotJob;
+    await this.releasing;
     if (this.failed !== undefined) throw this.failed;
   }
 
@@ -282,6 +286,7 @@ export class FileStorage implements LogStorage {
     this.nextCompaction = null;
     await this.snapshotJob;
     await this.spare?.done;
+    await this.releasing;
     while (this.flushing) await new Promise<void>((r) => setImmediate(r));
     await this.handle?.close();
     this.handle = null;
@@ -407,7 +412,7 @@ export class FileStorage implements LogStorage {
     }
     this.stats.updates += updates.length;
     this.stats.batches++;
-    if (newSnapshot !== null) await this.releaseBehind(newSnapshot);
+    if (newSnapshot !== null) this.releaseBehind(newSnapshot);
     for (const meta of staleFiles) if (meta.index !== this.snapshot?.index || meta.term !== this.snapshot.term) await this.fs.remove(path.join(this.snapDir, snapName(meta)));
   }
 
@@ -438,8 +443,26 @@ export class FileStorage implements LogStorage {
     this.stats.bytesWritten += s.data.length;
   }
 
-  /** Once a snapshot is durably recorded: older snapshot files and segments wholly behind it go. */
-  private async releaseBehind(meta: SnapshotMeta): Promise<void> {
+  /**
+   * Once a snapshot is durably recorded, older snapshot files and segments
+   * wholly behind it go: off the write path (unlinking a 64 MiB segment takes
+   * milliseconds), one release at a time, in order. A failure stops the
+   * storage, as a failed write does: segments must go oldest first, or
+   * recovery would find a gap.
+   */
+  private releaseBehind(meta: SnapshotMeta): void {
+    this.releasing = this.releasing.then(async () => {
+      if (this.failed !== undefined) return;
+      try {
+        await this.removeBehind(meta);
+      } catch (err) {
+        this.failed ??= err;
+        this.logger.warn({ dir: this.dir, err: String(err) }, 'storage: removing files behind a snapshot failed; the storage stops');
+      }
+    });
+  }
+
+  private async removeBehind(meta: SnapshotMeta): Promise<void> {
     for (const name of await this.fs.list(this.snapDir)) {
       const m = SNAP_RE.exec(name);
       if (m !== null && name !== snapName(meta) && Number.parseInt(m[1]!, 16) <= meta.index) {
@@ -461,7 +484,7 @@ export class FileStorage implements LogStorage {
     await this.handle?.close();
     this.handle = null;
     await this.createSegment(cp, need);
-    if (cp.snapshot !== null) await this.releaseBehind(cp.snapshot);
+    if (cp.snapshot !== null) this.releaseBehind(cp.snapshot);
   }
 
   /**
