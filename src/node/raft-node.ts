@@ -60,8 +60,9 @@ export interface NodeStatus {
  * Drives a {@link Raft} core with real parts: a clock for ticks, a
  * {@link LogStorage}, a {@link Transport}, and an apply queue the state
  * machine drains. Its loop is the one the core's contract asks for: take a
- * Ready, persist it, then send, then hand out committed entries, then advance;
- * one Ready at a time, so nothing leaves before the state it promises is durable.
+ * Ready, persist it, then send, then advance; one Ready at a time, so nothing
+ * leaves before the state it promises is durable. Committed entries are handed
+ * out while the write is in flight: a quorum holds them already.
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -90,6 +91,8 @@ export class RaftNode {
   private readCtx = 0;
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (err: Error) => void; timer: Timer }>();
   private applyWaiter: ((items: ApplyItem[] | null) => void) | null = null;
+  /** A compaction asked for while a Ready was in flight: made after its advance(). */
+  private pendingCompaction: { readonly index: number; readonly data: Uint8Array } | null = null;
 
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
@@ -177,6 +180,11 @@ export class RaftNode {
   /** The state machine's snapshot covering entries up to `index`: the log behind it is discarded. */
   compact(index: number, data: Uint8Array): void {
     if (this.stoppedFlag) return;
+    // The Ready in flight handed out entries the core counts as applied only at advance().
+    if (this.busy) {
+      this.pendingCompaction = { index, data };
+      return;
+    }
     this.guard(() => this.core.compact(index, data));
     this.schedule();
   }
@@ -441,6 +449,11 @@ export class RaftNode {
       else if ((isLeaderSend(m) && termDurable) || this.canary === 'send-before-durable' || (this.canary === 'ack-before-fsync' && (m.type === MessageType.AppResp || m.type === MessageType.SnapResp))) this.transport.send(m);
       else after.push(m);
     }
+    // Committed entries are durable on a quorum already: they are applied while this node's
+    // own write is in flight (as etcd does), not one fsync later. A snapshot from the leader
+    // is applied only once it is stored, and entries after it wait with it.
+    const applyEarly = rd.applySnapshot === undefined;
+    if (applyEarly) this.handOut(rd.committedEntries);
     try {
       if (needsWrite(rd)) {
         const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
@@ -467,12 +480,23 @@ export class RaftNode {
       }
     }
     if (rd.conf !== undefined) for (const l of this.confListeners) l(rd.conf);
-    if (rd.applySnapshot !== undefined) this.applyQueue.push({ kind: 'snapshot', snapshot: rd.applySnapshot });
-    for (const entry of rd.committedEntries) this.applyQueue.push({ kind: 'entry', entry });
-    this.flushApplyWaiter();
+    if (!applyEarly) {
+      this.applyQueue.push({ kind: 'snapshot', snapshot: rd.applySnapshot! });
+      this.handOut(rd.committedEntries);
+      this.flushApplyWaiter();
+    }
     this.guard(() => this.core.advance(rd));
+    const pc = this.pendingCompaction;
+    this.pendingCompaction = null;
+    if (pc !== null) this.guard(() => this.core.compact(pc.index, pc.data));
     this.busy = false;
     this.schedule();
+  }
+
+  private handOut(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    for (const entry of entries) this.applyQueue.push({ kind: 'entry', entry });
+    this.flushApplyWaiter();
   }
 
   /** Canary 'vote-without-persist': the hard state as written, without a vote cast in the current term. */

@@ -255,3 +255,59 @@ test("a leader sends its new entries while writing them, and counts itself only 
     for (const n of nodes) n.stop();
   });
 });
+
+test('committed entries reach the state machine while the write of newer entries is in flight, not one fsync later', async () => {
+  const s = new Scheduler();
+  const rnd = new SeededRandom(7);
+  const ids = [0, 1, 2];
+  const storages = ids.map(() => new SwitchableStorage());
+  const nodes: RaftNode[] = [];
+  for (const id of ids) {
+    nodes.push(
+      new RaftNode({
+        id,
+        voters: ids,
+        storage: storages[id]!,
+        initialState: EMPTY_STATE,
+        clock: s,
+        random: rnd.fork(),
+        transport: { send: (m) => s.setTimer(1, () => nodes[m.to]!.step(m)) },
+        ...NODE_OPTIONS,
+        noopOnElection: false,
+      }),
+    );
+  }
+  await s.run(async () => {
+    while (!nodes.some((n) => n.isLeader())) await s.sleep(10);
+    await s.sleep(200);
+    const leader = nodes.find((n) => n.isLeader())!;
+    const st = storages[leader.id]!;
+    const applied: number[] = [];
+    void (async () => {
+      for (;;) {
+        const items = await leader.nextApplyBatch();
+        if (items === null) return;
+        for (const it of items) if (it.kind === 'entry') applied.push(it.entry.index);
+      }
+    })();
+
+    st.hold = true;
+    const a = leader.propose(new Uint8Array([1]))!;
+    await s.sleep(20);
+    // The followers made `a` committed; `b` arrives while the leader still writes `a`.
+    assert.equal(leader.status().commitIndex, a.index);
+    const b = leader.propose(new Uint8Array([2]))!;
+    st.pending.shift()!.release();
+    await s.sleep(1);
+    // The next Ready writes `b` (held) and hands out `a`.
+    assert.equal(st.pending.length, 1, 'the write of the newer entry is in flight');
+    assert.deepEqual(st.pending[0]!.update.entries?.map((e) => e.index), [b.index]);
+    assert.ok(applied.includes(a.index), `entry ${a.index} applied while the write of ${b.index} is in flight (applied: ${applied.join(',')})`);
+    assert.ok(!applied.includes(b.index));
+    st.hold = false;
+    st.pending.shift()!.release();
+    await s.sleep(50);
+    assert.ok(applied.includes(b.index));
+    for (const n of nodes) n.stop();
+  });
+});
