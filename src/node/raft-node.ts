@@ -75,6 +75,8 @@ export class RaftNode {
   private readonly canary: CanaryName | undefined;
 
   private ticker: Timer | null = null;
+  /** With lease reads: when ticks started (local clock) and how many the core has had since. */
+  private readonly leaseTicking: { origin: number; done: number } | null;
   private scheduled = false;
   private busy = false;
   private stoppedFlag = false;
@@ -101,6 +103,7 @@ export class RaftNode {
     this.onFatal = opts.onFatal;
     this.canary = opts.canary;
     this.readTimeoutMs = effectiveReadTimeoutMs(opts);
+    this.leaseTicking = opts.leaseReads ? { origin: opts.clock.now(), done: 0 } : null;
     this.writtenHardState = opts.initialState.hardState;
     this.core = new Raft(
       {
@@ -117,6 +120,8 @@ export class RaftNode {
         preVote: opts.preVote,
         checkQuorum: opts.checkQuorum,
         maxLearnerLag: opts.maxLearnerLag,
+        leaseReads: opts.leaseReads,
+        maxClockDriftPpm: opts.maxClockDriftPpm,
         canary: opts.canary,
         observer: {
           onRoleChange: (info) => {
@@ -188,10 +193,14 @@ export class RaftNode {
    * with {@link NotLeaderError} if no leader is known, and with
    * {@link ReadIndexError} if leadership is lost or the timeout passes; never hangs.
    */
-  readIndex(): Promise<number> {
+  readIndex(opts: { lease?: boolean } = {}): Promise<number> {
     if (this.stoppedFlag) return Promise.reject(new ReadIndexError(`node ${this.id} is stopped`));
     const ctx = ++this.readCtx;
-    const ok = this.guard(() => this.core.readIndex(ctx));
+    const lease = opts.lease === true && this.leaseTicking !== null;
+    // A leader's lease is counted in its ticks: first give the core every tick its clock says is due
+    // (never a follower: ticks due before a heartbeat arrived would shorten its wait to vote).
+    if (lease && this.core.role === 'leader') this.guard(() => this.catchUpTicks());
+    const ok = this.guard(() => this.core.readIndex(ctx, lease));
     if (!ok) return Promise.reject(new NotLeaderError(null));
     this.schedule();
     return new Promise((resolve, reject) => {
@@ -399,10 +408,43 @@ export class RaftNode {
   private armTicker(): void {
     this.ticker = this.clock.setTimer(this.tickMs, () => {
       if (this.stoppedFlag) return;
-      this.guard(() => this.core.tick());
+      this.guard(() => this.tickOnce());
       this.schedule();
       if (!this.stoppedFlag) this.armTicker();
     });
+  }
+
+  /**
+   * One tick of the timer. With lease reads the k-th tick never comes before
+   * k ticks of the clock have passed since the start, even when
+   * {@link catchUpTicks} ran ahead of the timer: core/lease.ts relies on it.
+   */
+  private tickOnce(): void {
+    const t = this.leaseTicking;
+    if (t === null) return this.core.tick();
+    if (t.done >= this.ticksDue(t.origin)) return;
+    t.done++;
+    this.core.tick();
+  }
+
+  /**
+   * Ticks the core up to what the clock says is due: a leader's timer may fire
+   * late (a busy event loop, a paused process), and a lease counted in ticks
+   * that did not happen would outlast its bound in real time. Only before a
+   * lease read: a follower's late ticks only make it wait longer to vote.
+   */
+  private catchUpTicks(): void {
+    const t = this.leaseTicking!;
+    const due = this.ticksDue(t.origin);
+    while (t.done < due) {
+      t.done++;
+      this.core.tick();
+    }
+  }
+
+  private ticksDue(origin: number): number {
+    // The epsilon keeps a timer that fires exactly on time from counting one tick short.
+    return Math.floor((this.clock.now() - origin) / this.tickMs + 1e-9);
   }
 
   private schedule(): void {
