@@ -49,6 +49,7 @@ export class Lease {
   private voidForTerm = false;
   /** Ticks since this node started: with lease reads on, it refuses votes for the first election timeout. */
   private sinceBoot = 0;
+  private servedCount = 0;
 
   constructor(
     private readonly self: NodeId,
@@ -84,6 +85,22 @@ export class Lease {
    */
   keepsLeader(followingLiveLeader: boolean, fromLeader: boolean): boolean {
     return this.enabled && followingLiveLeader && !fromLeader;
+  }
+
+  /**
+   * A lease read: true (and counted in {@link served}) if the lease holds. The
+   * caller checks the rest first: this node leads, has committed an entry of
+   * its term, and transfers no leadership. Otherwise the read takes a round.
+   */
+  grant(): boolean {
+    if (!this.holds()) return false;
+    this.servedCount++;
+    return true;
+  }
+
+  /** Reads answered from the lease since this node started. */
+  get served(): number {
+    return this.servedCount;
   }
 
   /** Does the lease hold now? The caller checks the rest (leader, term commit, no transfer). */

@@ -83,7 +83,8 @@ export class Raft {
   private readonly replication: Replication;
   private readonly snapshotReceiver = new SnapshotReceiver();
   private readonly reads: ReadOnly;
-  private readonly lease: Lease;
+  /** Lease reads (lease.ts); drivers read from it how many reads it served. */
+  readonly lease: Lease;
 
   private msgs: Message[] = [];
   /** Entries were proposed or acknowledgements freed the window: send appends at the next Ready. */
@@ -286,17 +287,15 @@ export class Raft {
    * Starts a linearizable read `ctx` (unique among this node's reads in progress): the leader records
    * its commit index and confirms its leadership with a heartbeat round to a majority; a follower asks
    * the leader. A Ready then holds a {@link ReadState} (serve once that index is applied) or a failed
-   * read. Returns false at once if no leader is known. With `lease`, a leader whose lease holds answers at once.
+   * read. Returns false at once if no leader is known. With `lease`, a leader whose lease holds (lease.ts) answers at once.
    */
   readIndex(ctx: number, lease = false): boolean {
     if (this.roleValue === Role.Leader) {
-      // A lease read (see lease.ts) is answered at once; without a lease it takes a round like any other.
-      if (lease && this.lease.holds() && this.transfer.target === null && this.log.term(this.log.committed) === this.termValue) this.reads.answered(ctx, this.log.committed);
-      else this.registerRead(ctx, this.id);
+      this.registerRead(ctx, this.id, lease);
       return true;
     }
     if (this.leaderValue === null) return false;
-    this.send<ReadIndexMsg>({ type: MessageType.ReadIndex, term: this.termValue, from: this.id, to: this.leaderValue, ctx });
+    this.send<ReadIndexMsg>({ type: MessageType.ReadIndex, term: this.termValue, from: this.id, to: this.leaderValue, ctx, ...(lease && { lease }) });
     return true;
   }
 
@@ -372,7 +371,7 @@ export class Raft {
         this.handleSnapshotResp(m);
         return undefined;
       case MessageType.ReadIndex:
-        if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from);
+        if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from, m.lease === true);
         else this.answerReads(this.reads.refuse(m.ctx, m.from));
         return undefined;
       case MessageType.Prop:
@@ -754,7 +753,7 @@ export class Raft {
 
   // ---- linearizable reads (dissertation §6.4) -------------------------------
 
-  private registerRead(ctx: number, from: NodeId): void {
+  private registerRead(ctx: number, from: NodeId, lease: boolean): void {
     // The leader's read authority ended when a transfer began.
     if (this.transfer.target !== null) return this.answerReads(this.reads.refuse(ctx, from));
     // Until it commits an entry of its own term, a new leader does not know the commit index.
@@ -762,7 +761,8 @@ export class Raft {
       this.reads.awaitCommit(ctx, from);
       // Without a no-op on election, nothing of this term may ever be proposed: append one now.
       if (this.log.term(this.log.lastIndex()) !== this.termValue) this.propose(EMPTY, EntryType.Noop);
-    } else this.reads.add(ctx, from, this.log.committed);
+    } else if (lease && this.lease.grant()) this.answerReads(this.reads.answerNow(ctx, from, this.log.committed));
+    else this.reads.add(ctx, from, this.log.committed);
   }
 
   /** Starts one heartbeat round for every read registered since the last one: concurrent reads share it. */

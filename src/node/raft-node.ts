@@ -75,8 +75,11 @@ export class RaftNode {
   private readonly canary: CanaryName | undefined;
 
   private ticker: Timer | null = null;
-  /** With lease reads: when ticks started (local clock) and how many the core has had since. */
-  private readonly leaseTicking: { origin: number; done: number } | null;
+  /**
+   * With lease reads: ticks the core has had since `baseAt` (local clock). The k-th tick after
+   * the base never comes before k tick lengths after it (core/lease.ts relies on it).
+   */
+  private readonly leaseTicking: { baseAt: number; done: number } | null;
   private scheduled = false;
   private busy = false;
   private stoppedFlag = false;
@@ -103,7 +106,7 @@ export class RaftNode {
     this.onFatal = opts.onFatal;
     this.canary = opts.canary;
     this.readTimeoutMs = effectiveReadTimeoutMs(opts);
-    this.leaseTicking = opts.leaseReads ? { origin: opts.clock.now(), done: 0 } : null;
+    this.leaseTicking = opts.leaseReads ? { baseAt: opts.clock.now(), done: 0 } : null;
     this.writtenHardState = opts.initialState.hardState;
     this.core = new Raft(
       {
@@ -398,6 +401,11 @@ export class RaftNode {
     this.pendingReads.clear();
   }
 
+  /** Reads this node answered from its leader lease (core/lease.ts) since it started. */
+  get leaseReadsServed(): number {
+    return this.core.lease.served;
+  }
+
   /** The error that stopped this node, if any. */
   get failure(): unknown {
     return this.fatalError;
@@ -415,36 +423,34 @@ export class RaftNode {
   }
 
   /**
-   * One tick of the timer. With lease reads the k-th tick never comes before
-   * k ticks of the clock have passed since the start, even when
-   * {@link catchUpTicks} ran ahead of the timer: core/lease.ts relies on it.
+   * One tick of the timer. With lease reads, a leader catches up every tick
+   * its clock says is due ({@link catchUpTicks}); anything else ticks once
+   * and counts from now on, forgetting how late its timer was: a late
+   * follower tick only makes it wait longer to vote, while a catch-up would
+   * count ticks due before the leader's last message arrived.
    */
   private tickOnce(): void {
     const t = this.leaseTicking;
     if (t === null) return this.core.tick();
-    if (t.done >= this.ticksDue(t.origin)) return;
-    t.done++;
+    if (this.core.role === 'leader') return this.catchUpTicks();
     this.core.tick();
+    t.done = 0;
+    t.baseAt = this.clock.now();
   }
 
   /**
-   * Ticks the core up to what the clock says is due: a leader's timer may fire
-   * late (a busy event loop, a paused process), and a lease counted in ticks
-   * that did not happen would outlast its bound in real time. Only before a
-   * lease read: a follower's late ticks only make it wait longer to vote.
+   * Ticks a leader up to what its clock says is due: its timer may fire late
+   * (a busy event loop, a paused process), and a lease counted in ticks that
+   * did not happen would outlast its bound in real time. Stops if it steps down.
    */
   private catchUpTicks(): void {
     const t = this.leaseTicking!;
-    const due = this.ticksDue(t.origin);
-    while (t.done < due) {
+    // The epsilon keeps a timer that fires exactly on time from counting one tick short.
+    const due = Math.floor((this.clock.now() - t.baseAt) / this.tickMs + 1e-9);
+    while (t.done < due && this.core.role === 'leader') {
       t.done++;
       this.core.tick();
     }
-  }
-
-  private ticksDue(origin: number): number {
-    // The epsilon keeps a timer that fires exactly on time from counting one tick short.
-    return Math.floor((this.clock.now() - origin) / this.tickMs + 1e-9);
   }
 
   private schedule(): void {
