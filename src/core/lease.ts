@@ -111,10 +111,13 @@ export class Lease {
   /** A heartbeat round went out now. */
   sent(round: number): void {
     if (!this.enabled || round <= 0) return;
+    // Rounds sent a lease ago can no longer extend it (rounds are kept in the order they were sent).
+    for (const [r, v] of this.rounds) {
+      if (v.at + this.duration > this.ticks) break;
+      this.rounds.delete(r);
+    }
     this.rounds.set(round, { at: this.ticks, acks: new Set([this.self]) });
-    // Rounds sent a lease ago can no longer extend it.
-    for (const [r, v] of this.rounds) if (v.at + this.duration <= this.ticks) this.rounds.delete(r);
-    this.extend(round);
+    this.extend(round); // a single voter needs no answer
   }
 
   /**
@@ -125,11 +128,17 @@ export class Lease {
     if (!this.enabled) return;
     let best = 0;
     for (const [r, v] of this.rounds) {
-      if (r > round) continue;
+      if (r > round) break;
       v.acks.add(from);
-      if (this.quorum().isQuorum(v.acks) && r > best) best = r;
+      if (this.quorum().isQuorum(v.acks)) best = r;
     }
-    if (best > 0) this.extend(best);
+    if (best === 0) return;
+    this.extend(best);
+    // Rounds up to the one that made the lease can extend it no further.
+    for (const r of this.rounds.keys()) {
+      if (r > best) break;
+      this.rounds.delete(r);
+    }
   }
 
   /** A new leadership: nothing of an earlier one counts. */
@@ -156,8 +165,8 @@ export class Lease {
   }
 
   private extend(round: number): void {
-    const v = this.rounds.get(round)!;
-    if (!this.quorum().isQuorum(v.acks)) return;
+    const v = this.rounds.get(round);
+    if (v === undefined || !this.quorum().isQuorum(v.acks)) return;
     this.until = Math.max(this.until, v.at + this.duration);
   }
 }

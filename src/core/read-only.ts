@@ -92,9 +92,10 @@ export class ReadOnly {
     return needed;
   }
 
-  /** Opens the next heartbeat round for every queued read that has none yet. */
+  /** Opens the next heartbeat round for every queued read that has none yet: no other round is needed for them. */
   startRound(): void {
     this.roundValue++;
+    this.roundNeeded = false;
     for (const r of this.queue) if (r.round === 0) r.round = this.roundValue;
   }
 
