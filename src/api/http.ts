@@ -61,6 +61,11 @@ export interface ApiOptions {
   readonly limits?: Partial<ApiLimits>;
   /** Called for each connection refused because the cap was reached (a metric). */
   readonly onConnectionRefused?: () => void;
+  /**
+   * How reads without `?consistency=` are served (`tsraft serve --read-consistency`). Default
+   * `linearizable`. `lease` (asked for or by default) falls back to ReadIndex where lease reads are off.
+   */
+  readonly readConsistency?: 'linearizable' | 'lease';
 }
 
 /** The API server, with the counts of its connection cap. */
@@ -106,9 +111,9 @@ function sessionOf(req: IncomingMessage): Session | undefined {
   }
 }
 
-function consistencyOf(query: ReadonlyMap<string, string>): Consistency {
-  const c = query.get('consistency') ?? 'linearizable';
-  if (c !== 'linearizable' && c !== 'stale') throw new HttpError(400, 'invalid', `consistency must be 'linearizable' or 'stale', got '${c}'`);
+function consistencyOf(query: ReadonlyMap<string, string>, fallback: Consistency): Consistency {
+  const c = query.get('consistency') ?? fallback;
+  if (c !== 'linearizable' && c !== 'lease' && c !== 'stale') throw new HttpError(400, 'invalid', `consistency must be 'linearizable', 'lease' or 'stale', got '${c}'`);
   return c;
 }
 
@@ -228,6 +233,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
   const timeoutMs = opts.requestTimeoutMs ?? 5_000;
   const membershipTimeoutMs = opts.membershipTimeoutMs ?? 60_000;
   const kv = opts.kv;
+  const readDefault = opts.readConsistency ?? 'linearizable';
   const auth = opts.auth;
   const exempt = new Set(opts.authExempt ?? ['healthz', 'metrics']);
 
@@ -305,7 +311,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
         if (!/^\d+$/.test(limitParam) || !Number.isSafeInteger(Number(limitParam))) throw new HttpError(400, 'invalid', `limit must be a non-negative integer, got '${limitParam}'`);
         max = Number(limitParam);
       }
-      const c = consistencyOf(query);
+      const c = consistencyOf(query, readDefault);
       // A linearizable read is judged after the ReadIndex wait, against the auth state as of the read.
       const items = await withTimeout(kv.list(prefix, c, max, () => need({ kind: 'list', prefix })));
       return send(res, 200, { items });
@@ -333,7 +339,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     }
     switch (method) {
       case 'GET': {
-        const item = await withTimeout(kv.get(key, consistencyOf(query), () => need({ kind: 'read', key })));
+        const item = await withTimeout(kv.get(key, consistencyOf(query, readDefault), () => need({ kind: 'read', key })));
         if (item === null) return send(res, 404, { error: 'not-found', message: `key ${JSON.stringify(key)} does not exist` });
         return send(res, 200, item);
       }
@@ -367,7 +373,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
   const handleAlarms = async (req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> => {
     if (url.pathname === '/v1/alarms') {
       if (method !== 'GET') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'GET' });
-      return send(res, 200, { alarms: await withTimeout(kv.alarms(consistencyOf(strictQuery(url, ['consistency'])))) });
+      return send(res, 200, { alarms: await withTimeout(kv.alarms(consistencyOf(strictQuery(url, ['consistency']), readDefault))) });
     }
     if (method !== 'POST') throw new HttpError(405, 'method-not-allowed', `${method} is not allowed on ${url.pathname}`, { allow: 'POST' });
     const body = await readBody(req, limit, true);

@@ -1,8 +1,18 @@
-import { KvClient, KvClientError } from '../client/index.js';
+import { KvClient, KvClientError, type ReadConsistency } from '../client/index.js';
+import { UsageError } from '../util/args.js';
 import { connectOptions, endpointsFrom, stdio, type ConnectFlags, type Io } from './output.js';
 
+/** `--stale` or `--consistency MODE` as the client's read options; an unknown mode is a usage error. */
+function readOpts(flags: { stale?: boolean; consistency?: string }): { consistency?: ReadConsistency } {
+  const c = flags.consistency ?? (flags.stale === true ? 'stale' : undefined);
+  if (c === undefined) return {};
+  if (c !== 'linearizable' && c !== 'lease' && c !== 'stale') throw new UsageError(`--consistency must be linearizable, lease or stale, got '${c}'`);
+  if (flags.stale === true && c !== 'stale') throw new UsageError(`--stale and --consistency ${c} contradict each other`);
+  return { consistency: c };
+}
+
 /** `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code. */
-export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; absent?: boolean } & ConnectFlags, io: Io = stdio): Promise<number> {
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean } & ConnectFlags, io: Io = stdio): Promise<number> {
   const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints), ...connectOptions(flags) });
   const need = (n: number, usage: string): boolean => {
     if (args.length === n) return true;
@@ -12,8 +22,8 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
   try {
     switch (op) {
       case 'get': {
-        if (!need(1, 'get KEY [--stale]')) return 2;
-        const item = await client.get(args[0]!, { stale: flags.stale ?? false });
+        if (!need(1, 'get KEY [--stale | --consistency linearizable|lease|stale]')) return 2;
+        const item = await client.get(args[0]!, readOpts(flags));
         if (item === null) {
           io.err(`not found: ${args[0]}`);
           return 1;
@@ -53,7 +63,7 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
       }
       case 'list': {
         if (!need(1, 'list PREFIX')) return 2;
-        for (const i of await client.list(args[0]!, { stale: flags.stale ?? false })) io.out(`${i.key}\t${i.value}`);
+        for (const i of await client.list(args[0]!, readOpts(flags))) io.out(`${i.key}\t${i.value}`);
         return 0;
       }
       default:
@@ -64,6 +74,10 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
     if (e instanceof KvClientError) {
       io.err(`tsraft kv ${op}: ${e.message}`);
       return 1;
+    }
+    if (e instanceof UsageError) {
+      io.err(`tsraft kv ${op}: ${e.message}`);
+      return 2;
     }
     throw e;
   }

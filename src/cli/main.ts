@@ -39,7 +39,7 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
@@ -56,6 +56,9 @@ program
   .option('--max-client-connections <n>', 'API connections open at once; above it a client gets 503 (default 1000, lowered to stay below the open-file limit)')
   .option('--header-timeout-ms <ms>', 'a request line and headers must arrive within this, else 408 (default 10000)')
   .option('--body-timeout-ms <ms>', 'a request body that sends no byte for this long is cut with 408 (default 10000)')
+  .option('--lease-reads', 'as leader, serve ?consistency=lease reads from a lease without a heartbeat round (give it to every member; docs/OPERATIONS.md)')
+  .option('--max-clock-drift-ppm <n>', 'the bound on any member\'s clock drift that lease reads assume, in parts per million (default 10000)')
+  .option('--read-consistency <mode>', 'reads without ?consistency=: linearizable (default) or lease (needs --lease-reads)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });
@@ -102,8 +105,9 @@ program
   .option('--cacert <file>', CACERT_HELP)
   .option('--token-file <file>', TOKEN_HELP)
   .option('--stale', 'get/list: read this node\'s state without confirming with the leader')
+  .option('--consistency <mode>', 'get/list: linearizable (ReadIndex), lease (a leader lease, if the cluster runs --lease-reads) or stale (default: the server\'s --read-consistency)')
   .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
-  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; absent?: boolean }) => {
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean }) => {
     process.exitCode = await kvCommand(op, args, opts);
   });
 

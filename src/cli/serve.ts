@@ -29,6 +29,9 @@ export interface ServeFlags {
   bodyTimeoutMs?: string;
   tlsDir?: string;
   insecurePeers?: boolean;
+  leaseReads?: boolean;
+  maxClockDriftPpm?: string;
+  readConsistency?: string;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -48,6 +51,14 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
   if (v === undefined) return undefined;
   const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${flag}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
+/** `--max-clock-drift-ppm`: a whole number of parts per million (range checked with the rest of the configuration). */
+function driftPpm(v: string | number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw new ConfigError(`--max-clock-drift-ppm: expected a whole number of parts per million, got '${v}'`);
   return n;
 }
 
@@ -108,6 +119,10 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     apiCaFile: f.apiCacert ?? fileStr(file, 'apiCacert'),
     authExempt: exemptList(f.authExempt ?? (file as { authExempt?: unknown }).authExempt),
     tokenFile: f.tokenFile ?? fileStr(file, 'tokenFile'),
+    // Lease reads (docs/OPERATIONS.md, "Lease reads"); the same names in --config.
+    ...((f.leaseReads ?? (file as { leaseReads?: boolean }).leaseReads) === true && { leaseReads: true }),
+    maxClockDriftPpm: driftPpm(f.maxClockDriftPpm ?? (file as { maxClockDriftPpm?: number }).maxClockDriftPpm),
+    readConsistency: (f.readConsistency ?? fileStr(file, 'readConsistency')) as ServerConfig['readConsistency'],
   };
 }
 

@@ -12,6 +12,9 @@ import { caFetchOptions } from '../security/https-client.js';
 
 export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 
+/** How a read is served (the `consistency` query parameter): see docs/API.md. */
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
 /** What {@link KvClient.addMember} sends: the new node's name and addresses. */
 export interface AddMemberOptions {
   readonly name: string;
@@ -221,9 +224,15 @@ export class KvClient {
     if (this.discover && (this.refreshing !== null || Date.now() - this.lastRefresh >= MIN_REFRESH_GAP_MS)) await this.refreshEndpoints();
   }
 
-  /** The value of `key`, or null if it does not exist. Linearizable unless `stale`. */
-  async get(key: string, opts: { stale?: boolean } = {}): Promise<KvItem | null> {
-    const r = await this.run({ method: 'GET', path: `/v1/kv/${encodeURIComponent(key)}${opts.stale ? '?consistency=stale' : ''}` }, [200, 404]);
+  /**
+   * The value of `key`, or null if it does not exist. Linearizable unless `stale` (or
+   * `consistency: 'stale'`); `consistency: 'lease'` lets a leader with a lease skip the
+   * heartbeat round (still linearizable within the cluster's clock drift bound: docs/API.md).
+   * Without either, the server's default (`tsraft serve --read-consistency`).
+   */
+  async get(key: string, opts: { stale?: boolean; consistency?: ReadConsistency } = {}): Promise<KvItem | null> {
+    const c = opts.consistency ?? (opts.stale === true ? 'stale' : undefined);
+    const r = await this.run({ method: 'GET', path: `/v1/kv/${encodeURIComponent(key)}${c !== undefined ? `?consistency=${c}` : ''}` }, [200, 404]);
     return r.status === 404 ? null : (r.json as unknown as KvItem);
   }
 
@@ -252,9 +261,10 @@ export class KvClient {
   }
 
   /** Keys starting with `prefix`, in order. */
-  async list(prefix: string, opts: { stale?: boolean; limit?: number } = {}): Promise<KvItem[]> {
+  async list(prefix: string, opts: { stale?: boolean; consistency?: ReadConsistency; limit?: number } = {}): Promise<KvItem[]> {
     const q = new URLSearchParams({ prefix });
-    if (opts.stale) q.set('consistency', 'stale');
+    const c = opts.consistency ?? (opts.stale === true ? 'stale' : undefined);
+    if (c !== undefined) q.set('consistency', c);
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
     const r = await this.run({ method: 'GET', path: `/v1/kv?${q.toString()}` }, [200]);
     return r.json['items'] as KvItem[];

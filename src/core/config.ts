@@ -61,6 +61,16 @@ export interface RaftOptions {
   readonly checkQuorum: boolean;
   /** A learner is promoted to voter only within this many entries of the leader's last index. */
   readonly maxLearnerLag: number;
+  /**
+   * Lease reads (dissertation §6.4.1): a leader answers a read at its commit
+   * index without a heartbeat round while a round a quorum acknowledged was
+   * sent less than a lease ago (see core/lease.ts for the bound and why it is
+   * safe). Needs `checkQuorum`; every voter must run with it on (a node that
+   * just started then refuses votes for one election timeout).
+   */
+  readonly leaseReads: boolean;
+  /** The most any node's tick clock may run fast or slow, in parts per million of real time; it shortens the lease. */
+  readonly maxClockDriftPpm: number;
 }
 
 /** Configuration of one Raft state machine: who it is, its randomness, and any {@link RaftOptions}. */
@@ -113,6 +123,8 @@ export const OPTION_SPECS: { readonly [K in keyof NodeOptions]: Spec } = {
   preVote: { doc: 'pre-vote before campaigning', kind: 'bool' },
   checkQuorum: { doc: 'leaders step down without a live majority; followers with a live leader refuse votes', kind: 'bool' },
   maxLearnerLag: { doc: 'entries a learner may lag behind the leader and still be promoted', kind: 'int', min: 0, max: 1_000_000_000 },
+  leaseReads: { doc: 'serve reads from a leader lease (needs checkQuorum and a bounded clock drift)', kind: 'bool' },
+  maxClockDriftPpm: { doc: 'bound on any clock\'s drift from real time, in parts per million (shortens the lease)', kind: 'int', min: 0, max: 100_000 },
   applyBuffer: { doc: 'committed entries buffered for the state machine', kind: 'int', min: 1, max: 1_000_000 },
   readTimeoutMs: { doc: 'read-index timeout in ms (0: two maximum election timeouts)', kind: 'int', min: 0, max: 3_600_000 },
 };
@@ -129,6 +141,8 @@ export const RAFT_DEFAULTS: RaftOptions = {
   preVote: false,
   checkQuorum: false,
   maxLearnerLag: 1000,
+  leaseReads: false,
+  maxClockDriftPpm: 10_000,
 };
 
 /** A named set of options for one kind of deployment. */
@@ -176,6 +190,9 @@ export function validateOptions(o: Partial<NodeOptions>): void {
   }
   if (o.electionTicks !== undefined && o.heartbeatTicks !== undefined && o.heartbeatTicks >= o.electionTicks) {
     throw new ConfigError(`heartbeatTicks (${o.heartbeatTicks}) must be below electionTicks (${o.electionTicks}): followers would time out between heartbeats`, 'heartbeatTicks');
+  }
+  if (o.leaseReads === true && o.checkQuorum !== true) {
+    throw new ConfigError('leaseReads requires checkQuorum: without it a follower may vote for another leader while this one still counts on its lease', 'leaseReads');
   }
 }
 

@@ -9,7 +9,8 @@ import { ConfChangeError, encodeConfEntry, isJoint, isMember, isVoter, members }
 import type { VoteResult } from './quorum.js';
 import { ReadOnly, type ReadAnswer } from './read-only.js';
 import { LeaderTransfer } from './transfer.js';
-import { staleReply, voteReply } from './replies.js';
+import { Lease, leaseTicks } from './lease.js';
+import { isLeaderMessage, lostEntriesReply, staleReply, voteReply } from './replies.js';
 import { sameHardState, sameSoftState, type Ready, type ReadyOptions } from './ready.js';
 import { Replication } from './replication.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
@@ -82,6 +83,8 @@ export class Raft {
   private readonly replication: Replication;
   private readonly snapshotReceiver = new SnapshotReceiver();
   private readonly reads: ReadOnly;
+  /** Lease reads (lease.ts); drivers read from it how many reads it served. */
+  readonly lease: Lease;
 
   private msgs: Message[] = [];
   /** Entries were proposed or acknowledgements freed the window: send appends at the next Ready. */
@@ -105,6 +108,7 @@ export class Raft {
     this.observer = cfg.observer;
     this.canary = cfg.canary;
     this.reads = new ReadOnly(cfg.id, () => this.confs.quorum);
+    this.lease = new Lease(cfg.id, leaseTicks(this.opts, cfg.canary), this.opts.electionTicks, () => this.confs.quorum);
     this.replication = new Replication(this, this.opts, (m) => this.send(m));
 
     const snapMeta = initial.snapshot?.meta ?? { index: 0, term: 0 };
@@ -169,11 +173,13 @@ export class Raft {
 
   /** Advances logical time by one tick. */
   tick(): void {
+    this.lease.tick();
     if (this.roleValue === Role.Leader) {
       this.heartbeatElapsed++;
       if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
         this.heartbeatElapsed = 0;
-        this.replication.broadcastHeartbeat(this.reads.round);
+        if (this.lease.enabled) this.sendReadRound(); // each heartbeat a round: its acknowledgements extend the lease
+        else this.replication.broadcastHeartbeat(this.reads.round);
       }
       this.replication.retransmitSnapshots();
       this.transfer.tick(this.opts.electionTicks);
@@ -254,6 +260,7 @@ export class Raft {
     const target = this.transfer.start(to, this.confs.quorum.voters, this.id, (id) => this.replication.get(id)?.match);
     // This leader's read authority ends now: the target may lead before it learns so.
     this.answerReads(this.reads.drop());
+    this.lease.revoke();
     const pr = this.replication.get(target)!;
     if (pr.match === this.log.lastIndex() || this.canary === 'transfer-not-up-to-date') this.sendTimeoutNow(target);
     else this.replication.sendAppend(target, true);
@@ -280,15 +287,15 @@ export class Raft {
    * Starts a linearizable read `ctx` (unique among this node's reads in progress): the leader records
    * its commit index and confirms its leadership with a heartbeat round to a majority; a follower asks
    * the leader. A Ready then holds a {@link ReadState} (serve once that index is applied) or a failed
-   * read. Returns false at once if no leader is known.
+   * read. Returns false at once if no leader is known. With `lease`, a leader whose lease holds (lease.ts) answers at once.
    */
-  readIndex(ctx: number): boolean {
+  readIndex(ctx: number, lease = false): boolean {
     if (this.roleValue === Role.Leader) {
-      this.registerRead(ctx, this.id);
+      this.registerRead(ctx, this.id, lease);
       return true;
     }
     if (this.leaderValue === null) return false;
-    this.send<ReadIndexMsg>({ type: MessageType.ReadIndex, term: this.termValue, from: this.id, to: this.leaderValue, ctx });
+    this.send<ReadIndexMsg>({ type: MessageType.ReadIndex, term: this.termValue, from: this.id, to: this.leaderValue, ctx, ...(lease && { lease }) });
     return true;
   }
 
@@ -312,13 +319,15 @@ export class Raft {
     }
     if (m.term > this.termValue) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
-        // Check quorum: while we hear from a live leader, a candidate is cut off, not the leader. A
-        // stranger is refused then whatever the options: it may be a removed server that never learned
-        // of its removal (§4.2.3). A transfer's vote is the leader's own wish, and not refused for it.
+        // Check quorum: while we hear from a live leader (or, with lease reads, have just started: lease.ts),
+        // a candidate is cut off, not the leader. A stranger is refused then whatever the options: it may be
+        // a removed server that never learned of its removal (§4.2.3). A transfer's vote is the leader's own wish.
         const transfer = m.type === MessageType.Vote && m.transfer === true;
-        if (!transfer && (this.inLease() || (stranger && this.leaderHeard()))) return this.send(voteReply(this.id, m, false, this.termValue));
-        // A pre-vote never changes our term.
-        if (m.type === MessageType.Vote) this.becomeFollower(m.term, null);
+        const heard = this.leaderHeard();
+        if (!transfer && ((this.opts.checkQuorum && (heard || this.lease.bootGuard())) || (stranger && heard))) return this.send(voteReply(this.id, m, false, this.termValue));
+        if (m.type === MessageType.Vote) this.becomeFollower(m.term, null); // a pre-vote never changes our term
+      } else if (this.lease.keepsLeader(this.roleValue === Role.Follower && this.leaderHeard(), isLeaderMessage(m))) {
+        return undefined;
       } else if (m.type === MessageType.PreVoteResp && m.granted) {
         // Our own pre-vote term, echoed: not a newer term.
       } else {
@@ -362,7 +371,8 @@ export class Raft {
         this.handleSnapshotResp(m);
         return undefined;
       case MessageType.ReadIndex:
-        this.handleReadIndex(m);
+        if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from, m.lease === true);
+        else this.answerReads(this.reads.refuse(m.ctx, m.from));
         return undefined;
       case MessageType.Prop:
         this.handleProp(m);
@@ -515,6 +525,7 @@ export class Raft {
     this.roleValue = Role.Leader;
     this.leaderValue = this.id;
     this.heartbeatElapsed = this.leaderlessTicks = 0;
+    this.lease.reset();
     const next = this.log.lastIndex() + 1;
     this.replication.start(members(this.conf).filter((id) => id !== this.id), next);
     this.notifyRole();
@@ -538,11 +549,6 @@ export class Raft {
   }
 
   // ---- elections -------------------------------------------------------------
-
-  /** With check quorum, a leader heard lately means a vote request comes from a node that was cut off. */
-  private inLease(): boolean {
-    return this.opts.checkQuorum && this.leaderHeard();
-  }
 
   /** A leader was heard from (on a leader: a majority answered) within the last election timeout. */
   private leaderHeard(): boolean {
@@ -596,18 +602,14 @@ export class Raft {
     // The leader sends min(our match, its commit), so every entry up to it matches.
     const lastIndex = this.log.lastIndex();
     this.log.commitTo(Math.min(m.commit, lastIndex));
-    if (m.commit > lastIndex) {
-      // The leader believes we hold entries we do not: we lost some we had acknowledged.
-      // Say where our log ends so the leader catches us up.
-      this.send<AppRespMsg>({ type: MessageType.AppResp, term: this.termValue, from: this.id, to: m.from, success: false, index: m.commit, hintTerm: 0, hintIndex: lastIndex + 1 });
-    }
+    // The leader believes we hold entries we do not: we lost some we had acknowledged.
+    if (m.commit > lastIndex) this.send(lostEntriesReply(this.id, this.termValue, m, lastIndex));
     return this.send<HeartbeatRespMsg>({ type: MessageType.HeartbeatResp, term: this.termValue, from: this.id, to: m.from, ctx: m.ctx });
   }
 
   private handleSnapshot(m: SnapMsg): SnapRespMsg {
     const reply = (offset: number, done: boolean, index: number): SnapRespMsg =>
       this.send<SnapRespMsg>({ type: MessageType.SnapResp, term: this.termValue, from: this.id, to: m.from, snapIndex: m.meta.index, offset, done, index });
-
     if (m.meta.index <= this.log.committed) {
       this.snapshotReceiver.reset();
       return reply(m.size, true, this.log.committed);
@@ -657,6 +659,7 @@ export class Raft {
     const pr = this.leaderProgress(m.from);
     if (pr === undefined) return;
     if (m.ctx > 0) this.answerReads(this.reads.ack(m.from, m.ctx));
+    this.lease.ack(m.from, m.ctx);
     pr.heartbeatAnswered();
     // The follower is reachable; if it is behind (appends lost, or still on the way), probe it.
     if (pr.state !== 'snapshot' && pr.match < this.log.lastIndex()) this.replication.sendAppend(m.from, true);
@@ -719,6 +722,7 @@ export class Raft {
   /** The configuration in force changed: new quorum, and on a leader, progress for exactly its members. */
   private switchConf(): void {
     if (this.roleValue !== Role.Leader) return;
+    this.lease.revoke(); // only rounds acknowledged by a quorum of the new configuration count
     const wanted = new Set(members(this.conf).filter((id) => id !== this.id));
     for (const id of [...this.replication.followers()]) {
       if (wanted.has(id)) continue;
@@ -735,6 +739,7 @@ export class Raft {
   // ---- leadership transfer (dissertation §3.10) ------------------------------
 
   private sendTimeoutNow(to: NodeId): void {
+    this.lease.timeoutNowSent();
     this.send<TimeoutNowMsg>({ type: MessageType.TimeoutNow, term: this.termValue, from: this.id, to, lastIndex: this.log.lastIndex() });
   }
 
@@ -748,7 +753,7 @@ export class Raft {
 
   // ---- linearizable reads (dissertation §6.4) -------------------------------
 
-  private registerRead(ctx: number, from: NodeId): void {
+  private registerRead(ctx: number, from: NodeId, lease: boolean): void {
     // The leader's read authority ended when a transfer began.
     if (this.transfer.target !== null) return this.answerReads(this.reads.refuse(ctx, from));
     // Until it commits an entry of its own term, a new leader does not know the commit index.
@@ -756,20 +761,21 @@ export class Raft {
       this.reads.awaitCommit(ctx, from);
       // Without a no-op on election, nothing of this term may ever be proposed: append one now.
       if (this.log.term(this.log.lastIndex()) !== this.termValue) this.propose(EMPTY, EntryType.Noop);
-    } else this.reads.add(ctx, from, this.log.committed);
-  }
-
-  private handleReadIndex(m: ReadIndexMsg): void {
-    if (this.roleValue === Role.Leader) this.registerRead(m.ctx, m.from);
-    else this.answerReads(this.reads.refuse(m.ctx, m.from));
+    } else if (lease && this.lease.grant()) this.answerReads(this.reads.answerNow(ctx, from, this.log.committed));
+    else this.reads.add(ctx, from, this.log.committed);
   }
 
   /** Starts one heartbeat round for every read registered since the last one: concurrent reads share it. */
   private flushReads(): void {
     if (!this.reads.takeRoundNeeded() || this.roleValue !== Role.Leader) return;
-    this.reads.startRound();
-    this.replication.broadcastHeartbeat(this.reads.round);
+    this.sendReadRound();
     this.answerReads(this.reads.release()); // a single-node cluster needs no round trip
+  }
+
+  private sendReadRound(): void {
+    this.reads.startRound();
+    this.lease.sent(this.reads.round);
+    this.replication.broadcastHeartbeat(this.reads.round);
   }
 
   /** Sends followers the answers to their reads, in order. */
@@ -787,14 +793,8 @@ export class Raft {
     if (this.roleValue === Role.Leader && pending) this.replication.sendAppends();
   }
 
-
   private send<M extends Message>(m: M): M {
     this.msgs.push(m);
     return m;
   }
-}
-
-/** Messages only a leader sends. */
-function isLeaderMessage(m: Message): boolean {
-  return m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.TimeoutNow;
 }

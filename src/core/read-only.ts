@@ -60,6 +60,13 @@ export class ReadOnly {
     return [];
   }
 
+  /** Answers a read at once at `index` (a lease read): this node's becomes a read state, a follower's is returned to send. */
+  answerNow(ctx: number, from: NodeId, index: number): ReadAnswer[] {
+    if (from !== this.self) return [{ to: from, ctx, index }];
+    this.readStates.push({ ctx, index });
+    return [];
+  }
+
   /** Holds a read until this leader's first commit of its term makes the commit index a safe read index. */
   awaitCommit(ctx: number, from: NodeId): void {
     this.awaitingCommit.push(this.pending(ctx, from));
@@ -85,9 +92,10 @@ export class ReadOnly {
     return needed;
   }
 
-  /** Opens the next heartbeat round for every queued read that has none yet. */
+  /** Opens the next heartbeat round for every queued read that has none yet: no other round is needed for them. */
   startRound(): void {
     this.roundValue++;
+    this.roundNeeded = false;
     for (const r of this.queue) if (r.round === 0) r.round = this.roundValue;
   }
 

@@ -1,4 +1,4 @@
-import { MessageType, type Message, type NodeId, type PreVoteMsg, type PreVoteRespMsg, type VoteMsg, type VoteRespMsg } from './types.js';
+import { MessageType, type AppRespMsg, type HeartbeatMsg, type Message, type NodeId, type PreVoteMsg, type PreVoteRespMsg, type VoteMsg, type VoteRespMsg } from './types.js';
 
 /** The answer to a vote or pre-vote request, in kind, in `term`: ours, or a granted pre-vote's own. */
 export function voteReply(self: NodeId, m: VoteMsg | PreVoteMsg, granted: boolean, term: number): VoteRespMsg | PreVoteRespMsg {
@@ -29,4 +29,14 @@ export function staleReply(self: NodeId, term: number, m: Message): { readonly r
     default:
       return undefined;
   }
+}
+
+/** Messages only a leader sends. */
+export function isLeaderMessage(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap || m.type === MessageType.TimeoutNow;
+}
+
+/** A follower's answer to a heartbeat claiming entries beyond its log: where its log ends, so the leader catches it up. */
+export function lostEntriesReply(self: NodeId, term: number, m: HeartbeatMsg, lastIndex: number): AppRespMsg {
+  return { type: MessageType.AppResp, term, from: self, to: m.from, success: false, index: m.commit, hintTerm: 0, hintIndex: lastIndex + 1 };
 }

@@ -173,6 +173,8 @@ export interface ReadIndexMsg extends Envelope {
   readonly type: typeof MessageType.ReadIndex;
   /** The follower's id for this read, echoed in the answer. */
   readonly ctx: number;
+  /** A lease read: the leader may answer from its lease, without a heartbeat round. */
+  readonly lease?: boolean;
 }
 
 export interface ReadIndexRespMsg extends Envelope {

@@ -1,5 +1,5 @@
 import { AuthError } from '../auth/commands.js';
-import type { Replica } from '../node/replica.js';
+import type { ReadConsistency, Replica } from '../node/replica.js';
 import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session } from './commands.js';
 import type { KvItem, KvStateMachine } from './state-machine.js';
 import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
@@ -19,8 +19,12 @@ function refuseLoneSurrogates(op: KvOp): void {
   }
 }
 
-/** Read consistency: linearizable (ReadIndex, the default) or stale (this replica's state as it is). */
-export type Consistency = 'linearizable' | 'stale';
+/**
+ * Read consistency: linearizable (ReadIndex, the default), lease (a leader's
+ * lease spares the heartbeat round; ReadIndex when it does not hold or lease
+ * reads are off) or stale (this replica's state as it is).
+ */
+export type Consistency = ReadConsistency;
 
 /**
  * The key-value API over a {@link Replica} of a {@link KvStateMachine}:

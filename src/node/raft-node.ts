@@ -76,6 +76,11 @@ export class RaftNode {
   private readonly canary: CanaryName | undefined;
 
   private ticker: Timer | null = null;
+  /**
+   * With lease reads: ticks the core has had since `baseAt` (local clock). The k-th tick after
+   * the base never comes before k tick lengths after it (core/lease.ts relies on it).
+   */
+  private readonly leaseTicking: { baseAt: number; done: number } | null;
   private scheduled = false;
   private busy = false;
   private stoppedFlag = false;
@@ -104,6 +109,7 @@ export class RaftNode {
     this.onFatal = opts.onFatal;
     this.canary = opts.canary;
     this.readTimeoutMs = effectiveReadTimeoutMs(opts);
+    this.leaseTicking = opts.leaseReads ? { baseAt: opts.clock.now(), done: 0 } : null;
     this.writtenHardState = opts.initialState.hardState;
     this.core = new Raft(
       {
@@ -120,6 +126,8 @@ export class RaftNode {
         preVote: opts.preVote,
         checkQuorum: opts.checkQuorum,
         maxLearnerLag: opts.maxLearnerLag,
+        leaseReads: opts.leaseReads,
+        maxClockDriftPpm: opts.maxClockDriftPpm,
         canary: opts.canary,
         observer: {
           onRoleChange: (info) => {
@@ -196,10 +204,14 @@ export class RaftNode {
    * with {@link NotLeaderError} if no leader is known, and with
    * {@link ReadIndexError} if leadership is lost or the timeout passes; never hangs.
    */
-  readIndex(): Promise<number> {
+  readIndex(opts: { lease?: boolean } = {}): Promise<number> {
     if (this.stoppedFlag) return Promise.reject(new ReadIndexError(`node ${this.id} is stopped`));
     const ctx = ++this.readCtx;
-    const ok = this.guard(() => this.core.readIndex(ctx));
+    const lease = opts.lease === true && this.leaseTicking !== null;
+    // A leader's lease is counted in its ticks: first give the core every tick its clock says is due
+    // (never a follower: ticks due before a heartbeat arrived would shorten its wait to vote).
+    if (lease && this.core.role === 'leader') this.guard(() => this.catchUpTicks());
+    const ok = this.guard(() => this.core.readIndex(ctx, lease));
     if (!ok) return Promise.reject(new NotLeaderError(null));
     this.schedule();
     return new Promise((resolve, reject) => {
@@ -397,6 +409,11 @@ export class RaftNode {
     this.pendingReads.clear();
   }
 
+  /** Reads this node answered from its leader lease (core/lease.ts) since it started. */
+  get leaseReadsServed(): number {
+    return this.core.lease.served;
+  }
+
   /** The error that stopped this node, if any. */
   get failure(): unknown {
     return this.fatalError;
@@ -407,10 +424,41 @@ export class RaftNode {
   private armTicker(): void {
     this.ticker = this.clock.setTimer(this.tickMs, () => {
       if (this.stoppedFlag) return;
-      this.guard(() => this.core.tick());
+      this.guard(() => this.tickOnce());
       this.schedule();
       if (!this.stoppedFlag) this.armTicker();
     });
+  }
+
+  /**
+   * One tick of the timer. With lease reads, a leader catches up every tick
+   * its clock says is due ({@link catchUpTicks}); anything else ticks once
+   * and counts from now on, forgetting how late its timer was: a late
+   * follower tick only makes it wait longer to vote, while a catch-up would
+   * count ticks due before the leader's last message arrived.
+   */
+  private tickOnce(): void {
+    const t = this.leaseTicking;
+    if (t === null) return this.core.tick();
+    if (this.core.role === 'leader') return this.catchUpTicks();
+    this.core.tick();
+    t.done = 0;
+    t.baseAt = this.clock.now();
+  }
+
+  /**
+   * Ticks a leader up to what its clock says is due: its timer may fire late
+   * (a busy event loop, a paused process), and a lease counted in ticks that
+   * did not happen would outlast its bound in real time. Stops if it steps down.
+   */
+  private catchUpTicks(): void {
+    const t = this.leaseTicking!;
+    // The epsilon keeps a timer that fires exactly on time from counting one tick short.
+    const due = Math.floor((this.clock.now() - t.baseAt) / this.tickMs + 1e-9);
+    while (t.done < due && this.core.role === 'leader') {
+      t.done++;
+      this.core.tick();
+    }
   }
 
   private schedule(): void {

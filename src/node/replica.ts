@@ -6,6 +6,14 @@ import { NodeStoppedError, NotLeaderError, ProposalUnknownError } from './errors
 import type { RaftNode } from './raft-node.js';
 
 /** Where an applied command sits in the log. */
+/**
+ * How a read is served: `linearizable` confirms leadership with a heartbeat
+ * round (ReadIndex); `lease` lets a leader whose lease holds skip the round
+ * (falling back to ReadIndex otherwise, or where lease reads are off);
+ * `stale` reads this replica's state as it is.
+ */
+export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
+
 export interface ApplyMeta {
   readonly index: number;
   readonly term: number;
@@ -229,12 +237,13 @@ export class Replica<R> {
 
   /**
    * Runs `fn` against the state machine once it reflects every write
-   * committed before the call (ReadIndex), or at once with `stale`.
+   * committed before the call (ReadIndex; with `lease`, a leader's lease
+   * spares the heartbeat round when it holds), or at once with `stale`.
    */
-  async read<T>(fn: () => T, consistency: 'linearizable' | 'stale' = 'linearizable'): Promise<T> {
+  async read<T>(fn: () => T, consistency: ReadConsistency = 'linearizable'): Promise<T> {
     if (this.stopped) throw new NodeStoppedError('the replica is stopped');
-    if (consistency === 'linearizable' && this.opts.canary !== 'read-without-readindex') {
-      const index = await this.node.readIndex();
+    if (consistency !== 'stale' && this.opts.canary !== 'read-without-readindex') {
+      const index = await this.node.readIndex({ lease: consistency === 'lease' });
       await this.waitApplied(index);
     }
     return fn();

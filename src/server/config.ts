@@ -83,6 +83,16 @@ export interface ServerConfig {
   readonly headerTimeoutMs?: number | undefined;
   /** `--body-timeout-ms`: a request body that sends no byte for this long is cut with 408 (default 10 s). */
   readonly bodyTimeoutMs?: number | undefined;
+  /**
+   * `--lease-reads`: this node, as leader, serves lease reads (`?consistency=lease`) without a heartbeat
+   * round while its lease holds (core option `leaseReads`; check quorum is on in the production profile).
+   * Give it to every member: a member with it also refuses votes for one election timeout after it starts.
+   */
+  readonly leaseReads?: boolean | undefined;
+  /** `--max-clock-drift-ppm`: the bound on any member's clock drift that lease reads assume (default 10000, 1%). */
+  readonly maxClockDriftPpm?: number | undefined;
+  /** `--read-consistency`: how reads without `?consistency=` are served; `lease` needs {@link leaseReads}. Default linearizable. */
+  readonly readConsistency?: 'linearizable' | 'lease' | undefined;
 }
 
 /** The default space quota: 2 GiB, like etcd's. */
@@ -159,6 +169,13 @@ export function validateConfig(c: ServerConfig): ServerConfig {
   }
   for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigError(`${flag}: expected a positive integer, got '${String(v)}'`);
+  }
+  if (c.readConsistency !== undefined && c.readConsistency !== 'linearizable' && c.readConsistency !== 'lease') {
+    throw new ConfigError(`--read-consistency: expected linearizable or lease, got '${String(c.readConsistency)}'`);
+  }
+  if (c.readConsistency === 'lease' && c.leaseReads !== true) throw new ConfigError('--read-consistency lease needs --lease-reads (on every member): without it every read takes a ReadIndex round');
+  if (c.maxClockDriftPpm !== undefined && (!Number.isSafeInteger(c.maxClockDriftPpm) || c.maxClockDriftPpm < 0 || c.maxClockDriftPpm > 100_000)) {
+    throw new ConfigError(`--max-clock-drift-ppm: expected an integer from 0 to 100000 (parts per million), got '${String(c.maxClockDriftPpm)}'`);
   }
   if (c.join !== undefined) {
     let u: URL | null = null;

@@ -139,6 +139,7 @@ export class NodeMetrics {
     gauge('tsraft_applied_index', 'Index applied (handed to the state machine)', (n) => n.status().appliedIndex);
     gauge('tsraft_last_index', 'Last log index', (n) => n.status().lastIndex);
     gauge('tsraft_is_leader', '1 if this node is the leader', (n) => (n.isLeader() ? 1 : 0));
+    gauge('tsraft_lease_reads_served', 'Reads this node answered from its leader lease, without a heartbeat round, since it started (--lease-reads)', (n) => n.leaseReadsServed);
     new Gauge({
       name: 'tsraft_index_progress',
       help: 'Internal: keeps the commit and apply counters current',

@@ -351,7 +351,7 @@ export class TsraftServer {
         // when it returns, and a leader that lost its majority must step down rather than keep accepting
         // writes it cannot commit. The configuration may override the timing.
         profile: 'production',
-        options: { tickMs: cfg.tickMs, heartbeatTicks: cfg.heartbeatTicks, electionTicks: cfg.electionTicks },
+        options: { tickMs: cfg.tickMs, heartbeatTicks: cfg.heartbeatTicks, electionTicks: cfg.electionTicks, leaseReads: cfg.leaseReads, maxClockDriftPpm: cfg.maxClockDriftPpm },
         storage: metrics.timeStorage(storage),
         transport,
         clock,
@@ -465,6 +465,7 @@ export class TsraftServer {
         stopping: () => health.stopping,
         limits: { maxConnections: cap, headersTimeoutMs: cfg.headerTimeoutMs, bodyIdleTimeoutMs: cfg.bodyTimeoutMs },
         onConnectionRefused: () => metrics.apiConnectionsRefused.inc(),
+        readConsistency: cfg.readConsistency,
       });
       const server = http;
       await new Promise<void>((resolve, reject) => {

@@ -181,7 +181,8 @@ export function describeStats(t: SimulationStats): string {
     `partitions ${t.partitions}, pauses ${t.pauses}, clock jumps ${t.clockJumps}, byte flips ${t.byteFlips} (refused starts ${t.refusedStarts}), ` +
     `leader changes ${t.leaderChanges}, snapshots taken ${t.snapshotsTaken}, snapshot installs ${t.snapshotInstalls}, ` +
     `client operations ${t.opsCompleted}, entries committed ${t.committed}, messages ${t.messagesSent} (dropped ${t.messagesDropped}, duplicated ${t.messagesDuplicated}), ` +
-    `membership: adds ${t.adds}, promotions ${t.promotions}, removes ${t.removes} (of the leader ${t.leaderRemovals}), replacements ${t.replacements}, transfers ${t.transfers} (changes refused ${t.changesRefused})`
+    `membership: adds ${t.adds}, promotions ${t.promotions}, removes ${t.removes} (of the leader ${t.leaderRemovals}), replacements ${t.replacements}, transfers ${t.transfers} (changes refused ${t.changesRefused})` +
+    (t.leaseReads > 0 ? `, lease reads ${t.leaseReads}` : '')
   );
 }
 

@@ -73,6 +73,8 @@ export interface SimulationStats {
   transfers: number;
   /** Proposals the leader refused with a ConfChangeError (another change in flight, and so on). */
   changesRefused: number;
+  /** Reads a leader answered from its lease (the lease profile). */
+  leaseReads: number;
 }
 
 /** Zero of every count. */
@@ -105,6 +107,7 @@ export function emptyStats(): SimulationStats {
     replacements: 0,
     transfers: 0,
     changesRefused: 0,
+    leaseReads: 0,
   };
 }
 
@@ -268,7 +271,9 @@ class Simulation {
     this.config = {
       tuning: {
         preVote: drawR.float() < 0.7,
-        checkQuorum: drawR.float() < 0.7,
+        // Lease reads need check quorum; their drift bound is the drift this run's clocks have.
+        checkQuorum: drawR.float() < 0.7 || profile === 'lease',
+        ...(profile === 'lease' && { leaseReads: true, maxClockDriftPpm: this.plan.driftPpm }),
         // Membership changes need the election no-op (the core refuses them without it).
         noopOnElection: drawR.float() < 0.9 || this.membership.on,
         maxInflight: 1 + drawR.int(16),
@@ -316,7 +321,8 @@ class Simulation {
     const t = this.config.tuning;
     this.summary =
       `${this.n} node(s), ${profile}: ${kinds.length > 0 ? kinds.join(', ') : 'no faults'}; ` +
-      `preVote ${t.preVote ? 'on' : 'off'}, checkQuorum ${t.checkQuorum ? 'on' : 'off'}, noop ${t.noopOnElection ? 'on' : 'off'}`;
+      `preVote ${t.preVote ? 'on' : 'off'}, checkQuorum ${t.checkQuorum ? 'on' : 'off'}, noop ${t.noopOnElection ? 'on' : 'off'}` +
+      (t.leaseReads === true ? `, lease reads (drift bound ${t.maxClockDriftPpm} ppm)` : '');
   }
 
   trace(line: string): void {
@@ -479,6 +485,7 @@ class Simulation {
   /** Power loss: the process dies, the disk keeps what it synced (maybe a torn tail). */
   kill(n: SimNode, crashDisk = true): void {
     if (n.status !== 'up') return;
+    this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
     n.raft?.stop();
     n.replica?.stop();
     n.raft = null;
@@ -633,6 +640,9 @@ class Simulation {
     const n = up[r.int(up.length)]!;
     const ms = (r.float() < 0.5 ? -1 : 1) * (0.5 + 2.5 * r.float()) * ELECTION_MS;
     this.stats.clockJumps++;
+    // With lease reads, ticks come from a monotonic clock (the server's timers and performance.now are):
+    // a step of the wall clock does not reach them. A jump of the tick clock is a drift beyond any bound.
+    if (this.profile === 'lease') return this.trace(`fault: node ${n.id}'s wall clock jumps ${ms.toFixed(0)} ms (its monotonic tick clock does not)`);
     this.trace(`fault: node ${n.id}'s clock jumps ${ms.toFixed(0)} ms`);
     n.clock.jump(ms);
   }
@@ -696,7 +706,8 @@ class Simulation {
     };
     const n = ids.length;
     const majority = Math.floor(n / 2) + 1;
-    switch (r.int(8)) {
+    // The lease profile isolates the leader half the time: the case a lease must get right.
+    switch (this.profile === 'lease' && r.float() < 0.5 ? 4 : r.int(8)) {
       case 0:
         return { name: 'healed', cuts: [] };
       case 1: {
@@ -905,6 +916,7 @@ class Simulation {
   /** A removed node's process stops and its machine is gone: it never restarts. */
   private retire(n: SimNode): void {
     if (n.status === 'up') {
+      this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
       n.raft?.stop();
       n.replica?.stop();
       n.raft = null;
@@ -926,7 +938,7 @@ class Simulation {
     const until = this.sched.now() + faultMs;
     const clientCount = 1 + r.int(5);
     const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
-    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink };
+    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink, ...(this.profile === 'lease' && { readConsistency: 'lease' as const, spreadReads: true }) };
     const clients = Array.from({ length: clientCount }, (_, i) => new SimClient(`c${i}`, env, r.fork(), keys));
     // Aim to issue the quota in the first half of the fault phase: faults slow clients down.
     const thinkMs = (faultMs * clientCount) / Math.max(1, this.opsTotal) / 2;
@@ -982,6 +994,7 @@ class Simulation {
     this.stats.messagesSent = this.net.stats.sent;
     this.stats.messagesDropped = this.net.stats.dropped;
     this.stats.messagesDuplicated = this.net.stats.duplicated;
+    for (const n of this.nodes) this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
   }
 
   digest(): string {

@@ -9,6 +9,8 @@ export const PROFILES = {
   crash: 'crashes and restarts only (unsynced writes lost, torn tails)',
   all: 'every fault kind at once',
   membership: "swarm's faults, and always the membership nemesis (add, promote, remove, replace, transfer leadership)",
+  lease:
+    "swarm's faults (and nemesis), with lease reads: check quorum on, clients read with consistency=lease from any node, every run has clock drift and the nodes' drift bound is the drawn drift, partitions come four times as often and isolate the leader half the time; clock jumps move the wall clock only (the tick driver is monotonic, as Node's timers are)",
 } as const;
 export type ProfileName = keyof typeof PROFILES;
 
@@ -46,8 +48,8 @@ export interface FaultPlan {
 
 /** The fault plan of a run: the profile decides which kinds, the seed decides which and how hard. */
 export function drawPlan(profile: ProfileName, r: Random, nodes: number): FaultPlan {
-  // The membership profile draws its faults exactly as swarm does.
-  const swarmLike = profile === 'swarm' || profile === 'membership';
+  // The membership and lease profiles draw their faults exactly as swarm does.
+  const swarmLike = profile === 'swarm' || profile === 'membership' || profile === 'lease';
   const on = (p = 0.5): boolean => (profile === 'all' ? true : swarmLike ? r.float() < p : false);
   const net = profile === 'network' || on();
   const crashy = profile === 'crash' || on();
@@ -58,14 +60,16 @@ export function drawPlan(profile: ProfileName, r: Random, nodes: number): FaultP
   const lo = 1000 + r.int(4000);
   return {
     link,
-    partitions: net && (!swarmLike || r.float() < 0.7),
-    partitionMs: [lo, lo + r.int(10_000)],
+    // A lease is tested when its leader is cut off: the lease profile always has partitions, four times as often.
+    partitions: (net && (!swarmLike || r.float() < 0.7)) || profile === 'lease',
+    partitionMs: profile === 'lease' ? [lo / 4, (lo + r.int(10_000)) / 4] : [lo, lo + r.int(10_000)],
     crashes: crashy,
     crashAll: crashy && r.float() < 0.3,
     restartMs: [100, 300 + r.int(3000)],
     tornWrite: r.float(),
     pauses: on(0.4),
-    driftPpm: on(0.4) ? r.int(1001) : 0,
+    // Lease reads are only safe within a drift bound: their profile always has drift, to test the bound.
+    driftPpm: on(0.4) || profile === 'lease' ? r.int(1001) : 0,
     jumps: on(0.3),
     slowFsyncMs: on(0.3) ? 1 + r.int(20) : 0,
     byteFlip: nodes >= 3 && (crashy || profile === 'all') && r.float() < 0.25,
@@ -90,7 +94,7 @@ export interface MembershipPlan {
 
 /** Swarm turns the nemesis on in some runs; the membership profile in all. */
 export function drawMembership(profile: ProfileName, r: Random): MembershipPlan {
-  const on = profile === 'membership' || (profile === 'swarm' && r.float() < 0.3);
+  const on = profile === 'membership' || ((profile === 'swarm' || profile === 'lease') && r.float() < 0.3);
   return {
     on,
     everyMs: 150 + r.int(900),

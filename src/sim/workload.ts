@@ -1,6 +1,6 @@
 import type { HistoryOp } from '../check/history.js';
 import { KvInputError, KvSessionError, type Session } from '../kv/commands.js';
-import type { KvService } from '../kv/service.js';
+import type { Consistency, KvService } from '../kv/service.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -18,6 +18,10 @@ export interface ClientEnv {
   call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>>;
   readonly history: HistoryOp[];
   readonly trace: ((line: string) => void) | undefined;
+  /** How reads are served (default linearizable, by ReadIndex). */
+  readonly readConsistency?: Consistency;
+  /** Each read goes first to a node drawn at random, not to the one that answered last: old leaders get reads too. */
+  readonly spreadReads?: boolean;
 }
 
 /** One client operation, before it is sent. */
@@ -85,9 +89,13 @@ export class SimClient {
     this.pending++;
     this.env.trace?.(`client ${this.name} call ${describe(op)}${session ? ` seq ${session.seq}` : ''}`);
     let backoff = 10;
+    if (op.op === 'get' && this.env.spreadReads === true) {
+      const ids = this.env.nodeIds();
+      this.guess = ids[this.random.int(ids.length)]!;
+    }
     for (;;) {
       const node = this.guess;
-      const r = await this.env.call(node, (kv) => send(kv, op, session), CALL_TIMEOUT_MS);
+      const r = await this.env.call(node, (kv) => send(kv, op, session, this.env.readConsistency), CALL_TIMEOUT_MS);
       if (r.kind === 'ok') {
         const ret = this.env.clock.now();
         this.pending--;
@@ -133,10 +141,10 @@ interface Answer {
   readonly current?: string | null;
 }
 
-async function send(kv: KvService, op: Op, session: Session | undefined): Promise<Answer> {
+async function send(kv: KvService, op: Op, session: Session | undefined, consistency: Consistency | undefined): Promise<Answer> {
   switch (op.op) {
     case 'get': {
-      const item = await kv.get(op.key);
+      const item = await kv.get(op.key, consistency);
       return { output: item?.value ?? null, revision: 0 };
     }
     case 'put':

@@ -239,7 +239,7 @@ export function validateMessage(x: unknown): Message {
         index: f.int('index'),
       } satisfies SnapRespMsg;
     case MessageType.ReadIndex:
-      return { type, term, from, to, ctx: f.int('ctx') } satisfies ReadIndexMsg;
+      return { type, term, from, to, ctx: f.int('ctx'), ...(f.raw('lease') !== undefined && { lease: f.bool('lease') }) } satisfies ReadIndexMsg;
     case MessageType.ReadIndexResp:
       // -1: the leader refused the read (it is not the leader any more).
       return { type, term, from, to, ctx: f.int('ctx'), index: f.int('index', -1) } satisfies ReadIndexRespMsg;

@@ -22,6 +22,7 @@ export const CANARIES = {
   'learner-counts': "a learner's vote and acknowledgement count toward quorums",
   'removed-ack-counts': "a removed voter's acknowledgement still counts toward commitment",
   'transfer-not-up-to-date': 'a leadership transfer target campaigns before it is up to date',
+  'lease-outlives-bound': 'a leader lease lasts the longest election timeout, beyond the bound that keeps followers from voting',
 } as const;
 
 export type CanaryName = keyof typeof CANARIES;

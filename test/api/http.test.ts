@@ -63,6 +63,9 @@ test('put, get, append, cas, delete and list, on the leader and on a follower (w
     assert.equal(miss.json['current'], 'ab');
     assert.equal((await http(`${base}/v1/kv/${enc}`, 'PUT', { value: 'c', prevValue: 'ab' })).status, 200);
     assert.equal((await http(`${base}/v1/kv/${enc}?consistency=stale`, 'GET')).status, 200);
+    // Lease reads are off on these servers: a lease read is an ordinary ReadIndex read.
+    assert.equal((await http(`${base}/v1/kv/${enc}?consistency=lease`, 'GET')).json['value'], 'c');
+    assert.ok(servers.every((s) => s.node.leaseReadsServed === 0));
     const list = await http(`${base}/v1/kv?prefix=${encodeURIComponent(k.slice(0, 5))}`, 'GET');
     assert.deepEqual(
       (list.json['items'] as { key: string; value: string }[]).map((i) => [i.key, i.value]),

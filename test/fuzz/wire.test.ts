@@ -233,8 +233,8 @@ function at(root: unknown, p: Path): { parent: Record<string | number, unknown>;
   return { parent, key: p[p.length - 1]! };
 }
 
-/** Fields a message may lack: `transfer` of a vote, a snapshot's configuration. */
-const OPTIONAL = new Set(['transfer', 'conf']);
+/** Fields a message may lack: `transfer` of a vote, `lease` of a read index, a snapshot's configuration. */
+const OPTIONAL = new Set(['transfer', 'lease', 'conf']);
 
 type Mutation = { kind: 'delete' } | { kind: 'replace'; value: unknown } | { kind: 'extra'; key: string; value: unknown };
 
@@ -283,7 +283,7 @@ function assertClean(m: Message): void {
     [MessageType.HeartbeatResp]: ['ctx'],
     [MessageType.Snap]: ['meta', 'offset', 'data', 'size'],
     [MessageType.SnapResp]: ['snapIndex', 'offset', 'done', 'index'],
-    [MessageType.ReadIndex]: ['ctx'],
+    [MessageType.ReadIndex]: ['ctx', 'lease'],
     [MessageType.ReadIndexResp]: ['ctx', 'index'],
     [MessageType.Prop]: ['data'],
     [MessageType.PreVote]: ['lastIndex', 'lastTerm'],
@@ -367,7 +367,7 @@ test('fuzz message-mutation: a mutated valid message is refused with MessageVali
 });
 
 /** Objects shaped like messages: known keys with random values, to reach the validator's inner checks. */
-const KEYS = ['type', 'term', 'from', 'to', 'lastIndex', 'lastTerm', 'transfer', 'granted', 'prevIndex', 'prevTerm', 'entries', 'commit', 'success', 'index', 'hintTerm', 'hintIndex', 'ctx', 'meta', 'offset', 'data', 'size', 'snapIndex', 'done'];
+const KEYS = ['type', 'term', 'from', 'to', 'lastIndex', 'lastTerm', 'transfer', 'lease', 'granted', 'prevIndex', 'prevTerm', 'entries', 'commit', 'success', 'index', 'hintTerm', 'hintIndex', 'ctx', 'meta', 'offset', 'data', 'size', 'snapIndex', 'done'];
 const fieldValueArb: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 5, arbitrary: fc.nat(20) },
   { weight: 2, arbitrary: evilArb },

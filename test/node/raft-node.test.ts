@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { resolveNodeOptions } from '../../src/core/config.js';
 import { EntryType, MessageType, type AppMsg, type Entry, type Message, type VoteMsg } from '../../src/core/types.js';
 import { RaftNode, type ApplyItem } from '../../src/node/raft-node.js';
+import { NodeClock } from '../../src/sim/node-clock.js';
 import { Scheduler } from '../../src/sim/scheduler.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { EMPTY_STATE, type LogStorage, type StorageState, type StorageUpdate } from '../../src/storage/types.js';
@@ -308,6 +309,58 @@ test('committed entries reach the state machine while the write of newer entries
     st.pending.shift()!.release();
     await s.sleep(50);
     assert.ok(applied.includes(b.index));
+    for (const n of nodes) n.stop();
+  });
+});
+
+test('with lease reads, a leader whose timers fired late ticks up to its clock before a lease read: a pause cannot stretch its lease', async () => {
+  const s = new Scheduler();
+  const rnd = new SeededRandom(7);
+  const ids = [0, 1, 2];
+  const clocks = ids.map(() => new NodeClock(s));
+  const nodes: RaftNode[] = [];
+  let cut: number | null = null;
+  for (const id of ids) {
+    nodes.push(
+      new RaftNode({
+        id,
+        voters: ids,
+        storage: new MemoryStorage(),
+        initialState: EMPTY_STATE,
+        clock: clocks[id]!,
+        random: rnd.fork(),
+        transport: {
+          send: (m) => {
+            if (m.from === cut || m.to === cut) return;
+            s.setTimer(1, () => nodes[m.to]!.step(m));
+          },
+        },
+        ...NODE_OPTIONS,
+        checkQuorum: true,
+        leaseReads: true,
+        maxClockDriftPpm: 0,
+      }),
+    );
+  }
+  await s.run(async () => {
+    while (!nodes.some((n) => n.isLeader())) await s.sleep(10);
+    const leader = nodes.find((n) => n.isLeader())!;
+    await s.sleep(500); // the election no-op commits, heartbeat rounds are answered
+    const applied = await leader.readIndex({ lease: true });
+    assert.equal(leader.leaseReadsServed, 1, 'a live leader answers from its lease');
+    assert.ok(applied >= 1);
+    // The leader's process stops for three election timeouts: its timers wait, its clock runs on.
+    // The others cannot hear it and elect another leader meanwhile.
+    cut = leader.id;
+    clocks[leader.id]!.pause();
+    await s.sleep(3 * NODE_OPTIONS.electionTicks * NODE_OPTIONS.tickMs);
+    assert.ok(nodes.some((n) => n !== leader && n.isLeader()), 'another leader was elected');
+    // Before any late timer runs, a lease read: the ticks its clock says are due come first.
+    const read = leader.readIndex({ lease: true });
+    read.catch(() => {});
+    assert.equal(leader.leaseReadsServed, 1, 'the lease had expired: no read from it');
+    assert.equal(leader.isLeader(), false, 'and the ticks it caught up with made it step down (check quorum)');
+    await assert.rejects(read);
     for (const n of nodes) n.stop();
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator in CI: a thousand seeded fault schedules
- * against whole clusters, two hundred of the membership profile, every seed that ever found a bug, the determinism
+ * against whole clusters, two hundred of the membership profile, two hundred of the lease profile, every seed that ever found a bug, the determinism
  * self-check, and every planted bug caught at the seed that first caught it.
  * Seeds per second are reported as a diagnostic (`npm run sim` measures more).
  */
@@ -73,6 +73,25 @@ test(`${MEMBERSHIP_SEEDS} seeds of the membership profile: adds, promotions, rem
     for (const k of ['adds', 'promotions', 'removes', 'leaderRemovals', 'replacements', 'transfers'] as const) {
       assert.ok(totals[k] > MEMBERSHIP_SEEDS / 4, `only ${totals[k]} ${k} in ${MEMBERSHIP_SEEDS} seeds`);
     }
+  }
+});
+
+const LEASE_SEEDS = Number(process.env['TSRAFT_SIM_LEASE_SEEDS'] ?? 200);
+
+test(`${LEASE_SEEDS} seeds of the lease profile: lease reads stay linearizable with every clock within the configured drift`, async (t) => {
+  const seeds = Array.from({ length: LEASE_SEEDS }, (_, i) => i + 1);
+  const results = await runSeeds(seeds, { profile: 'lease' }, WORKERS);
+  const totals = emptyStats();
+  for (const r of results) addStats(totals, r.result.stats);
+  t.diagnostic(`covered: ${describeStats(totals)}`);
+  assert.deepEqual(
+    results.filter((r) => !r.result.ok).map((r) => `seed ${r.result.seed}: ${r.result.failure!.check}: ${r.result.failure!.message.split('\n')[0]} (replay: npm run sim -- --seed ${r.result.seed} --trace --profile lease)`),
+    [],
+  );
+  if (LEASE_SEEDS >= 200) {
+    // Most reads must really be lease reads, under the faults that test a lease.
+    assert.ok(totals.leaseReads > LEASE_SEEDS * 10, `only ${totals.leaseReads} lease reads`);
+    for (const k of ['partitions', 'pauses', 'crashes', 'leaderChanges', 'transfers'] as const) assert.ok(totals[k] > LEASE_SEEDS / 10, `only ${totals[k]} ${k}`);
   }
 });
 

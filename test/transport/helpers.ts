@@ -44,6 +44,7 @@ export function oneOfEach(from: NodeId, to: NodeId, seed = 1, snapBytes = 1000):
     { type: MessageType.SnapResp, term, from, to, snapIndex: 100, offset: 1000, done: false, index: 0 },
     { type: MessageType.SnapResp, term, from, to, snapIndex: 100, offset: 1010, done: true, index: 100 },
     { type: MessageType.ReadIndex, term, from, to, ctx: 42 + seed },
+    { type: MessageType.ReadIndex, term, from, to, ctx: 44 + seed, lease: true },
     { type: MessageType.ReadIndexResp, term, from, to, ctx: 42 + seed, index: 99 },
     { type: MessageType.ReadIndexResp, term, from, to, ctx: 43 + seed, index: -1 },
     { type: MessageType.Prop, term, from, to, data: [pattern(40, seed + 3), new Uint8Array(0)] },

@@ -82,7 +82,7 @@ test('random well-formed messages are accepted', () => {
         size: 0,
       })),
     fc.record({ ...base, snapIndex: n, offset: n, done: fc.boolean(), index: n }).map((r): Message => ({ type: MessageType.SnapResp, ...r })),
-    fc.record({ ...base, ctx: n }).map((r): Message => ({ type: MessageType.ReadIndex, ...r })),
+    fc.record({ ...base, ctx: n, lease: fc.boolean() }, { requiredKeys: ['term', 'from', 'to', 'ctx'] }).map((r): Message => ({ type: MessageType.ReadIndex, ...r })),
     fc.record({ ...base, ctx: n, index: fc.integer({ min: -1, max: 1e12 }) }).map((r): Message => ({ type: MessageType.ReadIndexResp, ...r })),
   );
   checkProperty(
@@ -98,9 +98,9 @@ test('random well-formed messages are accepted', () => {
 test('a missing field is named, for every field of every type', () => {
   for (const m of oneOfEach(1, 2)) {
     for (const key of Object.keys(m)) {
-      // Optional: a vote's transfer flag (absent = false).
-      if (key === 'transfer') {
-        assert.equal((validateMessage(withField(m, key, undefined)) as { transfer?: boolean }).transfer, undefined);
+      // Optional: a vote's transfer flag and a read index's lease flag (absent = false).
+      if (key === 'transfer' || key === 'lease') {
+        assert.equal((validateMessage(withField(m, key, undefined)) as { transfer?: boolean; lease?: boolean })[key], undefined);
         continue;
       }
       // A missing `type` is reported as a bad type; any other field by its own name.
@@ -128,6 +128,7 @@ test('wrong types are named', () => {
   rejects(withField(byType(MessageType.ReadIndex), 'ctx', true), 'ctx');
   rejects(withField(byType(MessageType.Vote), 'type', 15), 'type', /message type/);
   rejects(withField(byType(MessageType.Vote), 'transfer', 1), 'transfer', /boolean/);
+  rejects({ ...byType(MessageType.ReadIndex), lease: 'yes' }, 'lease', /boolean/);
   const snapMsg = byType(MessageType.Snap) as Extract<Message, { type: 7 }>;
   const conf = { voters: [1, 2], outgoing: [], learners: [3], context: { '3': 'n3' } };
   assert.deepEqual((validateMessage({ ...snapMsg, meta: { ...snapMsg.meta, conf } }) as typeof snapMsg).meta.conf, conf);
