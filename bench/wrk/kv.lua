@@ -4,6 +4,7 @@
 --   WRK_OP      put | get
 --   WRK_KEYS    number of keys (default 100000): keys key000000 .. key099999, picked at random
 --   WRK_VALUE_BYTES  value size (default 256)
+--   WRK_READ_QUERY   tsraft only: a query string for reads, e.g. "?consistency=lease"
 -- tsraft: PUT /v1/kv/{key} {"value": "..."} and GET /v1/kv/{key} (linearizable by default).
 -- etcd:   POST /v3/kv/put {"key": b64, "value": b64} and POST /v3/kv/range {"key": b64}
 --         (linearizable by default), through etcd's v3 JSON gateway.
@@ -14,6 +15,7 @@ local system = os.getenv("WRK_SYSTEM") or "tsraft"
 local op = os.getenv("WRK_OP") or "put"
 local nkeys = tonumber(os.getenv("WRK_KEYS") or "100000")
 local vbytes = tonumber(os.getenv("WRK_VALUE_BYTES") or "256")
+local read_query = os.getenv("WRK_READ_QUERY") or ""
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function b64(s)
@@ -61,7 +63,7 @@ function request()
   if op == "put" then
     return wrk.format("PUT", "/v1/kv/" .. k, headers, tsraft_body)
   end
-  return wrk.format("GET", "/v1/kv/" .. k)
+  return wrk.format("GET", "/v1/kv/" .. k .. read_query)
 end
 
 function done(summary, latency, requests)
