@@ -448,13 +448,15 @@ async function profileMain(): Promise<void> {
     const apis = ts.nodes.map((n) => n.api);
     const loop0 = await scrapeAll(apis);
     const cpu0 = cpuSeconds(ts.pids);
+    const m0 = machineCpuSeconds();
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const w = await wrk('tsraft', 'put', CONNECTIONS, port, SECONDS);
     const toUs = Number(process.hrtime.bigint() / 1000n);
     const cpu = cpuSeconds(ts.pids) - cpu0;
+    const m = machineCpuSeconds() - m0;
     const loop1 = await scrapeAll(apis);
     const loop = loop0.has(port) && loop1.has(port) ? rowEventLoop(loop0.get(port)!, loop1.get(port)!) : undefined;
-    const row = rowFromWrk(w, { round: 1, system: 'tsraft', op: 'put', connections: CONNECTIONS, cpuSeconds: cpu, otherCpuSeconds: 0, machineCpuSeconds: 0, ...(loop !== undefined && { loop }) });
+    const row = rowFromWrk(w, { round: 1, system: 'tsraft', op: 'put', connections: CONNECTIONS, cpuSeconds: cpu, otherCpuSeconds: 0, machineCpuSeconds: m, ...(loop !== undefined && { loop }) });
     console.log(`${rowLine(row)}  (under the profiler)`);
     // SIGTERM, so every node writes its profile as it exits.
     const stopped = ts;
