@@ -16,8 +16,8 @@ export interface EventLoopFigures {
   readonly gcSeconds: number;
 }
 
-/** The value of an unlabelled gauge in a Prometheus text exposition; NaN if absent. */
-function gauge(text: string, name: string): number {
+/** The value of a gauge (its first series) in a Prometheus text exposition; NaN if absent. */
+export function gauge(text: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([^\\s]+)`, 'm').exec(text);
   return m === null ? NaN : Number(m[1]);
 }
@@ -37,4 +37,11 @@ export async function scrapeEventLoop(port: number): Promise<EventLoopFigures> {
   const r = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
   if (r.status !== 200) throw new Error(`GET /metrics on port ${port}: ${r.status}`);
   return parseEventLoopFigures(await r.text());
+}
+
+/** A node's V8 heap (used and total) and external memory in MiB, from its /metrics; NaN where absent. */
+export async function scrapeHeap(port: number): Promise<{ heapUsedMiB: number; heapTotalMiB: number; externalMiB: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const mib = (name: string): number => Math.round(gauge(text, name) / 2 ** 20);
+  return { heapUsedMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
 }

@@ -30,6 +30,7 @@ import { freePort } from './cluster.js';
 import { startEtcd, type EtcdCluster } from './etcd.js';
 import { children, dirs, haveEtcdTools, killAllNow, rssMiB, sleep, stopChildrenOnExit, version } from './procs.js';
 import { writeAtLeast } from './wrk.js';
+import { scrapeHeap } from './event-loop.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const WRITES = Number(process.env['BENCH_WRITES'] ?? 1_000_000);
@@ -192,6 +193,8 @@ interface MemoryPoint {
   readonly leaderRssMiB: number;
   /** etcd: the leader's backend database size in MiB. */
   readonly dbMiB?: number;
+  /** tsraft: the leader's V8 heap and external memory (from its /metrics; scraping it resets nothing counted here). */
+  readonly leaderHeap?: { heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
 }
 
 async function etcdPoint(et: EtcdCluster, step: number, when: string, writes: number, extra: Partial<MemoryPoint> = {}): Promise<MemoryPoint> {
@@ -205,13 +208,15 @@ async function memory(c: Cluster): Promise<MemoryPoint[]> {
   const points: MemoryPoint[] = [];
   const tsPoint = async (step: number, when: string, writes: number, extra: Partial<MemoryPoint> = {}): Promise<MemoryPoint> => {
     const l = await c.leader();
-    return { system: 'tsraft', step, when, writes, ...extra, rssMiB: c.rss(l), leaderRssMiB: rssMiB(l.proc!.pid!) };
+    const leaderHeap = await scrapeHeap(l.api).catch(() => undefined);
+    return { system: 'tsraft', step, when, writes, ...extra, rssMiB: c.rss(l), leaderRssMiB: rssMiB(l.proc!.pid!), ...(leaderHeap !== undefined && { leaderHeap }) };
   };
   const show = (p: MemoryPoint): void => {
     points.push(p);
     console.log(
       `${p.system.padEnd(6)} ${p.when.padEnd(24)} RSS ${JSON.stringify(p.rssMiB)} MiB` +
         (p.dbMiB !== undefined ? `, db ${p.dbMiB} MiB` : '') +
+        (p.leaderHeap !== undefined ? `, leader heap ${p.leaderHeap.heapUsedMiB} used / ${p.leaderHeap.heapTotalMiB} MiB, external ${p.leaderHeap.externalMiB} MiB` : '') +
         (p.writesPerSec !== undefined ? ` (${p.writesPerSec.toLocaleString('en-US')} writes/s, ${p.errors} errors)` : ''),
     );
   };
