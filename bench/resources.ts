@@ -7,7 +7,8 @@
  *     to a 3-member etcd (bench/etcd.ts: its default settings, snapshots every 100,000 entries,
  *     no auto-compaction), its members' VmRSS and database size. Both driven by wrk with
  *     bench/wrk/kv.lua at BENCH_CONNECTIONS (default 64) until the count is acknowledged.
- *     BENCH_ETCD=0 leaves etcd out; by default it is in when etcd and wrk are installed.
+ *     Each system's RSS is taken right after its writes and again BENCH_SETTLE_SECONDS (default
+ *     10) later. BENCH_ETCD=0 leaves etcd out; by default it is in when etcd and wrk are installed.
  *   - restart with snapshots: a follower of that cluster (its log compacted every 16 MiB)
  *     stopped with SIGTERM and started again: time from the spawn to its first /v1/status
  *     answer, and to applying everything the leader had committed;
@@ -37,6 +38,7 @@ const WRITES = Number(process.env['BENCH_WRITES'] ?? 1_000_000);
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
 const RESTART_ENTRIES = Number(process.env['BENCH_RESTART_ENTRIES'] ?? 1_000_000);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
+const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 10);
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'memory,restart,failover,restart-long').split(',').map((p) => p.trim()));
 const WITH_ETCD = process.env['BENCH_ETCD'] === '0' ? false : process.env['BENCH_ETCD'] === '1' ? true : haveEtcdTools();
 const KEYS = 100_000;
@@ -195,6 +197,8 @@ interface MemoryPoint {
   readonly dbMiB?: number;
   /** tsraft: the leader's V8 heap and external memory (from its /metrics; scraping it resets nothing counted here). */
   readonly leaderHeap?: { heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
+  /** The same, BENCH_SETTLE_SECONDS after the writes stopped (a runtime gives back memory once idle). */
+  readonly settled?: { readonly rssMiB: Record<string, number>; readonly leaderRssMiB: number; readonly leaderHeap?: { heapUsedMiB: number; heapTotalMiB: number; externalMiB: number } };
 }
 
 async function etcdPoint(et: EtcdCluster, step: number, when: string, writes: number, extra: Partial<MemoryPoint> = {}): Promise<MemoryPoint> {
@@ -217,7 +221,8 @@ async function memory(c: Cluster): Promise<MemoryPoint[]> {
       `${p.system.padEnd(6)} ${p.when.padEnd(24)} RSS ${JSON.stringify(p.rssMiB)} MiB` +
         (p.dbMiB !== undefined ? `, db ${p.dbMiB} MiB` : '') +
         (p.leaderHeap !== undefined ? `, leader heap ${p.leaderHeap.heapUsedMiB} used / ${p.leaderHeap.heapTotalMiB} MiB, external ${p.leaderHeap.externalMiB} MiB` : '') +
-        (p.writesPerSec !== undefined ? ` (${p.writesPerSec.toLocaleString('en-US')} writes/s, ${p.errors} errors)` : ''),
+        (p.writesPerSec !== undefined ? ` (${p.writesPerSec.toLocaleString('en-US')} writes/s, ${p.errors} errors)` : '') +
+        (p.settled !== undefined ? `; ${SETTLE_SECONDS} s later RSS ${JSON.stringify(p.settled.rssMiB)} MiB` + (p.settled.leaderHeap !== undefined ? `, leader heap ${p.settled.leaderHeap.heapUsedMiB} used / ${p.settled.leaderHeap.heapTotalMiB} MiB` : '') : ''),
     );
   };
   let et: EtcdCluster | undefined;
@@ -234,7 +239,11 @@ async function memory(c: Cluster): Promise<MemoryPoint[]> {
         total[system] += r.writes;
         const when = `after ${total[system].toLocaleString('en-US')} writes`;
         const extra = { writesPerSec: Math.round(r.writes / r.seconds), errors: r.errors };
-        show(system === 'tsraft' ? await tsPoint(round, when, total[system], extra) : await etcdPoint(et!, round, when, total[system], extra));
+        const point = (): Promise<MemoryPoint> => (system === 'tsraft' ? tsPoint(round, when, total[system], extra) : etcdPoint(et!, round, when, total[system], extra));
+        const first = await point();
+        await sleep(SETTLE_SECONDS * 1000);
+        const later = await point();
+        show({ ...first, settled: { rssMiB: later.rssMiB, leaderRssMiB: later.leaderRssMiB, ...(later.leaderHeap !== undefined && { leaderHeap: later.leaderHeap }) } });
       }
     }
   } finally {
@@ -351,11 +360,12 @@ async function main(): Promise<void> {
         out['memory'] = points;
         save();
         const rows = points.filter((p) => p.system === 'tsraft');
-        console.log('\n| | tsraft writes | tsraft leader RSS | etcd writes | etcd leader RSS | etcd leader db |\n|---|---:|---:|---:|---:|---:|');
+        console.log(`\n| | tsraft writes | tsraft leader RSS (${SETTLE_SECONDS} s later) | etcd writes | etcd leader RSS (${SETTLE_SECONDS} s later) | etcd leader db |\n|---|---:|---:|---:|---:|---:|`);
         for (const p of rows) {
           const e = points.find((q) => q.system === 'etcd' && q.step === p.step);
           const fmt = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toLocaleString('en-US'));
-          console.log(`| ${p.step === 0 ? 'idle' : `step ${p.step}`} | ${fmt(p.writes)} | ${fmt(p.leaderRssMiB)} MiB | ${fmt(e?.writes)} | ${fmt(e?.leaderRssMiB)} MiB | ${fmt(e?.dbMiB)} MiB |`);
+          const later = (q: MemoryPoint | undefined): string => (q?.settled !== undefined ? ` (${fmt(q.settled.leaderRssMiB)})` : '');
+          console.log(`| ${p.step === 0 ? 'idle' : `step ${p.step}`} | ${fmt(p.writes)} | ${fmt(p.leaderRssMiB)}${later(p)} MiB | ${fmt(e?.writes)} | ${fmt(e?.leaderRssMiB)}${later(e)} MiB | ${fmt(e?.dbMiB)} MiB |`);
         }
         console.log('');
       }
