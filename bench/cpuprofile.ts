@@ -29,6 +29,8 @@ export interface FunctionSelfTime {
   readonly selfMs: number;
   /** Share of the busy (non-idle) time in the window, percent. */
   readonly pct: number;
+  /** Where this self time was spent from: the calling frames ("name file:line"), largest first, ms. */
+  readonly callers: readonly { readonly caller: string; readonly ms: number }[];
 }
 
 export interface FileSelfTime {
@@ -67,9 +69,16 @@ export function summarizeProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
     throw new Error('not a V8 CPU profile: nodes, samples and timeDeltas (as long as samples) are required');
   }
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+  const frameName = (id: number | undefined): string => {
+    const cf = id === undefined ? undefined : byId.get(id)?.callFrame;
+    if (cf === undefined) return '(none)';
+    return `${cf.functionName === '' ? '(anonymous)' : cf.functionName}${cf.url === '' ? '' : ` ${cf.url}:${cf.lineNumber + 1}`}`;
+  };
   const from = window.fromUs ?? -Infinity;
   const to = window.toUs ?? Infinity;
-  const fnTime = new Map<string, { functionName: string; url: string; line: number; us: number }>();
+  const fnTime = new Map<string, { functionName: string; url: string; line: number; us: number; callers: Map<string, number> }>();
   let totalUs = 0;
   let idleUs = 0;
   let counted = 0;
@@ -85,8 +94,10 @@ export function summarizeProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
     const functionName = cf.functionName === '' ? '(anonymous)' : cf.functionName;
     const line = cf.url === '' ? 0 : cf.lineNumber + 1;
     const key = `${functionName}\u0000${cf.url}\u0000${line}`;
-    const e = fnTime.get(key) ?? { functionName, url: cf.url, line, us: 0 };
+    const e = fnTime.get(key) ?? { functionName, url: cf.url, line, us: 0, callers: new Map<string, number>() };
     e.us += dur;
+    const caller = frameName(parentOf.get(node.id));
+    e.callers.set(caller, (e.callers.get(caller) ?? 0) + dur);
     fnTime.set(key, e);
     totalUs += dur;
     if (functionName === '(idle)') idleUs += dur;
@@ -96,7 +107,14 @@ export function summarizeProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
   const pct = (us: number): number => (busyUs > 0 ? (100 * us) / busyUs : 0);
   const functions = [...fnTime.values()]
     .filter((f) => f.functionName !== '(idle)')
-    .map((f) => ({ functionName: f.functionName, url: f.url, line: f.line, selfMs: f.us / 1000, pct: pct(f.us) }))
+    .map((f) => ({
+      functionName: f.functionName,
+      url: f.url,
+      line: f.line,
+      selfMs: f.us / 1000,
+      pct: pct(f.us),
+      callers: [...f.callers.entries()].map(([caller, us]) => ({ caller, ms: us / 1000 })).sort((a, b) => b.ms - a.ms),
+    }))
     .sort((a, b) => b.selfMs - a.selfMs);
   const fileTime = new Map<string, number>();
   for (const f of functions) fileTime.set(f.url === '' ? '(native)' : f.url, (fileTime.get(f.url === '' ? '(native)' : f.url) ?? 0) + f.selfMs * 1000);
@@ -124,5 +142,10 @@ export function profileTables(s: ProfileSummary, n = 25, root = ''): string {
   s.functions.slice(0, n).forEach((f, i) => out.push(`| ${i + 1} | ${f.functionName} | ${f.url === '' ? '(native)' : `${shortUrl(f.url, root)}:${f.line}`} | ${f.selfMs.toFixed(1)} | ${f.pct.toFixed(1)} |`));
   out.push('', '| file | self ms | % of busy |', '|---|---:|---:|');
   for (const f of s.files.slice(0, n)) out.push(`| ${shortUrl(f.url, root)} | ${f.selfMs.toFixed(1)} | ${f.pct.toFixed(1)} |`);
+  out.push('', 'callers of the top 5 functions (self ms by calling frame):');
+  for (const f of s.functions.slice(0, 5)) {
+    const cs = f.callers.slice(0, 4).map((c) => `${c.caller.replace(/ (\S+):(\d+)$/, (_m, u: string, l: string) => ` ${shortUrl(u, root)}:${l}`)} ${c.ms.toFixed(1)}`);
+    out.push(`- ${f.functionName}: ${cs.join('; ')}`);
+  }
   return out.join('\n');
 }

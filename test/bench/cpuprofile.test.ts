@@ -48,6 +48,16 @@ test('self time: a sample lasts until the next one (the last until endTime); one
   assert.equal(s.functions.find((f) => f.functionName === '(program)')!.line, 0);
 });
 
+test('callers: the self time of a function split by the frame that called it', () => {
+  const put = summarizeProfile(PROFILE).functions.find((f) => f.functionName === 'put')!;
+  assert.deepEqual(put.callers, [
+    { caller: `main ${APP}:1`, ms: 4 },
+    { caller: `log ${LIB}:100`, ms: 4 },
+  ]);
+  const gc = summarizeProfile(PROFILE).functions.find((f) => f.functionName === '(garbage collector)')!;
+  assert.deepEqual(gc.callers, [{ caller: '(root)', ms: 2 }]);
+});
+
 test('files: self time grouped by script, frames without a URL as (native)', () => {
   const s = summarizeProfile(PROFILE);
   assert.deepEqual(
@@ -81,4 +91,5 @@ test('tables: top functions with file:line, shortened paths', () => {
   assert.match(t, /\| 1 \| put \| dist\/src\/kv\/store\.js:10 \| 8\.0 \| 40\.0 \|/);
   assert.match(t, /\| 2 \| \(program\) \| \(native\) \| 6\.0 \| 30\.0 \|/);
   assert.doesNotMatch(t, /\| 3 \| encode/);
+  assert.match(t, /- put: main dist\/src\/kv\/store\.js:1 4\.0; log node_modules\/pino\/lib\/tools\.js:100 4\.0/);
 });
