@@ -29,7 +29,7 @@ export interface FunctionSelfTime {
   readonly selfMs: number;
   /** Share of the busy (non-idle) time in the window, percent. */
   readonly pct: number;
-  /** Where this self time was spent from: the calling frames ("name file:line"), largest first, ms. */
+  /** Where this self time was spent from: the nearest calling frame outside Node's internals ("name file:line"), largest first, ms. */
   readonly callers: readonly { readonly caller: string; readonly ms: number }[];
 }
 
@@ -71,6 +71,16 @@ export function summarizeProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parentOf = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+  // The nearest calling frame that is not Node's own (node:internal/..., or native frames other than the root):
+  // "writev called by writevGeneric" says nothing; which of tsraft's modules wrote is what matters.
+  const callerOutsideNode = (id: number): number | undefined => {
+    let p = parentOf.get(id);
+    for (;;) {
+      const cf = p === undefined ? undefined : byId.get(p)?.callFrame;
+      if (cf === undefined || !(cf.url.startsWith('node:') || (cf.url === '' && cf.functionName !== '(root)'))) return p;
+      p = parentOf.get(p!);
+    }
+  };
   const frameName = (id: number | undefined): string => {
     const cf = id === undefined ? undefined : byId.get(id)?.callFrame;
     if (cf === undefined) return '(none)';
@@ -96,7 +106,7 @@ export function summarizeProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
     const key = `${functionName}\u0000${cf.url}\u0000${line}`;
     const e = fnTime.get(key) ?? { functionName, url: cf.url, line, us: 0, callers: new Map<string, number>() };
     e.us += dur;
-    const caller = frameName(parentOf.get(node.id));
+    const caller = frameName(callerOutsideNode(node.id));
     e.callers.set(caller, (e.callers.get(caller) ?? 0) + dur);
     fnTime.set(key, e);
     totalUs += dur;
@@ -142,7 +152,7 @@ export function profileTables(s: ProfileSummary, n = 25, root = ''): string {
   s.functions.slice(0, n).forEach((f, i) => out.push(`| ${i + 1} | ${f.functionName} | ${f.url === '' ? '(native)' : `${shortUrl(f.url, root)}:${f.line}`} | ${f.selfMs.toFixed(1)} | ${f.pct.toFixed(1)} |`));
   out.push('', '| file | self ms | % of busy |', '|---|---:|---:|');
   for (const f of s.files.slice(0, n)) out.push(`| ${shortUrl(f.url, root)} | ${f.selfMs.toFixed(1)} | ${f.pct.toFixed(1)} |`);
-  out.push('', 'callers of the top 5 functions (self ms by calling frame):');
+  out.push('', "callers of the top 5 functions (self ms by the nearest calling frame outside Node's internals):");
   for (const f of s.functions.slice(0, 5)) {
     const cs = f.callers.slice(0, 4).map((c) => `${c.caller.replace(/ (\S+):(\d+)$/, (_m, u: string, l: string) => ` ${shortUrl(u, root)}:${l}`)} ${c.ms.toFixed(1)}`);
     out.push(`- ${f.functionName}: ${cs.join('; ')}`);

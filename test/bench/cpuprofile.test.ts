@@ -58,6 +58,28 @@ test('callers: the self time of a function split by the frame that called it', (
   assert.deepEqual(gc.callers, [{ caller: '(root)', ms: 2 }]);
 });
 
+test("callers skip Node's internal frames up to the first frame of the application or a library", () => {
+  const p: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 5] },
+      { id: 2, callFrame: { functionName: 'send', url: APP, lineNumber: 4 }, children: [3] },
+      { id: 3, callFrame: { functionName: 'writevGeneric', url: 'node:internal/stream_base_commons', lineNumber: 122 }, children: [4] },
+      { id: 4, callFrame: { functionName: 'writev', url: '', lineNumber: -1 } },
+      { id: 5, callFrame: { functionName: 'processTicksAndRejections', url: 'node:internal/process/task_queues', lineNumber: 60 }, children: [6] },
+      { id: 6, callFrame: { functionName: 'writev', url: '', lineNumber: -1 } },
+    ],
+    startTime: 0,
+    samples: [4, 6],
+    timeDeltas: [0, 3000],
+    endTime: 4000,
+  };
+  const writev = summarizeProfile(p).functions.find((f) => f.functionName === 'writev')!;
+  assert.deepEqual(writev.callers, [
+    { caller: `send ${APP}:5`, ms: 3 },
+    { caller: '(root)', ms: 1 },
+  ]);
+});
+
 test('files: self time grouped by script, frames without a URL as (native)', () => {
   const s = summarizeProfile(PROFILE);
   assert.deepEqual(
