@@ -99,29 +99,38 @@ export interface BenchCluster {
   readonly leaderPort: number;
   /** The PIDs of the three node processes (for CPU accounting). */
   readonly pids: readonly number[];
+  /** Every node's name, API port and PID. */
+  readonly nodes: readonly { readonly name: string; readonly api: number; readonly pid: number }[];
   /** The directory holding every node's data (deleted by stop). */
   readonly dir: string;
-  /** Stops every node and deletes the data. */
+  /** Stops every node (SIGTERM, then SIGKILL for any still running after 10 s) and deletes the data. */
   stop(): Promise<void>;
 }
 
-/** Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over mutual TLS unless `peerTls` is false. */
-export async function startCluster(opts: { readonly peerTls: boolean; readonly cli?: string }): Promise<BenchCluster> {
+/**
+ * Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over
+ * mutual TLS unless `peerTls` is false. With `cpuProfDir`, each node runs under
+ * `node --cpu-prof` and writes its profile to `cpuProfDir/<name>/` when it exits.
+ */
+export async function startCluster(opts: { readonly peerTls: boolean; readonly cli?: string; readonly cpuProfDir?: string }): Promise<BenchCluster> {
   const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cluster-'));
   const nodes: { name: string; raft: number; api: number; proc?: ChildProcess }[] = [];
   for (let i = 1; i <= 3; i++) nodes.push({ name: `n${i}`, raft: await freePort(), api: await freePort() });
   const peers = nodes.map((n) => `${n.name}=127.0.0.1:${n.raft}`).join(',');
   const certs = opts.peerTls ? await ensureClusterCerts(root, nodes.map((n) => n.name)) : null;
   const stop = async (): Promise<void> => {
-    for (const n of nodes) n.proc?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1000));
-    for (const n of nodes) n.proc?.kill('SIGKILL');
+    const running = (): typeof nodes => nodes.filter((n) => n.proc !== undefined && n.proc.exitCode === null && n.proc.signalCode === null);
+    for (const n of running()) n.proc?.kill('SIGTERM');
+    // A clean stop is quick; the wait matters under --cpu-prof, whose profile is written at exit.
+    for (let t = 0; t < 100 && running().length > 0; t++) await new Promise((r) => setTimeout(r, 100));
+    for (const n of running()) n.proc?.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
   };
   try {
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
-      n.proc = spawn(process.execPath, [opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
+      const prof = opts.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, n.name)}`] : [];
+      n.proc = spawn(process.execPath, [...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
     }
@@ -138,7 +147,13 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
       await new Promise((r) => setTimeout(r, 100));
     }
     if (leaderPort === 0) throw new Error('no leader');
-    return { leaderPort, pids: nodes.map((n) => n.proc?.pid ?? 0).filter((p) => p > 0), dir: root, stop };
+    return {
+      leaderPort,
+      pids: nodes.map((n) => n.proc?.pid ?? 0).filter((p) => p > 0),
+      nodes: nodes.map((n) => ({ name: n.name, api: n.api, pid: n.proc?.pid ?? 0 })),
+      dir: root,
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

@@ -14,21 +14,31 @@
  * seconds of the system's processes; then the medians per load and system, and
  * the ratios tsraft/etcd. Printed, and written to bench/results/compare-etcd.json.
  *
+ * Each tsraft row also reports the leader's event-loop delay (p99, max) and GC seconds during
+ * the row, from its /metrics scraped right before and right after the row (bench/event-loop.ts).
+ *
+ * `--profile` runs no comparison: the tsraft nodes run under `node --cpu-prof`, take one
+ * 64-connection write row, and the leader's profile of that row is summarized (top 25 functions
+ * by self time, then files) into bench/results/compare-etcd-profile.{json,md}.
+ *
  * BENCH_SECONDS: seconds per row (default 10); BENCH_ROUNDS (default 2);
  * BENCH_WARMUP: warm-up seconds per system (default 5); BENCH_KEYS (default 100000).
  * Every process started here is stopped by PID at the end, on failure and on Ctrl-C.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ensureClusterCerts } from '../src/security/cluster-certs.js';
-import { freePort, startCluster, type BenchCluster } from './cluster.js';
+import { startCluster, type BenchCluster } from './cluster.js';
+import { profileTables, summarizeProfile, type CpuProfile } from './cpuprofile.js';
+import { startEtcd, type EtcdCluster } from './etcd.js';
+import { scrapeEventLoop, type EventLoopFigures } from './event-loop.js';
+import { call } from './http.js';
+import { children, dirs, ensureTools, killAllNow, sleep, stopChildrenOnExit, version } from './procs.js';
+import { runWrk, type Op, type System, type WrkResult } from './wrk.js';
 
-export type System = 'tsraft' | 'etcd';
-export type Op = 'put' | 'get';
+export { parseWrkOutput, type Op, type System, type WrkResult } from './wrk.js';
 
 export interface Load {
   readonly op: Op;
@@ -42,24 +52,6 @@ export const LOADS: readonly Load[] = [
   { op: 'put', connections: 256 },
   { op: 'get', connections: 64 },
 ];
-
-/** What bench/wrk/kv.lua's done() prints, latencies in microseconds. */
-export interface WrkResult {
-  readonly requests: number;
-  readonly duration_us: number;
-  readonly bytes: number;
-  readonly errors: { readonly connect: number; readonly read: number; readonly write: number; readonly status: number; readonly timeout: number };
-  readonly latency_us: { readonly min: number; readonly mean: number; readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly max: number };
-}
-
-/** The WRKJSON line of a wrk run's standard output. */
-export function parseWrkOutput(stdout: string): WrkResult {
-  const line = stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
-  if (line === undefined) throw new Error(`no WRKJSON line in wrk's output:\n${stdout}`);
-  const r = JSON.parse(line.slice('WRKJSON '.length)) as WrkResult;
-  if (typeof r.requests !== 'number' || typeof r.latency_us?.p99 !== 'number' || typeof r.errors?.status !== 'number') throw new Error(`malformed WRKJSON line: ${line}`);
-  return r;
-}
 
 /** utime + stime (clock ticks) of a /proc/PID/stat line; the command name may hold spaces and parentheses. */
 export function cpuTicksFromStat(stat: string): number {
@@ -113,9 +105,24 @@ export interface Row {
   /** CPU seconds of the whole machine during the row (both systems, wrk, this process, anything else). */
   readonly machineCpuSeconds: number;
   readonly seconds: number;
+  /** tsraft rows: the leader's event-loop delay during the row (from /metrics scraped right before and right after it) and its GC seconds. */
+  readonly loop?: RowEventLoop;
 }
 
-export function rowFromWrk(w: WrkResult, base: Pick<Row, 'round' | 'system' | 'op' | 'connections' | 'cpuSeconds' | 'otherCpuSeconds' | 'machineCpuSeconds'>): Row {
+/** The tsraft leader's event loop during one row. */
+export interface RowEventLoop {
+  readonly p99ms: number;
+  readonly maxms: number;
+  /** Seconds of GC in the leader during the row (NaN if the metric is missing). */
+  readonly gcSeconds: number;
+}
+
+/** A row's event-loop figures from the scrapes before and after it: the delays are the second scrape's (the first reset them), GC the difference. */
+export function rowEventLoop(before: EventLoopFigures, after: EventLoopFigures): RowEventLoop {
+  return { p99ms: after.p99ms, maxms: after.maxms, gcSeconds: after.gcSeconds - before.gcSeconds };
+}
+
+export function rowFromWrk(w: WrkResult, base: Pick<Row, 'round' | 'system' | 'op' | 'connections' | 'cpuSeconds' | 'otherCpuSeconds' | 'machineCpuSeconds' | 'loop'>): Row {
   const seconds = w.duration_us / 1e6;
   const e = w.errors;
   return {
@@ -136,6 +143,8 @@ export interface Summary {
   readonly etcd: { rps: number; p50ms: number; p99ms: number; maxms: number; errors: number; cpuSeconds: number };
   /** tsraft / etcd, of the medians. */
   readonly ratio: { rps: number; p50ms: number; p99ms: number; maxms: number; cpuSeconds: number };
+  /** Medians of the tsraft leader's event-loop delay p99 and max and GC seconds over the rounds (NaN without figures). */
+  readonly tsraftLoop: RowEventLoop;
 }
 
 /** Medians per load and system (errors summed), and the ratios tsraft/etcd. */
@@ -154,7 +163,9 @@ export function summarize(rows: readonly Row[], loads: readonly Load[] = LOADS):
     };
     const t = of('tsraft');
     const e = of('etcd');
+    const loops = rows.filter((r) => r.system === 'tsraft' && r.op === l.op && r.connections === l.connections && r.loop !== undefined).map((r) => r.loop!);
     return {
+      tsraftLoop: { p99ms: median(loops.map((x) => x.p99ms)), maxms: median(loops.map((x) => x.maxms)), gcSeconds: median(loops.map((x) => x.gcSeconds)) },
       op: l.op,
       connections: l.connections,
       tsraft: t,
@@ -171,14 +182,15 @@ const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-'
 /** The Markdown table of the medians. */
 export function summaryTable(s: readonly Summary[]): string {
   const out = [
-    '| load | tsraft req/s | etcd req/s | ratio | tsraft p50 / p99 / max ms | etcd p50 / p99 / max ms | ratio p50 / p99 / max | errors tsraft / etcd | CPU s tsraft / etcd |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| load | tsraft req/s | etcd req/s | ratio | tsraft p50 / p99 / max ms | etcd p50 / p99 / max ms | ratio p50 / p99 / max | errors tsraft / etcd | CPU s tsraft / etcd | tsraft leader event-loop delay p99 / max ms | leader GC s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const x of s) {
     out.push(
       `| ${loadName(x)} | ${fmtInt(x.tsraft.rps)} | ${fmtInt(x.etcd.rps)} | ${fmtRatio(x.ratio.rps)} | ` +
         `${fmtMs(x.tsraft.p50ms)} / ${fmtMs(x.tsraft.p99ms)} / ${fmtMs(x.tsraft.maxms)} | ${fmtMs(x.etcd.p50ms)} / ${fmtMs(x.etcd.p99ms)} / ${fmtMs(x.etcd.maxms)} | ` +
-        `${fmtRatio(x.ratio.p50ms)} / ${fmtRatio(x.ratio.p99ms)} / ${fmtRatio(x.ratio.maxms)} | ${x.tsraft.errors} / ${x.etcd.errors} | ${x.tsraft.cpuSeconds.toFixed(1)} / ${x.etcd.cpuSeconds.toFixed(1)} |`,
+        `${fmtRatio(x.ratio.p50ms)} / ${fmtRatio(x.ratio.p99ms)} / ${fmtRatio(x.ratio.maxms)} | ${x.tsraft.errors} / ${x.etcd.errors} | ${x.tsraft.cpuSeconds.toFixed(1)} / ${x.etcd.cpuSeconds.toFixed(1)} | ` +
+        `${fmtMs(x.tsraftLoop.p99ms)} / ${fmtMs(x.tsraftLoop.maxms)} | ${Number.isFinite(x.tsraftLoop.gcSeconds) ? x.tsraftLoop.gcSeconds.toFixed(2) : '-'} |`,
     );
   }
   return out.join('\n');
@@ -189,7 +201,8 @@ export function rowLine(r: Row): string {
   return (
     `round ${r.round}  ${r.system.padEnd(6)}  ${loadName(r).padEnd(28)} ${fmtInt(r.rps).padStart(7)} req/s  ` +
     `p50 ${fmtMs(r.p50ms).padStart(5)}  p99 ${fmtMs(r.p99ms).padStart(5)}  max ${fmtMs(r.maxms).padStart(5)} ms  ` +
-    `errors ${r.errors}  CPU ${r.cpuSeconds.toFixed(1)} s (other system ${r.otherCpuSeconds.toFixed(1)} s, machine ${r.machineCpuSeconds.toFixed(1)} s)`
+    `errors ${r.errors}  CPU ${r.cpuSeconds.toFixed(1)} s (other system ${r.otherCpuSeconds.toFixed(1)} s, machine ${r.machineCpuSeconds.toFixed(1)} s)` +
+    (r.loop !== undefined ? `  leader event loop p99 ${fmtMs(r.loop.p99ms)} max ${fmtMs(r.loop.maxms)} ms, GC ${r.loop.gcSeconds.toFixed(2)} s` : '')
   );
 }
 
@@ -201,31 +214,9 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 5);
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const VALUE_BYTES = 256;
-const WRK_SCRIPT = fileURLToPath(new URL('../../bench/wrk/kv.lua', import.meta.url));
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const keyName = (i: number): string => `key${String(i).padStart(6, '0')}`;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-/** etcd, etcdctl and wrk, installed with apt-get when missing and root; else says what to run. */
-function ensureTools(): void {
-  const missing = ['etcd', 'etcdctl', 'wrk'].filter((c) => !have(c));
-  if (missing.length === 0) return;
-  const cmd = 'apt-get install -y etcd-server etcd-client wrk';
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}: run \`sudo apt-get update && sudo ${cmd}\``);
-  console.log(`missing ${missing.join(', ')}: running apt-get update && ${cmd}`);
-  execFileSync('apt-get', ['update'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', 'etcd-server', 'etcd-client', 'wrk'], { stdio: 'inherit' });
-}
-
-function version(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return `${r.stdout}${r.stderr}`.split('\n')[0]?.trim() ?? '?';
-}
 
 const CLK_TCK = ((): number => {
   try {
@@ -281,50 +272,6 @@ function describeMachine(): Record<string, string | number> {
   };
 }
 
-// --- processes we started, stopped by PID whatever happens ---
-
-const children = new Set<number>();
-const dirs = new Set<string>();
-
-function killAllNow(): void {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  children.clear();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs.clear();
-}
-
-function stopChildrenOnExit(): void {
-  process.on('exit', killAllNow);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      console.error(`\n${sig}: stopping every process started by the bench`);
-      killAllNow();
-      process.exit(130);
-    });
-  }
-}
-
-// --- HTTP helpers ---
-
-function call(agent: Agent, port: number, method: string, p: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path: p, agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
 /** Runs `jobs` (0..n-1) with `concurrency` in flight; each must answer 200. */
 async function runAll(n: number, concurrency: number, job: (i: number) => Promise<{ status: number; body: string }>): Promise<void> {
   let next = 0;
@@ -341,84 +288,6 @@ async function runAll(n: number, concurrency: number, job: (i: number) => Promis
       }
     }),
   );
-}
-
-// --- etcd ---
-
-interface EtcdCluster {
-  readonly leaderPort: number;
-  readonly pids: readonly number[];
-  stop(): Promise<void>;
-}
-
-async function startEtcd(): Promise<EtcdCluster> {
-  const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'etcd-bench-cluster-'));
-  dirs.add(root);
-  const names = ['e1', 'e2', 'e3'];
-  const certs = await ensureClusterCerts(root, names);
-  const members: { name: string; peer: number; client: number; proc?: ChildProcess }[] = [];
-  for (const name of names) members.push({ name, peer: await freePort(), client: await freePort() });
-  const initial = members.map((m) => `${m.name}=https://127.0.0.1:${m.peer}`).join(',');
-  const stop = async (): Promise<void> => {
-    for (const m of members) if (m.proc?.pid !== undefined && m.proc.exitCode === null) m.proc.kill('SIGTERM');
-    for (let t = 0; t < 50 && members.some((m) => m.proc !== undefined && m.proc.exitCode === null && m.proc.signalCode === null); t++) await sleep(100);
-    for (const m of members) {
-      if (m.proc?.pid === undefined) continue;
-      if (m.proc.exitCode === null && m.proc.signalCode === null) m.proc.kill('SIGKILL');
-      children.delete(m.proc.pid);
-    }
-    rmSync(root, { recursive: true, force: true });
-    dirs.delete(root);
-  };
-  try {
-    for (const m of members) {
-      const tls = certs.tlsDir(m.name);
-      const log = openSync(path.join(root, `${m.name}.log`), 'a');
-      m.proc = spawn(
-        'etcd',
-        [
-          '--name', m.name,
-          '--data-dir', path.join(root, m.name),
-          '--listen-client-urls', `http://127.0.0.1:${m.client}`,
-          '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
-          '--listen-peer-urls', `https://127.0.0.1:${m.peer}`,
-          '--initial-advertise-peer-urls', `https://127.0.0.1:${m.peer}`,
-          '--initial-cluster', initial,
-          '--initial-cluster-token', path.basename(root),
-          '--initial-cluster-state', 'new',
-          '--peer-cert-file', path.join(tls, 'node.pem'),
-          '--peer-key-file', path.join(tls, 'node.key'),
-          '--peer-trusted-ca-file', path.join(tls, 'ca.pem'),
-          '--peer-client-cert-auth',
-          '--logger', 'zap',
-          '--log-level', 'warn',
-        ],
-        { stdio: ['ignore', log, log] },
-      );
-      if (m.proc.pid !== undefined) children.add(m.proc.pid);
-    }
-    const agent = new Agent({ keepAlive: true });
-    let leaderPort = 0;
-    for (let t = 0; t < 300 && leaderPort === 0; t++) {
-      for (const m of members) {
-        if (m.proc?.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${readFileSync(path.join(root, `${m.name}.log`), 'utf8').slice(-2000)}`);
-        try {
-          const r = await call(agent, m.client, 'POST', '/v3/maintenance/status', '{}');
-          const s = JSON.parse(r.body) as { header?: { member_id?: string }; leader?: string };
-          if (r.status === 200 && s.leader !== undefined && s.leader !== '0' && s.leader === s.header?.member_id) leaderPort = m.client;
-        } catch {
-          // not up yet
-        }
-      }
-      if (leaderPort === 0) await sleep(100);
-    }
-    agent.destroy();
-    if (leaderPort === 0) throw new Error('etcd: no leader');
-    return { leaderPort, pids: members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
 }
 
 // --- load ---
@@ -458,30 +327,8 @@ async function checkKey(system: System, port: number): Promise<void> {
 }
 
 function wrk(system: System, op: Op, connections: number, port: number, seconds: number): Promise<WrkResult> {
-  const threads = Math.min(2, connections);
-  return new Promise((resolve, reject) => {
-    const p = spawn('wrk', ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, `http://127.0.0.1:${port}`], {
-      env: { ...process.env, WRK_SYSTEM: system, WRK_OP: op, WRK_KEYS: String(KEYS), WRK_VALUE_BYTES: String(VALUE_BYTES) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    if (p.pid !== undefined) children.add(p.pid);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (p.pid !== undefined) children.delete(p.pid);
-      if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${err}${out}`));
-      try {
-        resolve(parseWrkOutput(out));
-      } catch (e) {
-        reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    });
-  });
+  return runWrk({ system, op, connections, port, seconds, keys: KEYS, valueBytes: VALUE_BYTES });
 }
-
 async function main(): Promise<void> {
   stopChildrenOnExit();
   ensureTools();
@@ -500,6 +347,7 @@ async function main(): Promise<void> {
     dirs.add(ts.dir);
     et = await startEtcd();
     const sys = { tsraft: { port: ts.leaderPort, pids: ts.pids }, etcd: { port: et.leaderPort, pids: et.pids } } as const;
+    const tsApis = ts.nodes.map((n) => n.api);
     console.log(`tsraft leader API port ${sys.tsraft.port} (pids ${ts.pids.join(' ')}); etcd leader client port ${sys.etcd.port} (pids ${et.pids.join(' ')})`);
 
     for (const s of ['tsraft', 'etcd'] as const) {
@@ -524,12 +372,16 @@ async function main(): Promise<void> {
           const otherPids = sys[system === 'tsraft' ? 'etcd' : 'tsraft'].pids;
           const cpu0 = cpuSeconds(pids);
           const other0 = cpuSeconds(otherPids);
+          // Every tsraft node is scraped (each scrape resets its event-loop histogram); the leader's figures are reported.
+          const loop0 = system === 'tsraft' ? await scrapeAll(tsApis) : undefined;
           const m0 = machineCpuSeconds();
           const w = await wrk(system, l.op, l.connections, port, SECONDS);
           const cpu = cpuSeconds(pids) - cpu0;
           const other = cpuSeconds(otherPids) - other0;
           const m = machineCpuSeconds() - m0;
-          const r = rowFromWrk(w, { round, system, op: l.op, connections: l.connections, cpuSeconds: cpu, otherCpuSeconds: other, machineCpuSeconds: m });
+          const loop1 = system === 'tsraft' ? await scrapeAll(tsApis) : undefined;
+          const loop = loop0?.get(port) !== undefined && loop1?.get(port) !== undefined ? rowEventLoop(loop0.get(port)!, loop1.get(port)!) : undefined;
+          const r = rowFromWrk(w, { round, system, op: l.op, connections: l.connections, cpuSeconds: cpu, otherCpuSeconds: other, machineCpuSeconds: m, ...(loop !== undefined && { loop }) });
           rows.push(r);
           console.log(rowLine(r));
         }
@@ -538,7 +390,10 @@ async function main(): Promise<void> {
     const summary = summarize(rows);
     machine['loadavgAtEnd'] = loadavg().map((x) => x.toFixed(2)).join(' ');
     console.log('');
-    console.log(`medians of ${ROUNDS} rounds (ratio = tsraft / etcd; errors summed; CPU s = CPU seconds of the system's 3 processes per ${SECONDS} s row):`);
+    console.log(
+      `medians of ${ROUNDS} rounds (ratio = tsraft / etcd; errors summed; CPU s = CPU seconds of the system's 3 processes per ${SECONDS} s row; ` +
+        `event-loop delay and GC seconds of the tsraft leader during its rows, from its /metrics):`,
+    );
     console.log(summaryTable(summary));
     mkdirSync('bench/results', { recursive: true });
     const file = 'bench/results/compare-etcd.json';
@@ -558,4 +413,83 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+/** Every node's event-loop figures by API port; a node that does not answer is left out. */
+async function scrapeAll(ports: readonly number[]): Promise<Map<number, EventLoopFigures>> {
+  const got = await Promise.all(ports.map(async (p) => [p, await scrapeEventLoop(p).catch(() => undefined)] as const));
+  return new Map(got.filter((x): x is readonly [number, EventLoopFigures] => x[1] !== undefined));
+}
+
+/**
+ * `--profile`: tsraft only, its nodes under `node --cpu-prof`: the keys written, the warm-up,
+ * then one 64-connection write row; the nodes are stopped with SIGTERM (the profile is written
+ * at exit) and the leader's profile is summarized over the row's samples alone (V8's profile
+ * clock and this process's hrtime are both CLOCK_MONOTONIC). Figures of a profiled row are
+ * slower than without the profiler: they are not comparison figures.
+ */
+async function profileMain(): Promise<void> {
+  stopChildrenOnExit();
+  ensureTools();
+  const machine = describeMachine();
+  const profDir = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cpuprof-'));
+  dirs.add(profDir);
+  const CONNECTIONS = 64;
+  console.log(`compare etcd --profile: 3-node tsraft under node --cpu-prof, ${KEYS.toLocaleString('en-US')} keys, ${WARMUP} s warm-up, then ${SECONDS} s of writes at ${CONNECTIONS} connections`);
+  let ts: BenchCluster | undefined;
+  try {
+    ts = await startCluster({ peerTls: true, cpuProfDir: profDir });
+    for (const pid of ts.pids) children.add(pid);
+    dirs.add(ts.dir);
+    const port = ts.leaderPort;
+    const leader = ts.nodes.find((n) => n.api === port)!;
+    const secs = await prepopulate('tsraft', port);
+    await checkKey('tsraft', port);
+    console.log(`tsraft: ${KEYS.toLocaleString('en-US')} keys written in ${secs.toFixed(1)} s; leader ${leader.name} (pid ${leader.pid})`);
+    if (WARMUP > 0) await wrk('tsraft', 'put', CONNECTIONS, port, WARMUP);
+    const apis = ts.nodes.map((n) => n.api);
+    const loop0 = await scrapeAll(apis);
+    const cpu0 = cpuSeconds(ts.pids);
+    const m0 = machineCpuSeconds();
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    const w = await wrk('tsraft', 'put', CONNECTIONS, port, SECONDS);
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    const cpu = cpuSeconds(ts.pids) - cpu0;
+    const m = machineCpuSeconds() - m0;
+    const loop1 = await scrapeAll(apis);
+    const loop = loop0.has(port) && loop1.has(port) ? rowEventLoop(loop0.get(port)!, loop1.get(port)!) : undefined;
+    const row = rowFromWrk(w, { round: 1, system: 'tsraft', op: 'put', connections: CONNECTIONS, cpuSeconds: cpu, otherCpuSeconds: 0, machineCpuSeconds: m, ...(loop !== undefined && { loop }) });
+    console.log(`${rowLine(row)}  (under the profiler)`);
+    // SIGTERM, so every node writes its profile as it exits.
+    const stopped = ts;
+    ts = undefined;
+    await stopped.stop();
+    for (const pid of stopped.pids) children.delete(pid);
+    dirs.delete(stopped.dir);
+    const leaderDir = path.join(profDir, leader.name);
+    const files = readdirSync(leaderDir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length !== 1) throw new Error(`expected one .cpuprofile from the leader in ${leaderDir}, found ${files.length} (did it exit cleanly on SIGTERM?)`);
+    const profile = JSON.parse(readFileSync(path.join(leaderDir, files[0]!), 'utf8')) as CpuProfile;
+    const summary = summarizeProfile(profile, { fromUs, toUs });
+    const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+    const tables = profileTables(summary, 25, root);
+    console.log('');
+    console.log(`the leader's CPU profile during the ${SECONDS} s row, self time (top 25 functions, then files):`);
+    console.log(tables);
+    mkdirSync('bench/results', { recursive: true });
+    const file = 'bench/results/compare-etcd-profile.json';
+    writeFileSync(
+      file,
+      JSON.stringify(
+        { bench: 'compare-etcd --profile', date: new Date().toISOString(), machine, seconds: SECONDS, connections: CONNECTIONS, keys: KEYS, row, leader: leader.name, totalMs: summary.totalMs, busyMs: summary.busyMs, idleMs: summary.idleMs, samples: summary.samples, functions: summary.functions.slice(0, 100), files: summary.files },
+        null,
+        2,
+      ) + '\n',
+    );
+    writeFileSync('bench/results/compare-etcd-profile.md', tables + '\n');
+    console.log(`results written to ${file} and bench/results/compare-etcd-profile.md`);
+  } finally {
+    if (ts !== undefined) await ts.stop();
+    killAllNow();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await (process.argv.includes('--profile') ? profileMain() : main());

@@ -4,13 +4,15 @@
  * keys of 256-byte values, then takes 64 concurrent writers for
  * BENCH_SECONDS (default 25) at the leader: with 16 MiB of log per snapshot,
  * several snapshots of ~27 MiB of state are taken during the row. Prints
- * writes/s, p50, p99 and max, and how many snapshots the leader took.
+ * writes/s, p50, p99 and max, how many snapshots the leader took, and the leader's
+ * event-loop delay (p99, max) and GC seconds during the row (bench/event-loop.ts).
  *
  * BENCH_COMPARE_CLI=/other/checkout/dist/src/cli/main.js adds rows of that
  * build, alternating with this one (3 rounds): a before/after in one run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { load, startCluster, type Result } from './cluster.js';
+import { scrapeEventLoop } from './event-loop.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 25);
 const OTHER = process.env['BENCH_COMPARE_CLI'];
@@ -23,27 +25,40 @@ async function snapshotsTaken(port: number): Promise<number> {
   return m === null ? NaN : Number(m[1]);
 }
 
-async function row(build: string, cli: string | undefined): Promise<Result & { build: string; snapshots: number }> {
+/** A row: the load's figures, the snapshots the leader took, and the leader's event-loop delay (p99, max) and GC seconds during it. */
+type StallRow = Result & { build: string; snapshots: number; loopP99ms: number; loopMaxms: number; gcSeconds: number };
+
+async function row(build: string, cli: string | undefined): Promise<StallRow> {
   const c = await startCluster({ peerTls: true, ...(cli !== undefined && { cli }) });
   try {
     // Every key once (so snapshots hold all 100,000), then the measured row.
     await load('write', 256, c.leaderPort, 12);
     const before = await snapshotsTaken(c.leaderPort);
+    // This scrape resets the leader's event-loop histogram: the one after the row covers the row alone.
+    const loop0 = await scrapeEventLoop(c.leaderPort).catch(() => undefined);
     const r = await load('write', 64, c.leaderPort, SECONDS);
-    return { ...r, build, snapshots: (await snapshotsTaken(c.leaderPort)) - before };
+    const loop1 = await scrapeEventLoop(c.leaderPort).catch(() => undefined);
+    return {
+      ...r,
+      build,
+      snapshots: (await snapshotsTaken(c.leaderPort)) - before,
+      loopP99ms: loop1?.p99ms ?? NaN,
+      loopMaxms: loop1?.maxms ?? NaN,
+      gcSeconds: loop0 !== undefined && loop1 !== undefined ? loop1.gcSeconds - loop0.gcSeconds : NaN,
+    };
   } finally {
     await c.stop();
   }
 }
 
-const rows: (Result & { build: string; snapshots: number })[] = [];
+const rows: StallRow[] = [];
 console.log(`bench:stall: 64 writers for ${SECONDS} s on 100,000 keys of 256 bytes, snapshots every 16 MiB of log${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
 for (let round = 1; round <= ROUNDS; round++) {
   const order: [string, string | undefined][] = OTHER === undefined ? [['this', undefined]] : round % 2 === 1 ? [['this', undefined], ['other', OTHER]] : [['other', OTHER], ['this', undefined]];
   for (const [build, cli] of order) {
     const r = await row(build, cli);
     rows.push(r);
-    console.log(`round ${round}  ${build.padEnd(5)}  ${Math.round(r.opsPerSec).toLocaleString('en-US')} writes/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  max ${r.maxms.toFixed(1)} ms  snapshots ${r.snapshots}  errors ${r.errors}`);
+    console.log(`round ${round}  ${build.padEnd(5)}  ${Math.round(r.opsPerSec).toLocaleString('en-US')} writes/s  p50 ${r.p50ms.toFixed(1)} ms  p99 ${r.p99ms.toFixed(1)} ms  max ${r.maxms.toFixed(1)} ms  snapshots ${r.snapshots}  errors ${r.errors}  leader event loop p99 ${r.loopP99ms.toFixed(1)} max ${r.loopMaxms.toFixed(1)} ms, GC ${r.gcSeconds.toFixed(2)} s`);
   }
 }
 mkdirSync('bench/results', { recursive: true });

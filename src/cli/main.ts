@@ -39,7 +39,7 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency, maxRaftState: the snapshot threshold in bytes of log, default 16 MiB)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')

@@ -92,6 +92,8 @@ export function serveConfig(f: ServeFlags): ServerConfig {
   const fileApi = typeof file.api === 'string' ? file.api : undefined;
   const heartbeatTicks = msToTicks(f.heartbeatMs ?? (file as { heartbeatMs?: number }).heartbeatMs, '--heartbeat-ms');
   const electionTicks = msToTicks(f.electionMs ?? (file as { electionMs?: number }).electionMs, '--election-ms');
+  // The snapshot threshold (bytes of log), only from --config: benchmarks that need a long log (restart time) raise it.
+  const fileMaxRaftState = (file as { maxRaftState?: unknown }).maxRaftState;
   if ((electionTicks ?? PROFILES.production.electionTicks) <= (heartbeatTicks ?? PROFILES.production.heartbeatTicks)) throw new ConfigError('--election-ms must be larger than --heartbeat-ms (etcd uses 1000 and 100)');
   return {
     name: pick(f.id, file.name ?? (file as { id?: string }).id, 'id'),
@@ -106,6 +108,7 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     // Overrides of the production profile (src/core/config.ts); undefined: the profile's.
     heartbeatTicks,
     electionTicks,
+    ...(fileMaxRaftState !== undefined && { maxRaftState: positiveInt(typeof fileMaxRaftState === 'number' ? fileMaxRaftState : String(fileMaxRaftState), `--config ${f.config}: maxRaftState`)! }),
     maxClientConnections: positiveInt(f.maxClientConnections ?? (file as { maxClientConnections?: number }).maxClientConnections, '--max-client-connections'),
     headerTimeoutMs: positiveInt(f.headerTimeoutMs ?? (file as { headerTimeoutMs?: number }).headerTimeoutMs, '--header-timeout-ms'),
     bodyTimeoutMs: positiveInt(f.bodyTimeoutMs ?? (file as { bodyTimeoutMs?: number }).bodyTimeoutMs, '--body-timeout-ms'),

@@ -1,0 +1,26 @@
+/** `maxRaftState` in `tsraft serve --config`: the snapshot threshold, default (undefined: 16 MiB in the server), refused naming the file. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { serveConfig } from '../../src/cli/serve.js';
+import { ConfigError } from '../../src/server/config.js';
+
+const base = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:7001', api: '127.0.0.1:7101', peers: 'n1=127.0.0.1:7001' };
+
+test('maxRaftState comes from the --config file only; absent, the server default applies', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsraft-maxraftstate-'));
+  try {
+    const file = path.join(dir, 'node.json');
+    assert.equal(serveConfig(base).maxRaftState, undefined);
+    writeFileSync(file, JSON.stringify({ maxRaftState: 2 ** 40 }));
+    assert.equal(serveConfig({ ...base, config: file }).maxRaftState, 2 ** 40);
+    for (const bad of [0, -1, 1.5, 'lots', true]) {
+      writeFileSync(file, JSON.stringify({ maxRaftState: bad }));
+      assert.throws(() => serveConfig({ ...base, config: file }), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`--config ${file}: maxRaftState: expected a positive integer`), String(bad));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
