@@ -436,15 +436,23 @@ export class Raft {
     return rd;
   }
 
-  /** Tells the core that everything in `rd` was persisted, sent and handed to the state machine. */
-  advance(rd: Ready): void {
+  /**
+   * Tells the core that everything in `rd` was sent and handed to the state
+   * machine, and persisted unless `persisted` is false: then {@link persisted}
+   * reports it later (a leader whose write is still in flight).
+   */
+  advance(rd: Ready, persisted = true): void {
     invariant(this.readyInFlight, 'advance() without a Ready');
     this.readyInFlight = false;
     const last = rd.entries[rd.entries.length - 1];
-    // The leader counts itself toward a quorum only for entries it has made durable.
-    if (last !== undefined && this.log.persistedTo(last.index, last.term) && this.roleValue === Role.Leader) this.maybeCommit();
+    if (persisted && last !== undefined) this.persisted(last.index, last.term);
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
+  }
+
+  /** The log up to `index` (of term `term`) is durable. The leader counts itself toward a quorum only for such entries. */
+  persisted(index: number, term: number): void {
+    if (this.log.persistedTo(index, term) && this.roleValue === Role.Leader) this.maybeCommit();
   }
 
   // ---- role transitions ----------------------------------------------------

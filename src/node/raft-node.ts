@@ -96,6 +96,8 @@ export class RaftNode {
   private readCtx = 0;
   private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (err: Error) => void; timer: Timer }>();
   private applyWaiter: ((items: ApplyItem[] | null) => void) | null = null;
+  /** A leader's writes issued without holding up the next Ready (at most {@link MAX_WRITES_IN_FLIGHT}). */
+  private writesInFlight = 0;
   /** A compaction asked for while a Ready was in flight: made after its advance(). */
   private pendingCompaction: { readonly index: number; readonly data: Uint8Array } | null = null;
 
@@ -476,7 +478,7 @@ export class RaftNode {
   }
 
   private async processReady(): Promise<void> {
-    if (this.busy || this.stoppedFlag) return;
+    if (this.busy || this.stoppedFlag || (this.writesInFlight >= MAX_WRITES_IN_FLIGHT && this.hasUnstableEntries())) return;
     const opts = { maxCommitted: this.applyBudget() };
     if (!this.core.hasReady(opts)) return;
     this.busy = true;
@@ -502,6 +504,17 @@ export class RaftNode {
     // is applied only once it is stored, and entries after it wait with it.
     const applyEarly = rd.applySnapshot === undefined;
     if (applyEarly) this.handOut(rd.committedEntries);
+    // A leader's Ready with nothing that must wait for its write (no answer, vote or
+    // acknowledgement, no snapshot or configuration, its term durable) does not hold up the
+    // next one: the next entries go out to the followers while these are being written, and
+    // the core counts the leader toward their commit once the write completes (persisted()).
+    if (this.core.role === 'leader' && after.length === 0 && termDurable && rd.snapshot === undefined && applyEarly && rd.conf === undefined) {
+      this.writeInBackground(rd);
+      this.guard(() => this.core.advance(rd, false));
+      this.busy = false;
+      this.schedule();
+      return;
+    }
     try {
       if (needsWrite(rd)) {
         const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
@@ -541,6 +554,31 @@ export class RaftNode {
     this.schedule();
   }
 
+  private hasUnstableEntries(): boolean {
+    return this.core.log.unstableFrom <= this.core.log.lastIndex();
+  }
+
+  /** Writes a leader's Ready without holding up the next one; tells the core once it is durable. */
+  private writeInBackground(rd: Ready): void {
+    if (!needsWrite(rd)) return;
+    const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
+    const written = this.storage.write({ hardState, entries: rd.entries, sync: rd.mustSync });
+    if (hardState !== undefined) this.writtenHardState = hardState;
+    const last = rd.entries[rd.entries.length - 1];
+    // Only fsynced writes count: one that carries just the commit index waits for nothing.
+    const counted = rd.mustSync;
+    if (counted) this.writesInFlight++;
+    written.then(
+      () => {
+        if (counted) this.writesInFlight--;
+        if (this.stoppedFlag) return;
+        if (last !== undefined) this.guard(() => this.core.persisted(last.index, last.term));
+        this.schedule();
+      },
+      (err: unknown) => this.fail(err),
+    );
+  }
+
   private handOut(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     for (const entry of entries) this.applyQueue.push({ kind: 'entry', entry });
@@ -571,6 +609,15 @@ export class RaftNode {
     this.onFatal?.(err);
   }
 }
+
+/**
+ * A leader's Readies with new entries whose writes may be in flight at once.
+ * Two: while one is being fsynced, the next batch of entries goes out to the
+ * followers and queues its write; later proposals wait for the first write to
+ * complete and go out together, so each Ready still carries what one fsync's
+ * time brought. Readies without new entries (commits, heartbeats) go on.
+ */
+const MAX_WRITES_IN_FLIGHT = 2;
 
 function isLeaderSend(m: Message): boolean {
   return m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap;
