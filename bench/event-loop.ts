@@ -1,7 +1,8 @@
 /**
- * The event-loop delay and GC time of a tsraft node, from its /metrics (prom-client's default
- * metrics). prom-client's event-loop collector reads a perf_hooks.monitorEventLoopDelay
- * histogram and resets it on every scrape (node_modules/prom-client/lib/metrics/eventLoopLag.js),
+ * The event-loop delay and GC time of a tsraft node, from its /metrics:
+ * tsraft_event_loop_delay_seconds (src/server/metrics.ts), or on older builds prom-client's
+ * nodejs_eventloop_lag_* (which count the 10 ms sampling interval in). Both read a
+ * perf_hooks.monitorEventLoopDelay histogram and reset it on every scrape,
  * so a scrape right before a row and one right after give the delays of that row alone, as long
  * as nothing else scrapes the node meanwhile. The GC figure is a cumulative histogram: its
  * difference between the two scrapes is the GC time of the row.
@@ -24,8 +25,15 @@ export function gauge(text: string, name: string): number {
 
 /** Reads the event-loop delay (p99, max) and the cumulative GC seconds from a /metrics text. */
 export function parseEventLoopFigures(text: string): EventLoopFigures {
-  const p99 = gauge(text, 'nodejs_eventloop_lag_p99_seconds');
-  const max = gauge(text, 'nodejs_eventloop_lag_max_seconds');
+  // tsraft_event_loop_delay_seconds (how late, the sampling interval subtracted) where the node has it;
+  // prom-client's figures (the whole 10 ms interval included) from older builds.
+  const ours = (q: string): number => {
+    const m = new RegExp(`^tsraft_event_loop_delay_seconds\\{quantile="${q}"[^}]*\\} ([^\\s]+)`, 'm').exec(text);
+    return m === null ? NaN : Number(m[1]);
+  };
+  const own = Number.isFinite(ours('0.99'));
+  const p99 = own ? ours('0.99') : gauge(text, 'nodejs_eventloop_lag_p99_seconds');
+  const max = own ? ours('1') : gauge(text, 'nodejs_eventloop_lag_max_seconds');
   if (!Number.isFinite(p99) || !Number.isFinite(max)) throw new Error('no nodejs_eventloop_lag_p99_seconds / _max_seconds in the /metrics text');
   let gc = NaN;
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum(?:\{[^}]*\})? ([^\s]+)/gm)) gc = (Number.isNaN(gc) ? 0 : gc) + Number(m[1]);

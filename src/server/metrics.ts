@@ -1,6 +1,10 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftNode } from '../node/raft-node.js';
 import type { LogStorage, StorageUpdate } from '../storage/types.js';
+
+/** How often the event-loop delay is sampled (ms). */
+const EVENT_LOOP_RESOLUTION_MS = 10;
 
 /** Per-peer transport counters, as the metrics read them. */
 export interface PeerCounters {
@@ -54,6 +58,23 @@ export class NodeMetrics {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
     const r = [this.registry];
+    // prom-client's nodejs_eventloop_lag_* report each sample as the whole interval its 10 ms
+    // timer saw (an idle process reads 10 ms); this one reports how late the timer was.
+    const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+    delay.enable();
+    new Gauge({
+      name: 'tsraft_event_loop_delay_seconds',
+      help: `How late the event loop ran a timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms, since the previous scrape (perf_hooks.monitorEventLoopDelay, the interval subtracted): quantiles 0.5, 0.99 and 1 (the maximum)`,
+      labelNames: ['quantile'],
+      registers: r,
+      collect() {
+        const late = (ns: number): number => (delay.count === 0 ? 0 : Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000);
+        this.set({ quantile: '0.5' }, late(delay.percentile(50)));
+        this.set({ quantile: '0.99' }, late(delay.percentile(99)));
+        this.set({ quantile: '1' }, late(delay.max));
+        delay.reset();
+      },
+    });
     this.proposals = new Counter({ name: 'tsraft_proposals_total', help: 'Writes proposed through this node', registers: r });
     this.proposalFailures = new Counter({ name: 'tsraft_proposal_failures_total', help: 'Proposals that failed or timed out', labelNames: ['reason'], registers: r });
     this.elections = new Counter({ name: 'tsraft_elections_total', help: 'Elections this node started', registers: r });

@@ -55,3 +55,17 @@ test('rowEventLoop: delays of the second scrape, GC the difference; medians in t
   assert.deepEqual(s!.tsraftLoop, { p99ms: 20, maxms: 60, gcSeconds: 0.5 });
   assert.match(summaryTable([s!]), /\| 20\.0 \/ 60\.0 \| 0\.50 \|$/m);
 });
+
+test("parseEventLoopFigures prefers tsraft_event_loop_delay_seconds (the interval subtracted) over prom-client's lag", () => {
+  const text = [
+    'nodejs_eventloop_lag_p99_seconds{node="n1"} 0.0131',
+    'nodejs_eventloop_lag_max_seconds{node="n1"} 0.0402',
+    'tsraft_event_loop_delay_seconds{quantile="0.5",node="n1"} 0.0001',
+    'tsraft_event_loop_delay_seconds{quantile="0.99",node="n1"} 0.0031',
+    'tsraft_event_loop_delay_seconds{quantile="1",node="n1"} 0.0302',
+    'nodejs_gc_duration_seconds_sum{node="n1",kind="minor"} 1.5',
+  ].join('\n');
+  const f = parseEventLoopFigures(text);
+  assert.ok(Math.abs(f.p99ms - 3.1) < 1e-9 && Math.abs(f.maxms - 30.2) < 1e-9, JSON.stringify(f));
+  assert.equal(f.gcSeconds, 1.5);
+});
