@@ -112,7 +112,7 @@ export interface BenchCluster {
  * mutual TLS unless `peerTls` is false. With `cpuProfDir`, each node runs under
  * `node --cpu-prof` and writes its profile to `cpuProfDir/<name>/` when it exits.
  */
-export async function startCluster(opts: { readonly peerTls: boolean; readonly cli?: string; readonly cpuProfDir?: string }): Promise<BenchCluster> {
+export async function startCluster(opts: { readonly peerTls: boolean; readonly cli?: string; readonly cpuProfDir?: string; readonly serveArgs?: readonly string[] }): Promise<BenchCluster> {
   const root = mkdtempSync(path.join(process.env['BENCH_DIR'] ?? tmpdir(), 'tsraft-bench-cluster-'));
   const nodes: { name: string; raft: number; api: number; proc?: ChildProcess }[] = [];
   for (let i = 1; i <= 3; i++) nodes.push({ name: `n${i}`, raft: await freePort(), api: await freePort() });
@@ -130,7 +130,7 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
       const prof = opts.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, n.name)}`] : [];
-      n.proc = spawn(process.execPath, [...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, '--log-level', 'warn'], {
+      n.proc = spawn(process.execPath, [...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, ...(opts.serveArgs ?? []), '--log-level', 'warn'], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
     }

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { children } from './procs.js';
 
 export type System = 'tsraft' | 'etcd';
-export type Op = 'put' | 'get';
+/** `get-lease`: tsraft's lease reads, beside etcd's serializable reads (etcd has no lease reads). */
+export type Op = 'put' | 'get' | 'get-lease';
 
 /** What bench/wrk/kv.lua's done() prints, latencies in microseconds. */
 export interface WrkResult {

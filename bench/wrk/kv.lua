@@ -1,10 +1,11 @@
 -- wrk script for `npm run bench -- --compare etcd` (bench/compare-etcd.ts).
 -- One script for both systems, chosen by the environment:
 --   WRK_SYSTEM  tsraft | etcd
---   WRK_OP      put | get
+--   WRK_OP      put | get | get-lease
+--               get-lease: tsraft's lease reads (?consistency=lease); etcd has none, so its
+--               serializable reads (a local read, not linearizable) stand beside them
 --   WRK_KEYS    number of keys (default 100000): keys key000000 .. key099999, picked at random
 --   WRK_VALUE_BYTES  value size (default 256)
---   WRK_READ_QUERY   tsraft only: a query string for reads, e.g. "?consistency=lease"
 -- tsraft: PUT /v1/kv/{key} {"value": "..."} and GET /v1/kv/{key} (linearizable by default).
 -- etcd:   POST /v3/kv/put {"key": b64, "value": b64} and POST /v3/kv/range {"key": b64}
 --         (linearizable by default), through etcd's v3 JSON gateway.
@@ -15,7 +16,6 @@ local system = os.getenv("WRK_SYSTEM") or "tsraft"
 local op = os.getenv("WRK_OP") or "put"
 local nkeys = tonumber(os.getenv("WRK_KEYS") or "100000")
 local vbytes = tonumber(os.getenv("WRK_VALUE_BYTES") or "256")
-local read_query = os.getenv("WRK_READ_QUERY") or ""
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function b64(s)
@@ -58,12 +58,18 @@ function request()
     if op == "put" then
       return wrk.format("POST", "/v3/kv/put", headers, '{"key":"' .. b64(k) .. '","value":"' .. etcd_value .. '"}')
     end
+    if op == "get-lease" then
+      return wrk.format("POST", "/v3/kv/range", headers, '{"key":"' .. b64(k) .. '","serializable":true}')
+    end
     return wrk.format("POST", "/v3/kv/range", headers, '{"key":"' .. b64(k) .. '"}')
   end
   if op == "put" then
     return wrk.format("PUT", "/v1/kv/" .. k, headers, tsraft_body)
   end
-  return wrk.format("GET", "/v1/kv/" .. k .. read_query)
+  if op == "get-lease" then
+    return wrk.format("GET", "/v1/kv/" .. k .. "?consistency=lease")
+  end
+  return wrk.format("GET", "/v1/kv/" .. k)
 end
 
 function done(summary, latency, requests)
