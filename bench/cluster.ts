@@ -55,7 +55,7 @@ function call(agent: Agent, port: number, method: string, p: string, body?: stri
   });
 }
 
-export async function load(kind: 'write' | 'read', clients: number, port: number, seconds = SECONDS): Promise<Result> {
+export async function load(kind: 'write' | 'read', clients: number, port: number, seconds = SECONDS, keys = KEYS): Promise<Result> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const lat: number[] = [];
   let errors = 0;
@@ -64,7 +64,7 @@ export async function load(kind: 'write' | 'read', clients: number, port: number
   let seed = clients * 7919;
   const nextKey = (): string => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return `key${seed % KEYS}`;
+    return `key${seed % keys}`;
   };
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
@@ -94,6 +94,28 @@ export async function load(kind: 'write' | 'read', clients: number, port: number
 }
 
 /** A running 3-node cluster of `tsraft serve` processes. */
+/** Writes every key `key0`..`key{keys-1}` once (the keys `load` picks from), `clients` at a time; returns the seconds it took. */
+export async function fill(port: number, keys: number, clients = 256): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const t0 = performance.now();
+  let next = 0;
+  const body = JSON.stringify({ value: VALUE });
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < keys) {
+          const k = next++;
+          const status = await call(agent, port, 'PUT', `/v1/kv/key${k}`, body);
+          if (status !== 200) throw new Error(`fill: PUT key${k} answered ${status}`);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return (performance.now() - t0) / 1000;
+}
+
 export interface BenchCluster {
   /** The leader's API port. */
   readonly leaderPort: number;

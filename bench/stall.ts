@@ -1,7 +1,7 @@
 /**
  * `npm run bench:stall`: the tail latency of writes while the store snapshots.
- * A 3-node cluster (real processes, fsync, peer TLS) is filled with 100,000
- * keys of 256-byte values, then takes 64 concurrent writers for
+ * A 3-node cluster (real processes, fsync, peer TLS) is filled with BENCH_KEYS
+ * (default 100,000) keys of 256-byte values, then takes 64 concurrent writers on those keys for
  * BENCH_SECONDS (default 25) at the leader: with 16 MiB of log per snapshot,
  * several snapshots of ~27 MiB of state are taken during the row. Prints
  * writes/s, p50, p99 and max, how many snapshots the leader took, and the leader's
@@ -11,11 +11,13 @@
  * build, alternating with this one (3 rounds): a before/after in one run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { load, startCluster, type Result } from './cluster.js';
+import { fill, load, startCluster, type Result } from './cluster.js';
 import { scrapeEventLoop } from './event-loop.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 25);
 const OTHER = process.env['BENCH_COMPARE_CLI'];
+/** BENCH_KEYS: the keys written first and then written at random (default 100,000; the issue's aim is stated for 1,000,000). */
+const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (OTHER === undefined ? 1 : 3));
 
 async function snapshotsTaken(port: number): Promise<number> {
@@ -31,12 +33,13 @@ type StallRow = Result & { build: string; snapshots: number; loopP99ms: number; 
 async function row(build: string, cli: string | undefined): Promise<StallRow> {
   const c = await startCluster({ peerTls: true, ...(cli !== undefined && { cli }) });
   try {
-    // Every key once (so snapshots hold all 100,000), then the measured row.
-    await load('write', 256, c.leaderPort, 12);
+    // Every key once (so snapshots hold all of them), then the measured row.
+    const secs = await fill(c.leaderPort, KEYS);
+    console.log(`${build}: ${KEYS.toLocaleString('en-US')} keys written in ${secs.toFixed(1)} s`);
     const before = await snapshotsTaken(c.leaderPort);
     // This scrape resets the leader's event-loop histogram: the one after the row covers the row alone.
     const loop0 = await scrapeEventLoop(c.leaderPort).catch(() => undefined);
-    const r = await load('write', 64, c.leaderPort, SECONDS);
+    const r = await load('write', 64, c.leaderPort, SECONDS, KEYS);
     const loop1 = await scrapeEventLoop(c.leaderPort).catch(() => undefined);
     return {
       ...r,
@@ -52,7 +55,7 @@ async function row(build: string, cli: string | undefined): Promise<StallRow> {
 }
 
 const rows: StallRow[] = [];
-console.log(`bench:stall: 64 writers for ${SECONDS} s on 100,000 keys of 256 bytes, snapshots every 16 MiB of log${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
+console.log(`bench:stall: 64 writers for ${SECONDS} s on ${KEYS.toLocaleString('en-US')} keys of 256 bytes, snapshots every 16 MiB of log${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
 for (let round = 1; round <= ROUNDS; round++) {
   const order: [string, string | undefined][] = OTHER === undefined ? [['this', undefined]] : round % 2 === 1 ? [['this', undefined], ['other', OTHER]] : [['other', OTHER], ['this', undefined]];
   for (const [build, cli] of order) {
@@ -63,5 +66,5 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 mkdirSync('bench/results', { recursive: true });
 const file = 'bench/results/stall.json';
-writeFileSync(file, JSON.stringify({ bench: 'stall', date: new Date().toISOString(), node: process.version, seconds: SECONDS, other: OTHER ?? null, rows }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ bench: 'stall', date: new Date().toISOString(), node: process.version, seconds: SECONDS, keys: KEYS, other: OTHER ?? null, rows }, null, 2) + '\n');
 console.log(`results written to ${file}`);
