@@ -25,16 +25,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
 import { createServer as netServer, connect as netConnect, type Socket } from 'node:net';
-import { Raft, type Ready } from '../src/core/raft.js';
 import { EntryType, MessageType, type Message } from '../src/core/types.js';
 import { encodeCommand, validateOp } from '../src/kv/commands.js';
 import { KvStateMachine } from '../src/kv/state-machine.js';
 import { createCa, issueCertificate } from '../src/security/certs.js';
 import { FileStorage } from '../src/storage/file-storage.js';
-import { EMPTY_STATE } from '../src/storage/types.js';
 import { decode, encode } from '../src/util/codec.js';
-import { SeededRandom } from '../src/util/random.js';
 import { load, startCluster } from './cluster.js';
+import { pureCores } from './pure-cores.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const VALUE = 'v'.repeat(256);
@@ -113,35 +111,12 @@ function requestWork(): Promise<Stage> {
 }
 
 function coreRound(): Promise<Stage> {
-  const rnd = new SeededRandom(1);
-  const ids = [0, 1, 2];
-  const cores = ids.map((id) => new Raft({ id, voters: ids, electionTicks: 10, heartbeatTicks: 1, random: rnd.fork(), maxInflight: 256 }, EMPTY_STATE));
-  const applied = [0, 0, 0];
-  const pump = (): void => {
-    for (let busy = true; busy; ) {
-      busy = false;
-      const out: Message[] = [];
-      for (const c of cores) {
-        if (!c.hasReady()) continue;
-        busy = true;
-        const rd: Ready = c.ready();
-        out.push(...rd.messages);
-        const last = rd.committedEntries[rd.committedEntries.length - 1];
-        if (last !== undefined) applied[c.id] = last.index;
-        c.advance(rd);
-      }
-      for (const m of out) cores[m.to]!.step(m);
-    }
-  };
-  while (cores[0]!.role !== 'leader') {
-    cores[0]!.tick();
-    pump();
-  }
+  const { leader, applied, pump } = pureCores(1);
   const data = encodeCommand({ op: 'put', key: 'key000001', value: VALUE, time: 1 });
   return measure(
     'core: one proposal through 3 Raft cores to commit',
     () => {
-      const at = cores[0]!.propose(data)!.index;
+      const at = leader.propose(data)!.index;
       while (applied[0]! < at) pump();
     },
     50,

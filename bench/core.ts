@@ -9,14 +9,12 @@
  * leader and applied, and repeats (one batch outstanding).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Raft, type Ready } from '../src/core/raft.js';
-import type { Message } from '../src/core/types.js';
 import { startNode } from '../src/node/builder.js';
 import type { RaftNode } from '../src/node/raft-node.js';
 import { MemoryStorage } from '../src/storage/memory.js';
-import { EMPTY_STATE } from '../src/storage/types.js';
 import { RealClock } from '../src/util/clock.js';
 import { SeededRandom } from '../src/util/random.js';
+import { pureCores } from './pure-cores.js';
 
 const PAYLOAD = new Uint8Array(128).fill(7);
 const IDS = [0, 1, 2];
@@ -32,31 +30,7 @@ interface Figure {
 
 /** Pure cores: deliver every message at once until nothing is left. */
 function benchCore(batch: number, seconds: number): Figure {
-  const rnd = new SeededRandom(1);
-  const cores = IDS.map((id) => new Raft({ id, voters: IDS, electionTicks: 10, heartbeatTicks: 1, random: rnd.fork(), maxInflight: 256 }, EMPTY_STATE));
-  const applied = [0, 0, 0];
-  const pump = (): void => {
-    let busy = true;
-    while (busy) {
-      busy = false;
-      const out: Message[] = [];
-      for (const c of cores) {
-        if (!c.hasReady()) continue;
-        busy = true;
-        const rd: Ready = c.ready();
-        out.push(...rd.messages);
-        const last = rd.committedEntries[rd.committedEntries.length - 1];
-        if (last !== undefined) applied[c.id] = last.index;
-        c.advance(rd);
-      }
-      for (const m of out) cores[m.to]!.step(m);
-    }
-  };
-  while (cores[0]!.role !== 'leader') {
-    cores[0]!.tick();
-    pump();
-  }
-  const leader = cores[0]!;
+  const { leader, applied, pump } = pureCores(1);
   let proposals = 0;
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;

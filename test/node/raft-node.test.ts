@@ -207,9 +207,10 @@ class SwitchableStorage extends GatedStorage {
   }
 }
 
-test("a leader sends its new entries while writing them, and counts itself only once they are durable", async () => {
+/** Three nodes on {@link SwitchableStorage}, messages delivered after 1 ms unless either end is `down`. */
+function switchableCluster(seed: number): { s: Scheduler; storages: SwitchableStorage[]; nodes: RaftNode[]; down: Set<number> } {
   const s = new Scheduler();
-  const rnd = new SeededRandom(5);
+  const rnd = new SeededRandom(seed);
   const ids = [0, 1, 2];
   const storages = ids.map(() => new SwitchableStorage());
   const nodes: RaftNode[] = [];
@@ -229,6 +230,11 @@ test("a leader sends its new entries while writing them, and counts itself only 
       }),
     );
   }
+  return { s, storages, nodes, down };
+}
+
+test("a leader sends its new entries while writing them, and counts itself only once they are durable", async () => {
+  const { s, storages, nodes, down } = switchableCluster(5);
   await s.run(async () => {
     while (!nodes.some((n) => n.isLeader())) await s.sleep(10);
     await s.sleep(200);
@@ -263,26 +269,7 @@ test("a leader sends its new entries while writing them, and counts itself only 
 });
 
 test("a leader's entries go out, commit and apply while its own earlier writes are still in flight", async () => {
-  const s = new Scheduler();
-  const rnd = new SeededRandom(7);
-  const ids = [0, 1, 2];
-  const storages = ids.map(() => new SwitchableStorage());
-  const nodes: RaftNode[] = [];
-  for (const id of ids) {
-    nodes.push(
-      new RaftNode({
-        id,
-        voters: ids,
-        storage: storages[id]!,
-        initialState: EMPTY_STATE,
-        clock: s,
-        random: rnd.fork(),
-        transport: { send: (m) => s.setTimer(1, () => nodes[m.to]!.step(m)) },
-        ...NODE_OPTIONS,
-        noopOnElection: false,
-      }),
-    );
-  }
+  const { s, storages, nodes } = switchableCluster(7);
   await s.run(async () => {
     while (!nodes.some((n) => n.isLeader())) await s.sleep(10);
     await s.sleep(200);
