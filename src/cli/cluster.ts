@@ -110,7 +110,10 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
         ...[cli, 'serve', '--id', name, '--data', dir, '--listen', `${f.host}:${raft}`, '--api', `${f.host}:${api}`, '--peers', peers, '--cluster-id', f.clusterId, '--tls-dir', certs.tlsDir(name)],
         ...(f.tls === true ? ['--api-cert', path.join(certs.tlsDir(name), 'node.pem'), '--api-key', path.join(certs.tlsDir(name), 'node.key')] : []),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // Its own process group: a Ctrl-C in the terminal reaches this process alone, which stops
+      // each node once (SIGTERM). Sent to the nodes as well, it would be their second signal,
+      // which means "exit without waiting for the clean stop".
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
@@ -160,6 +163,10 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Out of their terminal's process group, the nodes would outlive this process if it ended otherwise.
+    process.on('exit', () => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    });
   });
 }
 

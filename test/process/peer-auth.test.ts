@@ -108,3 +108,25 @@ test('tsraft cluster makes a CA and node certificates on first start, runs with 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('Ctrl-C on tsraft cluster (SIGINT to its whole process group) stops every node cleanly, once', { timeout: 90_000 }, async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'tsraft-cluster-ctrlc-'));
+  const base = 20_000 + ((await freePort()) % 20_000);
+  // Its own process group, as a shell gives a foreground job: a terminal's Ctrl-C signals the whole group.
+  const p = spawn(process.execPath, [CLI, 'cluster', '--nodes', '3', '--data', root, '--base-port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  p.stdout!.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!/Ctrl-C stops the cluster/.test(out) && Date.now() < deadline) await sleep(100);
+    assert.match(out, /Ctrl-C stops the cluster/, out);
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    process.kill(-p.pid!, 'SIGINT');
+    assert.equal(await exited, 0, out);
+    assert.match(out, /tsraft cluster: stopped/, out);
+    assert.doesNotMatch(out, /again: exiting without waiting for the clean stop/, 'each node got one signal, not two');
+  } finally {
+    if (p.exitCode === null) process.kill(-p.pid!, 'SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  }
+});
