@@ -1,4 +1,5 @@
 export * from './types.js';
+export { MESSAGE_NAMES, describeMessage } from './describe.js';
 export { RaftInvariantError, invariant } from './errors.js';
 export { RaftLog, entrySize } from './log.js';
 export { Inflights } from './inflights.js';

@@ -1,3 +1,4 @@
+import { describeMessage } from '../core/describe.js';
 import type { Message, NodeId } from '../core/types.js';
 import { decode, encode } from '../util/codec.js';
 import type { Clock } from '../util/clock.js';
@@ -131,7 +132,7 @@ export class SimMessageNetwork {
     const h = this.handlers.get(m.to);
     if (h === undefined) return;
     this.stats.delivered++;
-    this.trace?.(`recv ${m.type} ${m.from}>${m.to} t${m.term} ${size}b`);
+    this.trace?.(`recv ${m.from}>${m.to} ${describeMessage(m)} ${size}b`);
     h(m);
   }
 }
