@@ -10,25 +10,16 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TsraftServer } from '../../src/server/server.js';
 import { silentLogger } from '../../src/util/log.js';
-import { freePort, sleep } from '../process/harness.js';
+import { sleep } from '../process/harness.js';
+import { startInProcessCluster } from './in-process-cluster.js';
 
 let root: string;
 const servers: TsraftServer[] = [];
 
 before(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'tsraft-auth-'));
-  const members = [];
-  for (let i = 1; i <= 3; i++) members.push({ name: `n${i}`, raft: { host: '127.0.0.1', port: await freePort() } });
-  for (const m of members) {
-    servers.push(
-      await TsraftServer.start(
-        // n3 protects /healthz and /metrics too (--auth-exempt '').
-        { name: m.name, clusterId: 'auth-test', dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 50, ...(m.name === 'n3' && { authExempt: [] }) },
-        { logger: silentLogger() },
-      ),
-    );
-  }
-  while (!servers.some((s) => s.node.isLeader())) await sleep(20);
+  // n3 protects /healthz and /metrics too (--auth-exempt '').
+  servers.push(...(await startInProcessCluster(root, 'auth-test', (name: string) => (name === 'n3' ? { authExempt: [] } : {}))));
 });
 
 after(async () => {

@@ -13,37 +13,15 @@ import { serveConfig } from '../../src/cli/serve.js';
 import { KvClient } from '../../src/client/index.js';
 import { ConfigError, validateConfig } from '../../src/server/config.js';
 import { TsraftServer } from '../../src/server/server.js';
-import { silentLogger } from '../../src/util/log.js';
-import { freePort, sleep } from '../process/harness.js';
+import { sleep } from '../process/harness.js';
+import { startInProcessCluster } from './in-process-cluster.js';
 
 let root: string;
 const servers: TsraftServer[] = [];
 
 before(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'tsraft-lease-'));
-  const members = [];
-  for (let i = 1; i <= 3; i++) members.push({ name: `n${i}`, raft: { host: '127.0.0.1', port: await freePort() } });
-  for (const m of members) {
-    servers.push(
-      await TsraftServer.start(
-        {
-          name: m.name,
-          clusterId: 'lease-test',
-          dataDir: path.join(root, m.name),
-          listen: m.raft,
-          api: { host: '127.0.0.1', port: 0 },
-          members,
-          heartbeatTicks: 5,
-          electionTicks: 50,
-          insecurePeers: true,
-          leaseReads: true,
-          readConsistency: 'lease',
-        },
-        { logger: silentLogger() },
-      ),
-    );
-  }
-  while (!servers.some((s) => s.node.isLeader())) await sleep(20);
+  servers.push(...(await startInProcessCluster(root, 'lease-test', () => ({ leaseReads: true, readConsistency: 'lease' }))));
 });
 
 after(async () => {

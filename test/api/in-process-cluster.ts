@@ -1,0 +1,26 @@
+import * as path from 'node:path';
+import type { ServerConfig } from '../../src/server/config.js';
+import { TsraftServer } from '../../src/server/server.js';
+import { silentLogger } from '../../src/util/log.js';
+import { freePort, sleep } from '../process/harness.js';
+
+/**
+ * Three `TsraftServer`s in this process (plain-TCP peers, fast timing: 5-tick
+ * heartbeats, 50-tick elections), each with what `extra` adds to its config;
+ * resolves once one of them leads.
+ */
+export async function startInProcessCluster(root: string, clusterId: string, extra: (name: string) => Partial<ServerConfig> = () => ({})): Promise<TsraftServer[]> {
+  const members = [];
+  for (let i = 1; i <= 3; i++) members.push({ name: `n${i}`, raft: { host: '127.0.0.1', port: await freePort() } });
+  const servers: TsraftServer[] = [];
+  for (const m of members) {
+    servers.push(
+      await TsraftServer.start(
+        { name: m.name, clusterId, dataDir: path.join(root, m.name), listen: m.raft, api: { host: '127.0.0.1', port: 0 }, members, insecurePeers: true, heartbeatTicks: 5, electionTicks: 50, ...extra(m.name) },
+        { logger: silentLogger() },
+      ),
+    );
+  }
+  while (!servers.some((s) => s.node.isLeader())) await sleep(20);
+  return servers;
+}
