@@ -380,4 +380,3 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.revisionValue = meta.index;
   }
 }
-

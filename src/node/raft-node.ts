@@ -62,7 +62,10 @@ export interface NodeStatus {
  * machine drains. Its loop is the one the core's contract asks for: take a
  * Ready, persist it, then send, then advance; one Ready at a time, so nothing
  * leaves before the state it promises is durable. Committed entries are handed
- * out while the write is in flight: a quorum holds them already.
+ * out while the write is in flight: a quorum holds them already. A leader's
+ * Ready that promises nothing does not wait for its write (at most
+ * {@link MAX_WRITES_IN_FLIGHT} in flight; the core hears of them through
+ * `Raft.persisted`).
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -486,7 +489,7 @@ export class RaftNode {
     this.settleReads(rd);
     // A leader's appends, heartbeats and snapshot chunks promise nothing about its own
     // disk: they go out at once, while its log is written (Raft dissertation §10.2.1; the
-    // core counts the leader toward a commit only once advance() confirms the write).
+    // core counts the leader toward a commit only once advance() or persisted() confirms the write).
     // But they claim its term: in the Ready that makes it leader (a sole voter wins its
     // election in one step) they wait until the term and vote are durable, or a crash
     // could forget a term it led and vote for another leader in it (sim seed 32392).
@@ -517,9 +520,7 @@ export class RaftNode {
     }
     try {
       if (needsWrite(rd)) {
-        const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
-        const written = this.storage.write({ hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
-        if (hardState !== undefined) this.writtenHardState = hardState;
+        const written = this.write(rd);
         // Only durable state is waited for; a commit-index-only update promises nothing, and
         // storage applies writes in the order they are issued, so applying need not wait for it.
         if (rd.mustSync) await written;
@@ -544,7 +545,6 @@ export class RaftNode {
     if (!applyEarly) {
       this.applyQueue.push({ kind: 'snapshot', snapshot: rd.applySnapshot! });
       this.handOut(rd.committedEntries);
-      this.flushApplyWaiter();
     }
     this.guard(() => this.core.advance(rd));
     const pc = this.pendingCompaction;
@@ -561,9 +561,7 @@ export class RaftNode {
   /** Writes a leader's Ready without holding up the next one; tells the core once it is durable. */
   private writeInBackground(rd: Ready): void {
     if (!needsWrite(rd)) return;
-    const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
-    const written = this.storage.write({ hardState, entries: rd.entries, sync: rd.mustSync });
-    if (hardState !== undefined) this.writtenHardState = hardState;
+    const written = this.write(rd);
     const last = rd.entries[rd.entries.length - 1];
     // Only fsynced writes count: one that carries just the commit index waits for nothing.
     const counted = rd.mustSync;
@@ -579,8 +577,15 @@ export class RaftNode {
     );
   }
 
+  /** Hands a Ready's persisted part to storage; remembers the hard state it holds. */
+  private write(rd: Ready): Promise<void> {
+    const hardState = this.canary === 'vote-without-persist' ? this.withoutNewVote(rd.hardState) : rd.hardState;
+    const written = this.storage.write({ hardState, snapshot: rd.snapshot, entries: rd.entries, sync: rd.mustSync });
+    if (hardState !== undefined) this.writtenHardState = hardState;
+    return written;
+  }
+
   private handOut(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
     for (const entry of entries) this.applyQueue.push({ kind: 'entry', entry });
     this.flushApplyWaiter();
   }

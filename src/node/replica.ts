@@ -5,7 +5,6 @@ import { EntryType, type Entry } from '../core/types.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError } from './errors.js';
 import type { RaftNode } from './raft-node.js';
 
-/** Where an applied command sits in the log. */
 /**
  * How a read is served: `linearizable` confirms leadership with a heartbeat
  * round (ReadIndex); `lease` lets a leader whose lease holds skip the round
@@ -14,6 +13,7 @@ import type { RaftNode } from './raft-node.js';
  */
 export type ReadConsistency = 'linearizable' | 'lease' | 'stale';
 
+/** Where an applied command sits in the log. */
 export interface ApplyMeta {
   readonly index: number;
   readonly term: number;

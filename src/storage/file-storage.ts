@@ -100,13 +100,6 @@ interface Spare {
   done: Promise<void>;
 }
 
-/** The next segment's file being prepared: `ready` once it is all zeros on disk. */
-interface Spare {
-  ready: boolean;
-  failed: boolean;
-  done: Promise<void>;
-}
-
 /** The most a segment created at start (sparse, not from a spare) is preallocated to. */
 const FIRST_SEGMENT_BYTES = 4 << 20;
 
@@ -332,7 +325,6 @@ export class FileStorage implements LogStorage {
     }
   }
 
-
   /** Writes every queued update in one batch and one fsync, until the queue is empty. */
   private async flush(): Promise<void> {
     this.flushing = true;
@@ -362,18 +354,18 @@ export class FileStorage implements LogStorage {
     let sync = false;
     let newSnapshot: SnapshotMeta | null = null;
     const staleFiles: SnapshotMeta[] = [];
+    const record = (meta: SnapshotMeta): void => {
+      const reset = this.log.applySnapshot(meta);
+      parts.push(encodeSnapshotMarker({ meta, reset }));
+      this.snapshot = meta;
+      newSnapshot = meta;
+    };
     for (const u of updates) {
       if ('snapshotFileDurable' in u) {
         const meta = u.snapshotFileDurable;
         // An install may have overtaken it while its file was written.
-        if (!this.isCompaction(meta)) {
-          staleFiles.push(meta);
-          continue;
-        }
-        this.log.applySnapshot(meta);
-        parts.push(encodeSnapshotMarker({ meta, reset: false }));
-        this.snapshot = meta;
-        newSnapshot = meta;
+        if (this.isCompaction(meta)) record(meta);
+        else staleFiles.push(meta);
         continue;
       }
       sync ||= u.sync;
@@ -383,10 +375,7 @@ export class FileStorage implements LogStorage {
         } else {
           // The snapshot file must be durable before the WAL says it exists.
           await this.writeSnapshotFile(u.snapshot);
-          const reset = this.log.applySnapshot(u.snapshot.meta);
-          parts.push(encodeSnapshotMarker({ meta: u.snapshot.meta, reset }));
-          this.snapshot = u.snapshot.meta;
-          newSnapshot = u.snapshot.meta;
+          record(u.snapshot.meta);
         }
       }
       if (u.entries !== undefined && u.entries.length > 0) {

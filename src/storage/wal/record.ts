@@ -63,14 +63,19 @@ export class WalCorruptionError extends Error {
 /** Frames one record. */
 export function frame(type: RecordType, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + payload.length);
-  const dv = new DataView(out.buffer);
-  const len = payload.length + 1;
-  dv.setUint32(0, len, true);
-  dv.setUint32(4, ~len >>> 0, true);
   out[12] = type;
   out.set(payload, HEADER_BYTES);
-  dv.setUint32(8, crc32c(out.subarray(12)), true);
+  writeFrameHeader(out, payload.length, crc32c(out.subarray(12)));
   return out;
+}
+
+/** The length (twice, the second inverted) and CRC of a frame whose type byte and payload `out` holds. */
+function writeFrameHeader(out: Uint8Array, payloadLength: number, crc: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
+  const len = payloadLength + 1;
+  dv.setUint32(0, len, true);
+  dv.setUint32(4, ~len >>> 0, true);
+  dv.setUint32(8, crc, true);
 }
 
 /** One decoded-frame view into a file's bytes. */
@@ -280,8 +285,7 @@ class Reader {
     this.off += 4;
     return v;
   }
-  /** A non-negative safe integer stored as float64. */
-  /** A non-negative safe integer. */
+  /** A non-negative safe integer (stored as float64). */
   num(): number {
     const v = this.numOrNone();
     if (v === -1) throw new PayloadError('bad integer -1');
@@ -490,13 +494,9 @@ export class SnapshotFileFrame {
   head(): Uint8Array {
     if (this.fed !== this.dataLength) throw new Error(`snapshot file frame: ${this.fed} of ${this.dataLength} data bytes checksummed`);
     const out = new Uint8Array(HEADER_BYTES + this.meta.length);
-    const dv = new DataView(out.buffer);
-    const len = this.meta.length + this.dataLength + 1;
-    dv.setUint32(0, len, true);
-    dv.setUint32(4, ~len >>> 0, true);
-    dv.setUint32(8, this.crc, true);
     out[12] = this.type;
     out.set(this.meta, HEADER_BYTES);
+    writeFrameHeader(out, this.meta.length + this.dataLength, this.crc);
     return out;
   }
 }
