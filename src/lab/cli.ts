@@ -3,9 +3,12 @@ import { parseArgs } from 'node:util';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { UsageError, parseIntegerArg } from '../util/args.js';
 import { entropySeed } from '../util/random.js';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
+import { ImplementationError, loadImplementation, type LabImplementation } from './implementation.js';
 
-const USAGE = 'usage: npm run lab -- [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--help]';
+const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--help]';
 
 /** What `npm run lab -- --help` prints: every option, one line each, and examples. */
 export const LAB_HELP = [
@@ -20,6 +23,8 @@ export const LAB_HELP = [
   '  --jobs J                 worker threads (default: the cores when --runs > 1, else 1)',
   '  --real                   real time instead of virtual time (the whole suite takes minutes)',
   '  --storage memory|file    the lab\'s in-memory Persister (default) or FileStorage on real files',
+  '  --impl PATH              test another implementation: a module exporting make (Raft tests) and/or',
+  '                           startKVServer (kvraft tests); it uses sleep/now/random from tsraft/lab (docs/LEARN.md)',
   '  -h, --help               print this help',
   '',
   'examples:',
@@ -41,6 +46,8 @@ export interface LabCliOptions {
   readonly grep: string | undefined;
   readonly jobs: number;
   readonly storage: 'memory' | 'file';
+  /** A module to test instead of tsraft's own Raft, as a file URL. */
+  readonly impl: string | undefined;
 }
 
 function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
@@ -62,6 +69,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
         grep: { type: 'string' },
         jobs: { type: 'string' },
         storage: { type: 'string' },
+        impl: { type: 'string' },
       },
     }));
   } catch (e) {
@@ -79,6 +87,10 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
   if (storage !== 'memory' && storage !== 'file') throw new UsageError(`--storage must be 'memory' or 'file', got '${storage}'`);
   const runs = parseCount('runs', values.runs, 1, 1);
   const real = values.real ?? false;
+  const implPath = values.impl;
+  if (implPath === '') throw new UsageError('--impl needs a path to a module');
+  if (implPath !== undefined && storage === 'file') throw new UsageError('--storage file is for tsraft\'s own Raft: an implementation under test persists through the Persister it is given');
+  const impl = implPath === undefined ? undefined : pathToFileURL(isAbsolute(implPath) ? implPath : resolve(implPath)).href;
   const defaultJobs = runs > 1 && !real ? Math.min(availableParallelism(), runs) : 1;
   return {
     real,
@@ -87,6 +99,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
     grep,
     jobs: parseCount('jobs', values.jobs, defaultJobs, 1),
     storage,
+    impl,
   };
 }
 
@@ -95,6 +108,7 @@ interface Job {
   readonly seed: number;
   readonly real: boolean;
   readonly storage: 'memory' | 'file';
+  readonly impl: string | undefined;
 }
 
 interface JobResult {
@@ -111,12 +125,30 @@ function errorText(e: unknown): string {
   return String(e);
 }
 
+/** Implementations loaded in this thread, by URL (a worker loads each once). */
+const loaded = new Map<string, Promise<LabImplementation>>();
+
+function implementation(url: string): Promise<LabImplementation> {
+  let p = loaded.get(url);
+  if (p === undefined) {
+    p = loadImplementation(url, displayPath(url));
+    loaded.set(url, p);
+  }
+  return p;
+}
+
+function displayPath(url: string): string {
+  const file = new URL(url).pathname;
+  return file.startsWith(process.cwd() + '/') ? file.slice(process.cwd().length + 1) : file;
+}
+
 async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) => void) | undefined): Promise<JobResult> {
   const lines: string[] = [];
   const r: TestResult = await runLabTest(tests[job.testIndex]!, {
     seed: job.seed,
     real: job.real,
     storage: job.storage,
+    implementation: job.impl === undefined ? undefined : await implementation(job.impl),
     log: (l) => {
       if (live !== undefined) live(l);
       else lines.push(l);
@@ -134,8 +166,8 @@ function escapeRegExp(s: string): string {
 }
 
 /** The command that replays one failed test. */
-export function replayCommand(title: string, seed: number, real: boolean, storage: 'memory' | 'file' = 'memory'): string {
-  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}${storage === 'file' ? ' --storage file' : ''}`;
+export function replayCommand(title: string, seed: number, real: boolean, storage: 'memory' | 'file' = 'memory', impl?: string): string {
+  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}${storage === 'file' ? ' --storage file' : ''}${impl !== undefined ? ` --impl ${shellQuote(displayPath(impl))}` : ''}`;
 }
 
 /**
@@ -159,18 +191,38 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
     }
     throw e;
   }
-  const selected = selectTests(tests, opts.grep);
+  let selected = selectTests(tests, opts.grep);
   if (selected.length === 0) {
     out(`error: no test title matches --grep ${opts.grep}`);
     return 2;
   }
+  if (opts.impl !== undefined) {
+    let impl: LabImplementation;
+    try {
+      impl = await implementation(opts.impl);
+    } catch (e) {
+      if (!(e instanceof ImplementationError)) throw e;
+      out(`error: --impl: ${e.message}`);
+      return 2;
+    }
+    const missing = (t: LabTest): boolean => t.needs !== undefined && impl[t.needs] === undefined;
+    const unrunnable = selected.filter(missing);
+    if (unrunnable.length > 0 && opts.grep !== undefined) {
+      out(`error: --impl: ${impl.name} exports no ${unrunnable[0]!.needs}, which ${unrunnable.length} selected test(s) need (e.g. ${unrunnable[0]!.title})`);
+      return 2;
+    }
+    if (unrunnable.length > 0) {
+      out(`note: ${impl.name} exports no ${unrunnable[0]!.needs}: the ${unrunnable.length} test(s) that need it are skipped`);
+      selected = selected.filter((t) => !missing(t));
+    }
+  }
   const indexOf = new Map(tests.map((t, i) => [t, i]));
   const jobs: Job[] = [];
   for (let run = 0; run < opts.runs; run++) {
-    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage });
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: opts.impl });
   }
   const verbose = opts.runs === 1;
-  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)`);
+  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${displayPath(opts.impl)}` : ''}`);
 
   const wall0 = performance.now();
   const failures: JobResult[] = [];
@@ -190,7 +242,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
       if (opts.jobs > 1) for (const l of r.lines) out(l);
       if (!r.ok) {
         out(`  ... FAILED: ${r.error}`);
-        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real, r.job.storage)}`);
+        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real, r.job.storage, r.job.impl)}`);
       }
     } else {
       if (!r.ok) out(`FAILED seed ${r.job.seed}: ${title}: ${r.error.split('\n')[0]}`);
@@ -208,7 +260,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
 
   if (failures.length > 0 && !verbose) {
     out('failures:');
-    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real, f.job.storage)}`);
+    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real, f.job.storage, f.job.impl)}`);
   }
   out(`wall time ${((performance.now() - wall0) / 1000).toFixed(1)} s`);
   out(`${passed} passed, ${failures.length} failed`);

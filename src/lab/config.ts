@@ -8,6 +8,9 @@ import { SeededRandom, entropySeed } from '../util/random.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
+import { raftServiceOf, type MakeRaft } from './implementation.js';
+import { enterRuntime } from './runtime.js';
+import type { RpcMethod } from './labrpc.js';
 
 export { LabFailure, type TestStats };
 
@@ -25,6 +28,8 @@ export interface ConfigOptions {
   readonly log?: (line: string) => void;
   /** Persist in memory, as the lab does (default), or in FileStorage on real files. */
   readonly storage?: 'memory' | 'file';
+  /** The Raft under test (the lab's `Make`); default: tsraft's own (`make` of src/lab/raft.ts). */
+  readonly make?: MakeRaft;
 }
 
 /** Options for harnesses that share one clock and random stream across configs. */
@@ -47,6 +52,10 @@ const TEST_LIMIT_MS = 120_000;
  */
 export class Config extends LabHarness {
   private readonly snapshotMode: boolean;
+  /** A Raft from outside (a learner's); undefined: tsraft's own, with its extra checks. */
+  private readonly implementation: MakeRaft | undefined;
+  /** Leaves the lab runtime this config entered (a standalone config of an implementation under test). */
+  private leaveRuntime: (() => void) | undefined;
 
   readonly rafts: (LabRaft | null)[];
   private readonly applyErr: (string | null)[];
@@ -69,9 +78,12 @@ export class Config extends LabHarness {
   private readonly lastStart = new Map<string, number>();
   private lastStats: TestStats | undefined;
 
-  constructor(opts: { servers: number; unreliable: boolean; snapshot: boolean } & ConfigRuntime) {
+  constructor(opts: { servers: number; unreliable: boolean; snapshot: boolean; make?: MakeRaft | undefined; leaveRuntime?: () => void } & ConfigRuntime) {
     super(opts.servers, opts);
     this.snapshotMode = opts.snapshot;
+    this.implementation = opts.make;
+    this.leaveRuntime = opts.leaveRuntime;
+    if (opts.make !== undefined && opts.storage === 'file') throw new LabFailure('file storage is for tsraft\'s own Raft (its FilePersister); an implementation under test persists through the Persister it is given');
     this.net.setReliable(!opts.unreliable);
     // Unreachable servers take long to fail: a leader must not send RPCs one after another.
     this.net.setLongDelays(true);
@@ -107,6 +119,8 @@ export class Config extends LabHarness {
       return this.scheduler !== undefined ? await this.scheduler.run(guarded, { maxVirtualMs: 30 * 60_000 }) : await guarded();
     } finally {
       await this.dispose();
+      this.leaveRuntime?.();
+      this.leaveRuntime = undefined;
     }
   }
 
@@ -155,6 +169,7 @@ export class Config extends LabHarness {
     }
 
     const applyCh = new Channel<ApplyMsg>(0);
+    if (this.implementation !== undefined) return this.startImplementation(i, ends, persister as Persister, applyCh);
     const raft = make(ends, i, persister, applyCh, {
       clock: this.clock,
       random: this.random.fork(),
@@ -172,6 +187,48 @@ export class Config extends LabHarness {
 
     const srv = new RpcServer();
     srv.addService('Raft', raft.service);
+    this.net.addServer(String(i), srv);
+  }
+
+  /**
+   * Starts server i on the implementation under test. Its RPC handlers are
+   * wrapped so that one that throws fails the test with its name, rather
+   * than rejecting inside the caller's code.
+   */
+  private startImplementation(i: number, ends: ReturnType<Config['makeEnds']>, persister: Persister, applyCh: Channel<ApplyMsg>): void {
+    const rf = this.implementation!(ends, i, persister, applyCh);
+    const methods = raftServiceOf(rf, `server ${i}`);
+    const service: Record<string, RpcMethod> = {};
+    for (const [name, fn] of Object.entries(methods)) {
+      service[name] = (async (args: never) => {
+        try {
+          return await (fn as (a: never) => unknown)(args);
+        } catch (e) {
+          this.fail(new LabFailure(`server ${i}'s Raft.${name} handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+          return null;
+        }
+      }) as RpcMethod;
+    }
+    let dead = false;
+    const lab: LabRaft = {
+      start: (command) => rf.start(command),
+      getState: () => rf.getState(),
+      snapshot: (index, snapshot) => rf.snapshot(index, snapshot),
+      kill: () => {
+        dead = true;
+        rf.kill();
+        // Its applier may be blocked sending: closing the channel releases it (send resolves false).
+        applyCh.close();
+      },
+      killed: () => dead,
+      service,
+      status: () => undefined,
+      entryAt: () => undefined,
+    };
+    this.rafts[i] = this.guardRaft(i, lab);
+    void (this.snapshotMode ? this.applierSnap(i, applyCh) : this.applier(i, applyCh));
+    const srv = new RpcServer();
+    srv.addService('Raft', service);
     this.net.addServer(String(i), srv);
   }
 
@@ -552,14 +609,28 @@ export function makeConfig(opts: ConfigOptions): Config {
   const virtual = (opts.clock ?? 'virtual') === 'virtual';
   const scheduler = virtual ? new Scheduler() : undefined;
   const clock = scheduler ?? new RealClock();
-  return new Config({
-    servers: opts.servers,
-    unreliable: opts.unreliable ?? false,
-    snapshot: opts.snapshot ?? false,
-    clock,
-    random,
-    scheduler,
-    log: opts.log,
-    storage: opts.storage,
-  });
+  let cfg: Config | undefined;
+  // An implementation under test reads the lab's sleep/now/random from the moment make() runs.
+  const leaveRuntime =
+    opts.make === undefined
+      ? undefined
+      : enterRuntime({ clock, random: random.fork(), virtual, fail: (err) => cfg?.fail(err) }, { guardRealClock: true });
+  try {
+    cfg = new Config({
+      servers: opts.servers,
+      unreliable: opts.unreliable ?? false,
+      snapshot: opts.snapshot ?? false,
+      clock,
+      random,
+      scheduler,
+      log: opts.log,
+      storage: opts.storage,
+      make: opts.make,
+      ...(leaveRuntime !== undefined && { leaveRuntime }),
+    });
+  } catch (e) {
+    leaveRuntime?.();
+    throw e;
+  }
+  return cfg;
 }

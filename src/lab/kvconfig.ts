@@ -3,6 +3,9 @@ import { RpcServer, type ClientEnd } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
+import { ImplementationError, type StartKvServer } from './implementation.js';
+import type { Persister } from './persister.js';
+import type { RpcMethod } from './labrpc.js';
 
 /** The kvraft tester's election timeout (used for sleeps). */
 export const KV_ELECTION_TIMEOUT = 1000;
@@ -35,10 +38,14 @@ export class KvConfig extends LabHarness {
   private rpcs0 = 0;
   private ops = 0;
   private lastStats: TestStats | undefined;
+  /** A KV server from outside (a learner's); undefined: tsraft's own. */
+  private readonly implementation: StartKvServer | undefined;
 
-  constructor(opts: { servers: number; unreliable: boolean; maxraftstate: number } & KvConfigRuntime) {
+  constructor(opts: { servers: number; unreliable: boolean; maxraftstate: number; startKVServer?: StartKvServer | undefined } & KvConfigRuntime) {
     super(opts.servers, opts, KV_NET_LATENCY);
     this.maxraftstate = opts.maxraftstate;
+    this.implementation = opts.startKVServer;
+    if (opts.startKVServer !== undefined && opts.storage === 'file') throw new LabFailure('file storage is for tsraft\'s own servers (its FilePersister); an implementation under test persists through the Persister it is given');
     this.net.setReliable(!opts.unreliable);
     this.startTime = this.clock.now();
     this.kvservers = new Array<LabKvServer | null>(this.n).fill(null);
@@ -59,16 +66,46 @@ export class KvConfig extends LabHarness {
     this.endnames[i] = [];
     const ends = this.makeEnds(this.endnames[i]!);
     const persister = this.persisterFor(i);
-    const kv = startKVServer(ends, i, persister, this.maxraftstate, {
-      clock: this.clock,
-      random: this.random.fork(),
-      onFatal: (err) => this.fail(err instanceof Error ? err : new LabFailure(String(err))),
-    });
+    const kv =
+      this.implementation !== undefined
+        ? this.checked(i, this.implementation(ends, i, persister as Persister, this.maxraftstate))
+        : startKVServer(ends, i, persister, this.maxraftstate, {
+            clock: this.clock,
+            random: this.random.fork(),
+            onFatal: (err) => this.fail(err instanceof Error ? err : new LabFailure(String(err))),
+          });
     this.kvservers[i] = kv;
     const srv = new RpcServer();
     srv.addService('KVServer', kv.service);
     srv.addService('Raft', kv.raftService);
     this.net.addServer(String(i), srv);
+  }
+
+  /**
+   * Checks the shape of a KV server under test, and wraps its handlers so
+   * one that throws fails the test with its name.
+   */
+  private checked(i: number, kv: LabKvServer): LabKvServer {
+    const who = `server ${i}: startKVServer() returned`;
+    if (kv === null || typeof kv !== 'object') throw new ImplementationError(`${who} ${kv === null ? 'null' : typeof kv}, not { rf, raftService, service, kill }`);
+    if (typeof kv.rf?.getState !== 'function') throw new ImplementationError(`${who} no rf with a getState() method`);
+    if (typeof kv.kill !== 'function') throw new ImplementationError(`${who} no kill() method`);
+    const wrap = (svc: string, methods: Record<string, RpcMethod> | undefined): Record<string, RpcMethod> => {
+      if (methods === null || typeof methods !== 'object') throw new ImplementationError(`${who} no ${svc === 'Raft' ? 'raftService' : 'service'} record of RPC methods`);
+      const out: Record<string, RpcMethod> = {};
+      for (const [name, fn] of Object.entries(methods)) {
+        out[name] = (async (args: never) => {
+          try {
+            return await (fn as (a: never) => unknown)(args);
+          } catch (e) {
+            this.fail(new LabFailure(`server ${i}'s ${svc}.${name} handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+            return null;
+          }
+        }) as RpcMethod;
+      }
+      return out;
+    };
+    return { rf: kv.rf, raftService: wrap('Raft', kv.raftService), service: wrap('KVServer', kv.service), kill: () => kv.kill() };
   }
 
   /** Shuts server i down, keeping what it persisted. */

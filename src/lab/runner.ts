@@ -4,6 +4,9 @@ import { SeededRandom, type Random } from '../util/random.js';
 import type { NetEvent } from './labrpc.js';
 import { Config, type TestStats } from './config.js';
 import { KvConfig } from './kvconfig.js';
+import { ImplementationError, type LabImplementation } from './implementation.js';
+import { LabFailure } from './harness.js';
+import { enterRuntime } from './runtime.js';
 
 /** What a lab test gets: a way to make its config on the run's clock and seed. */
 export interface LabEnv {
@@ -27,6 +30,8 @@ interface Harness {
 export interface LabTest {
   readonly title: string;
   readonly fn: (env: LabEnv) => Promise<void>;
+  /** What an implementation under test must export for this test: `make` (Raft) or `startKVServer` (kvraft). */
+  readonly needs?: 'make' | 'startKVServer';
 }
 
 export interface RunOptions {
@@ -39,6 +44,8 @@ export interface RunOptions {
   readonly trace?: (e: NetEvent) => void;
   /** Where servers persist: in memory as the lab does (default), or in FileStorage on real files. */
   readonly storage?: 'memory' | 'file';
+  /** The implementation under test (a learner's); default: tsraft's own. */
+  readonly implementation?: LabImplementation | undefined;
 }
 
 export interface TestResult {
@@ -64,16 +71,19 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
     onFatal = reject;
   });
   fatal.catch(() => {}); // observed through the race below
+  const impl = opts.implementation;
   const env: LabEnv = {
     random,
     makeConfig(servers, unreliable, snapshot = false) {
-      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage });
+      if (impl !== undefined && impl.make === undefined) throw new ImplementationError(`${impl.name} exports no make(peers, me, persister, applyCh): the Raft tests need it`);
+      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage, make: impl?.make });
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;
     },
     makeKvConfig(servers, unreliable, maxraftstate) {
-      const cfg = new KvConfig({ servers, unreliable, maxraftstate, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage });
+      if (impl !== undefined && impl.startKVServer === undefined) throw new ImplementationError(`${impl.name} exports no startKVServer(servers, me, persister, maxraftstate): the kvraft tests need it`);
+      const cfg = new KvConfig({ servers, unreliable, maxraftstate, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage, startKVServer: impl?.startKVServer });
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;
@@ -90,12 +100,21 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   const t0 = clock.now();
   let error: unknown;
   let ok = true;
+  // Code under test gets the lab's sleep/now/random; a task of it that throws unobserved fails the test.
+  const leaveRuntime = impl === undefined ? undefined : enterRuntime({ clock, random: random.fork(), virtual: scheduler !== undefined, fail: onFatal }, { guardRealClock: true });
+  const onUnhandled = (reason: unknown): void => {
+    onFatal(reason instanceof LabFailure ? reason : new LabFailure(`an async task threw and nobody caught it: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
+  };
+  if (impl !== undefined) process.on('unhandledRejection', onUnhandled);
   try {
     if (scheduler !== undefined) await scheduler.run(body, { maxVirtualMs: 30 * 60_000 });
     else await body();
   } catch (e) {
     ok = false;
     error = e;
+  } finally {
+    leaveRuntime?.();
+    if (impl !== undefined) process.off('unhandledRejection', onUnhandled);
   }
   for (const c of configs) await c.dispose();
   const virtualMs = scheduler !== undefined ? scheduler.now() - t0 : performance.now() - wall0;

@@ -15,7 +15,7 @@ test('npm run lab -- --help: every option with a line of explanation, examples, 
     assert.equal(r.code, 0, argv.join(' '));
     const text = r.out.join('\n');
     assert.equal(text, LAB_HELP);
-    for (const opt of ['--seed', '--runs', '--grep', '--jobs', '--real', '--storage', '--help']) {
+    for (const opt of ['--seed', '--runs', '--grep', '--jobs', '--real', '--storage', '--impl', '--help']) {
       assert.match(text, new RegExp(`^  (-h, )?${opt}(?![\\w-]).*\\S+\\s{2,}\\S`, 'm'), `${opt} has its own explained line`);
     }
     assert.match(text, /^examples:\n( {2}npm run lab.*\n)+/m);
