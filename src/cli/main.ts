@@ -8,6 +8,7 @@ import { runCheck } from './check.js';
 import { cluster } from './cluster.js';
 import { certsCa, certsNode } from './certs.js';
 import { kvCommand } from './kv.js';
+import { labInit, labTest } from './lab.js';
 import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
 import { FlagFileError } from './output.js';
 import { serve } from './serve.js';
@@ -75,6 +76,25 @@ program
   .option('--auth', 'enable auth once the cluster is up; writes the root token to <data>/root.token (0600)')
   .action(async (opts: { nodes: string; data: string; basePort: string; clusterId: string; host: string; tls?: boolean; auth?: boolean }) => {
     process.exitCode = await cluster(opts);
+  });
+
+const lab = program.command('lab').description('the 6.824 Raft lab for learners: your Raft, our tester, in seeded virtual time (docs/LEARN.md)');
+lab
+  .command('init')
+  .description('write a project for your own Raft in TypeScript (src/raft.ts, the lab\'s skeleton), tested by `npm test`')
+  .argument('<dir>', 'a new or empty directory')
+  .action((dir: string) => {
+    process.exitCode = labInit(dir);
+  });
+lab
+  .command('test')
+  .description('in a project made by `tsraft lab init`: type-check src/, compile it, run the 28 Raft tests against it (npm test); takes the options of npm run lab (--grep, --seed, --runs, --trace, ...)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument('[options...]', 'options of npm run lab, e.g. --grep 2A --seed 7')
+  .action(async (options: string[]) => {
+    process.exitCode = await labTest(options);
   });
 
 const certs = program.command('certs').description('a cluster CA and member certificates for peer TLS (docs/SECURITY.md)');

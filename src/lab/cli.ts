@@ -7,8 +7,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
 import { ImplementationError, loadImplementation, type LabImplementation } from './implementation.js';
+import { LabTracer } from './trace.js';
 
-const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--help]';
+const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--trace] [--help]';
 
 /** What `npm run lab -- --help` prints: every option, one line each, and examples. */
 export const LAB_HELP = [
@@ -23,6 +24,7 @@ export const LAB_HELP = [
   '  --jobs J                 worker threads (default: the cores when --runs > 1, else 1)',
   '  --real                   real time instead of virtual time (the whole suite takes minutes)',
   '  --storage memory|file    the lab\'s in-memory Persister (default) or FileStorage on real files',
+  '  --trace                  with one test and one seed: print its events in words, one column per server',
   '  --impl PATH              test another implementation: a module exporting make (Raft tests) and/or',
   '                           startKVServer (kvraft tests); it uses sleep/now/random from tsraft/lab (docs/LEARN.md)',
   '  -h, --help               print this help',
@@ -48,6 +50,7 @@ export interface LabCliOptions {
   readonly storage: 'memory' | 'file';
   /** A module to test instead of tsraft's own Raft, as a file URL. */
   readonly impl: string | undefined;
+  readonly trace: boolean;
 }
 
 function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
@@ -70,6 +73,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
         jobs: { type: 'string' },
         storage: { type: 'string' },
         impl: { type: 'string' },
+        trace: { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
@@ -100,6 +104,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
     jobs: parseCount('jobs', values.jobs, defaultJobs, 1),
     storage,
     impl,
+    trace: values.trace ?? false,
   };
 }
 
@@ -109,6 +114,7 @@ interface Job {
   readonly real: boolean;
   readonly storage: 'memory' | 'file';
   readonly impl: string | undefined;
+  readonly trace: boolean;
 }
 
 interface JobResult {
@@ -121,7 +127,8 @@ interface JobResult {
 }
 
 function errorText(e: unknown): string {
-  if (e instanceof Error) return e.name === 'LabFailure' ? e.message : (e.stack ?? e.message);
+  // The tester's own verdicts, and an implementation's unwritten parts or wrong shape, are sentences; anything else keeps its stack.
+  if (e instanceof Error) return ['LabFailure', 'NotImplementedError', 'ImplementationError', 'RealClockError'].includes(e.name) ? e.message : (e.stack ?? e.message);
   return String(e);
 }
 
@@ -149,6 +156,7 @@ async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) =>
     real: job.real,
     storage: job.storage,
     implementation: job.impl === undefined ? undefined : await implementation(job.impl),
+    tracer: job.trace && live !== undefined ? new LabTracer(live) : undefined,
     log: (l) => {
       if (live !== undefined) live(l);
       else lines.push(l);
@@ -176,7 +184,19 @@ export function replayCommand(title: string, seed: number, real: boolean, storag
  * (or, for many runs, one line per seed), the replay command of every failure,
  * and a final `N passed, N failed`. Returns the exit code.
  */
-export async function labMain(tests: readonly LabTest[], workerModule: URL, argv: readonly string[], out: (l: string) => void = (l) => console.log(l)): Promise<number> {
+/** How a front end other than `npm run lab` presents the runner (`tsraft lab test` in a learner's project). */
+export interface LabFrontEnd {
+  /** The command that replays a test, up to its options (default `npm run lab --`). */
+  readonly command: string;
+  /** The implementation's name in messages; replay commands then leave --impl out (the command implies it). */
+  readonly implName?: string;
+}
+
+export async function labMain(tests: readonly LabTest[], workerModule: URL, argv: readonly string[], out: (l: string) => void = (l) => console.log(l), front?: LabFrontEnd): Promise<number> {
+  const replay = (title: string, job: Job): string => {
+    const cmd = replayCommand(title, job.seed, job.real, job.storage, front?.implName === undefined ? job.impl : undefined);
+    return front === undefined ? cmd : cmd.replace(/^npm run lab --/, front.command);
+  };
   if (argv.includes('--help') || argv.includes('-h')) {
     out(LAB_HELP);
     return 0;
@@ -216,13 +236,17 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
       selected = selected.filter((t) => !missing(t));
     }
   }
+  if (opts.trace && (selected.length !== 1 || opts.runs !== 1)) {
+    out(`error: --trace prints one run: give --grep matching exactly one test (it matches ${selected.length}) and no --runs`);
+    return 2;
+  }
   const indexOf = new Map(tests.map((t, i) => [t, i]));
   const jobs: Job[] = [];
   for (let run = 0; run < opts.runs; run++) {
-    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: opts.impl });
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: opts.impl, trace: opts.trace });
   }
   const verbose = opts.runs === 1;
-  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${displayPath(opts.impl)}` : ''}`);
+  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${front?.implName ?? displayPath(opts.impl)}` : ''}`);
 
   const wall0 = performance.now();
   const failures: JobResult[] = [];
@@ -242,7 +266,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
       if (opts.jobs > 1) for (const l of r.lines) out(l);
       if (!r.ok) {
         out(`  ... FAILED: ${r.error}`);
-        out(`  replay: ${replayCommand(title, r.job.seed, r.job.real, r.job.storage, r.job.impl)}`);
+        out(`  replay: ${replay(title, r.job)}`);
       }
     } else {
       if (!r.ok) out(`FAILED seed ${r.job.seed}: ${title}: ${r.error.split('\n')[0]}`);
@@ -260,7 +284,7 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
 
   if (failures.length > 0 && !verbose) {
     out('failures:');
-    for (const f of failures) out(`  ${replayCommand(tests[f.job.testIndex]!.title, f.job.seed, f.job.real, f.job.storage, f.job.impl)}`);
+    for (const f of failures) out(`  ${replay(tests[f.job.testIndex]!.title, f.job)}`);
   }
   out(`wall time ${((performance.now() - wall0) / 1000).toFixed(1)} s`);
   out(`${passed} passed, ${failures.length} failed`);

@@ -8,7 +8,7 @@ import { SeededRandom, entropySeed } from '../util/random.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
-import { raftServiceOf, type MakeRaft } from './implementation.js';
+import { describeThrown, raftServiceOf, type MakeRaft } from './implementation.js';
 import { enterRuntime } from './runtime.js';
 import type { RpcMethod } from './labrpc.js';
 
@@ -98,6 +98,7 @@ export class Config extends LabHarness {
     this.lastApplied = new Array<number>(n).fill(0);
     for (let i = 0; i < n; i++) this.start1(i);
     for (let i = 0; i < n; i++) this.connect(i);
+    this.traceReady = true;
   }
 
   // ---- running ----------------------------------------------------------------
@@ -126,6 +127,11 @@ export class Config extends LabHarness {
 
   // ---- servers ----------------------------------------------------------------
 
+  /** Each server's getState, or null while it is crashed (for traces). */
+  serverStates(): ({ term: number; isLeader: boolean } | null)[] {
+    return this.rafts.map((rf) => rf?.getState() ?? null);
+  }
+
   /** Server i's Raft, or null while it is crashed. An i out of range is a bug in the test. */
   private raftOf(i: number): LabRaft | null {
     const rf = this.rafts[i];
@@ -143,6 +149,7 @@ export class Config extends LabHarness {
     if (rf !== null) {
       rf.kill();
       this.rafts[i] = null;
+      this.noteTester(i, 'crashed');
     }
     const cur = this.saved[i];
     if (cur instanceof Persister) {
@@ -155,8 +162,9 @@ export class Config extends LabHarness {
   /** Starts (or restarts) server i with fresh ends and its persisted state; does not connect it. */
   start1(i: number): void {
     this.crash1(i);
+    this.noteTester(i, 'started from its persisted state');
     this.endnames[i] = [];
-    const ends = this.makeEnds(this.endnames[i]!);
+    const ends = this.makeEnds(this.endnames[i]!, String(i));
     this.lastApplied[i] = 0;
     const persister = this.persisterFor(i);
     if (persister instanceof Persister) {
@@ -204,7 +212,7 @@ export class Config extends LabHarness {
         try {
           return await (fn as (a: never) => unknown)(args);
         } catch (e) {
-          this.fail(new LabFailure(`server ${i}'s Raft.${name} handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+          this.fail(new LabFailure(`server ${i}'s Raft.${name} handler threw: ${describeThrown(e)}`));
           return null;
         }
       }) as RpcMethod;
@@ -251,6 +259,7 @@ export class Config extends LabHarness {
 
   /** Attaches server i to the network: links to and from every connected server are enabled. */
   connect(i: number): void {
+    if (!this.connected[i]) this.noteTester(i, 'connected');
     this.connected[i] = true;
     for (let j = 0; j < this.n; j++) {
       if (this.connected[j]) this.net.enable(this.endnames[i]![j]!, true);
@@ -262,6 +271,7 @@ export class Config extends LabHarness {
 
   /** Detaches server i: every link to or from it is disabled. */
   disconnect(i: number): void {
+    if (this.connected[i]) this.noteTester(i, 'disconnected');
     this.connected[i] = false;
     for (let j = 0; j < this.n; j++) {
       const out = this.endnames[i]?.[j];

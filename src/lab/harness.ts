@@ -22,6 +22,8 @@ export interface HarnessRuntime {
   readonly log?: ((line: string) => void) | undefined;
   /** Sees every network event (for traces and determinism checks). */
   readonly trace?: ((e: NetEvent) => void) | undefined;
+  /** Sees what the tester does to servers (crash, restart, connect, disconnect), for traces. */
+  readonly traceTester?: ((time: number, server: number, what: string) => void) | undefined;
   /** Persist in memory, as the lab does (default), or in FileStorage under a temporary directory. */
   readonly storage?: 'memory' | 'file' | undefined;
 }
@@ -55,6 +57,7 @@ export abstract class LabHarness {
   /** With file storage: the temporary directory holding every server's data directory. */
   private readonly dataRoot: string | null;
   private fatal: Error | null = null;
+  private readonly traceTester: ((time: number, server: number, what: string) => void) | undefined;
   private readonly fatalListeners: ((err: Error) => void)[] = [];
 
   protected constructor(servers: number, rt: HarnessRuntime, latency?: { min: number; max: number }) {
@@ -66,6 +69,15 @@ export abstract class LabHarness {
     this.net = new SimNetwork({ clock: this.clock, random: rt.random.fork(), ...(latency !== undefined && { latency }), ...(rt.trace !== undefined && { trace: rt.trace }) });
     this.dataRoot = rt.storage === 'file' ? mkdtempSync(path.join(tmpdir(), 'tsraft-lab-')) : null;
     this.saved = new Array<Persister | FilePersister | null>(servers).fill(null);
+    this.traceTester = rt.traceTester;
+  }
+
+  /** Set by the subclass once its servers are up: what the tester does from then on is traced. */
+  protected traceReady = false;
+
+  /** Tells the trace what the tester did to server i. */
+  protected noteTester(server: number, what: string): void {
+    if (this.traceReady) this.traceTester?.(this.clock.now(), server, what);
   }
 
   /** Records a fatal error: the test fails at once (see {@link fatalPromise}). */
@@ -103,13 +115,13 @@ export abstract class LabHarness {
     return s;
   }
 
-  /** Fresh ends from server i to every server j, disabled until connected. */
-  protected makeEnds(names: string[]): ClientEnd[] {
+  /** Fresh ends from `owner` (server i's name, for traces) to every server j, disabled until connected. */
+  protected makeEnds(names: string[], owner: string): ClientEnd[] {
     const ends: ClientEnd[] = [];
     for (let j = 0; j < this.n; j++) {
       const name = this.randomName();
       names[j] = name;
-      ends.push(this.net.makeEnd(name));
+      ends.push(this.net.makeEnd(name, owner));
       this.net.connect(name, String(j));
     }
     return ends;

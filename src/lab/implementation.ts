@@ -51,6 +51,25 @@ export interface LabImplementation {
   readonly startKVServer?: StartKvServer | undefined;
 }
 
+/**
+ * Thrown by a part of an implementation not written yet (`todo(...)`): the
+ * tester reports its message alone, without a stack trace.
+ */
+export class NotImplementedError extends Error {
+  override name = 'NotImplementedError';
+}
+
+/** Marks what is still to write: throws a {@link NotImplementedError} saying `what`. */
+export function todo(what: string): never {
+  throw new NotImplementedError(`not implemented yet: ${what}`);
+}
+
+/** How the tester shows an error thrown by the implementation under test. */
+export function describeThrown(e: unknown): string {
+  if (e instanceof NotImplementedError) return e.message;
+  return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
+
 /** Thrown when an implementation is not shaped as the tester needs, with what is wrong. */
 export class ImplementationError extends Error {
   override name = 'ImplementationError';

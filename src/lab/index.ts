@@ -5,7 +5,7 @@
 export { make, LAB_TIMING, type ApplyMsg, type LabRaft, type MakeOptions } from './raft.js';
 export { Persister } from './persister.js';
 export { sleep, now, random, randomInt, RealClockError, currentRuntime, type LabRuntime } from './runtime.js';
-export { loadImplementation, raftServiceOf, ImplementationError, type MakeRaft, type RaftInstance, type StartKvServer, type KvServerInstance, type LabImplementation } from './implementation.js';
+export { loadImplementation, raftServiceOf, todo, NotImplementedError, ImplementationError, type MakeRaft, type RaftInstance, type StartKvServer, type KvServerInstance, type LabImplementation } from './implementation.js';
 export { PersisterStorage } from './persister-storage.js';
 export { FilePersister, encodedStateSize, type FilePersisterOptions } from './file-persister.js';
 export { Config, LabFailure, makeConfig, ELECTION_TIMEOUT, SNAPSHOT_INTERVAL, type ConfigOptions, type ConfigRuntime, type TestStats } from './config.js';

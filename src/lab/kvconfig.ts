@@ -3,7 +3,7 @@ import { RpcServer, type ClientEnd } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
-import { ImplementationError, type StartKvServer } from './implementation.js';
+import { ImplementationError, describeThrown, type StartKvServer } from './implementation.js';
 import type { Persister } from './persister.js';
 import type { RpcMethod } from './labrpc.js';
 
@@ -38,6 +38,8 @@ export class KvConfig extends LabHarness {
   private rpcs0 = 0;
   private ops = 0;
   private lastStats: TestStats | undefined;
+  /** Clerks made so far (they are C1, C2, ... in traces). */
+  private clerkCount = 0;
   /** A KV server from outside (a learner's); undefined: tsraft's own. */
   private readonly implementation: StartKvServer | undefined;
 
@@ -52,6 +54,7 @@ export class KvConfig extends LabHarness {
     this.endnames = Array.from({ length: this.n }, () => []);
     for (let i = 0; i < this.n; i++) this.startServer(i);
     this.connectAll();
+    this.traceReady = true;
   }
 
   /** Every server index. */
@@ -64,7 +67,7 @@ export class KvConfig extends LabHarness {
   /** Starts server i with fresh ends and a copy of (or, on files, the same) persisted state. */
   startServer(i: number): void {
     this.endnames[i] = [];
-    const ends = this.makeEnds(this.endnames[i]!);
+    const ends = this.makeEnds(this.endnames[i]!, String(i));
     const persister = this.persisterFor(i);
     const kv =
       this.implementation !== undefined
@@ -98,7 +101,7 @@ export class KvConfig extends LabHarness {
           try {
             return await (fn as (a: never) => unknown)(args);
           } catch (e) {
-            this.fail(new LabFailure(`server ${i}'s ${svc}.${name} handler threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+            this.fail(new LabFailure(`server ${i}'s ${svc}.${name} handler threw: ${describeThrown(e)}`));
             return null;
           }
         }) as RpcMethod;
@@ -110,6 +113,7 @@ export class KvConfig extends LabHarness {
 
   /** Shuts server i down, keeping what it persisted. */
   shutdownServer(i: number): void {
+    this.noteTester(i, 'shut down');
     this.disconnect(i, this.all());
     this.net.deleteServer(String(i)); // replies of requests in progress are suppressed
     this.detach(i);
@@ -134,10 +138,12 @@ export class KvConfig extends LabHarness {
 
   connectAll(): void {
     for (let i = 0; i < this.n; i++) this.connect(i, this.all());
+    for (let i = 0; i < this.n; i++) this.noteTester(i, 'connected to all');
   }
 
   /** Each server talks only to the servers of its own group. Client links are left alone. */
   partition(p1: readonly number[], p2: readonly number[]): void {
+    for (const i of [...p1, ...p2]) this.noteTester(i, `partitioned: {${p1.join(',')}} | {${p2.join(',')}}`);
     for (const i of p1) {
       this.disconnect(i, p2);
       this.connect(i, p1);
@@ -146,6 +152,11 @@ export class KvConfig extends LabHarness {
       this.disconnect(i, p1);
       this.connect(i, p2);
     }
+  }
+
+  /** Each server's Raft getState, or null while it is shut down (for traces). */
+  serverStates(): ({ term: number; isLeader: boolean } | null)[] {
+    return this.kvservers.map((kv) => kv?.rf.getState() ?? null);
   }
 
   /** The first server that believes it is leader, if any. */
@@ -176,9 +187,10 @@ export class KvConfig extends LabHarness {
   makeClient(to: readonly number[]): Clerk {
     const names: string[] = [];
     const ends: ClientEnd[] = [];
+    const owner = `C${++this.clerkCount}`;
     for (let j = 0; j < this.n; j++) {
       names.push(this.randomName());
-      ends.push(this.net.makeEnd(names[j]!));
+      ends.push(this.net.makeEnd(names[j]!, owner));
       this.net.connect(names[j]!, String(j));
     }
     // random_handles: the clerk must not rely on server order.

@@ -62,6 +62,8 @@ interface EndState {
   readonly end: ClientEnd;
   enabled: boolean;
   server: string | null;
+  /** Who calls through this end (a server's name, or a clerk's), for traces. */
+  readonly owner: string | undefined;
 }
 
 /** One step in the life of a request, for traces and determinism checks. */
@@ -71,6 +73,14 @@ export interface NetEvent {
   readonly end: string;
   readonly method: string;
   readonly bytes: number;
+  /** The request's number on this network: every event of one request carries the same. */
+  readonly id: number;
+  /** The caller (the end's owner, if it was given one) and the server the end reaches. */
+  readonly from: string | undefined;
+  readonly to: string | null;
+  /** The request's arguments (on `send`) and the reply (on `handled`), decoded. Read only. */
+  readonly args?: unknown;
+  readonly reply?: unknown;
 }
 
 /** Construction options of a {@link SimNetwork}. */
@@ -112,6 +122,7 @@ export class SimNetwork {
   private readonly servers = new Map<string, RpcServer | null>();
   private totalRpcs = 0;
   private totalBytes = 0;
+  private requestSeq = 0;
 
   constructor(opts: SimNetworkOptions) {
     this.clock = opts.clock;
@@ -127,8 +138,22 @@ export class SimNetwork {
     return l.min + this.random.float() * (l.max - l.min);
   }
 
-  private note(kind: NetEvent['kind'], end: string, method: string, bytes: number): void {
-    this.trace?.({ time: this.clock.now(), kind, end, method, bytes });
+  private note(kind: NetEvent['kind'], end: string, method: string, bytes: number, id: number, payload?: { args?: Uint8Array; reply?: Uint8Array }): void {
+    if (this.trace === undefined) return;
+    const st = this.ends.get(end);
+    const e: NetEvent = {
+      time: this.clock.now(),
+      kind,
+      end,
+      method,
+      bytes,
+      id,
+      from: st?.owner,
+      to: st?.server ?? null,
+      ...(payload?.args !== undefined && { args: decode(payload.args) }),
+      ...(payload?.reply !== undefined && { reply: decode(payload.reply) }),
+    };
+    this.trace(e);
   }
 
   setReliable(yes: boolean): void {
@@ -144,11 +169,11 @@ export class SimNetwork {
     return this.reliable;
   }
 
-  /** Creates a new, disabled and unconnected end. Names must be unique. */
-  makeEnd(name: string): ClientEnd {
+  /** Creates a new, disabled and unconnected end. Names must be unique; `owner` names the caller in traces. */
+  makeEnd(name: string, owner?: string): ClientEnd {
     if (this.ends.has(name)) throw new Error(`labrpc: makeEnd: ${name} already exists`);
     const end = new ClientEnd(name, this);
-    this.ends.set(name, { end, enabled: false, server: null });
+    this.ends.set(name, { end, enabled: false, server: null, owner });
     return end;
   }
 
@@ -210,7 +235,8 @@ export class SimNetwork {
     const req = encode(args);
     this.totalRpcs++;
     this.totalBytes += req.length;
-    this.note('send', endName, svcMeth, req.length);
+    const id = ++this.requestSeq;
+    this.note('send', endName, svcMeth, req.length, id, { args: req });
 
     const st = this.endState(endName);
     const serverName = st.server;
@@ -221,25 +247,25 @@ export class SimNetwork {
     if (!st.enabled || serverName === null || server === undefined || server === null) {
       // Unreachable: fail after a while, as a real timeout would.
       await this.clock.sleep(this.random.int(this.longDelays ? 7000 : 100));
-      this.note('unreachable', endName, svcMeth, 0);
+      this.note('unreachable', endName, svcMeth, 0, id);
       return null;
     }
 
     // The request travels: never handled in the caller's own turn.
     await this.clock.sleep(this.travel() + (reliable ? 0 : this.random.int(27)));
     if (!reliable && this.random.int(1000) < 100) {
-      this.note('request-lost', endName, svcMeth, 0);
+      this.note('request-lost', endName, svcMeth, 0, id);
       return null;
     }
 
     const replyBytes = await this.runHandler(endName, serverName, server, svcMeth, req);
     if (replyBytes === null || this.isDead(endName, serverName, server)) {
-      this.note('dead', endName, svcMeth, 0);
+      this.note('dead', endName, svcMeth, 0, id);
       return null;
     }
-    this.note('handled', endName, svcMeth, replyBytes.length);
+    this.note('handled', endName, svcMeth, replyBytes.length, id, { reply: replyBytes });
     if (!reliable && this.random.int(1000) < 100) {
-      this.note('reply-lost', endName, svcMeth, 0);
+      this.note('reply-lost', endName, svcMeth, 0, id);
       return null;
     }
     if (longReordering && this.random.int(900) < 600) {
@@ -249,7 +275,7 @@ export class SimNetwork {
     }
     if (this.closed) return null;
     this.totalBytes += replyBytes.length;
-    this.note('reply', endName, svcMeth, replyBytes.length);
+    this.note('reply', endName, svcMeth, replyBytes.length, id);
     return decode(replyBytes);
   }
 

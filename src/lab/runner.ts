@@ -4,9 +4,10 @@ import { SeededRandom, type Random } from '../util/random.js';
 import type { NetEvent } from './labrpc.js';
 import { Config, type TestStats } from './config.js';
 import { KvConfig } from './kvconfig.js';
-import { ImplementationError, type LabImplementation } from './implementation.js';
+import { ImplementationError, NotImplementedError, describeThrown, type LabImplementation } from './implementation.js';
 import { LabFailure } from './harness.js';
 import { enterRuntime } from './runtime.js';
+import type { LabTracer } from './trace.js';
 
 /** What a lab test gets: a way to make its config on the run's clock and seed. */
 export interface LabEnv {
@@ -44,6 +45,8 @@ export interface RunOptions {
   readonly trace?: (e: NetEvent) => void;
   /** Where servers persist: in memory as the lab does (default), or in FileStorage on real files. */
   readonly storage?: 'memory' | 'file';
+  /** Prints the test's events in columns, one per server (npm run lab -- --trace). */
+  readonly tracer?: LabTracer | undefined;
   /** The implementation under test (a learner's); default: tsraft's own. */
   readonly implementation?: LabImplementation | undefined;
 }
@@ -72,18 +75,23 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   });
   fatal.catch(() => {}); // observed through the race below
   const impl = opts.implementation;
+  const tracer = opts.tracer;
+  const trace = tracer === undefined ? opts.trace : (e: NetEvent) => (opts.trace?.(e), tracer.onNet(e));
+  const traceTester = tracer === undefined ? undefined : (time: number, server: number, what: string) => tracer.onTester(time, server, what);
   const env: LabEnv = {
     random,
     makeConfig(servers, unreliable, snapshot = false) {
       if (impl !== undefined && impl.make === undefined) throw new ImplementationError(`${impl.name} exports no make(peers, me, persister, applyCh): the Raft tests need it`);
-      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage, make: impl?.make });
+      const cfg = new Config({ servers, unreliable, snapshot, clock, random: random.fork(), scheduler, log: opts.log, trace, traceTester, storage: opts.storage, make: impl?.make });
+      tracer?.attach(servers, () => cfg.serverStates());
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;
     },
     makeKvConfig(servers, unreliable, maxraftstate) {
       if (impl !== undefined && impl.startKVServer === undefined) throw new ImplementationError(`${impl.name} exports no startKVServer(servers, me, persister, maxraftstate): the kvraft tests need it`);
-      const cfg = new KvConfig({ servers, unreliable, maxraftstate, clock, random: random.fork(), scheduler, log: opts.log, trace: opts.trace, storage: opts.storage, startKVServer: impl?.startKVServer });
+      const cfg = new KvConfig({ servers, unreliable, maxraftstate, clock, random: random.fork(), scheduler, log: opts.log, trace, traceTester, storage: opts.storage, startKVServer: impl?.startKVServer });
+      tracer?.attach(servers, () => cfg.serverStates());
       cfg.fatalPromise().catch(onFatal);
       configs.push(cfg);
       return cfg;
@@ -103,7 +111,7 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   // Code under test gets the lab's sleep/now/random; a task of it that throws unobserved fails the test.
   const leaveRuntime = impl === undefined ? undefined : enterRuntime({ clock, random: random.fork(), virtual: scheduler !== undefined, fail: onFatal }, { guardRealClock: true });
   const onUnhandled = (reason: unknown): void => {
-    onFatal(reason instanceof LabFailure ? reason : new LabFailure(`an async task threw and nobody caught it: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
+    onFatal(reason instanceof LabFailure || reason instanceof NotImplementedError ? reason : new LabFailure(`an async task threw and nobody caught it: ${describeThrown(reason)}`));
   };
   if (impl !== undefined) process.on('unhandledRejection', onUnhandled);
   try {
