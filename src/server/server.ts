@@ -515,7 +515,7 @@ export class TsraftServer {
       eventsReady = { node: started.node, replica, book, transport, counter, selfApi: apiUrlOf(apiAddress, scheme), requests: () => api.requests(), proposals: () => proposed };
       membership.start();
       logger.info(
-        { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
+        { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, dashboard: `${apiUrlOf(apiAddress, scheme)}/`, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
       return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub);
