@@ -195,8 +195,16 @@ function renderCards(): void {
   };
   const want = known();
   const cards = want.map((v) => {
-    const s = v.state!;
     const up = isUp(v);
+    const s = v.state;
+    if (s === null) {
+      // A member another node named, never reached yet.
+      const card = el('div', { class: 'card', 'data-node': v.name!, 'data-role': 'unknown', 'data-up': 'false', 'data-term': '0' });
+      const top = el('div', { class: 'top' });
+      top.append(el('span', { class: 'name' }, v.name!), el('span', { class: 'badge down', 'data-field': 'role' }, 'unreached'), el('span', { class: 'url' }, v.url.replace(/^https?:\/\//, '')));
+      card.append(top, el('div', { class: 'why' }, v.status.kind === 'down' || v.status.kind === 'unauthorized' ? v.status.why : 'connecting…'));
+      return card;
+    }
     const member = leader?.state?.members.find((m) => m.id === v.name) ?? s.members.find((m) => m.id === v.name);
     const card = el('div', { class: 'card', 'data-node': v.name!, 'data-role': s.role, 'data-up': String(up), 'data-term': String(s.term) });
     const top = el('div', { class: 'top' });
@@ -227,13 +235,14 @@ function renderCards(): void {
 function renderStrips(): void {
   const box = $('strips');
   const vs = known();
-  const last = Math.max(0, ...vs.map((v) => v.state!.lastIndex));
+  const last = Math.max(0, ...vs.map((v) => v.state?.lastIndex ?? 0));
   const count = 40;
   const from = Math.max(1, last - count + 1);
   const cols = `repeat(${count}, minmax(0, 1fr))`;
   const rows: HTMLElement[] = [];
   for (const v of vs) {
-    const s = v.state!;
+    const s = v.state;
+    if (s === null) continue;
     const terms = new Map(s.log.map(([i, t]) => [i, t]));
     const strip = el('div', { class: 'strip', 'data-strip': v.name!, 'data-commit': String(s.commit), 'data-applied': String(s.applied) });
     strip.style.gridTemplateColumns = cols;
@@ -288,10 +297,10 @@ function renderGraph(): void {
   kids.push(defs);
   const lines: string[] = [];
   let maxRate = 1;
-  for (const v of vs) for (const e of Object.values(v.state!.rates?.sent ?? {})) maxRate = Math.max(maxRate, e.total);
+  for (const v of vs) for (const e of Object.values(v.state?.rates?.sent ?? {})) maxRate = Math.max(maxRate, e.total);
   for (const v of vs) {
     if (!isUp(v)) continue;
-    for (const [peer, e] of Object.entries(v.state!.rates?.sent ?? {})) {
+    for (const [peer, e] of Object.entries(v.state?.rates?.sent ?? {})) {
       const a = pos.get(v.name!);
       const b = pos.get(peer);
       if (a === undefined || b === undefined || e.total <= 0) continue;
