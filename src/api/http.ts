@@ -16,6 +16,7 @@ import { RateLimitedLog } from '../util/rate-limit.js';
 import { ClientAbortedError, readJsonBody, type BodyLimits } from './body.js';
 import { guardServer, httpServerOptions, resolveApiLimits, type ApiLimits, type ConnectionGateStats } from './limits.js';
 import { RequestError } from './request-error.js';
+import { eventsCorsHeaders, eventsPreflight, serveDashboard } from './dashboard-route.js';
 import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
@@ -66,10 +67,17 @@ export interface ApiOptions {
    * `linearizable`. `lease` (asked for or by default) falls back to ReadIndex where lease reads are off.
    */
   readonly readConsistency?: 'linearizable' | 'lease';
+  /**
+   * The live events stream (`GET /v1/events`, src/server/events.ts), and the members' API URLs
+   * whose pages may read it from another origin; without it that route answers 404.
+   */
+  readonly events?: { serve(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void; memberUrls(): readonly string[] };
+  /** The dashboard page served at `/` and `/dashboard` (default: the one `npm run build` makes). */
+  readonly dashboardFile?: string;
 }
 
-/** The API server, with the counts of its connection cap. */
-export type ApiServer = (Server | HttpsServer) & { readonly connections: () => ConnectionGateStats };
+/** The API server, with the counts of its connection cap and of the requests it received. */
+export type ApiServer = (Server | HttpsServer) & { readonly connections: () => ConnectionGateStats; readonly requests: () => number };
 
 /** A request refused with an HTTP status and a JSON error body. */
 class HttpError extends Error {
@@ -264,6 +272,22 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     const by = bearerHash(req);
     const need = (perm: Permission): void => auth?.demand(by, perm);
 
+    if (p === '/' || p === '/dashboard') {
+      // A static page with no data in it: served without a token (the stream it reads asks for one).
+      allow('GET, HEAD');
+      return serveDashboard(req, res, opts.dashboardFile);
+    }
+    if (p === '/v1/events' && opts.events !== undefined) {
+      const events = opts.events;
+      if (method === 'OPTIONS') return eventsPreflight(req, res, () => events.memberUrls());
+      const cors = eventsCorsHeaders(req, () => events.memberUrls());
+      // Errors (401, 403, 405) carry the CORS headers too, so a page from another member can read them.
+      for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
+      allow('GET');
+      need({ kind: 'authenticated' });
+      strictQuery(url, []);
+      return events.serve(req, res, cors);
+    }
     if (p === '/healthz') {
       allow('GET');
       if (!exempt.has('healthz')) need({ kind: 'authenticated' });
@@ -439,7 +463,9 @@ export function createApiServer(opts: ApiOptions): ApiServer {
     }
   };
 
+  let requests = 0;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    requests += 1;
     handle(req, res).catch((e: unknown) => {
       // A client that went away is not an error of ours, and there is no one to answer.
       if (e instanceof ClientAbortedError || req.socket.destroyed) {
@@ -460,5 +486,5 @@ export function createApiServer(opts: ApiOptions): ApiServer {
   const server: Server | HttpsServer =
     opts.tls !== undefined ? createHttpsServer({ ...httpServerOptions(limits), cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createServer(httpServerOptions(limits), onRequest);
   const gate = guardServer(server, limits, log, opts.onConnectionRefused);
-  return Object.assign(server, { connections: () => gate.stats });
+  return Object.assign(server, { connections: () => gate.stats, requests: () => requests });
 }

@@ -131,6 +131,9 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   const deadline = Date.now() + 15_000;
   const up = await Promise.all(urls.map((u, k) => waitHealthy(u, children[k]!, deadline, fetchOptions)));
   urls.forEach((u, k) => out(`  ${names[k]}  ${up[k] ? 'up  ' : 'DOWN'}  ${u}`));
+  // Every node serves the dashboard; the first one that is up is as good as any.
+  const dash = urls.find((_, k) => up[k]);
+  if (dash !== undefined) out(`  dashboard: ${dash}/`);
   if (up.every((x) => !x)) {
     out('tsraft cluster: no node came up');
     await stopAll();

@@ -29,6 +29,9 @@ import { PeerIdentityError } from './errors.js';
 import { ClusterMembership, transportPeers } from './membership.js';
 import { newUid, readMeta, writeMeta, type KnownPeer, type Meta } from './meta.js';
 import { NodeMetrics } from './metrics.js';
+import { EventHub, histogramReading } from './events.js';
+import { eventsSource } from './events-source.js';
+import { MessageCounter } from './message-counter.js';
 
 export { PeerIdentityError };
 
@@ -207,6 +210,8 @@ export class TsraftServer {
     /** Why the node is shutting down, once it is (`/healthz` answers 503 with it). */
     private readonly health: NodeHealth,
     private readonly apiScheme: 'http' | 'https',
+    /** The live events of `GET /v1/events`. */
+    readonly events: EventHub,
   ) {}
 
   /** The API's base URL (https:// with `--api-cert`). */
@@ -342,6 +347,23 @@ export class TsraftServer {
       });
       const clock = new RealClock();
       let lastLeader: number | null = null;
+      // The live events stream (GET /v1/events): its source is read only while someone watches.
+      const counter = new MessageCounter();
+      let eventsReady: Parameters<typeof eventsSource>[0] | null = null;
+      const hub = new EventHub({
+        logger,
+        source: {
+          state: () => eventsSource(eventsReady!).state(),
+          counters: () => eventsSource(eventsReady!).counters(),
+          histograms: async () => ({ proposal: await histogramReading(metrics.proposalSeconds), fsync: await histogramReading(metrics.fsyncSeconds) }),
+          watching: (on) => {
+            counter.enabled = on;
+            if (!on) counter.reset();
+          },
+        },
+      });
+      let eventTerm = -1;
+      let proposed = 0;
       const started = await startNode({
         id: selfId,
         // A bootstrap member starts from the configuration of the brand-new cluster; a node
@@ -353,20 +375,26 @@ export class TsraftServer {
         profile: 'production',
         options: { tickMs: cfg.tickMs, heartbeatTicks: cfg.heartbeatTicks, electionTicks: cfg.electionTicks, leaseReads: cfg.leaseReads, maxClockDriftPpm: cfg.maxClockDriftPpm },
         storage: metrics.timeStorage(storage),
-        transport,
+        transport: counter.wrap(transport),
         clock,
         random,
         onFatal,
         observer: {
           onRoleChange: ({ role, term, leader }) => {
+            if (term !== eventTerm && term > 0) {
+              eventTerm = term;
+              hub.record({ kind: 'term-changed', term });
+            }
             if (role === 'candidate') {
               metrics.elections.inc();
+              hub.record({ kind: 'election-started', term });
               logger.info({ term }, 'election started');
             }
             if (leader !== lastLeader) {
               lastLeader = leader;
               if (leader !== null) {
                 metrics.leaderChanges.inc();
+                hub.record({ kind: 'leader-changed', term, leader: nameOf(leader) ?? String(leader) });
                 logger.info({ term, leader: nameOf(leader) ?? leader }, leader === selfId ? 'became leader' : 'new leader');
               }
             }
@@ -383,10 +411,12 @@ export class TsraftServer {
           snapshotJitter: 0.25,
           onSnapshot: (kind, index, bytes) => {
             metrics.snapshots.inc({ kind });
+            hub.record({ kind: kind === 'taken' ? 'snapshot-taken' : 'snapshot-installed', term: node?.term ?? 0, index, bytes });
             logger.info({ index, bytes }, kind === 'taken' ? 'snapshot taken' : 'snapshot installed from the leader');
           },
           onProposal: (outcome, ms) => {
             metrics.proposals.inc();
+            proposed += 1;
             if (outcome === 'applied') metrics.proposalSeconds.observe(ms / 1000);
             else metrics.proposalFailures.inc({ reason: outcome });
           },
@@ -411,6 +441,7 @@ export class TsraftServer {
         metrics.confChanges.inc({ kind });
         const names = (ids: readonly NodeId[]): string[] => ids.map((id) => nameOf(id) ?? decodeMemberContext(next.context[String(id)])?.name ?? String(id));
         logger.info({ kind, voters: names(next.voters), outgoing: names(next.outgoing), learners: names(next.learners) }, 'configuration changed');
+        hub.record({ kind: 'membership-changed', term: started.node.term, change: kind, voters: names([...new Set([...next.voters, ...next.outgoing])]), learners: names(next.learners) });
         current = next;
         followConf(next);
       });
@@ -466,6 +497,7 @@ export class TsraftServer {
         limits: { maxConnections: cap, headersTimeoutMs: cfg.headerTimeoutMs, bodyIdleTimeoutMs: cfg.bodyTimeoutMs },
         onConnectionRefused: () => metrics.apiConnectionsRefused.inc(),
         readConsistency: cfg.readConsistency,
+        events: { serve: (req, res, headers) => hub.serve(req, res, headers), memberUrls: () => eventsSource(eventsReady!).memberUrls() },
       });
       const server = http;
       await new Promise<void>((resolve, reject) => {
@@ -479,12 +511,14 @@ export class TsraftServer {
       const apiAddress = typeof addr === 'object' && addr !== null ? { host: apiAt.host, port: addr.port } : apiAt;
       membership.selfPeer = fmtHostPort(transport.address);
       membership.selfApi = apiUrlOf(apiAddress, scheme);
+      const api = http;
+      eventsReady = { node: started.node, replica, book, transport, counter, selfApi: apiUrlOf(apiAddress, scheme), requests: () => api.requests(), proposals: () => proposed };
       membership.start();
       logger.info(
-        { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
+        { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, dashboard: `${apiUrlOf(apiAddress, scheme)}/`, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub);
     } catch (e) {
       membership?.stop();
       http?.close();
@@ -504,6 +538,7 @@ export class TsraftServer {
     this.stopping ??= (async () => {
       this.logger.info({ why }, 'shutting down');
       this.membership.stop();
+      this.events.close();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       this.replica.stop();

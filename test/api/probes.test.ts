@@ -65,7 +65,10 @@ const PROBES: readonly Probe[] = [
   { name: 'PUT on an empty key', raw: put('/v1/kv/', '{"value":"v"}'), status: 400, code: 'invalid' },
   { name: 'append to an empty key', raw: R('POST', '/v1/kv//append', { body: '{"value":"v"}' }), status: 400, code: 'invalid' },
   { name: 'no such endpoint', raw: R('GET', '/v2/kv/x'), status: 404, code: 'not-found' },
-  { name: 'root', raw: R('GET', '/'), status: 404, code: 'not-found' },
+  // The dashboard page (issue 13); any other method on it is refused.
+  { name: 'root', raw: R('GET', '/'), status: 200 },
+  { name: 'root, wrong method', raw: R('DELETE', '/'), status: 405, code: 'method-not-allowed' },
+  { name: 'events, wrong method', raw: R('PUT', '/v1/events'), status: 405, code: 'method-not-allowed' },
   // Query parameters.
   { name: 'bad consistency', raw: R('GET', '/v1/kv/x?consistency=sometimes'), status: 400, code: 'invalid' },
   { name: 'consistency twice', raw: R('GET', '/v1/kv/x?consistency=stale&consistency=linearizable'), status: 400, code: 'invalid' },

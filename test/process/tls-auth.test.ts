@@ -76,6 +76,17 @@ test('tsraft cluster --tls --auth: HTTPS only, tokens and roles enforced on ever
     const urls = [101, 102, 103].map((d) => `https://127.0.0.1:${base + d}`);
     assert.ok(urls.every((u) => run!.lines.some((l) => l.includes(u))), 'the https:// URLs are printed');
     const withCa = caFetchOptions(ca);
+    // The dashboard URL is printed next to the API URLs; over HTTPS the page needs no token, its stream does.
+    assert.ok(run.lines.some((l) => l.trim() === `dashboard: ${urls[0]}/`), run.lines.join('\n'));
+    const page = await fetch(`${urls[0]}/`, { ...withCa } as RequestInit);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /live cluster/);
+    const noToken = await fetch(`${urls[1]}/v1/events`, { ...withCa } as RequestInit);
+    assert.equal(noToken.status, 401);
+    await noToken.body?.cancel();
+    const events = await fetch(`${urls[1]}/v1/events`, { headers: { authorization: `Bearer ${rootToken}` }, ...withCa } as RequestInit);
+    assert.equal(events.status, 200);
+    await events.body?.cancel();
 
     // Plain HTTP to an API port gets no HTTP answer at all.
     for (const d of [101, 102, 103]) {
