@@ -38,6 +38,8 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Hash the trace even when nobody reads it (the determinism self-check). */
   readonly hashTrace?: boolean;
+  /** Raft options that replace the drawn ones (the playground's fixed tuning); the seed's draws are made all the same. */
+  readonly raft?: Partial<RaftOptions>;
 }
 
 /** What a run covered. */
@@ -146,7 +148,7 @@ function drawNodes(r: Random): number {
 }
 
 /** One simulated machine: its disk and clock survive crashes; the process on it does not. */
-class SimNode implements NodeView {
+export class SimNode implements NodeView {
   /** `retired`: removed from the cluster and stopped for good. */
   status: 'up' | 'down' | 'starting' | 'refused' | 'retired' = 'down';
   /** Removed from the configuration (committed); it may still run, and must not disrupt. */
@@ -210,9 +212,10 @@ interface NodeConfig {
  * machine over {@link FileStorage} on {@link SimDisk}, a faulty message
  * network, clients recording a history, and a fault schedule drawn from the
  * seed; every invariant checked as it runs, then liveness after healing,
- * then linearizability.
+ * then linearizability. Exported for the playground (src/sim/playground.ts),
+ * which starts its nodes and drives it by hand instead of calling `main`.
  */
-class Simulation {
+export class Simulation {
   readonly sched = new Scheduler();
   readonly random: Random;
   readonly faultRandom: Random;
@@ -246,6 +249,8 @@ class Simulation {
   private readonly hash = createHash('sha256');
   private flipDone = false;
   readonly summary: string;
+  /** A crashed node restarts by itself after a while (the playground turns this off: its user restarts nodes). */
+  restartAfterCrash = true;
 
   constructor(
     readonly seed: number,
@@ -279,6 +284,7 @@ class Simulation {
         maxInflight: 1 + drawR.int(16),
         maxEntriesPerAppend: 1 + drawR.int(64),
         maxSnapshotChunkBytes: 64 + drawR.int(4096),
+        ...opts.raft,
       },
       segmentBytes: 512 + drawR.int(8192),
     };
@@ -500,6 +506,7 @@ class Simulation {
     n.status = 'down';
     this.stats.crashes++;
     this.trace(`node ${n.id} crashed: lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}`);
+    if (!this.restartAfterCrash) return;
     const [lo, hi] = this.plan.restartMs;
     this.sched.setTimer(lo + this.faultRandom.float() * (hi - lo), () => {
       if (n.status === 'down') this.restart(n);
@@ -511,7 +518,14 @@ class Simulation {
     void this.start(n).catch((e: unknown) => this.report(e));
   }
 
-  private resume(n: SimNode): void {
+  /** Freezes node `n`'s process (a GC pause, a stopped VM): its clock stops and its messages wait. */
+  pause(n: SimNode): void {
+    n.paused = true;
+    n.clock.pause();
+    this.net.hold(n.id);
+  }
+
+  resume(n: SimNode): void {
     if (!n.paused) return;
     n.paused = false;
     n.clock.resume();
@@ -624,9 +638,7 @@ class Simulation {
     const ms = (0.5 + 4.5 * r.float()) * ELECTION_MS;
     this.stats.pauses++;
     this.trace(`fault: pause node ${n.id} for ${ms.toFixed(0)} ms`);
-    n.paused = true;
-    n.clock.pause();
-    this.net.hold(n.id);
+    this.pause(n);
     const inc = n.incarnation;
     this.sched.setTimer(ms, () => {
       if (n.incarnation === inc) this.resume(n);
