@@ -86,7 +86,10 @@ test('observer: node frames agree with the role lines of the trace', async () =>
         const m = /^node (\d+) (follower|precandidate|candidate|leader) term (\d+)/.exec(e.line);
         if (m !== null) roleAt.set(`${m[1]}@${e.t}`, { node: Number(m[1]), t: e.t, role: m[2]!, term: Number(m[3]) });
       } else if (e.kind === 'node') {
-        if (!frames.has(e.node.id)) (frames.set(e.node.id, []), frameTimes.set(e.node.id, []));
+        if (!frames.has(e.node.id)) {
+          frames.set(e.node.id, []);
+          frameTimes.set(e.node.id, []);
+        }
         frames.get(e.node.id)!.push(e.node);
         frameTimes.get(e.node.id)!.push(e.t);
       }
