@@ -256,6 +256,10 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
       nondeterministic.push(r.seed);
       out(`NONDETERMINISTIC seed ${r.seed}: trace hashes ${r.traceHash.slice(0, 16)} and ${secondHash.slice(0, 16)} differ`);
     }
+    if (count === 1) {
+      out(`seed ${r.seed}: ${r.summary}`);
+      out(`trace hash ${r.traceHash}`);
+    }
     if (o.canary !== undefined) {
       bySeed.set(r.seed, r);
     } else if (!r.ok) {
@@ -280,7 +284,8 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
   const jobs = function* (): Generator<Job> {
     for (let s = o.first; s <= o.last; s++) {
       if (s > stopAt()) return;
-      yield { seed: s, opts: base, twice: o.checkDeterminism };
+      // One seed: hash its trace, so the line printed matches what --trace (and its replay page) prints.
+      yield { seed: s, opts: count === 1 ? { ...base, hashTrace: true } : base, twice: o.checkDeterminism };
     }
   };
   if (o.jobs <= 1) {

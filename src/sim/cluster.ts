@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { checkHistory, type HistoryOp } from '../check/index.js';
+import { checkHistory, describeOp, type CheckResult, type HistoryOp } from '../check/index.js';
 import { ConfChangeError, isJoint, isMember, members } from '../core/membership.js';
 import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
@@ -19,6 +19,7 @@ import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
 import { drawMembership, drawPlan, type FaultPlan, type MembershipPlan, type ProfileName } from './faults.js';
 import { SimMessageNetwork } from './message-network.js';
+import { LOG_TAIL, type HistoryPart, type NodeFrame, type SimObserver } from './observe.js';
 import { NodeClock } from './node-clock.js';
 import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
@@ -38,6 +39,8 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Hash the trace even when nobody reads it (the determinism self-check). */
   readonly hashTrace?: boolean;
+  /** Receives the run's structured events (src/sim/observe.ts); it never changes the run. */
+  readonly observer?: SimObserver | undefined;
   /** Raft options that replace the drawn ones (the playground's fixed tuning); the seed's draws are made all the same. */
   readonly raft?: Partial<RaftOptions>;
 }
@@ -248,6 +251,9 @@ export class Simulation {
   private readonly traceSink: ((line: string) => void) | undefined;
   private readonly hash = createHash('sha256');
   private flipDone = false;
+  readonly observer: SimObserver | undefined;
+  /** What each node's last frame showed, to send a frame only when something changed. */
+  private readonly frameKeys = new Map<NodeId, string>();
   readonly summary: string;
   /** A crashed node restarts by itself after a while (the playground turns this off: its user restarts nodes). */
   restartAfterCrash = true;
@@ -288,16 +294,18 @@ export class Simulation {
       },
       segmentBytes: 512 + drawR.int(8192),
     };
-    if (opts.trace !== undefined || opts.hashTrace === true) {
+    const observer = (this.observer = opts.observer);
+    if (opts.trace !== undefined || opts.hashTrace === true || observer !== undefined) {
       this.traceSink = (line) => {
         const l = `${this.sched.now().toFixed(3)} ${line}`;
         // Stack frames name files and lines: they would make the hash depend on where the code sits.
         this.hash.update(l.replace(/\n\s+at [^\n]*/g, ''));
         this.hash.update('\n');
         opts.trace?.(l);
+        observer?.({ kind: 'trace', t: this.sched.now(), line });
       };
     }
-    this.net = new SimMessageNetwork(this.sched, this.netRandom, this.plan.link, this.traceSink);
+    this.net = new SimMessageNetwork(this.sched, this.netRandom, this.plan.link, this.traceSink, observer);
     this.nodes = [];
     for (let id = 0; id < this.n; id++) {
       const diskRandom = this.random.fork();
@@ -341,6 +349,7 @@ export class Simulation {
     this.failedAt = this.sched.now();
     this.failure = e instanceof SimCheckFailure ? e : new SimCheckFailure('node-failure', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     this.trace(`FAILED ${this.failure.check}: ${this.failure.message}`);
+    this.observer?.({ kind: 'failure', t: this.failedAt, check: this.failure.check, message: this.failure.message });
   }
 
   private guard(fn: () => void): void {
@@ -356,8 +365,47 @@ export class Simulation {
   }
 
   afterStep(): void {
+    if (this.observer !== undefined) this.observeFrames();
     if (this.failure !== null) throw this.failure;
     this.monitor.afterStep(this.live(), this.sched.now());
+  }
+
+  /** Sends a frame of every node whose state changed since its last frame. */
+  observeFrames(): void {
+    const observer = this.observer!;
+    for (const n of this.nodes) {
+      const raft = n.raft;
+      const st = raft?.status();
+      const conf = raft?.conf;
+      const key =
+        `${n.status} ${n.paused} ${n.removed}` +
+        (raft && st && conf ? ` ${st.role} ${st.term} ${raft.vote} ${st.leader} ${st.commitIndex} ${n.replica?.applied} ${st.lastIndex} ${raft.termAt(st.lastIndex)} ${st.snapshotIndex} ${conf.voters}/${conf.learners}/${conf.outgoing}` : '');
+      if (this.frameKeys.get(n.id) === key) continue;
+      this.frameKeys.set(n.id, key);
+      const tailFirst = st ? Math.max(st.snapshotIndex + 1, st.lastIndex - LOG_TAIL + 1, 1) : 1;
+      const tailTerms: number[] = [];
+      if (raft && st) for (let i = tailFirst; i <= st.lastIndex; i++) tailTerms.push(raft.termAt(i) ?? 0);
+      const frame: NodeFrame = {
+        id: n.id,
+        status: n.status,
+        paused: n.paused,
+        removed: n.removed,
+        role: st?.role ?? null,
+        term: st?.term ?? null,
+        vote: raft?.vote ?? null,
+        leader: st?.leader ?? null,
+        commit: st?.commitIndex ?? null,
+        applied: n.replica?.applied ?? null,
+        lastIndex: st?.lastIndex ?? null,
+        snapIndex: st?.snapshotIndex ?? null,
+        voters: conf ? [...conf.voters] : [],
+        learners: conf ? [...conf.learners] : [],
+        outgoing: conf ? [...conf.outgoing] : [],
+        tailFirst,
+        tailTerms,
+      };
+      observer({ kind: 'node', t: this.sched.now(), node: frame });
+    }
   }
 
   // ---- processes ----------------------------------------------------------------
@@ -373,6 +421,7 @@ export class Simulation {
         n.status = 'refused';
         this.stats.refusedStarts++;
         this.trace(`node ${n.id} refuses to start: ${e.message}`);
+        this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'refused', node: n.id, detail: e.message });
         return;
       }
       n.status = 'down';
@@ -469,6 +518,7 @@ export class Simulation {
     });
     n.status = 'up';
     this.trace(`node ${n.id} up (incarnation ${inc}): term ${state.hardState.term}, commit ${state.hardState.commit}, ${describeState(state)}`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'up', node: n.id, detail: `incarnation ${inc}: ${describeState(state)}` });
   }
 
   private onRole(n: SimNode, role: Role, term: number, leader: NodeId | null): void {
@@ -506,6 +556,7 @@ export class Simulation {
     n.status = 'down';
     this.stats.crashes++;
     this.trace(`node ${n.id} crashed: lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'crash', node: n.id, detail: `lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}` });
     if (!this.restartAfterCrash) return;
     const [lo, hi] = this.plan.restartMs;
     this.sched.setTimer(lo + this.faultRandom.float() * (hi - lo), () => {
@@ -515,6 +566,7 @@ export class Simulation {
 
   restart(n: SimNode): void {
     this.stats.restarts++;
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'restart', node: n.id, detail: `node ${n.id} restarts` });
     void this.start(n).catch((e: unknown) => this.report(e));
   }
 
@@ -528,6 +580,7 @@ export class Simulation {
   resume(n: SimNode): void {
     if (!n.paused) return;
     n.paused = false;
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'resume', node: n.id, detail: `node ${n.id} resumes` });
     n.clock.resume();
     this.net.release(n.id);
     for (const w of n.resumeWaiters.splice(0)) w();
@@ -610,6 +663,7 @@ export class Simulation {
     if (this.plan.crashAll && r.float() < 0.15) {
       this.stats.crashAlls++;
       this.trace(`fault: crash all`);
+      this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'crash-all', node: null, detail: 'every running node crashes' });
       for (const n of up) this.kill(n);
       return;
     }
@@ -619,6 +673,7 @@ export class Simulation {
       // The power fails a few disk operations from now: maybe inside a write.
       const ops = 1 + r.int(6);
       this.trace(`fault: node ${victim.id} loses power within ${ops} disk operations`);
+      this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'power-loss', node: victim.id, ops, detail: `loses power within ${ops} disk operations` });
       victim.disk.crashAfter(ops);
       const inc = victim.incarnation;
       this.sched.setTimer(50, () => {
@@ -638,6 +693,7 @@ export class Simulation {
     const ms = (0.5 + 4.5 * r.float()) * ELECTION_MS;
     this.stats.pauses++;
     this.trace(`fault: pause node ${n.id} for ${ms.toFixed(0)} ms`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'pause', node: n.id, ms, detail: `paused for ${ms.toFixed(0)} ms` });
     this.pause(n);
     const inc = n.incarnation;
     this.sched.setTimer(ms, () => {
@@ -654,6 +710,7 @@ export class Simulation {
     this.stats.clockJumps++;
     // With lease reads, ticks come from a monotonic clock (the server's timers and performance.now are):
     // a step of the wall clock does not reach them. A jump of the tick clock is a drift beyond any bound.
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'clock-jump', node: n.id, ms, detail: `${this.profile === 'lease' ? 'wall ' : ''}clock jumps ${ms.toFixed(0)} ms` });
     if (this.profile === 'lease') return this.trace(`fault: node ${n.id}'s wall clock jumps ${ms.toFixed(0)} ms (its monotonic tick clock does not)`);
     this.trace(`fault: node ${n.id}'s clock jumps ${ms.toFixed(0)} ms`);
     n.clock.jump(ms);
@@ -685,6 +742,7 @@ export class Simulation {
     n.flipped = `${c.file} byte ${at}`;
     this.stats.byteFlips++;
     this.trace(`fault: flipped byte ${at} of ${c.file} (node ${n.id})`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'byte-flip', node: n.id, detail: `flipped byte ${at} of ${c.file}` });
   }
 
   private async partitionLoop(until: number): Promise<void> {
@@ -697,6 +755,7 @@ export class Simulation {
       this.net.setCuts(shape.cuts);
       if (shape.cuts.length > 0) this.stats.partitions++;
       this.trace(`fault: partition ${shape.name}`);
+      this.observer?.({ kind: 'cuts', t: this.sched.now(), cuts: shape.cuts, name: shape.name });
     }
   }
 
@@ -798,6 +857,7 @@ export class Simulation {
         if (!(e instanceof ConfChangeError)) throw e;
         this.stats.changesRefused++;
         this.trace(`nemesis: refused: ${e.message}`);
+        this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'refused', node: null, detail: e.message });
       }
     }
   }
@@ -818,6 +878,7 @@ export class Simulation {
       const at = raft.proposeConfChange({ steps: [{ type: 'promote', id }] });
       this.stats.promotions++;
       this.trace(`nemesis: promote node ${id} at ${at.index}`);
+      this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'promote', node: id, detail: `promote node ${id} at ${at.index}` });
       return this.maybeCrashMidChange(leader, id);
     }
     if (x < 0.75) return this.removeNode(leader, false);
@@ -827,6 +888,7 @@ export class Simulation {
     const target = raft.transferLeader(to);
     this.stats.transfers++;
     this.trace(`nemesis: transfer leadership from node ${leader.id} to ${to === null ? `the most up-to-date voter (node ${target})` : `node ${target}`}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'transfer', node: target, detail: `transfer leadership from node ${leader.id} to node ${target}` });
   }
 
   /** Adds a brand-new node (new id, empty disk) as a learner; it starts with no configuration and joins. */
@@ -852,6 +914,7 @@ export class Simulation {
     const n = new SimNode(id, disk, new NodeClock(this.sched, drift), false);
     this.nodes.push(n);
     this.trace(`nemesis: add node ${id} as a learner at ${at.index}${replacing ? ' (a replacement)' : ''}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'add', node: id, detail: `add node ${id} as a learner at ${at.index}${replacing ? ' (a replacement)' : ''}` });
     void this.start(n).catch((e: unknown) => this.report(e));
     this.maybeCrashMidChange(leader, id);
   }
@@ -884,6 +947,7 @@ export class Simulation {
     const stop = replace || r.float() >= this.membership.keepRemoved;
     this.pendingRemovals.push({ id: victim, index: at.index, term: at.term, stop, replace });
     this.trace(`nemesis: remove node ${victim}${victim === leader.id ? ' (the leader)' : ''} at ${at.index}${replace ? ' to replace it' : stop ? ', then stop it' : ', and keep it running'}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'remove', node: victim, detail: `remove node ${victim}${victim === leader.id ? ' (the leader)' : ''} at ${at.index}` });
     this.maybeCrashMidChange(leader, victim);
   }
 
@@ -939,6 +1003,7 @@ export class Simulation {
     }
     n.status = 'retired';
     this.trace(`nemesis: node ${n.id} retired`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'retire', node: n.id, detail: `node ${n.id} retired` });
   }
 
   // ---- the run ---------------------------------------------------------------------
@@ -950,7 +1015,7 @@ export class Simulation {
     const until = this.sched.now() + faultMs;
     const clientCount = 1 + r.int(5);
     const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
-    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink, ...(this.profile === 'lease' && { readConsistency: 'lease' as const, spreadReads: true }) };
+    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink, observer: this.observer, ...(this.profile === 'lease' && { readConsistency: 'lease' as const, spreadReads: true }) };
     const clients = Array.from({ length: clientCount }, (_, i) => new SimClient(`c${i}`, env, r.fork(), keys));
     // Aim to issue the quota in the first half of the fault phase: faults slow clients down.
     const thinkMs = (faultMs * clientCount) / Math.max(1, this.opsTotal) / 2;
@@ -965,7 +1030,9 @@ export class Simulation {
     // Heal everything; pending operations must finish and replicas converge.
     stopClients = true;
     this.trace('heal: reconnect, resume, restart; no more faults');
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'heal', node: null, detail: 'reconnect, resume, restart; no more faults' });
     this.net.setCuts([]);
+    this.observer?.({ kind: 'cuts', t: this.sched.now(), cuts: [], name: 'healed' });
     this.net.faults = { loss: 0, dup: 0, baseMs: this.plan.link.baseMs, jitterMs: Math.min(this.plan.link.jitterMs, 5) };
     for (const n of this.nodes) this.resume(n);
     for (const n of this.nodes) if (n.status === 'down') this.restart(n);
@@ -1021,16 +1088,36 @@ function describeState(s: StorageState): string {
   return `hard state (term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}), snapshot ${s.snapshot === null ? 'none' : `${s.snapshot.meta.index}/${s.snapshot.meta.term}`}, entries ${first === undefined ? 'none' : `${first}..${last}`}`;
 }
 
+/**
+ * The smallest part of a non-linearizable history the checker points at: the
+ * operation no order can place, the last few of the longest linearizable
+ * prefix, and the operations of that key that overlap it in time.
+ */
+function historyPart(r: CheckResult): HistoryPart | undefined {
+  const bad = r.partitions.find((p) => p.verdict === 'illegal');
+  if (bad === undefined) return undefined;
+  const asPart = (op: HistoryOp): HistoryPart['ops'][number] => ({ client: String(op.clientId), words: describeOp(op), call: op.call, return: op.return ?? null });
+  const stuck = bad.stuck !== undefined ? bad.ops[bad.stuck]! : undefined;
+  const chosen = new Set<HistoryOp>(bad.order.slice(-3).map((i) => bad.ops[i]!));
+  if (stuck !== undefined) {
+    const end = stuck.return ?? Infinity;
+    for (const op of bad.ops) if (op !== stuck && op.call <= end && (op.return ?? Infinity) >= stuck.call) chosen.add(op);
+  }
+  const ops = [...chosen].sort((a, b) => a.call - b.call).map(asPart);
+  return { key: bad.key, stuck: stuck === undefined ? null : asPart(stuck), ops };
+}
+
 /** Runs one seeded simulation and checks everything; never throws. */
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
   const profile = opts.profile ?? 'swarm';
   const t0 = performance.now();
   const sim = new Simulation(opts.seed, profile, opts.nodes, opts.ops ?? 100, opts);
   let failure: SimulationFailure | undefined;
+  let verdict: CheckResult | undefined;
   try {
     await sim.sched.run(() => sim.main(), { afterStep: () => sim.afterStep(), maxVirtualMs: 600_000 });
     if (sim.failure !== null) throw sim.failure;
-    const verdict = checkHistory(sim.history, { timeoutMs: 30_000 });
+    verdict = checkHistory(sim.history, { timeoutMs: 30_000 });
     if (verdict.verdict !== 'ok') {
       throw new SimCheckFailure('linearizability', verdict.verdict === 'unknown' ? `the check could not decide (${sim.history.length} operations)` : `the history of ${sim.history.length} operations is not linearizable`);
     }
@@ -1041,9 +1128,18 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     else failure = { check: 'exception', message: f instanceof Error ? (f.stack ?? f.message) : String(f), atMs: sim.sched.now() };
   }
   sim.finishStats();
+  const observer = opts.observer;
+  if (observer !== undefined) {
+    sim.observeFrames();
+    if (failure !== undefined && sim.failure === null) {
+      const history = failure.check === 'linearizability' && verdict !== undefined ? historyPart(verdict) : undefined;
+      observer({ kind: 'failure', t: failure.atMs, check: failure.check, message: failure.message, ...(history && { history }) });
+    }
+  }
   if (failure !== undefined) sim.trace(`result: FAILED ${failure.check}: ${failure.message}`);
   const traced = opts.trace !== undefined || opts.hashTrace === true;
   const traceHash = traced ? sim.digest() : createHash('sha256').update(JSON.stringify({ stats: sim.stats, failure, history: sim.history })).digest('hex');
+  observer?.({ kind: 'end', t: sim.sched.now(), ok: failure === undefined, traceHash });
   return {
     seed: opts.seed,
     nodes: sim.n,
