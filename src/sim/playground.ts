@@ -5,6 +5,7 @@ import { NotLeaderError } from '../node/errors.js';
 import { SimCheckFailure } from './safety.js';
 import { Simulation, type SimNode } from './cluster.js';
 import { NodeDownError, type CallResult } from './workload.js';
+import type { MessageSent, SimEvent } from './observe.js';
 
 /** The cluster sizes the playground offers. */
 export const PLAYGROUND_SIZES = [3, 5, 7] as const;
@@ -65,7 +66,7 @@ export interface PlaygroundNodeView {
   readonly paused: boolean;
   readonly role: Role | null;
   readonly term: number | null;
-  /** The vote in its durable hard state (what it would remember after a crash). */
+  /** Whom it voted for in its term (for a node that is down: the vote on its disk). */
   readonly vote: NodeId | null;
   readonly leader: NodeId | null;
   readonly commit: number | null;
@@ -75,6 +76,38 @@ export interface PlaygroundNodeView {
   /** Terms of the log's last entries: `tailTerms[i]` is the term of entry `tailFirst + i`. For a node that is down: its durable log. */
   readonly tailFirst: number;
   readonly tailTerms: readonly number[];
+}
+
+/** A message on the wire (one copy of it: the network may duplicate), or waiting for a paused node. */
+export interface InFlightView {
+  readonly id: number;
+  readonly copy: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** `AppendEntries`, `RequestVoteReply`, ... */
+  readonly name: string;
+  /** The message in words: `AppendEntries t4 prev 7@3 [8..12] commit 7`. */
+  readonly words: string;
+  readonly term: number;
+  /** A reply's verdict (granted, success); undefined for requests. */
+  readonly ok: boolean | undefined;
+  readonly entries: number;
+  readonly sentAt: number;
+  readonly arriveAt: number;
+  /** It waits in a paused node's buffer: `out` (the sender is paused) or `in` (the receiver is). */
+  held: 'in' | 'out' | null;
+}
+
+/** A message the network lost: on a cut link, or because its receiver was down. */
+export interface DropView {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly name: string;
+  readonly words: string;
+  readonly at: number;
+  /** Dropped as it was sent (a cut link) or on arrival (cut meanwhile, the receiver down). */
+  readonly atSend: boolean;
+  readonly reason: 'cut' | 'loss' | 'down';
 }
 
 /** The first failed safety check (or an exception in a node), after which the playground stops. */
@@ -128,6 +161,10 @@ export class Playground {
   private fpA = 0x811c9dc5;
   private fpB = 0x01000193;
   private lines = 0;
+  private readonly sent = new Map<number, MessageSent>();
+  private readonly inFlight = new Map<string, InFlightView>();
+  private readonly drops: DropView[] = [];
+  private readonly notable: { at: number; line: string }[] = [];
 
   constructor(opts: PlaygroundOptions) {
     if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new PlaygroundError(`seed must be a non-negative integer, got ${opts.seed}`);
@@ -144,6 +181,7 @@ export class Playground {
         this.fingerprintLine(line);
         sink?.(line);
       },
+      observer: (e) => this.observe(e),
     });
     this.sim.restartAfterCrash = false;
     this.sim.net.faults = { ...PLAYGROUND_LINK };
@@ -292,7 +330,7 @@ export class Playground {
       paused: n.paused,
       role: st.role,
       term: st.term,
-      vote: durable.hardState.vote,
+      vote: raft.vote,
       leader: st.leader,
       commit: st.commitIndex,
       applied: n.replica?.applied ?? st.appliedIndex,
@@ -334,6 +372,22 @@ export class Playground {
    */
   fingerprint(): string {
     return `${(this.fpA >>> 0).toString(16).padStart(8, '0')}${(this.fpB >>> 0).toString(16).padStart(8, '0')}:${this.lines}`;
+  }
+
+  /** The messages on the wire now (and those a paused node holds). */
+  messagesInFlight(): InFlightView[] {
+    return [...this.inFlight.values()];
+  }
+
+  /** The messages dropped in the last `ms` of virtual time, oldest first. */
+  recentDrops(ms: number): DropView[] {
+    const since = this.now - ms;
+    return this.drops.filter((d) => d.at >= since);
+  }
+
+  /** The last `count` lines of the trace that are not single messages (roles, faults, your actions and requests). */
+  recentEvents(count: number): readonly { at: number; line: string }[] {
+    return this.notable.slice(-count);
   }
 
   /** Messages sent, delivered and dropped so far. */
@@ -478,6 +532,58 @@ export class Playground {
     this.sim.report(e);
     const f = this.sim.failure ?? new SimCheckFailure('node-failure', String(e));
     this.failureValue = { check: f.check, message: f.message, at: this.sim.failedAt };
+  }
+
+  private observe(e: SimEvent): void {
+    switch (e.kind) {
+      case 'send':
+        this.sent.set(e.id, e);
+        return;
+      case 'schedule': {
+        const m = this.sent.get(e.id);
+        if (m !== undefined) this.inFlight.set(`${e.id}:${e.copy}`, { id: e.id, copy: e.copy, from: m.from, to: m.to, name: m.name, words: m.words, term: m.term, ok: m.ok, entries: m.entries, sentAt: e.t, arriveAt: e.arriveAt, held: null });
+        return;
+      }
+      case 'hold': {
+        const f = this.inFlight.get(`${e.id}:${e.copy}`);
+        if (f !== undefined) f.held = e.side;
+        else if (e.side === 'out') {
+          // Its sender is paused: it waits at the sender until it resumes.
+          const m = this.sent.get(e.id);
+          if (m !== undefined) this.inFlight.set(`${e.id}:${e.copy}`, { id: e.id, copy: e.copy, from: m.from, to: m.to, name: m.name, words: m.words, term: m.term, ok: m.ok, entries: m.entries, sentAt: e.t, arriveAt: e.t, held: 'out' });
+        }
+        return;
+      }
+      case 'deliver':
+        this.settle(e.id, e.copy);
+        return;
+      case 'drop': {
+        const m = this.sent.get(e.id);
+        this.settle(e.id, e.copy);
+        if (m !== undefined) {
+          this.drops.push({ from: m.from, to: m.to, name: m.name, words: m.words, at: e.t, atSend: e.atSend, reason: e.reason });
+          if (this.drops.length > 200) this.drops.splice(0, this.drops.length - 100);
+        }
+        return;
+      }
+      case 'trace':
+        if (!e.line.startsWith('recv ') && !e.line.startsWith('drop ')) {
+          this.notable.push({ at: e.t, line: e.line });
+          if (this.notable.length > 400) this.notable.splice(0, 200);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** One copy of a message arrived or was lost. */
+  private settle(id: number, copy: number): void {
+    const key = `${id}:${copy}`;
+    this.inFlight.delete(key);
+    let left = false;
+    for (const c of [0, 1]) if (c !== copy && this.inFlight.has(`${id}:${c}`)) left = true;
+    if (!left) this.sent.delete(id);
   }
 
   private fingerprintLine(line: string): void {
