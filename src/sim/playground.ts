@@ -156,6 +156,8 @@ export class Playground {
   private readonly logTail: number;
   private started = false;
   private busy = false;
+  /** The last runUntil ended and no action came since (see Scheduler.runUntil's `settled`). */
+  private settled = false;
   private failureValue: PlaygroundFailure | null = null;
   /** FNV-1a (64 bits as two 32-bit halves) of every trace line so far: a cheap fingerprint of the run. */
   private fpA = 0x811c9dc5;
@@ -222,7 +224,8 @@ export class Playground {
     if (this.failureValue !== null || t <= this.now) return;
     this.busy = true;
     try {
-      await this.sim.sched.runUntil(t, { afterStep: () => this.sim.afterStep() });
+      await this.sim.sched.runUntil(t, { afterStep: () => this.sim.afterStep(), settled: this.settled });
+      this.settled = true;
     } catch (e) {
       this.fail(e);
     } finally {
@@ -236,19 +239,32 @@ export class Playground {
   }
 
   /**
-   * Applies `action` now and records it with the current virtual time.
-   * Throws a {@link PlaygroundError} for a node that does not exist or an
-   * action that makes no sense in the current state (restarting a running
-   * node, say); nothing is recorded then.
+   * Applies `action` now and records it with the current virtual time, then
+   * lets what it started run for one turn of the event loop (no time
+   * passes): so an action's effect never depends on what the caller does
+   * between two actions, and a replay gives the same run. Rejects with a
+   * {@link PlaygroundError} for a node that does not exist or an action that
+   * makes no sense in the current state (restarting a running node, say);
+   * nothing is recorded then. Calls must not overlap each other or {@link runUntil}.
    */
-  apply(action: PlaygroundAction): void {
+  async apply(action: PlaygroundAction): Promise<void> {
     this.mustHaveStarted();
-    if (this.busy) throw new PlaygroundError('an action cannot be applied while time is advancing');
+    if (this.busy) throw new PlaygroundError('an action cannot be applied while time is advancing or another action is applied');
     if (this.failureValue !== null) throw new PlaygroundError(`the playground stopped at a failed check (${this.failureValue.check})`);
     this.check(action);
-    this.actions.push({ at: this.now, action });
-    this.sim.trace(`you: ${describeAction(action)}`);
-    this.perform(action);
+    this.busy = true;
+    try {
+      this.actions.push({ at: this.now, action });
+      this.sim.trace(`you: ${describeAction(action)}`);
+      this.perform(action);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.sim.afterStep();
+      this.settled = true;
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** The recorded session: the seed, the size, every action, and the time reached. */
@@ -274,7 +290,7 @@ export class Playground {
       if (at > until) break;
       await pg.runInSlices(at, opts.onProgress);
       if (pg.failure !== null) return pg;
-      pg.apply(action);
+      await pg.apply(action);
     }
     await pg.runInSlices(until, opts.onProgress);
     return pg;
