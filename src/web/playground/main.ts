@@ -27,6 +27,8 @@ export interface PlaygroundPageApi {
   setPaused(paused: boolean): void;
   /** Frames drawn per second over the last second. */
   fps(): number;
+  /** After opening a session link: the run's fingerprint and time when the replay ended, before going on live. */
+  replayed(): { fingerprint: string; now: number } | null;
 }
 
 declare global {
@@ -39,7 +41,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const W = 800;
 const H = 520;
 const CX = W / 2;
-const CY = H / 2 - 14;
+const CY = H / 2 + 4;
 const RING = 178;
 const NODE_R = 42;
 /** Term colors: distinct, readable with white text. */
@@ -98,6 +100,7 @@ let working = false;
 const queue: { action: PlaygroundAction; resolve: () => void; reject: (e: unknown) => void }[] = [];
 let frames: number[] = [];
 let generation = 0;
+let replayedAt: { fingerprint: string; now: number } | null = null;
 
 // ---- drawing: the ring -------------------------------------------------------------------
 
@@ -158,8 +161,10 @@ function layout(n: number): void {
     const body = el('circle', { r: NODE_R, fill: '#98a2b3', filter: 'url(#glow)', stroke: '#fff', 'stroke-width': 3 }, g);
     const role = el('text', { 'text-anchor': 'middle', y: 9, 'font-size': 28, 'font-weight': 700, fill: '#fff' }, g);
     const mark = el('text', { 'text-anchor': 'middle', y: -16, 'font-size': 13, fill: '#fff', 'font-weight': 600 }, g);
-    const name = el('text', { 'text-anchor': 'middle', y: NODE_R + 22, 'font-size': 14, 'font-weight': 650, fill: '#1d2433' }, g);
-    const info = el('text', { 'text-anchor': 'middle', y: NODE_R + 38, 'font-size': 12, fill: '#475467' }, g);
+    // Labels on the outer side of the ring, away from the links and the messages on them.
+    const above = p.y < CY - 20;
+    const name = el('text', { 'text-anchor': 'middle', y: above ? -NODE_R - 26 : NODE_R + 22, 'font-size': 14, 'font-weight': 650, fill: '#1d2433' }, g);
+    const info = el('text', { 'text-anchor': 'middle', y: above ? -NODE_R - 10 : NODE_R + 38, 'font-size': 12, fill: '#475467' }, g);
     const vote = el('text', { 'text-anchor': 'middle', y: 26, 'font-size': 11, fill: '#fff' }, g);
     g.addEventListener('click', (ev) => openMenu(i, ev));
     return { g, halo, body, role, name, info, vote, mark };
@@ -523,6 +528,7 @@ function frame(ts: number): void {
 async function boot(session: PlaygroundSession): Promise<void> {
   const gen = ++generation;
   ready = false;
+  replayedAt = null;
   while (working) await new Promise((r) => setTimeout(r, 5));
   for (const q of queue.splice(0)) q.reject(new Error('a new cluster was started'));
   $<HTMLInputElement>('seed').value = String(session.seed);
@@ -539,6 +545,7 @@ async function boot(session: PlaygroundSession): Promise<void> {
       },
     });
     overlay.classList.remove('show');
+    replayedAt = { fingerprint: pg.fingerprint(), now: pg.now };
     toast(`Replayed ${session.actions.length} action(s) to t = ${(session.until / 1000).toFixed(3)} s; live now`);
   } else {
     pg = new Playground({ seed: session.seed, nodes: session.nodes });
@@ -573,6 +580,7 @@ window.tsraftPlayground = {
   setSpeed,
   setPaused,
   fps,
+  replayed: () => replayedAt,
 };
 
 wire();
