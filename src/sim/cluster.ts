@@ -39,6 +39,8 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Hash the trace even when nobody reads it (the determinism self-check). */
   readonly hashTrace?: boolean;
+  /** How long the fault phase lasts (ms of virtual time; default drawn from the seed, 4-20 s). */
+  readonly durationMs?: number | undefined;
   /** Receives the run's structured events (src/sim/observe.ts); it never changes the run. */
   readonly observer?: SimObserver | undefined;
   /** Raft options that replace the drawn ones (the playground's fixed tuning); the seed's draws are made all the same. */
@@ -252,6 +254,7 @@ export class Simulation {
   private readonly hash = createHash('sha256');
   private flipDone = false;
   readonly observer: SimObserver | undefined;
+  private readonly durationMs: number | undefined;
   /** What each node's last frame showed, to send a frame only when something changed. */
   private readonly frameKeys = new Map<NodeId, string>();
   readonly summary: string;
@@ -295,6 +298,7 @@ export class Simulation {
       segmentBytes: 512 + drawR.int(8192),
     };
     const observer = (this.observer = opts.observer);
+    this.durationMs = opts.durationMs;
     if (opts.trace !== undefined || opts.hashTrace === true || observer !== undefined) {
       this.traceSink = (line) => {
         const l = `${this.sched.now().toFixed(3)} ${line}`;
@@ -1011,7 +1015,8 @@ export class Simulation {
   async main(): Promise<void> {
     const r = this.random;
     for (const n of this.nodes) await this.start(n);
-    const faultMs = 4000 + r.int(16_000);
+    const drawnMs = 4000 + r.int(16_000);
+    const faultMs = this.durationMs ?? drawnMs;
     const until = this.sched.now() + faultMs;
     const clientCount = 1 + r.int(5);
     const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
