@@ -321,6 +321,11 @@ export class RaftNode {
     return this.core.term;
   }
 
+  /** The node it voted for in the current term, if any. */
+  get vote(): NodeId | null {
+    return this.core.vote;
+  }
+
   get role(): Role {
     return this.core.role;
   }

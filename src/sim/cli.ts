@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -12,7 +12,7 @@ import { CHECKS } from './safety.js';
 
 const USAGE =
   'usage: npm run sim -- --seeds A..B [--nodes 1|3|5|7] [--profile NAME] [--ops K] [--jobs J] [--check-determinism]\n' +
-  '       npm run sim -- --seed S [--trace] [--trace-json FILE] [--nodes N] [--profile NAME] [--ops K]\n' +
+  '       npm run sim -- --seed S [--trace] [--trace-json FILE] [--html FILE] [--nodes N] [--profile NAME] [--ops K] [--duration MS]\n' +
   '       npm run sim -- --canary NAME [--seeds 1..2000]\n' +
   '       npm run sim -- --list-canaries | --list-checks\n' +
   '       npm run sim -- --help';
@@ -32,6 +32,8 @@ export const SIM_HELP = [
   '  --jobs J               worker threads (default: the cores, at most one per seed)',
   '  --trace                with --seed: print the run\'s event trace',
   '  --trace-json FILE      with --seed: write the trace as JSON to FILE',
+  '  --html FILE            with --seed: write a self-contained page to FILE that re-runs the seed in a browser and replays it',
+  '  --duration MS          how long the fault phase lasts, in ms of virtual time (default: drawn from the seed, 4000-20000)',
   '  --canary NAME          plant a known bug and search the seeds (default 1..2000) for one that catches it',
   '  --check-determinism    run each seed twice and compare the trace hashes',
   '  --list-canaries        list the planted bugs --canary accepts',
@@ -41,6 +43,7 @@ export const SIM_HELP = [
   'examples:',
   '  npm run sim -- --seeds 1..200',
   '  npm run sim -- --seed 42 --trace',
+  '  npm run sim -- --seed 42 --html seed42.html',
   '  npm run sim -- --seeds 1..50 --nodes 5 --profile network',
   '  npm run sim -- --check-determinism --seeds 1..24',
   '  npm run sim -- --canary ack-before-fsync',
@@ -63,6 +66,8 @@ export interface SimCliOptions {
   readonly jobs: number;
   readonly trace: boolean;
   readonly traceJson: string | undefined;
+  readonly html: string | undefined;
+  readonly durationMs: number | undefined;
   readonly canary: CanaryName | undefined;
   readonly checkDeterminism: boolean;
   readonly list: 'canaries' | 'checks' | undefined;
@@ -85,6 +90,8 @@ export function parseSimArgs(argv: readonly string[]): SimCliOptions {
         jobs: { type: 'string' },
         trace: { type: 'boolean', default: false },
         'trace-json': { type: 'string' },
+        html: { type: 'string' },
+        duration: { type: 'string' },
         canary: { type: 'string' },
         'check-determinism': { type: 'boolean', default: false },
         'list-canaries': { type: 'boolean', default: false },
@@ -123,6 +130,9 @@ export function parseSimArgs(argv: readonly string[]): SimCliOptions {
   const trace = values.trace ?? false;
   const traceJson = values['trace-json'];
   if ((trace || traceJson !== undefined) && first !== last) throw new UsageError('--trace and --trace-json replay one seed: use --seed S');
+  const html = values.html;
+  if (html !== undefined && (values.seed === undefined || first !== last)) throw new UsageError('--html replays one seed: use --seed S');
+  if (html === '') throw new UsageError('--html needs a file name');
   const count = last - first + 1;
   return {
     first,
@@ -133,6 +143,8 @@ export function parseSimArgs(argv: readonly string[]): SimCliOptions {
     jobs: values.jobs === undefined ? Math.max(1, Math.min(availableParallelism(), count)) : parseIntegerArg('jobs', values.jobs, 1),
     trace,
     traceJson,
+    html,
+    durationMs: values.duration === undefined ? undefined : parseIntegerArg('duration', values.duration, 100),
     canary,
     checkDeterminism: values['check-determinism'] ?? false,
     list,
@@ -140,14 +152,35 @@ export function parseSimArgs(argv: readonly string[]): SimCliOptions {
 }
 
 /** The command that replays one seed with its trace. */
-export function replayCommand(seed: number, o: Pick<SimCliOptions, 'nodes' | 'profile' | 'ops' | 'canary'>): string {
+export function replayCommand(seed: number, o: Pick<SimCliOptions, 'nodes' | 'profile' | 'ops' | 'canary'> & { durationMs?: number | undefined }): string {
   return (
     `npm run sim -- --seed ${seed} --trace` +
     (o.nodes !== undefined ? ` --nodes ${o.nodes}` : '') +
     (o.profile !== 'swarm' ? ` --profile ${o.profile}` : '') +
     (o.ops !== 100 ? ` --ops ${o.ops}` : '') +
-    (o.canary !== undefined ? ` --canary ${o.canary}` : '')
+    (o.canary !== undefined ? ` --canary ${o.canary}` : '') +
+    (o.durationMs !== undefined ? ` --duration ${o.durationMs}` : '')
   );
+}
+
+/** Where the built replay page is (npm run build writes it next to the compiled CLI). */
+const REPLAY_PAGE = new URL('../web/replay.html', import.meta.url);
+
+/**
+ * The replay page of one run: the built page with the run's parameters (and
+ * the trace hash this CLI got) embedded, so the file alone re-runs the seed.
+ */
+export function replayHtml(run: { seed: number; nodes?: number | undefined; profile: string; ops: number; canary?: string | undefined; durationMs?: number | undefined; cliHash: string }): string {
+  let page: string;
+  try {
+    page = readFileSync(REPLAY_PAGE, 'utf8');
+  } catch (e) {
+    throw new Error(`the replay page ${REPLAY_PAGE.pathname} is missing (npm run build writes it): ${(e as Error).message}`, { cause: e });
+  }
+  const slot = '<script type="application/json" id="tsraft-run"></script>';
+  if (!page.includes(slot)) throw new Error(`the replay page ${REPLAY_PAGE.pathname} has no run slot`);
+  const json = JSON.stringify({ kind: 'sim', ...run }).replace(/</g, '\\u003c');
+  return page.replace(slot, () => `<script type="application/json" id="tsraft-run">${json}</script>`);
 }
 
 interface Job {
@@ -214,7 +247,17 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
     for (const [name, what] of Object.entries(CHECKS)) out(`${name.padEnd(22)} ${what}`);
     return 0;
   }
-  const base = { nodes: o.nodes, profile: o.profile, ops: o.ops, canary: o.canary };
+  const base = { nodes: o.nodes, profile: o.profile, ops: o.ops, canary: o.canary, durationMs: o.durationMs };
+
+  if (o.html !== undefined) {
+    const r = await runSimulation({ ...base, seed: o.first, hashTrace: true });
+    writeFileSync(o.html, replayHtml({ ...base, seed: o.first, cliHash: r.traceHash }));
+    out(`seed ${r.seed}: ${r.summary}`);
+    out(`trace hash ${r.traceHash}`);
+    out(r.ok ? 'passed' : `FAILED ${r.failure!.check}: ${r.failure!.message}`);
+    out(`replay page written to ${o.html}: open it in a browser (it re-runs the seed there)`);
+    return r.ok ? 0 : 1;
+  }
 
   if (o.trace || o.traceJson !== undefined) {
     const lines: string[] = [];
@@ -256,6 +299,10 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
       nondeterministic.push(r.seed);
       out(`NONDETERMINISTIC seed ${r.seed}: trace hashes ${r.traceHash.slice(0, 16)} and ${secondHash.slice(0, 16)} differ`);
     }
+    if (count === 1) {
+      out(`seed ${r.seed}: ${r.summary}`);
+      out(`trace hash ${r.traceHash}`);
+    }
     if (o.canary !== undefined) {
       bySeed.set(r.seed, r);
     } else if (!r.ok) {
@@ -280,7 +327,8 @@ export async function simMain(argv: readonly string[], out: (l: string) => void 
   const jobs = function* (): Generator<Job> {
     for (let s = o.first; s <= o.last; s++) {
       if (s > stopAt()) return;
-      yield { seed: s, opts: base, twice: o.checkDeterminism };
+      // One seed: hash its trace, so the line printed matches what --trace (and its replay page) prints.
+      yield { seed: s, opts: count === 1 ? { ...base, hashTrace: true } : base, twice: o.checkDeterminism };
     }
   };
   if (o.jobs <= 1) {

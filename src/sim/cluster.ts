@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { checkHistory, type HistoryOp } from '../check/index.js';
+import { checkHistory, describeOp, type CheckResult, type HistoryOp } from '../check/index.js';
 import { ConfChangeError, isJoint, isMember, members } from '../core/membership.js';
 import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
@@ -19,6 +19,7 @@ import { SeededRandom, type Random } from '../util/random.js';
 import { SimCrashError, SimDisk } from './disk.js';
 import { drawMembership, drawPlan, type FaultPlan, type MembershipPlan, type ProfileName } from './faults.js';
 import { SimMessageNetwork } from './message-network.js';
+import { LOG_TAIL, type HistoryPart, type NodeFrame, type SimObserver } from './observe.js';
 import { NodeClock } from './node-clock.js';
 import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
@@ -38,6 +39,12 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Hash the trace even when nobody reads it (the determinism self-check). */
   readonly hashTrace?: boolean;
+  /** How long the fault phase lasts (ms of virtual time; default drawn from the seed, 4-20 s). */
+  readonly durationMs?: number | undefined;
+  /** Receives the run's structured events (src/sim/observe.ts); it never changes the run. */
+  readonly observer?: SimObserver | undefined;
+  /** Raft options that replace the drawn ones (the playground's fixed tuning); the seed's draws are made all the same. */
+  readonly raft?: Partial<RaftOptions>;
 }
 
 /** What a run covered. */
@@ -146,7 +153,7 @@ function drawNodes(r: Random): number {
 }
 
 /** One simulated machine: its disk and clock survive crashes; the process on it does not. */
-class SimNode implements NodeView {
+export class SimNode implements NodeView {
   /** `retired`: removed from the cluster and stopped for good. */
   status: 'up' | 'down' | 'starting' | 'refused' | 'retired' = 'down';
   /** Removed from the configuration (committed); it may still run, and must not disrupt. */
@@ -210,9 +217,10 @@ interface NodeConfig {
  * machine over {@link FileStorage} on {@link SimDisk}, a faulty message
  * network, clients recording a history, and a fault schedule drawn from the
  * seed; every invariant checked as it runs, then liveness after healing,
- * then linearizability.
+ * then linearizability. Exported for the playground (src/sim/playground.ts),
+ * which starts its nodes and drives it by hand instead of calling `main`.
  */
-class Simulation {
+export class Simulation {
   readonly sched = new Scheduler();
   readonly random: Random;
   readonly faultRandom: Random;
@@ -245,7 +253,13 @@ class Simulation {
   private readonly traceSink: ((line: string) => void) | undefined;
   private readonly hash = createHash('sha256');
   private flipDone = false;
+  readonly observer: SimObserver | undefined;
+  private readonly durationMs: number | undefined;
+  /** What each node's last frame showed, to send a frame only when something changed. */
+  private readonly frameKeys = new Map<NodeId, string>();
   readonly summary: string;
+  /** A crashed node restarts by itself after a while (the playground turns this off: its user restarts nodes). */
+  restartAfterCrash = true;
 
   constructor(
     readonly seed: number,
@@ -279,19 +293,23 @@ class Simulation {
         maxInflight: 1 + drawR.int(16),
         maxEntriesPerAppend: 1 + drawR.int(64),
         maxSnapshotChunkBytes: 64 + drawR.int(4096),
+        ...opts.raft,
       },
       segmentBytes: 512 + drawR.int(8192),
     };
-    if (opts.trace !== undefined || opts.hashTrace === true) {
+    const observer = (this.observer = opts.observer);
+    this.durationMs = opts.durationMs;
+    if (opts.trace !== undefined || opts.hashTrace === true || observer !== undefined) {
       this.traceSink = (line) => {
         const l = `${this.sched.now().toFixed(3)} ${line}`;
         // Stack frames name files and lines: they would make the hash depend on where the code sits.
         this.hash.update(l.replace(/\n\s+at [^\n]*/g, ''));
         this.hash.update('\n');
         opts.trace?.(l);
+        observer?.({ kind: 'trace', t: this.sched.now(), line });
       };
     }
-    this.net = new SimMessageNetwork(this.sched, this.netRandom, this.plan.link, this.traceSink);
+    this.net = new SimMessageNetwork(this.sched, this.netRandom, this.plan.link, this.traceSink, observer);
     this.nodes = [];
     for (let id = 0; id < this.n; id++) {
       const diskRandom = this.random.fork();
@@ -335,6 +353,7 @@ class Simulation {
     this.failedAt = this.sched.now();
     this.failure = e instanceof SimCheckFailure ? e : new SimCheckFailure('node-failure', e instanceof Error ? `${e.name}: ${e.message}` : String(e));
     this.trace(`FAILED ${this.failure.check}: ${this.failure.message}`);
+    this.observer?.({ kind: 'failure', t: this.failedAt, check: this.failure.check, message: this.failure.message });
   }
 
   private guard(fn: () => void): void {
@@ -350,8 +369,47 @@ class Simulation {
   }
 
   afterStep(): void {
+    if (this.observer !== undefined) this.observeFrames();
     if (this.failure !== null) throw this.failure;
     this.monitor.afterStep(this.live(), this.sched.now());
+  }
+
+  /** Sends a frame of every node whose state changed since its last frame. */
+  observeFrames(): void {
+    const observer = this.observer!;
+    for (const n of this.nodes) {
+      const raft = n.raft;
+      const st = raft?.status();
+      const conf = raft?.conf;
+      const key =
+        `${n.status} ${n.paused} ${n.removed}` +
+        (raft && st && conf ? ` ${st.role} ${st.term} ${raft.vote} ${st.leader} ${st.commitIndex} ${n.replica?.applied} ${st.lastIndex} ${raft.termAt(st.lastIndex)} ${st.snapshotIndex} ${conf.voters}/${conf.learners}/${conf.outgoing}` : '');
+      if (this.frameKeys.get(n.id) === key) continue;
+      this.frameKeys.set(n.id, key);
+      const tailFirst = st ? Math.max(st.snapshotIndex + 1, st.lastIndex - LOG_TAIL + 1, 1) : 1;
+      const tailTerms: number[] = [];
+      if (raft && st) for (let i = tailFirst; i <= st.lastIndex; i++) tailTerms.push(raft.termAt(i) ?? 0);
+      const frame: NodeFrame = {
+        id: n.id,
+        status: n.status,
+        paused: n.paused,
+        removed: n.removed,
+        role: st?.role ?? null,
+        term: st?.term ?? null,
+        vote: raft?.vote ?? null,
+        leader: st?.leader ?? null,
+        commit: st?.commitIndex ?? null,
+        applied: n.replica?.applied ?? null,
+        lastIndex: st?.lastIndex ?? null,
+        snapIndex: st?.snapshotIndex ?? null,
+        voters: conf ? [...conf.voters] : [],
+        learners: conf ? [...conf.learners] : [],
+        outgoing: conf ? [...conf.outgoing] : [],
+        tailFirst,
+        tailTerms,
+      };
+      observer({ kind: 'node', t: this.sched.now(), node: frame });
+    }
   }
 
   // ---- processes ----------------------------------------------------------------
@@ -367,6 +425,7 @@ class Simulation {
         n.status = 'refused';
         this.stats.refusedStarts++;
         this.trace(`node ${n.id} refuses to start: ${e.message}`);
+        this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'refused', node: n.id, detail: e.message });
         return;
       }
       n.status = 'down';
@@ -463,6 +522,7 @@ class Simulation {
     });
     n.status = 'up';
     this.trace(`node ${n.id} up (incarnation ${inc}): term ${state.hardState.term}, commit ${state.hardState.commit}, ${describeState(state)}`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'up', node: n.id, detail: `incarnation ${inc}: ${describeState(state)}` });
   }
 
   private onRole(n: SimNode, role: Role, term: number, leader: NodeId | null): void {
@@ -500,6 +560,8 @@ class Simulation {
     n.status = 'down';
     this.stats.crashes++;
     this.trace(`node ${n.id} crashed: lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'crash', node: n.id, detail: `lost ${n.disk.lastCrash?.lostBytes ?? 0} unsynced bytes${torn > 0 ? `, torn tail in ${torn} file(s)` : ''}` });
+    if (!this.restartAfterCrash) return;
     const [lo, hi] = this.plan.restartMs;
     this.sched.setTimer(lo + this.faultRandom.float() * (hi - lo), () => {
       if (n.status === 'down') this.restart(n);
@@ -508,12 +570,21 @@ class Simulation {
 
   restart(n: SimNode): void {
     this.stats.restarts++;
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'restart', node: n.id, detail: `node ${n.id} restarts` });
     void this.start(n).catch((e: unknown) => this.report(e));
   }
 
-  private resume(n: SimNode): void {
+  /** Freezes node `n`'s process (a GC pause, a stopped VM): its clock stops and its messages wait. */
+  pause(n: SimNode): void {
+    n.paused = true;
+    n.clock.pause();
+    this.net.hold(n.id);
+  }
+
+  resume(n: SimNode): void {
     if (!n.paused) return;
     n.paused = false;
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'resume', node: n.id, detail: `node ${n.id} resumes` });
     n.clock.resume();
     this.net.release(n.id);
     for (const w of n.resumeWaiters.splice(0)) w();
@@ -596,6 +667,7 @@ class Simulation {
     if (this.plan.crashAll && r.float() < 0.15) {
       this.stats.crashAlls++;
       this.trace(`fault: crash all`);
+      this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'crash-all', node: null, detail: 'every running node crashes' });
       for (const n of up) this.kill(n);
       return;
     }
@@ -605,6 +677,7 @@ class Simulation {
       // The power fails a few disk operations from now: maybe inside a write.
       const ops = 1 + r.int(6);
       this.trace(`fault: node ${victim.id} loses power within ${ops} disk operations`);
+      this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'power-loss', node: victim.id, ops, detail: `loses power within ${ops} disk operations` });
       victim.disk.crashAfter(ops);
       const inc = victim.incarnation;
       this.sched.setTimer(50, () => {
@@ -624,9 +697,8 @@ class Simulation {
     const ms = (0.5 + 4.5 * r.float()) * ELECTION_MS;
     this.stats.pauses++;
     this.trace(`fault: pause node ${n.id} for ${ms.toFixed(0)} ms`);
-    n.paused = true;
-    n.clock.pause();
-    this.net.hold(n.id);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'pause', node: n.id, ms, detail: `paused for ${ms.toFixed(0)} ms` });
+    this.pause(n);
     const inc = n.incarnation;
     this.sched.setTimer(ms, () => {
       if (n.incarnation === inc) this.resume(n);
@@ -642,6 +714,7 @@ class Simulation {
     this.stats.clockJumps++;
     // With lease reads, ticks come from a monotonic clock (the server's timers and performance.now are):
     // a step of the wall clock does not reach them. A jump of the tick clock is a drift beyond any bound.
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'clock-jump', node: n.id, ms, detail: `${this.profile === 'lease' ? 'wall ' : ''}clock jumps ${ms.toFixed(0)} ms` });
     if (this.profile === 'lease') return this.trace(`fault: node ${n.id}'s wall clock jumps ${ms.toFixed(0)} ms (its monotonic tick clock does not)`);
     this.trace(`fault: node ${n.id}'s clock jumps ${ms.toFixed(0)} ms`);
     n.clock.jump(ms);
@@ -673,6 +746,7 @@ class Simulation {
     n.flipped = `${c.file} byte ${at}`;
     this.stats.byteFlips++;
     this.trace(`fault: flipped byte ${at} of ${c.file} (node ${n.id})`);
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'byte-flip', node: n.id, detail: `flipped byte ${at} of ${c.file}` });
   }
 
   private async partitionLoop(until: number): Promise<void> {
@@ -685,6 +759,7 @@ class Simulation {
       this.net.setCuts(shape.cuts);
       if (shape.cuts.length > 0) this.stats.partitions++;
       this.trace(`fault: partition ${shape.name}`);
+      this.observer?.({ kind: 'cuts', t: this.sched.now(), cuts: shape.cuts, name: shape.name });
     }
   }
 
@@ -786,6 +861,7 @@ class Simulation {
         if (!(e instanceof ConfChangeError)) throw e;
         this.stats.changesRefused++;
         this.trace(`nemesis: refused: ${e.message}`);
+        this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'refused', node: null, detail: e.message });
       }
     }
   }
@@ -806,6 +882,7 @@ class Simulation {
       const at = raft.proposeConfChange({ steps: [{ type: 'promote', id }] });
       this.stats.promotions++;
       this.trace(`nemesis: promote node ${id} at ${at.index}`);
+      this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'promote', node: id, detail: `promote node ${id} at ${at.index}` });
       return this.maybeCrashMidChange(leader, id);
     }
     if (x < 0.75) return this.removeNode(leader, false);
@@ -815,6 +892,7 @@ class Simulation {
     const target = raft.transferLeader(to);
     this.stats.transfers++;
     this.trace(`nemesis: transfer leadership from node ${leader.id} to ${to === null ? `the most up-to-date voter (node ${target})` : `node ${target}`}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'transfer', node: target, detail: `transfer leadership from node ${leader.id} to node ${target}` });
   }
 
   /** Adds a brand-new node (new id, empty disk) as a learner; it starts with no configuration and joins. */
@@ -840,6 +918,7 @@ class Simulation {
     const n = new SimNode(id, disk, new NodeClock(this.sched, drift), false);
     this.nodes.push(n);
     this.trace(`nemesis: add node ${id} as a learner at ${at.index}${replacing ? ' (a replacement)' : ''}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'add', node: id, detail: `add node ${id} as a learner at ${at.index}${replacing ? ' (a replacement)' : ''}` });
     void this.start(n).catch((e: unknown) => this.report(e));
     this.maybeCrashMidChange(leader, id);
   }
@@ -872,6 +951,7 @@ class Simulation {
     const stop = replace || r.float() >= this.membership.keepRemoved;
     this.pendingRemovals.push({ id: victim, index: at.index, term: at.term, stop, replace });
     this.trace(`nemesis: remove node ${victim}${victim === leader.id ? ' (the leader)' : ''} at ${at.index}${replace ? ' to replace it' : stop ? ', then stop it' : ', and keep it running'}`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'remove', node: victim, detail: `remove node ${victim}${victim === leader.id ? ' (the leader)' : ''} at ${at.index}` });
     this.maybeCrashMidChange(leader, victim);
   }
 
@@ -927,6 +1007,7 @@ class Simulation {
     }
     n.status = 'retired';
     this.trace(`nemesis: node ${n.id} retired`);
+    this.observer?.({ kind: 'membership', t: this.sched.now(), action: 'retire', node: n.id, detail: `node ${n.id} retired` });
   }
 
   // ---- the run ---------------------------------------------------------------------
@@ -934,11 +1015,12 @@ class Simulation {
   async main(): Promise<void> {
     const r = this.random;
     for (const n of this.nodes) await this.start(n);
-    const faultMs = 4000 + r.int(16_000);
+    const drawnMs = 4000 + r.int(16_000);
+    const faultMs = this.durationMs ?? drawnMs;
     const until = this.sched.now() + faultMs;
     const clientCount = 1 + r.int(5);
     const keys = Array.from({ length: 1 + r.int(3) }, (_, i) => `k${i}`);
-    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink, ...(this.profile === 'lease' && { readConsistency: 'lease' as const, spreadReads: true }) };
+    const env = { clock: this.sched, nodeIds: () => this.clientTargets(), call: this.call.bind(this), history: this.history, trace: this.traceSink, observer: this.observer, ...(this.profile === 'lease' && { readConsistency: 'lease' as const, spreadReads: true }) };
     const clients = Array.from({ length: clientCount }, (_, i) => new SimClient(`c${i}`, env, r.fork(), keys));
     // Aim to issue the quota in the first half of the fault phase: faults slow clients down.
     const thinkMs = (faultMs * clientCount) / Math.max(1, this.opsTotal) / 2;
@@ -953,7 +1035,9 @@ class Simulation {
     // Heal everything; pending operations must finish and replicas converge.
     stopClients = true;
     this.trace('heal: reconnect, resume, restart; no more faults');
+    this.observer?.({ kind: 'fault', t: this.sched.now(), fault: 'heal', node: null, detail: 'reconnect, resume, restart; no more faults' });
     this.net.setCuts([]);
+    this.observer?.({ kind: 'cuts', t: this.sched.now(), cuts: [], name: 'healed' });
     this.net.faults = { loss: 0, dup: 0, baseMs: this.plan.link.baseMs, jitterMs: Math.min(this.plan.link.jitterMs, 5) };
     for (const n of this.nodes) this.resume(n);
     for (const n of this.nodes) if (n.status === 'down') this.restart(n);
@@ -1009,16 +1093,36 @@ function describeState(s: StorageState): string {
   return `hard state (term ${hs.term}, vote ${hs.vote}, commit ${hs.commit}), snapshot ${s.snapshot === null ? 'none' : `${s.snapshot.meta.index}/${s.snapshot.meta.term}`}, entries ${first === undefined ? 'none' : `${first}..${last}`}`;
 }
 
+/**
+ * The smallest part of a non-linearizable history the checker points at: the
+ * operation no order can place, the last few of the longest linearizable
+ * prefix, and the operations of that key that overlap it in time.
+ */
+function historyPart(r: CheckResult): HistoryPart | undefined {
+  const bad = r.partitions.find((p) => p.verdict === 'illegal');
+  if (bad === undefined) return undefined;
+  const asPart = (op: HistoryOp): HistoryPart['ops'][number] => ({ client: String(op.clientId), words: describeOp(op), call: op.call, return: op.return ?? null });
+  const stuck = bad.stuck !== undefined ? bad.ops[bad.stuck]! : undefined;
+  const chosen = new Set<HistoryOp>(bad.order.slice(-3).map((i) => bad.ops[i]!));
+  if (stuck !== undefined) {
+    const end = stuck.return ?? Infinity;
+    for (const op of bad.ops) if (op !== stuck && op.call <= end && (op.return ?? Infinity) >= stuck.call) chosen.add(op);
+  }
+  const ops = [...chosen].sort((a, b) => a.call - b.call).map(asPart);
+  return { key: bad.key, stuck: stuck === undefined ? null : asPart(stuck), ops };
+}
+
 /** Runs one seeded simulation and checks everything; never throws. */
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
   const profile = opts.profile ?? 'swarm';
   const t0 = performance.now();
   const sim = new Simulation(opts.seed, profile, opts.nodes, opts.ops ?? 100, opts);
   let failure: SimulationFailure | undefined;
+  let verdict: CheckResult | undefined;
   try {
     await sim.sched.run(() => sim.main(), { afterStep: () => sim.afterStep(), maxVirtualMs: 600_000 });
     if (sim.failure !== null) throw sim.failure;
-    const verdict = checkHistory(sim.history, { timeoutMs: 30_000 });
+    verdict = checkHistory(sim.history, { timeoutMs: 30_000 });
     if (verdict.verdict !== 'ok') {
       throw new SimCheckFailure('linearizability', verdict.verdict === 'unknown' ? `the check could not decide (${sim.history.length} operations)` : `the history of ${sim.history.length} operations is not linearizable`);
     }
@@ -1029,9 +1133,18 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     else failure = { check: 'exception', message: f instanceof Error ? (f.stack ?? f.message) : String(f), atMs: sim.sched.now() };
   }
   sim.finishStats();
+  const observer = opts.observer;
+  if (observer !== undefined) {
+    sim.observeFrames();
+    if (failure !== undefined && sim.failure === null) {
+      const history = failure.check === 'linearizability' && verdict !== undefined ? historyPart(verdict) : undefined;
+      observer({ kind: 'failure', t: failure.atMs, check: failure.check, message: failure.message, ...(history && { history }) });
+    }
+  }
   if (failure !== undefined) sim.trace(`result: FAILED ${failure.check}: ${failure.message}`);
   const traced = opts.trace !== undefined || opts.hashTrace === true;
   const traceHash = traced ? sim.digest() : createHash('sha256').update(JSON.stringify({ stats: sim.stats, failure, history: sim.history })).digest('hex');
+  observer?.({ kind: 'end', t: sim.sched.now(), ok: failure === undefined, traceHash });
   return {
     seed: opts.seed,
     nodes: sim.n,

@@ -133,6 +133,53 @@ export class Scheduler implements Clock {
     throw r.error;
   }
 
+  /**
+   * Fires, in order, every timer due at or before `t` (those the fired ones
+   * set too), each followed by the continuations it started, then sets the
+   * clock to `t`. The state afterwards depends only on `t`, not on how the
+   * way there was cut into calls: the playground advances a frame at a time.
+   * An exception from `afterStep` or a timer callback propagates.
+   *
+   * Between two timers, continuations get one turn of the event loop (some,
+   * such as a storage close, wait for a later turn). A call ends with such a
+   * turn; `settled` says nothing has touched the simulated world since the
+   * previous call ended, so that turn stands for this call's first one, and a
+   * run cut into many calls takes exactly the turns of one call.
+   */
+  async runUntil(t: number, opts: Pick<RunOptions, 'afterStep'> & { readonly settled?: boolean } = {}): Promise<void> {
+    let skipTurn = opts.settled === true;
+    for (;;) {
+      if (!skipTurn) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        opts.afterStep?.();
+      }
+      skipTurn = false;
+      if (this.externalPending > 0) {
+        await new Promise<void>((resolve) => {
+          this.externalDone = resolve;
+        });
+        continue;
+      }
+      const next = this.peek();
+      if (next === undefined || next.time > t) break;
+      this.pop();
+      this.time = next.time;
+      this.eventCount++;
+      next.fn!();
+    }
+    if (t > this.time) this.time = t;
+  }
+
+  /** The earliest live timer, left in the queue (cancelled ones on top are discarded). */
+  private peek(): TimerEntry | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.fn === null) {
+      // pop() takes the cancelled top and the live timer under it: put that one back (same time and seq, same place in the order).
+      const live = this.pop();
+      if (live !== undefined) this.push(live);
+    }
+    return this.heap[0];
+  }
+
   private push(e: TimerEntry): void {
     const h = this.heap;
     h.push(e);

@@ -4,6 +4,7 @@ import type { Consistency, KvService } from '../kv/service.js';
 import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import type { SimObserver } from './observe.js';
 import { SimCheckFailure } from './safety.js';
 
 /** What came back from one request to one node. `lost`: no answer in time (lost, crashed, partitioned). */
@@ -18,6 +19,8 @@ export interface ClientEnv {
   call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>>;
   readonly history: HistoryOp[];
   readonly trace: ((line: string) => void) | undefined;
+  /** Told of each operation's invocation and return (src/sim/observe.ts). */
+  readonly observer?: SimObserver | undefined;
   /** How reads are served (default linearizable, by ReadIndex). */
   readonly readConsistency?: Consistency;
   /** Each read goes first to a node drawn at random, not to the one that answered last: old leaders get reads too. */
@@ -88,6 +91,8 @@ export class SimClient {
     const call = this.env.clock.now();
     this.pending++;
     this.env.trace?.(`client ${this.name} call ${describe(op)}${session ? ` seq ${session.seq}` : ''}`);
+    const value = op.op === 'get' || op.op === 'delete' ? undefined : op.value;
+    this.env.observer?.({ kind: 'client', t: call, phase: 'invoke', client: this.name, op: op.op, key: op.key, value, result: undefined, status: 'pending', node: null, callT: call });
     let backoff = 10;
     if (op.op === 'get' && this.env.spreadReads === true) {
       const ids = this.env.nodeIds();
@@ -105,6 +110,7 @@ export class SimClient {
         else if (op.op === 'cas') this.seen.set(op.key, r.value.current ?? null);
         else this.seen.set(op.key, null);
         this.env.trace?.(`client ${this.name} ok ${describe(op)} -> ${JSON.stringify(r.value.output)} at node ${node}`);
+        this.env.observer?.({ kind: 'client', t: ret, phase: 'return', client: this.name, op: op.op, key: op.key, value, result: JSON.stringify(r.value.output) ?? 'undefined', status: 'ok', node, callT: call });
         return r.value.revision;
       }
       this.retries++;

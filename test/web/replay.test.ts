@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { replayHtml, simMain } from '../../src/sim/cli.js';
+import { runSimulation } from '../../src/sim/cluster.js';
+import { launchBrowser } from './browser.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const PAGE = path.join(root, 'dist/src/web/replay.html');
+const dir = mkdtempSync(path.join(tmpdir(), 'tsraft-replay-'));
+let browser: Browser;
+
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** What the replay page exposes as `window.tsraftReplay` (src/web/replay/main.ts). */
+interface ReplayHandle extends PageRun {
+  messages: number;
+  fpsSamples: number[];
+  lastFlights: number;
+  t(): number;
+  seek(t: number): void;
+  play(speed?: number): void;
+  pause(): void;
+}
+// The page's global, as seen by the functions page.evaluate runs there.
+declare const window: { tsraftReplay: ReplayHandle | undefined };
+
+interface PageRun {
+  state: string;
+  error: string | undefined;
+  traceHash: string | undefined;
+  ok: boolean | undefined;
+  failure: { check: string; message: string; t: number } | undefined;
+  duration: number;
+  loadMs: number;
+  runMs: number;
+}
+
+async function openReplay(page: Page, url: string): Promise<PageRun> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => window.tsraftReplay !== undefined && window.tsraftReplay!.state !== 'running', null, { timeout: 60_000 });
+  const r = await page.evaluate(() => {
+    const h = window.tsraftReplay!;
+    return { state: h.state, error: h.error, traceHash: h.traceHash, ok: h.ok, failure: h.failure, duration: h.duration, loadMs: h.loadMs, runMs: h.runMs };
+  });
+  assert.deepEqual(errors, [], 'no errors in the page');
+  assert.equal(r.state, 'ready', r.error);
+  return r;
+}
+
+async function cliHash(argv: string[]): Promise<string> {
+  const out: string[] = [];
+  await simMain(argv, (l) => out.push(l));
+  const line = out.find((l) => l.startsWith('trace hash '));
+  assert.ok(line !== undefined, out.join('\n'));
+  return line.slice('trace hash '.length);
+}
+
+test('replay page: 20 seeds of the swarm profile re-run in Chromium end with the trace hash the CLI prints', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const slowest = { seed: 0, ms: 0 };
+  for (let seed = 1; seed <= 20; seed++) {
+    const expected = seed <= 2 ? await cliHash(['--seed', String(seed), '--jobs', '1']) : (await runSimulation({ seed, hashTrace: true })).traceHash;
+    const r = await openReplay(page, `file://${PAGE}?seed=${seed}`);
+    assert.equal(r.traceHash, expected, `seed ${seed}`);
+    if (r.runMs > slowest.ms) Object.assign(slowest, { seed, ms: r.runMs });
+  }
+  console.log(`replay: 20 seeds matched the CLI's trace hash; slowest re-run in the page: seed ${slowest.seed}, ${slowest.ms.toFixed(0)} ms`);
+  await page.close();
+});
+
+test('npm run sim -- --seed S --html FILE: one self-contained file that re-runs the seed and shows the CLI\'s hash', async () => {
+  const file = path.join(dir, 'seed5.html');
+  const out: string[] = [];
+  assert.equal(await simMain(['--seed', '5', '--nodes', '3', '--html', file], (l) => out.push(l)), 0, out.join('\n'));
+  const hash = out.find((l) => l.startsWith('trace hash '))!.slice('trace hash '.length);
+  assert.equal(hash, await cliHash(['--seed', '5', '--nodes', '3', '--jobs', '1']));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Offline: nothing may be fetched from anywhere.
+  const fetched: string[] = [];
+  await page.route('**/*', async (route) => {
+    const url = route.request().url();
+    if (!url.startsWith('file://')) fetched.push(url);
+    await (url.startsWith('file://') ? route.continue() : route.abort());
+  });
+  const r = await openReplay(page, `file://${file}`);
+  assert.deepEqual(fetched, []);
+  assert.equal(r.traceHash, hash);
+  const shown = await page.locator('#hash').getAttribute('class');
+  assert.equal(shown, 'same', 'the page says its hash is the CLI\'s');
+  assert.match((await page.locator('#command').textContent()) ?? '', /--seed 5 --nodes 3/);
+  await page.close();
+});
+
+test('replay page: a canary\'s failed check is highlighted and jumped to; a linearizability failure shows the part of the history', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const r = await openReplay(page, `file://${PAGE}?seed=23&canary=commit-previous-term`);
+  const node = await runSimulation({ seed: 23, canary: 'commit-previous-term', hashTrace: true });
+  assert.equal(r.traceHash, node.traceHash);
+  assert.equal(r.failure?.check, 'commit-rule');
+  assert.equal(await page.locator('#failure').isVisible(), true);
+  assert.match((await page.locator('#failure').textContent()) ?? '', /FAILED commit-rule/);
+  const t = await page.evaluate(() => window.tsraftReplay!.t());
+  assert.ok(t <= r.failure.t && t >= r.failure.t - 1000, `the page jumped to just before the failure (${t} vs ${r.failure.t})`);
+  // The trace beside it shows the lines of that moment.
+  const current = (await page.locator('#trace-current').textContent()) ?? '';
+  assert.ok(Math.abs(Number(current.split(' ')[0]) - t) < 1000, current);
+
+  const lin = await openReplay(page, `file://${PAGE}?seed=11&canary=read-without-readindex`);
+  assert.equal(lin.failure?.check, 'linearizability');
+  const text = (await page.locator('#failure').textContent()) ?? '';
+  assert.match(text, /smallest non-linearizable part of the history/);
+  assert.match(text, /no order places/);
+  await page.close();
+});
+
+test('replay page: loads in under 2 s and plays a 60-second 5-node run at real speed at >= 30 frames per second', async () => {
+  const file = path.join(dir, 'long.html');
+  const run = { seed: 4, nodes: 5, profile: 'swarm', ops: 300, durationMs: 60_000 };
+  const node = await runSimulation({ ...run, profile: 'swarm', hashTrace: true });
+  writeFileSync(file, replayHtml({ ...run, cliHash: node.traceHash }));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const r = await openReplay(page, `file://${file}`);
+  assert.equal(r.traceHash, node.traceHash);
+  assert.ok(r.duration >= 60_000, `the run lasts ${r.duration} ms`);
+  const playMs = Number(process.env['TSRAFT_REPLAY_PLAY_MS'] ?? 60_000);
+  await page.evaluate(() => {
+    window.tsraftReplay!.seek(0);
+    window.tsraftReplay!.play(1);
+  });
+  let shot = false;
+  const t0 = Date.now();
+  while (Date.now() - t0 < playMs) {
+    await page.waitForTimeout(1000);
+    if (!shot && process.env['TSRAFT_SCREENSHOTS'] === '1' && Date.now() - t0 > 6000) {
+      const flying = await page.evaluate(() => window.tsraftReplay!.lastFlights);
+      if (flying >= 4) {
+        mkdirSync(path.join(root, 'docs/images'), { recursive: true });
+        await page.screenshot({ path: path.join(root, 'docs/images/replay.png') });
+        shot = true;
+      }
+    }
+  }
+  const m = await page.evaluate(() => ({ samples: window.tsraftReplay!.fpsSamples, t: window.tsraftReplay!.t(), flights: window.tsraftReplay!.lastFlights }));
+  const min = Math.min(...m.samples);
+  const avg = m.samples.reduce((a: number, b: number) => a + b, 0) / m.samples.length;
+  console.log(`replay: load ${r.loadMs.toFixed(0)} ms (the run in the page ${r.runMs.toFixed(0)} ms, ${(r.duration / 1000).toFixed(1)} s simulated, 5 nodes); played ${(m.t / 1000).toFixed(1)} s at 1x: ${m.samples.length} one-second fps samples, min ${min.toFixed(1)}, mean ${avg.toFixed(1)}`);
+  assert.ok(r.loadMs < 2000, `loaded in ${r.loadMs} ms`);
+  assert.ok(m.t >= (playMs / 1000 - 3) * 1000, `real speed: ${m.t} ms of the run played in ${playMs} ms`);
+  assert.ok(m.samples.length >= playMs / 1000 - 2, `${m.samples.length} samples`);
+  assert.ok(min >= 30, `frames per second dropped to ${min.toFixed(1)}`);
+  await page.close();
+});
