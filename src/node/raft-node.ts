@@ -330,11 +330,6 @@ export class RaftNode {
     return this.core.role;
   }
 
-  /** Whom this node voted for in its current term, if anyone. */
-  get vote(): NodeId | null {
-    return this.core.vote;
-  }
-
   isLeader(): boolean {
     return !this.stoppedFlag && this.core.role === 'leader';
   }
