@@ -9,12 +9,15 @@ import { fileURLToPath } from 'node:url';
 
 /** Where `npm run build` puts the page (scripts/build-web.mjs): dist/src/web/dashboard.html, beside dist/src/api. */
 export const DASHBOARD_FILE = fileURLToPath(new URL('../web/dashboard.html', import.meta.url));
+/** The playground (docs/PLAYGROUND.md): a cluster simulated in the browser; it reads nothing from the node. */
+export const PLAYGROUND_FILE = fileURLToPath(new URL('../web/playground.html', import.meta.url));
 
-let cached: { readonly body: Buffer; readonly etag: string } | null | undefined;
+const cached = new Map<string, { readonly body: Buffer; readonly etag: string }>();
 
-/** The built page, read once; null if the build did not make it. */
+/** A built page, read once; null if the build did not make it. */
 function page(file: string): { readonly body: Buffer; readonly etag: string } | null {
-  if (cached !== undefined && file === DASHBOARD_FILE) return cached;
+  const hit = cached.get(file);
+  if (hit !== undefined) return hit;
   let body: Buffer;
   try {
     body = readFileSync(file);
@@ -22,7 +25,7 @@ function page(file: string): { readonly body: Buffer; readonly etag: string } | 
     return null;
   }
   const v = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
-  if (file === DASHBOARD_FILE) cached = v;
+  if (file === DASHBOARD_FILE || file === PLAYGROUND_FILE) cached.set(file, v);
   return v;
 }
 
@@ -34,7 +37,7 @@ function page(file: string): { readonly body: Buffer; readonly etag: string } | 
 export function serveDashboard(req: IncomingMessage, res: ServerResponse, file = DASHBOARD_FILE): void {
   const p = page(file);
   if (p === null) {
-    const text = JSON.stringify({ error: 'not-found', message: `the dashboard page is not built (${file} is missing): run npm run build` });
+    const text = JSON.stringify({ error: 'not-found', message: `the page is not built (${file} is missing): run npm run build` });
     res.writeHead(404, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
     res.end(text);
     return;

@@ -16,7 +16,7 @@ import { RateLimitedLog } from '../util/rate-limit.js';
 import { ClientAbortedError, readJsonBody, type BodyLimits } from './body.js';
 import { guardServer, httpServerOptions, resolveApiLimits, type ApiLimits, type ConnectionGateStats } from './limits.js';
 import { RequestError } from './request-error.js';
-import { eventsCorsHeaders, eventsPreflight, serveDashboard } from './dashboard-route.js';
+import { PLAYGROUND_FILE, eventsCorsHeaders, eventsPreflight, serveDashboard } from './dashboard-route.js';
 import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
@@ -276,6 +276,11 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       // A static page with no data in it: served without a token (the stream it reads asks for one).
       allow('GET, HEAD');
       return serveDashboard(req, res, opts.dashboardFile);
+    }
+    if (p === '/playground') {
+      // The playground runs a simulated cluster in the page; it reads nothing from this node.
+      allow('GET, HEAD');
+      return serveDashboard(req, res, PLAYGROUND_FILE);
     }
     if (p === '/v1/events' && opts.events !== undefined) {
       const events = opts.events;

@@ -133,7 +133,10 @@ export async function cluster(f: ClusterFlags, out: (l: string) => void = (l) =>
   urls.forEach((u, k) => out(`  ${names[k]}  ${up[k] ? 'up  ' : 'DOWN'}  ${u}`));
   // Every node serves the dashboard; the first one that is up is as good as any.
   const dash = urls.find((_, k) => up[k]);
-  if (dash !== undefined) out(`  dashboard: ${dash}/`);
+  if (dash !== undefined) {
+    out(`  dashboard: ${dash}/`);
+    out(`  playground (a simulated cluster in the browser): ${dash}/playground`);
+  }
   if (up.every((x) => !x)) {
     out('tsraft cluster: no node came up');
     await stopAll();

@@ -159,6 +159,9 @@ test('the dashboard page is served at / and /dashboard as HTML, revalidated by E
     assert.equal(again.status, 304);
   }
   assert.equal((await fetch(`${s.apiUrl}/`, { method: 'POST' })).status, 405);
+  const play = await fetch(`${s.apiUrl}/playground`);
+  assert.equal(play.status, 200);
+  assert.match(await play.text(), /<title>[^<]*playground[^<]*<\/title>/i);
 });
 
 test('with auth enabled the stream needs a valid token (as /v1/status), and the 401 carries CORS headers', async () => {
