@@ -165,10 +165,10 @@ test('replay page: loads in under 2 s and plays a 60-second 5-node run at real s
   if (process.env['TSRAFT_SCREENSHOTS'] === '1') {
     // Mid-run, paused where several messages are in flight.
     await page.evaluate(() => window.tsraftReplay!.pause());
-    for (let at = 7000; at < 40_000; at += 137) {
+    for (let at = 9000; at < 30_000; at += 11) {
       await page.evaluate((x) => window.tsraftReplay!.seek(x), at);
-      await page.waitForTimeout(40);
-      if ((await page.evaluate(() => window.tsraftReplay!.lastFlights)) >= 6) break;
+      await page.waitForTimeout(20);
+      if ((await page.evaluate(() => window.tsraftReplay!.lastFlights)) >= 4) break;
     }
     mkdirSync(path.join(root, 'docs/images'), { recursive: true });
     await page.screenshot({ path: path.join(root, 'docs/images/replay.png') });
