@@ -256,7 +256,7 @@ export class Simulation {
   readonly observer: SimObserver | undefined;
   private readonly durationMs: number | undefined;
   /** What each node's last frame showed, to send a frame only when something changed. */
-  private readonly frameKeys = new Map<NodeId, string>();
+  private readonly frameKeys = new Map<NodeId, unknown[]>();
   readonly summary: string;
   /** A crashed node restarts by itself after a while (the playground turns this off: its user restarts nodes). */
   restartAfterCrash = true;
@@ -380,12 +380,12 @@ export class Simulation {
     for (const n of this.nodes) {
       const raft = n.raft;
       const st = raft?.status();
-      const conf = raft?.conf;
-      const key =
-        `${n.status} ${n.paused} ${n.removed}` +
-        (raft && st && conf ? ` ${st.role} ${st.term} ${raft.vote} ${st.leader} ${st.commitIndex} ${n.replica?.applied} ${st.lastIndex} ${raft.termAt(st.lastIndex)} ${st.snapshotIndex} ${conf.voters}/${conf.learners}/${conf.outgoing}` : '');
-      if (this.frameKeys.get(n.id) === key) continue;
+      // Compared field by field (this runs after every step): the configuration by the index of its entry.
+      const key = [n.status, n.paused, n.removed, st?.role, st?.term, raft?.vote, st?.leader, st?.commitIndex, n.replica?.applied, st?.lastIndex, st && raft!.termAt(st.lastIndex), st?.snapshotIndex, raft?.confIndex];
+      const prev = this.frameKeys.get(n.id);
+      if (prev !== undefined && key.every((v, i) => v === prev[i])) continue;
       this.frameKeys.set(n.id, key);
+      const conf = raft?.conf;
       const tailFirst = st ? Math.max(st.snapshotIndex + 1, st.lastIndex - LOG_TAIL + 1, 1) : 1;
       const tailTerms: number[] = [];
       if (raft && st) for (let i = tailFirst; i <= st.lastIndex; i++) tailTerms.push(raft.termAt(i) ?? 0);

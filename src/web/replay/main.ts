@@ -65,65 +65,71 @@ async function main(): Promise<void> {
   $('status').textContent = 'running the seed in this page with the real code...';
 
   const rec = new Recording();
-  const t0 = performance.now();
-  let result: SimulationResult;
-  try {
-    result = await runSimulation({
-      seed: config.seed,
-      nodes: config.nodes,
-      profile: config.profile,
-      ops: config.ops,
-      canary: config.canary,
-      durationMs: config.durationMs,
-      hashTrace: true,
-      observer: (e) => rec.add(e),
-    });
-  } catch (e) {
-    handle.state = 'error';
-    handle.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    $('status').textContent = `the run failed to start: ${handle.error}`;
-    return;
-  }
-  handle.runMs = performance.now() - t0;
-  handle.traceHash = result.traceHash;
-  handle.ok = result.ok;
-  handle.duration = rec.duration;
-  handle.messages = rec.sent;
-  if (result.failure !== undefined) handle.failure = { check: result.failure.check, message: result.failure.message, t: result.failure.atMs };
-
-  $('summary').textContent = `seed ${result.seed}: ${result.summary}`;
-  $('status').textContent = `re-ran in ${(handle.runMs / 1000).toFixed(2)} s: ${(rec.duration / 1000).toFixed(1)} s simulated, ${rec.sent} messages, ${rec.traceLines.length} trace lines`;
-  const hashEl = $('hash');
-  hashEl.textContent = `trace hash ${result.traceHash}`;
-  if (config.cliHash !== undefined) {
-    const same = config.cliHash === result.traceHash;
-    hashEl.classList.add(same ? 'same' : 'differs');
-    hashEl.title = same ? 'the same trace hash the CLI printed: this replay is the run' : `the CLI printed ${config.cliHash}: this page ran differently`;
-    hashEl.textContent += same ? '  (= the CLI)' : `  (the CLI printed ${config.cliHash.slice(0, 16)}...)`;
-  }
-
   const view = new ClusterView($<HTMLCanvasElement>('cluster'));
   let t = 0;
   let speed = 1;
   let playing = false;
+  let dirty = true;
   const seek = (x: number): void => {
     t = Math.max(0, Math.min(rec.duration, x));
     dirty = true;
   };
-  const timeline = new TimelineView($<HTMLCanvasElement>('timeline'), rec, seek, rec.failure?.history);
-  let dirty = true;
+  const timeline = new TimelineView($<HTMLCanvasElement>('timeline'), rec, seek);
+
+  // The run goes on in this page while it is drawn: it is far ahead of real-time playing, and
+  // what is recorded can be watched at once. The trace hash shows when it ends.
+  const t0 = performance.now();
+  const run = runSimulation({
+    seed: config.seed,
+    nodes: config.nodes,
+    profile: config.profile,
+    ops: config.ops,
+    canary: config.canary,
+    durationMs: config.durationMs,
+    hashTrace: true,
+    observer: (e) => rec.add(e),
+  });
+  let lastRepaint = 0;
+  const finished = (result: SimulationResult): void => {
+    handle.runMs = performance.now() - t0;
+    handle.traceHash = result.traceHash;
+    handle.ok = result.ok;
+    handle.duration = rec.duration;
+    handle.messages = rec.sent;
+    if (result.failure !== undefined) handle.failure = { check: result.failure.check, message: result.failure.message, t: result.failure.atMs };
+    $('summary').textContent = `seed ${result.seed}: ${result.summary}`;
+    $('status').textContent = `re-ran here in ${(handle.runMs / 1000).toFixed(2)} s: ${(rec.duration / 1000).toFixed(1)} s simulated, ${rec.sent} messages, ${rec.traceLines.length} trace lines; ${result.ok ? 'passed' : 'FAILED'}`;
+    const hashEl = $('hash');
+    hashEl.textContent = `trace hash ${result.traceHash}`;
+    if (config.cliHash !== undefined) {
+      const same = config.cliHash === result.traceHash;
+      hashEl.classList.add(same ? 'same' : 'differs');
+      hashEl.title = same ? 'the same trace hash the CLI printed: this replay is the run' : `the CLI printed ${config.cliHash}: this page ran differently`;
+      hashEl.textContent += same ? '  (= the CLI)' : `  (the CLI printed ${config.cliHash.slice(0, 16)}...)`;
+    }
+    timeline.setBadOps(rec.failure?.history);
+    showFailure();
+    dirty = true;
+    handle.state = 'ready';
+  };
+  run.then(finished, (e: unknown) => {
+    handle.state = 'error';
+    handle.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    $('status').textContent = `the run failed: ${handle.error}`;
+  });
 
   // The failure: a banner, the timeline mark, red rings on the nodes it names, and a jump to it.
-  const failure = rec.failure;
-  if (failure !== null) {
+  const showFailure = (): void => {
+    const failure = rec.failure;
+    if (failure === null) return;
     const banner = $('failure');
     banner.hidden = false;
     const head = document.createElement('div');
     head.innerHTML = `<b>FAILED ${escapeHtml(failure.check)}</b> at ${(failure.t / 1000).toFixed(3)} s: ${escapeHtml(failure.message.split('\n')[0]!)} `;
     const jump = document.createElement('button');
     jump.textContent = 'jump to it';
-    const target = failure.history?.stuck?.call ?? failure.t;
-    jump.onclick = () => seek(failure.history !== undefined ? target : Math.max(0, failure.t - 300));
+    const target = failure.history !== undefined ? (failure.history.stuck?.call ?? failure.t) : Math.max(0, failure.t - 300);
+    jump.onclick = () => seek(target);
     head.append(jump);
     banner.append(head);
     if (failure.history !== undefined) {
@@ -136,18 +142,19 @@ async function main(): Promise<void> {
         (h.stuck !== null ? `<div><b>no order places <code>${escapeHtml(h.stuck.client)} ${escapeHtml(h.stuck.words)}</code></b> (called ${(h.stuck.call / 1000).toFixed(3)} s)</div>` : '');
       banner.append(list);
     }
-    seek(failure.history !== undefined ? target : Math.max(0, failure.t - 300));
-  }
+    setPlaying(false);
+    seek(target);
+  };
 
   // Controls.
   const playBtn = $<HTMLButtonElement>('play');
   const speedSel = $<HTMLSelectElement>('speed');
-  const setPlaying = (p: boolean): void => {
+  function setPlaying(p: boolean): void {
     playing = p;
-    if (playing && t >= rec.duration) t = 0;
+    if (playing && t >= rec.duration && handle.state !== 'running') t = 0;
     playBtn.textContent = playing ? 'pause' : 'play';
     last = performance.now();
-  };
+  }
   playBtn.onclick = () => setPlaying(!playing);
   speedSel.onchange = () => (speed = Number(speedSel.value));
   $('back').onclick = () => {
@@ -205,13 +212,14 @@ async function main(): Promise<void> {
   };
 
   const clock = $('clock');
+  let clockAt = 0;
   let last = performance.now();
   let frames = 0;
   let sampleStart = performance.now();
   const frame = (now: number): void => {
     if (playing) {
       t = Math.min(rec.duration, t + (now - last) * speed);
-      if (t >= rec.duration) setPlaying(false);
+      if (t >= rec.duration && handle.state !== 'running') setPlaying(false);
       dirty = true;
       frames++;
       if (now - sampleStart >= 1000) {
@@ -224,13 +232,22 @@ async function main(): Promise<void> {
       sampleStart = now;
     }
     last = now;
+    if (handle.state === 'running' && now - lastRepaint > 300) {
+      lastRepaint = now;
+      timeline.repaint();
+      dirty = true;
+    }
     if (dirty) {
       dirty = false;
       const flights = rec.flightsAt(t);
       handle.lastFlights = flights.length;
       view.draw({ t, nodes: rec.framesAt(t), flights, drops: rec.dropsNear(t, 250), cuts: rec.cutsAt(t), faults: rec.faultsNear(t, 1500), failure: rec.failure });
       timeline.draw(t);
-      clock.textContent = `${(t / 1000).toFixed(3)} s / ${(rec.duration / 1000).toFixed(3)} s`;
+      // Text changes cost a layout: at most ten a second while playing.
+      if (!playing || now - clockAt >= 100) {
+        clockAt = now;
+        clock.textContent = `${(t / 1000).toFixed(3)} s / ${(rec.duration / 1000).toFixed(3)} s`;
+      }
       showTrace(now);
     }
     requestAnimationFrame(frame);
@@ -249,8 +266,8 @@ async function main(): Promise<void> {
   handle.playing = () => playing;
   requestAnimationFrame((now) => {
     frame(now);
+    // Loaded: the page draws the run and its controls answer (the run itself may still be going on).
     handle.loadMs = performance.now();
-    handle.state = 'ready';
   });
 }
 

@@ -24,17 +24,15 @@ export class TimelineView {
   private width = 0;
   private height = 0;
   private dragging = false;
-  private readonly bad: Set<string>;
+  private bad = new Set<string>();
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
     private readonly rec: Recording,
     private readonly onSeek: (t: number) => void,
-    badOps: HistoryPart | undefined,
   ) {
     this.ctx = canvas.getContext('2d')!;
     this.background = document.createElement('canvas');
-    this.bad = new Set((badOps?.ops ?? []).concat(badOps?.stuck ? [badOps.stuck] : []).map((o) => `${o.client}@${o.call}`));
     const seek = (ev: PointerEvent): void => {
       const r = this.canvas.getBoundingClientRect();
       this.onSeek(Math.max(0, Math.min(1, (ev.clientX - r.left - 60) / (r.width - 70))) * this.rec.duration);
@@ -49,6 +47,17 @@ export class TimelineView {
     });
     canvas.addEventListener('pointerup', () => (this.dragging = false));
     this.resize();
+  }
+
+  /** Marks the operations of a non-linearizable part of the history in red. */
+  setBadOps(part: HistoryPart | undefined): void {
+    this.bad = new Set((part?.ops ?? []).concat(part?.stuck ? [part.stuck] : []).map((o) => `${o.client}@${o.call}`));
+    this.repaint();
+  }
+
+  /** Redraws the static part (the recording grew, or the marks changed). */
+  repaint(): void {
+    this.paintBackground(this.background.getContext('2d')!);
   }
 
   resize(): void {
@@ -72,6 +81,7 @@ export class TimelineView {
 
   private paintBackground(c: CanvasRenderingContext2D): void {
     const rec = this.rec;
+    c.clearRect(0, 0, this.width, this.height);
     c.fillStyle = '#fafafa';
     c.fillRect(0, 0, this.width, this.height);
     c.font = '10px system-ui, sans-serif';

@@ -104,8 +104,6 @@ export class ClusterView {
     for (const f of s.nodes) if (!this.ids.includes(f.id)) this.ids.push(f.id);
     this.ids.sort((a, b) => a - b);
     c.clearRect(0, 0, this.width, this.height);
-    c.fillStyle = '#ffffff';
-    c.fillRect(0, 0, this.width, this.height);
     const failed = s.failure !== null && s.t >= s.failure.t;
     const suspects = failed ? suspectNodes(s.failure!.message) : new Set<number>();
     this.drawCuts(s.cuts);
