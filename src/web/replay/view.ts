@@ -107,6 +107,7 @@ export class ClusterView {
     const failed = s.failure !== null && s.t >= s.failure.t;
     const suspects = failed ? suspectNodes(s.failure!.message) : new Set<number>();
     this.drawCuts(s.cuts);
+    this.labels = [];
     for (const f of s.flights) this.drawFlight(f, s.t, s.flights.length);
     for (const d of s.drops) this.drawDrop(d, s.t);
     for (const n of s.nodes) this.drawNode(n, s, suspects.has(n.id));
@@ -169,6 +170,22 @@ export class ClusterView {
     return { x0: p.x + ux * r + ox, y0: p.y + uy * r + oy, x1: q.x - ux * r + ox, y1: q.y - uy * r + oy };
   }
 
+  /** Label boxes placed in this frame: a label that would cover another moves, or is left out. */
+  private labels: { x: number; y: number; w: number; h: number }[] = [];
+
+  /** A free spot for a w×h label near (x, y) (its top-left), or null. */
+  private placeLabel(x: number, y: number, w: number, h: number): { x: number; y: number } | null {
+    for (const dy of [-15, 3, -28, 16, -41, 29]) {
+      const box = { x, y: y + dy, w, h };
+      const clear = this.labels.every((b) => box.x >= b.x + b.w || b.x >= box.x + box.w || box.y >= b.y + b.h || b.y >= box.y + box.h);
+      if (clear) {
+        this.labels.push(box);
+        return box;
+      }
+    }
+    return null;
+  }
+
   private drawFlight(f: Flight, t: number, crowd: number): void {
     const c = this.ctx;
     const e = this.endpoints(f.from, f.to);
@@ -204,10 +221,12 @@ export class ClusterView {
       if (f.fate === 'drop') label += f.reason === 'down' ? ' (lost: receiver down)' : ' (lost: link cut)';
       c.font = '10px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
       const w = c.measureText(label).width;
+      const at = this.placeLabel(x + 6, y, w + 4, 12);
+      if (at === null) return; // crowded: the arrow is there, its words are in the trace
       c.fillStyle = 'rgba(255,255,255,0.85)';
-      c.fillRect(x + 6, y - 15, w + 4, 12);
+      c.fillRect(at.x, at.y, w + 4, 12);
       c.fillStyle = f.fate === 'drop' ? '#b00' : '#222';
-      c.fillText(label, x + 8, y - 5);
+      c.fillText(label, at.x + 2, at.y + 10);
     }
   }
 
