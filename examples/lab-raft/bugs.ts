@@ -15,7 +15,7 @@ export const BUGS = {
   'votedfor-not-persisted': 'votedFor is left out of the persisted state: after a crash a server can vote twice in one term',
   'timer-reset-on-rejected-vote': 'the election timer is reset when a vote is refused: a candidate with a stale log keeps everyone else from standing',
   'no-timer-reset-on-granted-vote': 'the election timer is not reset when a vote is granted: the voter may stand against the candidate it just voted for',
-  'old-term-replies': 'RequestVote replies are counted without checking that the term is still the one the vote was asked in',
+  'old-term-replies': 'replies are used without checking that the term is still the one the request was sent in (votes counted, matchIndex advanced)',
   'backup-past-hint': 'with the conflict hint "your log is too short" (XTerm -1), nextIndex is set one past XLen: the follower never catches up',
   'figure8-commit-old-term': 'the leader commits an entry of an earlier term by counting replicas (Figure 8)',
   'no-truncate-conflict': 'a follower overwrites a conflicting entry but keeps the entries after it',

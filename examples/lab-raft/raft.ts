@@ -195,13 +195,14 @@ export class Raft implements RaftInstance {
     return { term: this.currentTerm, isLeader: this.role === 'leader' };
   }
 
-  /** Appends `command` to the leader's log; the heartbeat loop replicates it. Returns at once. */
+  /** Appends `command` to the leader's log and starts replicating it. Returns at once. */
   start(command: unknown): { index: number; term: number; isLeader: boolean } {
     if (this.dead || this.role !== 'leader') return { index: -1, term: this.currentTerm, isLeader: false };
     this.log.push({ term: this.currentTerm, command });
     this.persist();
     const index = this.lastLogIndex();
     this.matchIndex[this.me] = index;
+    this.broadcastAppendEntries(this.currentTerm); // no need to wait for the next heartbeat
     return { index, term: this.currentTerm, isLeader: true };
   }
 
@@ -318,11 +319,15 @@ export class Raft implements RaftInstance {
   private async heartbeatLoop(term: number): Promise<void> {
     const interval = this.bug('fast-heartbeats') ? 20 : HEARTBEAT_MS;
     while (!this.dead && this.role === 'leader' && this.currentTerm === term) {
-      for (let peer = 0; peer < this.peers.length; peer++) {
-        if (peer !== this.me) void this.replicateTo(peer, term);
-      }
+      this.broadcastAppendEntries(term);
       await sleep(interval);
       // RULE 5: the loop condition re-checks role and term after the sleep.
+    }
+  }
+
+  private broadcastAppendEntries(term: number): void {
+    for (let peer = 0; peer < this.peers.length; peer++) {
+      if (peer !== this.me) void this.replicateTo(peer, term);
     }
   }
 
@@ -349,7 +354,7 @@ export class Raft implements RaftInstance {
       this.stepDown(reply.term);
       return;
     }
-    if (this.role !== 'leader' || this.currentTerm !== term) return;
+    if (this.role !== 'leader' || (this.currentTerm !== term && !this.bug('old-term-replies'))) return;
     if (reply.success) {
       // Replies of concurrent requests arrive in any order: never move backwards.
       const match = args.prevLogIndex + args.entries.length;
