@@ -16,5 +16,5 @@ export { runLabTest, selectTests, type LabEnv, type LabTest, type RunOptions, ty
 export { labMain, labWorker, isLabWorker, parseLabArgs, replayCommand, UsageError } from './cli.js';
 export { Channel } from '../util/channel.js';
 export { SimNetwork, ClientEnd, RpcServer } from './labrpc.js';
-export { raftTests } from './suite/raft.js';
+export { raftTests, raftExtensionTests } from './suite/raft.js';
 export { kvTests } from './suite/kv.js';

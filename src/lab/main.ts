@@ -1,9 +1,9 @@
 /** Entry of `npm run lab`: the lab suites on the lab runner (see src/lab/cli.ts). */
 import { isLabWorker, labMain, labWorker } from './cli.js';
 import { kvTests } from './suite/kv.js';
-import { raftTests } from './suite/raft.js';
+import { raftExtensionTests, raftTests } from './suite/raft.js';
 
-const suite = [...raftTests, ...kvTests];
+const suite = [...raftTests, ...raftExtensionTests, ...kvTests];
 
 if (isLabWorker()) labWorker(suite);
 else process.exitCode = await labMain(suite, new URL(import.meta.url), process.argv.slice(2));
