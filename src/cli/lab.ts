@@ -1,14 +1,14 @@
 /**
  * `tsraft lab init DIR` writes a learner's project (their Raft in TypeScript,
- * tested by ours); `tsraft lab test` (the project's `npm test`) type-checks it,
- * compiles it with esbuild and runs the lab suite against it with `--impl`.
+ * tested by ours); `tsraft lab test` (the project's `npm test`) type-checks it
+ * and runs the lab suite against src/raft.ts with `--impl` (which compiles it).
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labMain } from '../lab/cli.js';
 import { kvTests } from '../lab/suite/kv.js';
-import { raftTests } from '../lab/suite/raft.js';
+import { raftExtensionTests, raftTests } from '../lab/suite/raft.js';
 
 /** The root of the tsraft installation this code runs from (holding package.json and templates/). */
 export function installRoot(): string {
@@ -89,9 +89,9 @@ async function typeCheck(project: string): Promise<string[] | null> {
 
 /**
  * Runs the lab suite against the project in `project` (default: the current
- * directory): type-check, compile src/raft.ts to .tsraft/raft.mjs (imports of
- * tsraft stay imports of this same installation), then `npm run lab` with
- * `--impl` and the given arguments. Returns the exit code.
+ * directory): type-check, then `npm run lab` with `--impl src/raft.ts` (compiled
+ * to .tsraft/raft.mjs, its imports of tsraft left to this same installation)
+ * and the given arguments. Returns the exit code.
  */
 export async function labTest(args: readonly string[], project = process.cwd(), out: (l: string) => void = (l) => console.log(l)): Promise<number> {
   const entry = path.join(project, 'src', 'raft.ts');
@@ -108,15 +108,7 @@ export async function labTest(args: readonly string[], project = process.cwd(), 
       return 1;
     }
   }
-  const { build } = await import('esbuild');
-  const outfile = path.join(project, '.tsraft', 'raft.mjs');
-  try {
-    await build({ entryPoints: [entry], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', sourcemap: 'inline', outfile, logLevel: 'silent' });
-  } catch (e) {
-    out(`tsraft lab test: src/raft.ts does not compile: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
-  }
   process.setSourceMapsEnabled(true);
   const worker = new URL('../lab/main.js', import.meta.url);
-  return labMain([...raftTests, ...kvTests], worker, ['--impl', outfile, ...args], out, { command: 'npm test --', implName: 'src/raft.ts' });
+  return labMain([...raftTests, ...raftExtensionTests, ...kvTests], worker, ['--impl', entry, ...args], out, { command: 'npm test --', implName: 'src/raft.ts' });
 }

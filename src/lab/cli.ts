@@ -3,10 +3,9 @@ import { parseArgs } from 'node:util';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { UsageError, parseIntegerArg } from '../util/args.js';
 import { entropySeed } from '../util/random.js';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { runLabTest, selectTests, type LabTest, type TestResult } from './runner.js';
 import { ImplementationError, loadImplementation, type LabImplementation } from './implementation.js';
+import { prepareImplementation } from './compile.js';
 import { LabTracer } from './trace.js';
 
 const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--trace] [--help]';
@@ -25,7 +24,8 @@ export const LAB_HELP = [
   '  --real                   real time instead of virtual time (the whole suite takes minutes)',
   '  --storage memory|file    the lab\'s in-memory Persister (default) or FileStorage on real files',
   '  --trace                  with one test and one seed: print its events in words, one column per server',
-  '  --impl PATH              test another implementation: a module exporting make (Raft tests) and/or',
+  '  --impl PATH              test another implementation: a module (.js, or .ts compiled with esbuild; or a',
+  '                           directory with raft.ts/raft.js/index.*) exporting make (Raft tests) and/or',
   '                           startKVServer (kvraft tests); it uses sleep/now/random from tsraft/lab (docs/LEARN.md)',
   '  -h, --help               print this help',
   '',
@@ -48,7 +48,7 @@ export interface LabCliOptions {
   readonly grep: string | undefined;
   readonly jobs: number;
   readonly storage: 'memory' | 'file';
-  /** A module to test instead of tsraft's own Raft, as a file URL. */
+  /** A module (or directory, or TypeScript file) to test instead of tsraft's own Raft, as given. */
   readonly impl: string | undefined;
   readonly trace: boolean;
 }
@@ -94,7 +94,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
   const implPath = values.impl;
   if (implPath === '') throw new UsageError('--impl needs a path to a module');
   if (implPath !== undefined && storage === 'file') throw new UsageError('--storage file is for tsraft\'s own Raft: an implementation under test persists through the Persister it is given');
-  const impl = implPath === undefined ? undefined : pathToFileURL(isAbsolute(implPath) ? implPath : resolve(implPath)).href;
+  const impl = implPath;
   const defaultJobs = runs > 1 && !real ? Math.min(availableParallelism(), runs) : 1;
   return {
     real,
@@ -113,7 +113,9 @@ interface Job {
   readonly seed: number;
   readonly real: boolean;
   readonly storage: 'memory' | 'file';
+  /** The module to import (a file URL), and the --impl argument as given (for replay commands). */
   readonly impl: string | undefined;
+  readonly implArg: string | undefined;
   readonly trace: boolean;
 }
 
@@ -135,10 +137,10 @@ function errorText(e: unknown): string {
 /** Implementations loaded in this thread, by URL (a worker loads each once). */
 const loaded = new Map<string, Promise<LabImplementation>>();
 
-function implementation(url: string): Promise<LabImplementation> {
+function implementation(url: string, name = displayPath(url)): Promise<LabImplementation> {
   let p = loaded.get(url);
   if (p === undefined) {
-    p = loadImplementation(url, displayPath(url));
+    p = loadImplementation(url, name);
     loaded.set(url, p);
   }
   return p;
@@ -155,7 +157,7 @@ async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) =>
     seed: job.seed,
     real: job.real,
     storage: job.storage,
-    implementation: job.impl === undefined ? undefined : await implementation(job.impl),
+    implementation: job.impl === undefined ? undefined : await implementation(job.impl, job.implArg),
     tracer: job.trace && live !== undefined ? new LabTracer(live) : undefined,
     log: (l) => {
       if (live !== undefined) live(l);
@@ -175,7 +177,7 @@ function escapeRegExp(s: string): string {
 
 /** The command that replays one failed test. */
 export function replayCommand(title: string, seed: number, real: boolean, storage: 'memory' | 'file' = 'memory', impl?: string): string {
-  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}${storage === 'file' ? ' --storage file' : ''}${impl !== undefined ? ` --impl ${shellQuote(displayPath(impl))}` : ''}`;
+  return `npm run lab -- --seed ${seed} --grep ${shellQuote(`^${escapeRegExp(title)}$`)}${real ? ' --real' : ''}${storage === 'file' ? ' --storage file' : ''}${impl !== undefined ? ` --impl ${shellQuote(impl)}` : ''}`;
 }
 
 /**
@@ -194,7 +196,7 @@ export interface LabFrontEnd {
 
 export async function labMain(tests: readonly LabTest[], workerModule: URL, argv: readonly string[], out: (l: string) => void = (l) => console.log(l), front?: LabFrontEnd): Promise<number> {
   const replay = (title: string, job: Job): string => {
-    const cmd = replayCommand(title, job.seed, job.real, job.storage, front?.implName === undefined ? job.impl : undefined);
+    const cmd = replayCommand(title, job.seed, job.real, job.storage, front?.implName === undefined ? job.implArg : undefined);
     return front === undefined ? cmd : cmd.replace(/^npm run lab --/, front.command);
   };
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -216,10 +218,12 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
     out(`error: no test title matches --grep ${opts.grep}`);
     return 2;
   }
+  let implUrl: string | undefined;
   if (opts.impl !== undefined) {
     let impl: LabImplementation;
     try {
-      impl = await implementation(opts.impl);
+      implUrl = await prepareImplementation(opts.impl);
+      impl = await implementation(implUrl, front?.implName ?? opts.impl);
     } catch (e) {
       if (!(e instanceof ImplementationError)) throw e;
       out(`error: --impl: ${e.message}`);
@@ -243,10 +247,10 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
   const indexOf = new Map(tests.map((t, i) => [t, i]));
   const jobs: Job[] = [];
   for (let run = 0; run < opts.runs; run++) {
-    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: opts.impl, trace: opts.trace });
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: implUrl, implArg: opts.impl, trace: opts.trace });
   }
   const verbose = opts.runs === 1;
-  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${front?.implName ?? displayPath(opts.impl)}` : ''}`);
+  out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${front?.implName ?? opts.impl}` : ''}`);
 
   const wall0 = performance.now();
   const failures: JobResult[] = [];
