@@ -196,7 +196,11 @@ export async function runLabTest(test: LabTest, opts: RunOptions): Promise<TestR
   const stats = configs.length > 0 ? configs[configs.length - 1]!.stats : undefined;
   const traceHash = hasher?.result(ok, error);
   if (opts.observer !== undefined) {
-    if (!ok) opts.observer({ kind: 'failure', t: endedAt, check: 'lab test', message: error instanceof Error ? error.message : String(error) });
+    if (!ok) {
+      const message = error instanceof Error ? error.message : String(error);
+      opts.observer({ kind: 'trace', t: endedAt, line: `tester: ... FAILED: ${message}` });
+      opts.observer({ kind: 'failure', t: endedAt, check: 'lab test', message });
+    }
     opts.observer({ kind: 'end', t: endedAt, ok, traceHash: traceHash ?? '' });
   }
   return { title: test.title, seed: opts.seed, ok, error, stats, wallMs: performance.now() - wall0, virtualMs, traceHash };
