@@ -138,6 +138,11 @@ test('npm run lab -- --html: a Raft lab test re-run in Chromium ends with the CL
   for (let x = next.t - 400; x < next.t + 400 && flights === 0; x += 3) flights = (await at(page, x)).flights;
   assert.ok(flights > 0, 'RPCs in flight around the election');
   if (process.env['TSRAFT_SCREENSHOTS'] === '1') {
+    // The re-election: the old leader cut off, votes and heartbeats on the wire.
+    for (let x = disconnect.t; x < next.t + 200; x += 2) {
+      const f = await at(page, x);
+      if (f.cuts > 0 && f.flights >= 2 && f.nodes.some((n) => n.role === 'candidate' || n.role === 'leader')) break;
+    }
     mkdirSync(path.join(root, 'docs/images'), { recursive: true });
     await page.screenshot({ path: path.join(root, 'docs/images/replay-lab.png') });
   }
