@@ -139,7 +139,7 @@ test('npm run lab -- --html: a Raft lab test re-run in Chromium ends with the CL
   assert.ok(flights > 0, 'RPCs in flight around the election');
   if (process.env['TSRAFT_SCREENSHOTS'] === '1') {
     // The re-election: the old leader cut off, votes and heartbeats on the wire.
-    for (let x = disconnect.t; x < next.t + 200; x += 2) {
+    for (let x = disconnect.t; x < next.t + 200; x += 5) {
       const f = await at(page, x);
       if (f.cuts > 0 && f.flights >= 2 && f.nodes.some((n) => n.role === 'candidate' || n.role === 'leader')) break;
     }
