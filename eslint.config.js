@@ -5,7 +5,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'scratch/', 'data/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'scratch/', 'data/', '**/.tsraft/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -19,7 +19,7 @@ const alias = {
   'node:fs': shim('node-unavailable.ts'),
   'node:fs/promises': shim('node-unavailable.ts'),
   'node:os': shim('node-unavailable.ts'),
-  'node:util': shim('node-unavailable.ts'),
+  'node:util': shim('node-util.ts'),
   'node:worker_threads': shim('node-unavailable.ts'),
   '@node-rs/crc32': shim('crc32.ts'),
 };

@@ -7,8 +7,10 @@ import { runLabTest, selectTests, type LabTest, type TestResult } from './runner
 import { ImplementationError, loadImplementation, type LabImplementation } from './implementation.js';
 import { prepareImplementation } from './compile.js';
 import { LabTracer } from './trace.js';
+import { writeFileSync } from 'node:fs';
+import { replayPageWith } from '../sim/cli.js';
 
-const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--trace] [--help]';
+const USAGE = 'usage: npm run lab -- [--impl PATH] [--real] [--seed N] [--runs K] [--grep REGEX] [--jobs J] [--storage memory|file] [--trace] [--html FILE] [--help]';
 
 /** What `npm run lab -- --help` prints: every option, one line each, and examples. */
 export const LAB_HELP = [
@@ -24,6 +26,8 @@ export const LAB_HELP = [
   '  --real                   real time instead of virtual time (the whole suite takes minutes)',
   '  --storage memory|file    the lab\'s in-memory Persister (default) or FileStorage on real files',
   '  --trace                  with one test and one seed: print its events in words, one column per server',
+  '  --html FILE              with one test and one seed: write a self-contained page to FILE that re-runs',
+  '                           the test in a browser and replays it (servers, RPCs in words, what the tester did)',
   '  --impl PATH              test another implementation: a module (.js, or .ts compiled with esbuild; or a',
   '                           directory with raft.ts/raft.js/index.*) exporting make (Raft tests) and/or',
   '                           startKVServer (kvraft tests); it uses sleep/now/random from tsraft/lab (docs/LEARN.md)',
@@ -35,6 +39,9 @@ export const LAB_HELP = [
   "  npm run lab -- --grep '2C|2D' --runs 20",
   "  npm run lab -- --grep '3A|3B'",
   '  npm run lab -- --real --storage file',
+  "  npm run lab -- --seed 7 --grep 'election after network failure' --html 2a.html",
+  '',
+  'one test, one seed, virtual time: the run\'s trace hash is printed (the same seed gives the same hash)',
   '',
   'exit code: 0 all passed, 1 a test failed (its replay command is printed), 2 a usage error',
 ].join('\n');
@@ -51,6 +58,8 @@ export interface LabCliOptions {
   /** A module (or directory, or TypeScript file) to test instead of tsraft's own Raft, as given. */
   readonly impl: string | undefined;
   readonly trace: boolean;
+  /** Write the replay page of the one selected test to this file. */
+  readonly html: string | undefined;
 }
 
 function parseCount(name: string, v: string | undefined, dflt: number, min: number): number {
@@ -74,6 +83,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
         storage: { type: 'string' },
         impl: { type: 'string' },
         trace: { type: 'boolean', default: false },
+        html: { type: 'string' },
       },
     }));
   } catch (e) {
@@ -95,6 +105,15 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
   if (implPath === '') throw new UsageError('--impl needs a path to a module');
   if (implPath !== undefined && storage === 'file') throw new UsageError('--storage file is for tsraft\'s own Raft: an implementation under test persists through the Persister it is given');
   const impl = implPath;
+  const html = values.html;
+  if (html === '') throw new UsageError('--html needs a file name');
+  if (html !== undefined) {
+    // The page re-runs the test with tsraft's own code, in memory, in virtual time: only such a run is the same run there.
+    if (implPath !== undefined) throw new UsageError('--html replays tsraft\'s own Raft: leave out --impl (the page cannot load your module)');
+    if (real) throw new UsageError('--html replays a virtual-time run: leave out --real (a real-time run does not replay from its seed)');
+    if (storage === 'file') throw new UsageError('--html replays the in-memory Persister: leave out --storage file (a browser has no files)');
+    if (runs !== 1) throw new UsageError('--html replays one run: leave out --runs');
+  }
   const defaultJobs = runs > 1 && !real ? Math.min(availableParallelism(), runs) : 1;
   return {
     real,
@@ -105,6 +124,7 @@ export function parseLabArgs(argv: readonly string[]): LabCliOptions {
     storage,
     impl,
     trace: values.trace ?? false,
+    html,
   };
 }
 
@@ -117,6 +137,8 @@ interface Job {
   readonly impl: string | undefined;
   readonly implArg: string | undefined;
   readonly trace: boolean;
+  /** Compute the run's trace hash (one test, one seed, virtual time). */
+  readonly hash: boolean;
 }
 
 interface JobResult {
@@ -126,6 +148,7 @@ interface JobResult {
   readonly lines: string[];
   readonly wallMs: number;
   readonly virtualMs: number;
+  readonly traceHash: string | undefined;
 }
 
 function errorText(e: unknown): string {
@@ -159,12 +182,13 @@ async function runJob(tests: readonly LabTest[], job: Job, live: ((l: string) =>
     storage: job.storage,
     implementation: job.impl === undefined ? undefined : await implementation(job.impl, job.implArg),
     tracer: job.trace && live !== undefined ? new LabTracer(live) : undefined,
+    hashTrace: job.hash,
     log: (l) => {
       if (live !== undefined) live(l);
       else lines.push(l);
     },
   });
-  return { job, ok: r.ok, error: r.ok ? '' : errorText(r.error), lines, wallMs: r.wallMs, virtualMs: r.virtualMs };
+  return { job, ok: r.ok, error: r.ok ? '' : errorText(r.error), lines, wallMs: r.wallMs, virtualMs: r.virtualMs, traceHash: r.traceHash };
 }
 
 function shellQuote(s: string): string {
@@ -218,6 +242,10 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
     out(`error: no test title matches --grep ${opts.grep}`);
     return 2;
   }
+  if (opts.html !== undefined && selected.length !== 1) {
+    out(`error: --html replays one test: give --grep matching exactly one test (it matches ${selected.length})`);
+    return 2;
+  }
   let implUrl: string | undefined;
   if (opts.impl !== undefined) {
     let impl: LabImplementation;
@@ -247,7 +275,8 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
   const indexOf = new Map(tests.map((t, i) => [t, i]));
   const jobs: Job[] = [];
   for (let run = 0; run < opts.runs; run++) {
-    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: implUrl, implArg: opts.impl, trace: opts.trace });
+    const hash = selected.length === 1 && opts.runs === 1 && !opts.real;
+    for (const t of selected) jobs.push({ testIndex: indexOf.get(t)!, seed: opts.seed + run, real: opts.real, storage: opts.storage, impl: implUrl, implArg: opts.impl, trace: opts.trace, hash });
   }
   const verbose = opts.runs === 1;
   out(`tsraft lab: ${selected.length} test(s) x ${opts.runs} run(s), seeds ${opts.seed}..${opts.seed + opts.runs - 1}, ${opts.real ? 'real' : 'virtual'} time, ${opts.storage} storage, ${opts.jobs} job(s)${opts.impl !== undefined ? `, implementation ${front?.implName ?? opts.impl}` : ''}`);
@@ -271,6 +300,11 @@ export async function labMain(tests: readonly LabTest[], workerModule: URL, argv
       if (!r.ok) {
         out(`  ... FAILED: ${r.error}`);
         out(`  replay: ${replay(title, r.job)}`);
+      }
+      if (r.traceHash !== undefined) out(`trace hash ${r.traceHash}`);
+      if (opts.html !== undefined && r.traceHash !== undefined) {
+        writeFileSync(opts.html, replayPageWith({ kind: 'lab', title, seed: r.job.seed, cliHash: r.traceHash }));
+        out(`replay page written to ${opts.html}: open it in a browser (it re-runs the test there)`);
       }
     } else {
       if (!r.ok) out(`FAILED seed ${r.job.seed}: ${title}: ${r.error.split('\n')[0]}`);

@@ -10,6 +10,7 @@ import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
 import { describeThrown, raftServiceOf, type MakeRaft } from './implementation.js';
 import { enterRuntime } from './runtime.js';
+import { probeOf, type ServerProbe } from './observe.js';
 import type { RpcMethod } from './labrpc.js';
 
 export { LabFailure, type TestStats };
@@ -130,6 +131,11 @@ export class Config extends LabHarness {
   /** Each server's getState, or null while it is crashed (for traces). */
   serverStates(): ({ term: number; isLeader: boolean } | null)[] {
     return this.rafts.map((rf) => rf?.getState() ?? null);
+  }
+
+  /** What the replay page draws of each server (null while it is crashed): see src/lab/observe.ts. */
+  serverProbes(): (ServerProbe | null)[] {
+    return this.rafts.map((rf) => (rf === null ? null : probeOf(rf.getState(), rf)));
   }
 
   /** Server i's Raft, or null while it is crashed. An i out of range is a bug in the test. */

@@ -6,6 +6,7 @@ import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
 import { ImplementationError, describeThrown, type StartKvServer } from './implementation.js';
 import type { Persister } from './persister.js';
 import type { RpcMethod } from './labrpc.js';
+import { probeOf, type ServerProbe } from './observe.js';
 
 /** The kvraft tester's election timeout (used for sleeps). */
 export const KV_ELECTION_TIMEOUT = 1000;
@@ -66,6 +67,7 @@ export class KvConfig extends LabHarness {
 
   /** Starts server i with fresh ends and a copy of (or, on files, the same) persisted state. */
   startServer(i: number): void {
+    this.noteTester(i, 'restarted');
     this.endnames[i] = [];
     const ends = this.makeEnds(this.endnames[i]!, String(i));
     const persister = this.persisterFor(i);
@@ -157,6 +159,11 @@ export class KvConfig extends LabHarness {
   /** Each server's Raft getState, or null while it is shut down (for traces). */
   serverStates(): ({ term: number; isLeader: boolean } | null)[] {
     return this.kvservers.map((kv) => kv?.rf.getState() ?? null);
+  }
+
+  /** What the replay page draws of each server (null while it is shut down): see src/lab/observe.ts. */
+  serverProbes(): (ServerProbe | null)[] {
+    return this.kvservers.map((kv) => (kv === null ? null : probeOf(kv.rf.getState(), kv.rf)));
   }
 
   /** The first server that believes it is leader, if any. */
@@ -267,8 +274,13 @@ export class KvConfig extends LabHarness {
     const r = checkHistory(history, { timeoutMs: 60_000 });
     if (r.verdict === 'ok') return;
     if (r.verdict === 'unknown') throw new LabFailure(`linearizability check timed out (${history.length} operations): verdict unknown`);
-    const file = writeReport(r, name);
-    throw new LabFailure(`history is not linearizable: ${explain(r)}; report: ${file}`);
+    let report = '';
+    try {
+      report = `; report: ${writeReport(r, name)}`;
+    } catch {
+      // No file system (the replay page in a browser): the explanation is the whole message.
+    }
+    throw new LabFailure(`history is not linearizable: ${explain(r)}${report}`);
   }
 }
 

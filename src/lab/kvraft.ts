@@ -1,6 +1,8 @@
 import { KvStateMachine } from '../kv/state-machine.js';
 import { KvService } from '../kv/service.js';
 import type { Replica } from '../node/replica.js';
+import type { NodeStatus } from '../node/raft-node.js';
+import type { Entry } from '../core/types.js';
 import type { ClientEnd, RpcMethod } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -32,7 +34,13 @@ export interface PutAppendReply {
 
 /** The lab's KVServer: `rf` for the tester, `service` to register as "KVServer". */
 export interface LabKvServer {
-  readonly rf: { getState(): { term: number; isLeader: boolean } };
+  readonly rf: {
+    getState(): { term: number; isLeader: boolean };
+    /** tsraft's own servers: the Raft node's status, vote and log (for pictures of the run). */
+    status?(): NodeStatus | undefined;
+    vote?(): number | null;
+    entryAt?(index: number): Entry | undefined;
+  };
   /** The RPC methods of service "Raft". */
   readonly raftService: Record<string, RpcMethod>;
   /** The RPC methods of service "KVServer". */
@@ -99,6 +107,9 @@ export function startKVServer(servers: readonly ClientEnd[], me: number, persist
         const n = ln.node;
         return { term: n?.term ?? 0, isLeader: n !== null && n.isLeader() };
       },
+      status: () => ln.node?.status(),
+      vote: () => ln.node?.vote ?? null,
+      entryAt: (index) => ln.node?.entryAt(index),
     },
     raftService: ln.service,
     service: { Get: get, PutAppend: putAppend },

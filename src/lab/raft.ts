@@ -40,6 +40,8 @@ export interface LabRaft {
   status(): NodeStatus | undefined;
   /** The entry at `index` in the node's in-memory log, for harness checks. */
   entryAt(index: number): Entry | undefined;
+  /** tsraft's own Raft: the vote it holds in its current term (for pictures of the run). */
+  vote?(): number | null;
 }
 
 /**
@@ -230,6 +232,7 @@ export function make(peers: readonly ClientEnd[], me: number, persister: Persist
     service: ln.service,
     status: () => ln.node?.status(),
     entryAt: (index) => ln.node?.entryAt(index),
+    vote: () => ln.node?.vote ?? null,
   };
 }
 

@@ -171,6 +171,11 @@ const REPLAY_PAGE = new URL('../web/replay.html', import.meta.url);
  * the trace hash this CLI got) embedded, so the file alone re-runs the seed.
  */
 export function replayHtml(run: { seed: number; nodes?: number | undefined; profile: string; ops: number; canary?: string | undefined; durationMs?: number | undefined; cliHash: string }): string {
+  return replayPageWith({ kind: 'sim', ...run });
+}
+
+/** The built replay page with `run` (a simulated run, or a lab test's: src/web/replay/run-config.ts) embedded. */
+export function replayPageWith(run: { readonly kind: 'sim' | 'lab'; readonly seed: number; readonly cliHash: string; readonly [field: string]: unknown }): string {
   let page: string;
   try {
     page = readFileSync(REPLAY_PAGE, 'utf8');
@@ -179,7 +184,7 @@ export function replayHtml(run: { seed: number; nodes?: number | undefined; prof
   }
   const slot = '<script type="application/json" id="tsraft-run"></script>';
   if (!page.includes(slot)) throw new Error(`the replay page ${REPLAY_PAGE.pathname} has no run slot`);
-  const json = JSON.stringify({ kind: 'sim', ...run }).replace(/</g, '\\u003c');
+  const json = JSON.stringify(run).replace(/</g, '\\u003c');
   return page.replace(slot, () => `<script type="application/json" id="tsraft-run">${json}</script>`);
 }
 

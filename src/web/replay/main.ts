@@ -1,6 +1,7 @@
-import { runSimulation, type SimulationResult } from '../../sim/cluster.js';
-import { Recording } from './recording.js';
-import { commandOf, readRunConfig, type SimRunConfig } from './run-config.js';
+import type { NodeFrame } from '../../sim/observe.js';
+import { Recording, type TimelineMark } from './recording.js';
+import { commandOf, readRunConfig, type RunConfig } from './run-config.js';
+import { startRun, type RunOutcome } from './runs.js';
 import { TimelineView } from './timeline.js';
 import { ClusterView } from './view.js';
 
@@ -8,7 +9,7 @@ import { ClusterView } from './view.js';
 export interface ReplayHandle {
   state: 'running' | 'ready' | 'error';
   error: string | undefined;
-  config: SimRunConfig;
+  config: RunConfig;
   traceHash: string | undefined;
   ok: boolean | undefined;
   failure: { check: string; message: string; t: number } | undefined;
@@ -28,6 +29,14 @@ export interface ReplayHandle {
   playing(): boolean;
   /** Flights drawn in the last frame. */
   lastFlights: number;
+  /** Cut links drawn in the last frame. */
+  lastCuts: number;
+  /** The nodes drawn in the last frame. */
+  lastNodes: readonly NodeFrame[];
+  /** Clerks drawn in the last frame (a lab test's kvraft clients). */
+  lastClerks: number;
+  /** The timeline's marks (faults, partitions, leaders, the failure) once the run has ended. */
+  marks: readonly TimelineMark[];
 }
 
 declare global {
@@ -58,14 +67,20 @@ async function main(): Promise<void> {
     pause: () => {},
     playing: () => false,
     lastFlights: 0,
+    lastCuts: 0,
+    lastNodes: [],
+    lastClerks: 0,
+    marks: [],
   };
   window.tsraftReplay = handle;
-  document.title = `tsraft replay: seed ${config.seed}`;
+  const lab = config.kind === 'lab';
+  document.title = lab ? `tsraft replay: ${config.title}, seed ${config.seed}` : `tsraft replay: seed ${config.seed}`;
   $('command').textContent = commandOf(config);
-  $('status').textContent = 'running the seed in this page with the real code...';
+  $('status').textContent = lab ? 'running the lab test in this page with the real code...' : 'running the seed in this page with the real code...';
 
   const rec = new Recording();
-  const view = new ClusterView($<HTMLCanvasElement>('cluster'));
+  // A lab test's servers are S0, S1, ... as the tester names them.
+  const view = new ClusterView($<HTMLCanvasElement>('cluster'), lab ? 'S' : 'n');
   let t = 0;
   let speed = 1;
   let playing = false;
@@ -79,25 +94,17 @@ async function main(): Promise<void> {
   // The run goes on in this page while it is drawn: it is far ahead of real-time playing, and
   // what is recorded can be watched at once. The trace hash shows when it ends.
   const t0 = performance.now();
-  const run = runSimulation({
-    seed: config.seed,
-    nodes: config.nodes,
-    profile: config.profile,
-    ops: config.ops,
-    canary: config.canary,
-    durationMs: config.durationMs,
-    hashTrace: true,
-    observer: (e) => rec.add(e),
-  });
+  const run = startRun(config, (e) => rec.add(e));
   let lastRepaint = 0;
-  const finished = (result: SimulationResult): void => {
+  const finished = (result: RunOutcome): void => {
     handle.runMs = performance.now() - t0;
     handle.traceHash = result.traceHash;
     handle.ok = result.ok;
     handle.duration = rec.duration;
     handle.messages = rec.sent;
-    if (result.failure !== undefined) handle.failure = { check: result.failure.check, message: result.failure.message, t: result.failure.atMs };
-    $('summary').textContent = `seed ${result.seed}: ${result.summary}`;
+    handle.failure = result.failure;
+    handle.marks = rec.marks;
+    $('summary').textContent = result.summary;
     $('status').textContent = `re-ran here in ${(handle.runMs / 1000).toFixed(2)} s: ${(rec.duration / 1000).toFixed(1)} s simulated, ${rec.sent} messages, ${rec.traceLines.length} trace lines; ${result.ok ? 'passed' : 'FAILED'}`;
     const hashEl = $('hash');
     hashEl.textContent = `trace hash ${result.traceHash}`;
@@ -241,7 +248,12 @@ async function main(): Promise<void> {
       dirty = false;
       const flights = rec.flightsAt(t);
       handle.lastFlights = flights.length;
-      view.draw({ t, nodes: rec.framesAt(t), flights, drops: rec.dropsNear(t, 250), cuts: rec.cutsAt(t), faults: rec.faultsNear(t, 1500), failure: rec.failure });
+      const cuts = rec.cutsAt(t);
+      const nodes = rec.framesAt(t);
+      handle.lastCuts = cuts?.cuts.length ?? 0;
+      handle.lastNodes = nodes;
+      handle.lastClerks = rec.clerkIds.length;
+      view.draw({ t, nodes, flights, drops: rec.dropsNear(t, 250), cuts, faults: rec.faultsNear(t, 1500), failure: rec.failure, clerks: rec.clerkIds });
       timeline.draw(t);
       // Text changes cost a layout: at most ten a second while playing.
       if (!playing || now - clockAt >= 100) {

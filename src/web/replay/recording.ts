@@ -78,6 +78,8 @@ export class Recording {
   end: EndEvent | null = null;
   /** Messages sent. */
   sent = 0;
+  /** Callers that are not nodes (a lab test's clerks: -1 for C1, -2 for C2, ...), in the order first seen. */
+  readonly clerkIds: number[] = [];
   private lastLeader = new Map<number, string>();
 
   /** Takes one observer event (in the order the run produced them). */
@@ -85,6 +87,7 @@ export class Recording {
     switch (e.kind) {
       case 'send':
         this.sent++;
+        for (const id of [e.from, e.to]) if (id < 0 && !this.clerkIds.includes(id)) this.clerkIds.push(id);
         this.pendingSend.set(e.id, { from: e.from, to: e.to, name: e.name, words: e.words, type: e.type, ok: e.ok, entries: e.entries, dup: false });
         break;
       case 'dup': {

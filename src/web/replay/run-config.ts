@@ -18,12 +18,29 @@ export interface SimRunConfig {
   readonly cliHash?: string | undefined;
 }
 
-export function readRunConfig(doc: Document, search: string): SimRunConfig {
+/**
+ * A lab test the page re-runs: embedded by `npm run lab -- --seed S --grep NAME --html FILE`,
+ * or given in the URL's query (`replay.html?lab=Test+(2A):+initial+election&seed=3`).
+ */
+export interface LabRunConfig {
+  readonly kind: 'lab';
+  /** The test's title, exactly (src/lab/suite). */
+  readonly title: string;
+  readonly seed: number;
+  /** The trace hash the CLI printed. */
+  readonly cliHash?: string | undefined;
+}
+
+export type RunConfig = SimRunConfig | LabRunConfig;
+
+export function readRunConfig(doc: Document, search: string): RunConfig {
   const el = doc.getElementById('tsraft-run');
   const text = el?.textContent?.trim() ?? '';
-  if (text !== '') return JSON.parse(text) as SimRunConfig;
+  if (text !== '') return JSON.parse(text) as RunConfig;
   const q = new URLSearchParams(search);
   const num = (k: string): number | undefined => (q.get(k) === null ? undefined : Number(q.get(k)));
+  const lab = q.get('lab');
+  if (lab !== null) return { kind: 'lab', title: lab, seed: num('seed') ?? 1 };
   return {
     kind: 'sim',
     seed: num('seed') ?? 1,
@@ -36,7 +53,11 @@ export function readRunConfig(doc: Document, search: string): SimRunConfig {
 }
 
 /** The command line that makes this run. */
-export function commandOf(c: SimRunConfig): string {
+export function commandOf(c: RunConfig): string {
+  if (c.kind === 'lab') {
+    const re = `^${c.title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+    return `npm run lab -- --seed ${c.seed} --grep '${re.replace(/'/g, `'\\''`)}'`;
+  }
   return (
     `npm run sim -- --seed ${c.seed}` +
     (c.nodes !== undefined ? ` --nodes ${c.nodes}` : '') +

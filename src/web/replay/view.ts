@@ -16,6 +16,8 @@ export interface ClusterScene {
   readonly faults: readonly FaultEvent[];
   /** The run's first failed check, drawn once `t` reaches it. */
   readonly failure: FailureEvent | null;
+  /** Callers that are not nodes (a lab test's clerks, negative ids), drawn in a row under the ring. */
+  readonly clerks?: readonly number[];
 }
 
 const TERM_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#8cd17d', '#d37295', '#499894'];
@@ -68,8 +70,13 @@ export class ClusterView {
   private width = 0;
   private height = 0;
   private ids: number[] = [];
+  private clerks: readonly number[] = [];
 
-  constructor(private readonly canvas: HTMLCanvasElement) {
+  /** `prefix` names the nodes: `n0` in simulated runs, `S0` in lab tests (as the tester prints them). */
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly prefix: string = 'n',
+  ) {
     const ctx = canvas.getContext('2d');
     if (ctx === null) throw new Error('ClusterView: no 2D canvas context');
     this.ctx = ctx;
@@ -89,12 +96,18 @@ export class ClusterView {
 
   /** Where node `id` sits (the ring has a place for every node ever seen). */
   private place(id: number): { x: number; y: number } {
+    const ringW = this.width * 0.5;
+    // Clerks sit in a row along the bottom; the ring makes room for them.
+    const clerkRow = this.clerks.length > 0 ? 44 : 0;
+    if (id < 0) {
+      const k = Math.max(0, this.clerks.indexOf(id));
+      return { x: (ringW * (k + 0.5)) / this.clerks.length, y: this.height - 20 };
+    }
     const i = this.ids.indexOf(id);
     const n = Math.max(1, this.ids.length);
-    const ringW = this.width * 0.5;
     const cx = ringW / 2;
-    const cy = this.height / 2;
-    const rad = Math.min(ringW, this.height) / 2 - 58;
+    const cy = (this.height - clerkRow) / 2;
+    const rad = Math.min(ringW, this.height - clerkRow) / 2 - 58;
     const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
     return n === 1 ? { x: cx, y: cy } : { x: cx + rad * Math.cos(a), y: cy + rad * Math.sin(a) };
   }
@@ -103,6 +116,7 @@ export class ClusterView {
     const c = this.ctx;
     for (const f of s.nodes) if (!this.ids.includes(f.id)) this.ids.push(f.id);
     this.ids.sort((a, b) => a - b);
+    this.clerks = s.clerks ?? [];
     c.clearRect(0, 0, this.width, this.height);
     const failed = s.failure !== null && s.t >= s.failure.t;
     const suspects = failed ? suspectNodes(s.failure!.message) : new Set<number>();
@@ -110,6 +124,7 @@ export class ClusterView {
     this.labels = [];
     for (const f of s.flights) this.drawFlight(f, s.t, s.flights.length);
     for (const d of s.drops) this.drawDrop(d, s.t);
+    for (const id of this.clerks) this.drawClerk(id);
     for (const n of s.nodes) this.drawNode(n, s, suspects.has(n.id));
     this.drawLogs(s.nodes, suspects);
     if (failed) {
@@ -218,7 +233,7 @@ export class ClusterView {
     if (crowd <= 10 || !quiet) {
       let label = f.words;
       if (f.dup) label += ' (dup)';
-      if (f.fate === 'drop') label += f.reason === 'down' ? ' (lost: receiver down)' : ' (lost: link cut)';
+      if (f.fate === 'drop') label += f.reason === 'down' ? ' (lost: receiver down)' : f.reason === 'loss' ? ' (lost)' : ' (lost: link cut)';
       c.font = '10px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
       const w = c.measureText(label).width;
       const at = this.placeLabel(x + 6, y, w + 4, 12);
@@ -228,6 +243,25 @@ export class ClusterView {
       c.fillStyle = f.fate === 'drop' ? '#b00' : '#222';
       c.fillText(label, at.x + 2, at.y + 10);
     }
+  }
+
+  /** A clerk: a small box (its calls start and end at its edge, as a node's do). */
+  private drawClerk(id: number): void {
+    const c = this.ctx;
+    const { x, y } = this.place(id);
+    c.save();
+    c.fillStyle = '#f3f0fa';
+    c.strokeStyle = '#9467bd';
+    c.lineWidth = 1.5;
+    c.beginPath();
+    c.roundRect(x - 18, y - 11, 36, 22, 5);
+    c.fill();
+    c.stroke();
+    c.fillStyle = '#3d2a5c';
+    c.font = 'bold 11px system-ui, sans-serif';
+    c.textAlign = 'center';
+    c.fillText(`C${-id}`, x, y + 4);
+    c.restore();
   }
 
   private cross(x: number, y: number): void {
@@ -288,7 +322,7 @@ export class ClusterView {
     c.fillStyle = '#111';
     c.textAlign = 'center';
     c.font = 'bold 14px system-ui, sans-serif';
-    c.fillText(`n${n.id}`, x, y - 2);
+    c.fillText(`${this.prefix}${n.id}`, x, y - 2);
     c.font = '11px system-ui, sans-serif';
     c.fillText(up ? `t${n.term}` : n.status, x, y + 12);
     // Above: the role and vote; below: what happened to it.
@@ -300,7 +334,7 @@ export class ClusterView {
     if (up && n.vote !== null) {
       c.font = '10px system-ui, sans-serif';
       c.fillStyle = '#666';
-      c.fillText(`voted n${n.vote}`, x, y - r - 3);
+      c.fillText(`voted ${this.prefix}${n.vote}`, x, y - r - 3);
     }
     const badges: string[] = [];
     if (n.paused) badges.push('PAUSED');
@@ -348,7 +382,7 @@ export class ClusterView {
       c.textAlign = 'left';
       c.font = 'bold 12px system-ui, sans-serif';
       c.fillStyle = suspects.has(id) ? '#d62728' : '#222';
-      c.fillText(`n${id}`, x0, y + 14);
+      c.fillText(`${this.prefix}${id}`, x0, y + 14);
       if (n === undefined) return;
       c.font = '10px system-ui, sans-serif';
       c.fillStyle = '#555';
