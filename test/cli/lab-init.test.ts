@@ -85,3 +85,23 @@ test('tsraft lab init refuses a directory that is not empty', async () => {
   assert.equal(r.code, 2);
   assert.match(r.out, /is not empty/);
 });
+
+test('a finished Raft in the project passes: the reference example as src/raft.ts, traced in words', async () => {
+  const file = path.join(project, 'src/raft.ts');
+  const skeleton = readFileSync(file, 'utf8');
+  try {
+    for (const f of ['raft.ts', 'bugs.ts']) writeFileSync(path.join(project, 'src', f), readFileSync(path.join(root, 'examples/lab-raft', f)));
+    const r = await sh('npm', ['test', '--', '--grep', '2A', '--seed', '3'], project);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /3 passed, 0 failed/);
+    const t = await sh('npm', ['test', '--', '--grep', 'election after network failure', '--seed', '3', '--trace'], project);
+    assert.equal(t.code, 0, t.out);
+    assert.match(t.out, /time │ S0 +│ S1 +│ S2/);
+    assert.match(t.out, /→ S\d RequestVote t1 last 0@0/);
+    assert.match(t.out, /grants vote t1 to S\d/);
+    assert.match(t.out, /leader t1/);
+  } finally {
+    writeFileSync(file, skeleton);
+    rmSync(path.join(project, 'src/bugs.ts'), { force: true });
+  }
+});
