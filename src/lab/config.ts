@@ -8,10 +8,9 @@ import { SeededRandom, entropySeed } from '../util/random.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Persister } from './persister.js';
 import { make, type ApplyMsg, type LabRaft } from './raft.js';
-import { describeThrown, raftServiceOf, type MakeRaft } from './implementation.js';
+import { guardHandlers, raftServiceOf, type MakeRaft } from './implementation.js';
 import { enterRuntime } from './runtime.js';
 import { probeOf, type ServerProbe } from './observe.js';
-import type { RpcMethod } from './labrpc.js';
 
 export { LabFailure, type TestStats };
 
@@ -212,17 +211,7 @@ export class Config extends LabHarness {
   private startImplementation(i: number, ends: ReturnType<Config['makeEnds']>, persister: Persister, applyCh: Channel<ApplyMsg>): void {
     const rf = this.implementation!(ends, i, persister, applyCh);
     const methods = raftServiceOf(rf, `server ${i}`);
-    const service: Record<string, RpcMethod> = {};
-    for (const [name, fn] of Object.entries(methods)) {
-      service[name] = (async (args: never) => {
-        try {
-          return await (fn as (a: never) => unknown)(args);
-        } catch (e) {
-          this.fail(new LabFailure(`server ${i}'s Raft.${name} handler threw: ${describeThrown(e)}`));
-          return null;
-        }
-      }) as RpcMethod;
-    }
+    const service = guardHandlers(i, 'Raft', methods, (err) => this.fail(err));
     let dead = false;
     const lab: LabRaft = {
       start: (command) => rf.start(command),

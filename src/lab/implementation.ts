@@ -2,6 +2,7 @@ import type { Channel } from '../util/channel.js';
 import type { ClientEnd, RpcMethod } from './labrpc.js';
 import type { ApplyMsg } from './raft.js';
 import type { Persister } from './persister.js';
+import { LabFailure } from './harness.js';
 
 /**
  * A Raft server as the tester drives it: what the lab's `Make` returns.
@@ -68,6 +69,26 @@ export function todo(what: string): never {
 export function describeThrown(e: unknown): string {
   if (e instanceof NotImplementedError) return e.message;
   return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
+
+/**
+ * RPC handlers of the implementation under test, each wrapped so that one
+ * that throws reports `server S's Svc.Method handler threw: ...` through
+ * `fail` and answers nothing, rather than rejecting inside the caller's code.
+ */
+export function guardHandlers(server: number, svc: string, methods: Record<string, RpcMethod>, fail: (err: Error) => void): Record<string, RpcMethod> {
+  const out: Record<string, RpcMethod> = {};
+  for (const [name, fn] of Object.entries(methods)) {
+    out[name] = (async (args: never) => {
+      try {
+        return await (fn as (a: never) => unknown)(args);
+      } catch (e) {
+        fail(new LabFailure(`server ${server}'s ${svc}.${name} handler threw: ${describeThrown(e)}`));
+        return null;
+      }
+    }) as RpcMethod;
+  }
+  return out;
 }
 
 /** Thrown when an implementation is not shaped as the tester needs, with what is wrong. */

@@ -3,7 +3,7 @@ import { RpcServer, type ClientEnd } from './labrpc.js';
 import type { Clock } from '../util/clock.js';
 import { LabHarness, LabFailure, type HarnessRuntime, type TestStats } from './harness.js';
 import { Clerk, startKVServer, type LabKvServer } from './kvraft.js';
-import { ImplementationError, describeThrown, type StartKvServer } from './implementation.js';
+import { ImplementationError, guardHandlers, type StartKvServer } from './implementation.js';
 import type { Persister } from './persister.js';
 import type { RpcMethod } from './labrpc.js';
 import { probeOf, type ServerProbe } from './observe.js';
@@ -97,18 +97,7 @@ export class KvConfig extends LabHarness {
     if (typeof kv.kill !== 'function') throw new ImplementationError(`${who} no kill() method`);
     const wrap = (svc: string, methods: Record<string, RpcMethod> | undefined): Record<string, RpcMethod> => {
       if (methods === null || typeof methods !== 'object') throw new ImplementationError(`${who} no ${svc === 'Raft' ? 'raftService' : 'service'} record of RPC methods`);
-      const out: Record<string, RpcMethod> = {};
-      for (const [name, fn] of Object.entries(methods)) {
-        out[name] = (async (args: never) => {
-          try {
-            return await (fn as (a: never) => unknown)(args);
-          } catch (e) {
-            this.fail(new LabFailure(`server ${i}'s ${svc}.${name} handler threw: ${describeThrown(e)}`));
-            return null;
-          }
-        }) as RpcMethod;
-      }
-      return out;
+      return guardHandlers(i, svc, methods, (err) => this.fail(err));
     };
     return { rf: kv.rf, raftService: wrap('Raft', kv.raftService), service: wrap('KVServer', kv.service), kill: () => kv.kill() };
   }

@@ -1,4 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 
 /**
@@ -15,4 +19,30 @@ export function chromiumPath(): string {
 /** Launches headless Chromium; the caller closes it. */
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+}
+
+/** The repository's root (tests run from dist/test/web). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/**
+ * One Chromium for the test file, and a temporary directory removed after it:
+ * registers the before/after hooks; `browser()` is valid inside the tests.
+ */
+export function browserSuite(dirPrefix: string): { browser(): Browser; readonly dir: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), dirPrefix));
+  let b: Browser | undefined;
+  before(async () => {
+    b = await launchBrowser();
+  });
+  after(async () => {
+    await b?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    browser: () => {
+      if (b === undefined) throw new Error('browserSuite: the browser starts in the before hook; call browser() inside a test');
+      return b;
+    },
+  };
 }

@@ -10,26 +10,12 @@ import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import type { ClientOpView, PlaygroundAction, PlaygroundNodeView } from '../../src/sim/playground.js';
+import type { ClientOpView, PlaygroundNodeView } from '../../src/sim/playground.js';
+import type { PlaygroundPageApi } from '../../src/web/playground/handle.js';
 import { launchBrowser } from './browser.js';
 
-/** The page's `window.tsraftPlayground` (src/web/playground/main.ts), as far as these tests use it; evaluated in the page. */
-interface PageApi {
-  ready(): boolean;
-  now(): number;
-  leader(): number | null;
-  nodes(): PlaygroundNodeView[];
-  clientOps(): readonly ClientOpView[];
-  apply(action: PlaygroundAction): Promise<void>;
-  link(): string;
-  fingerprint(): string;
-  failure(): string | null;
-  setSpeed(x: number): void;
-  setPaused(paused: boolean): void;
-  fps(): number;
-  replayed(): { fingerprint: string; now: number } | null;
-}
-declare const window: { tsraftPlayground: PageApi };
+// The page's global, as seen by the functions page.evaluate runs there.
+declare const window: { tsraftPlayground: PlaygroundPageApi };
 
 const PAGE = fileURLToPath(new URL('../../src/web/playground.html', import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/images/playground.png', import.meta.url));

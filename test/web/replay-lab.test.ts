@@ -1,57 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { labMain } from '../../src/lab/cli.js';
 import { kvTests } from '../../src/lab/suite/kv.js';
 import { raftTests } from '../../src/lab/suite/raft.js';
-import { launchBrowser } from './browser.js';
+import type { NodeFrame } from '../../src/sim/observe.js';
+import type { ReplayHandle } from '../../src/web/replay/handle.js';
+import { ROOT, browserSuite } from './browser.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const dir = mkdtempSync(path.join(tmpdir(), 'tsraft-replay-lab-'));
+const suiteEnv = browserSuite('tsraft-replay-lab-');
+const dir = suiteEnv.dir;
 const suite = [...raftTests, ...kvTests];
-let browser: Browser;
 
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-interface Frame {
-  id: number;
-  status: string;
-  role: string | null;
-  term: number | null;
-}
-interface Mark {
-  t: number;
-  kind: string;
-  text: string;
-}
-/** What the replay page exposes as `window.tsraftReplay` (src/web/replay/main.ts). */
-interface ReplayHandle {
-  state: string;
-  error: string | undefined;
-  traceHash: string | undefined;
-  ok: boolean | undefined;
-  duration: number;
-  runMs: number;
-  messages: number;
-  lastFlights: number;
-  lastCuts: number;
-  lastClerks: number;
-  lastNodes: Frame[];
-  marks: Mark[];
-  t(): number;
-  seek(t: number): void;
-  pause(): void;
-}
+// The page's global, as seen by the functions page.evaluate runs there.
 declare const window: { tsraftReplay: ReplayHandle | undefined };
 
 /** `npm run lab -- --seed S --grep ^TITLE$ --html FILE`: the exit code, its lines, the hash it printed. */
@@ -87,7 +50,7 @@ async function open(page: Page, file: string): Promise<ReplayHandle> {
 }
 
 /** Seeks to `t` and waits for the frame drawn there. */
-async function at(page: Page, t: number): Promise<{ cuts: number; flights: number; nodes: Frame[]; trace: string; clerks: number }> {
+async function at(page: Page, t: number): Promise<{ cuts: number; flights: number; nodes: readonly NodeFrame[]; trace: string; clerks: number }> {
   await page.evaluate((x) => {
     window.tsraftReplay!.pause();
     window.tsraftReplay!.seek(x);
@@ -107,7 +70,7 @@ test('npm run lab -- --html: a Raft lab test re-run in Chromium ends with the CL
   assert.match(cli.out.join('\n'), /replay page written to /);
   assert.match(readFileSync(file, 'utf8'), /"kind":"lab","title":"Test \(2A\): election after network failure","seed":3/);
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const h = await open(page, file);
   assert.equal(h.traceHash, cli.hash, 'the page ran the same run as the CLI');
   assert.equal(h.ok, true);
@@ -143,8 +106,8 @@ test('npm run lab -- --html: a Raft lab test re-run in Chromium ends with the CL
       const f = await at(page, x);
       if (f.cuts > 0 && f.flights >= 2 && f.nodes.some((n) => n.role === 'candidate' || n.role === 'leader')) break;
     }
-    mkdirSync(path.join(root, 'docs/images'), { recursive: true });
-    await page.screenshot({ path: path.join(root, 'docs/images/replay-lab.png') });
+    mkdirSync(path.join(ROOT, 'docs/images'), { recursive: true });
+    await page.screenshot({ path: path.join(ROOT, 'docs/images/replay-lab.png') });
   }
   await page.close();
 });
@@ -154,7 +117,7 @@ test('npm run lab -- --html: a kvraft test re-run in Chromium ends with the CLI\
   const file = path.join(dir, '3a.html');
   const cli = await labHtml(title, 2, file);
   assert.equal(cli.code, 0, cli.out.join('\n'));
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const h = await open(page, file);
   assert.equal(h.traceHash, cli.hash, 'the page ran the same run as the CLI');
   assert.equal(await page.locator('#hash').getAttribute('class'), 'same');

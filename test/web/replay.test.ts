@@ -1,51 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { replayHtml, simMain } from '../../src/sim/cli.js';
 import { runSimulation } from '../../src/sim/cluster.js';
-import { launchBrowser } from './browser.js';
+import type { ReplayHandle } from '../../src/web/replay/handle.js';
+import { ROOT, browserSuite } from './browser.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const PAGE = path.join(root, 'dist/src/web/replay.html');
-const dir = mkdtempSync(path.join(tmpdir(), 'tsraft-replay-'));
-let browser: Browser;
+const suiteEnv = browserSuite('tsraft-replay-');
+const dir = suiteEnv.dir;
+const PAGE = path.join(ROOT, 'dist/src/web/replay.html');
 
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** What the replay page exposes as `window.tsraftReplay` (src/web/replay/main.ts). */
-interface ReplayHandle extends PageRun {
-  messages: number;
-  fpsSamples: number[];
-  lastFlights: number;
-  t(): number;
-  seek(t: number): void;
-  play(speed?: number): void;
-  pause(): void;
-}
 // The page's global, as seen by the functions page.evaluate runs there.
 declare const window: { tsraftReplay: ReplayHandle | undefined };
 declare const document: { getElementById(id: string): unknown };
 
-interface PageRun {
-  state: string;
-  error: string | undefined;
-  traceHash: string | undefined;
-  ok: boolean | undefined;
-  failure: { check: string; message: string; t: number } | undefined;
-  duration: number;
-  loadMs: number;
-  runMs: number;
-}
+/** What openReplay reads of the page's handle once its run ended. */
+type PageRun = Pick<ReplayHandle, 'state' | 'error' | 'traceHash' | 'ok' | 'failure' | 'duration' | 'loadMs' | 'runMs'>;
 
 async function openReplay(page: Page, url: string): Promise<PageRun> {
   const errors: string[] = [];
@@ -70,7 +42,7 @@ async function cliHash(argv: string[]): Promise<string> {
 }
 
 test('replay page: 20 seeds of the swarm profile re-run in Chromium end with the trace hash the CLI prints', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const slowest = { seed: 0, ms: 0 };
   for (let seed = 1; seed <= 20; seed++) {
     const expected = seed <= 2 ? await cliHash(['--seed', String(seed), '--jobs', '1']) : (await runSimulation({ seed, hashTrace: true })).traceHash;
@@ -88,7 +60,7 @@ test('npm run sim -- --seed S --html FILE: one self-contained file that re-runs 
   assert.equal(await simMain(['--seed', '5', '--nodes', '3', '--html', file], (l) => out.push(l)), 0, out.join('\n'));
   const hash = out.find((l) => l.startsWith('trace hash '))!.slice('trace hash '.length);
   assert.equal(hash, await cliHash(['--seed', '5', '--nodes', '3', '--jobs', '1']));
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   // Offline: nothing may be fetched from anywhere.
   const fetched: string[] = [];
   await page.route('**/*', async (route) => {
@@ -106,7 +78,7 @@ test('npm run sim -- --seed S --html FILE: one self-contained file that re-runs 
 });
 
 test('replay page: a canary\'s failed check is highlighted and jumped to; a linearizability failure shows the part of the history', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const r = await openReplay(page, `file://${PAGE}?seed=23&canary=commit-previous-term`);
   const node = await runSimulation({ seed: 23, canary: 'commit-previous-term', hashTrace: true });
   assert.equal(r.traceHash, node.traceHash);
@@ -143,7 +115,7 @@ test('replay page: loads in under 2 s and plays a 60-second 5-node run at real s
   const run = { seed: 4, nodes: 5, profile: 'swarm', ops: 300, durationMs: 60_000 };
   const node = await runSimulation({ ...run, profile: 'swarm', hashTrace: true });
   writeFileSync(file, replayHtml({ ...run, cliHash: node.traceHash }));
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await suiteEnv.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const r = await openReplay(page, `file://${file}`);
   assert.equal(r.traceHash, node.traceHash);
   assert.ok(r.duration >= 60_000, `the run lasts ${r.duration} ms`);
@@ -170,8 +142,8 @@ test('replay page: loads in under 2 s and plays a 60-second 5-node run at real s
       await page.waitForTimeout(20);
       if ((await page.evaluate(() => window.tsraftReplay!.lastFlights)) >= 4) break;
     }
-    mkdirSync(path.join(root, 'docs/images'), { recursive: true });
-    await page.screenshot({ path: path.join(root, 'docs/images/replay.png') });
+    mkdirSync(path.join(ROOT, 'docs/images'), { recursive: true });
+    await page.screenshot({ path: path.join(ROOT, 'docs/images/replay.png') });
   }
   await page.close();
 });

@@ -7,29 +7,8 @@
  *
  * Test API: `window.tsraftPlayground` (see {@link PlaygroundPageApi}).
  */
-import { Playground, decodeSession, encodeSession, type ClientOpView, type PlaygroundAction, type PlaygroundNodeView, type PlaygroundSession, type PlaygroundSize } from '../../sim/playground.js';
-
-/** What browser tests (and curious users, from the console) can call. */
-export interface PlaygroundPageApi {
-  /** True once the cluster runs (after replaying a link, if any). */
-  ready(): boolean;
-  now(): number;
-  leader(): number | null;
-  nodes(): PlaygroundNodeView[];
-  clientOps(): readonly ClientOpView[];
-  /** Queues an action for the next frame; resolves once applied (rejects with the reason it was refused). */
-  apply(action: PlaygroundAction): Promise<void>;
-  /** The session link's hash part (what Copy link puts after `#`). */
-  link(): string;
-  fingerprint(): string;
-  failure(): string | null;
-  setSpeed(x: number): void;
-  setPaused(paused: boolean): void;
-  /** Frames drawn per second over the last second. */
-  fps(): number;
-  /** After opening a session link: the run's fingerprint and time when the replay ended, before going on live. */
-  replayed(): { fingerprint: string; now: number } | null;
-}
+import { Playground, decodeSession, encodeSession, type PlaygroundAction, type PlaygroundSession, type PlaygroundSize } from '../../sim/playground.js';
+import type { PlaygroundPageApi } from './handle.js';
 
 declare global {
   interface Window {

@@ -33,7 +33,8 @@ export interface LabRunConfig {
 
 export type RunConfig = SimRunConfig | LabRunConfig;
 
-export function readRunConfig(doc: Document, search: string): RunConfig {
+/** The run of this page: embedded (`doc` is the page's document), or from the URL's query. */
+export function readRunConfig(doc: { getElementById(id: string): { textContent: string | null } | null }, search: string): RunConfig {
   const el = doc.getElementById('tsraft-run');
   const text = el?.textContent?.trim() ?? '';
   if (text !== '') return JSON.parse(text) as RunConfig;
