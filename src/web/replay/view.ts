@@ -121,7 +121,11 @@ export class ClusterView {
     const failed = s.failure !== null && s.t >= s.failure.t;
     const suspects = failed ? suspectNodes(s.failure!.message) : new Set<number>();
     this.drawCuts(s.cuts);
-    this.labels = [];
+    // Each node's circle and its role and vote lines above it are taken: message words go around them.
+    this.labels = s.nodes.map((n) => {
+      const p = this.place(n.id);
+      return { x: p.x - 42, y: p.y - 56, w: 84, h: 86 };
+    });
     for (const f of s.flights) this.drawFlight(f, s.t, s.flights.length);
     for (const d of s.drops) this.drawDrop(d, s.t);
     for (const id of this.clerks) this.drawClerk(id);
