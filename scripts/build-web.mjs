@@ -31,6 +31,7 @@ const pages = readdirSync(web, { withFileTypes: true })
 
 mkdirSync(out, { recursive: true });
 const started = Date.now();
+const sizes = [];
 for (const page of pages) {
   const result = await build({
     entryPoints: [path.join(web, page, 'main.ts')],
@@ -53,6 +54,6 @@ for (const page of pages) {
   if (!html.includes(marker)) throw new Error(`src/web/${page}/page.html has no ${marker} line`);
   const file = path.join(out, `${page}.html`);
   writeFileSync(file, html.replace(marker, () => `<script type="module">${js}</script>`));
-  console.log(`web: ${path.relative(root, file)} ${(Buffer.byteLength(js) / 1024).toFixed(0)} KiB of script`);
+  sizes.push(`${page} ${(Buffer.byteLength(js) / 1024).toFixed(0)} KiB`);
 }
-if (pages.length > 0) console.log(`web: ${pages.length} page(s) in ${Date.now() - started} ms`);
+if (pages.length > 0) console.log(`web: ${pages.length} page(s) in dist/src/web (script: ${sizes.join(', ')}) in ${Date.now() - started} ms`);
