@@ -106,3 +106,17 @@ test('makeConfig({ servers, make }): the Raft tester takes the implementation as
   });
   assert.equal(currentRuntime(), null);
 });
+
+test('the tester fails an implementation that skips one apply message, with the lab\'s message', async () => {
+  const impl = await loadImplementation(fixture('skips-apply'), 'skips-apply.js');
+  const r = await runLabTest(raftTests.find((t) => /concurrent Start/.test(t.title))!, { seed: 1, log: () => {}, implementation: impl });
+  assert.equal(r.ok, false);
+  assert.match(String((r.error as Error).message), /apply out of order, expected index 2, got 3/);
+});
+
+test('the tester fails an implementation that always claims to be leader, with the lab\'s message', async () => {
+  const impl = await loadImplementation(fixture('always-leader'), 'always-leader.js');
+  const r = await runLabTest(byTitle(/initial election/), { seed: 1, log: () => {}, implementation: impl });
+  assert.equal(r.ok, false);
+  assert.match(String((r.error as Error).message), /term \d+ has 3 \(>1\) leaders/);
+});
