@@ -135,5 +135,18 @@ test('the dashboard shows three nodes and one leader, then the leader down and a
   // The node comes back: its card turns up again.
   cluster.spawn(li);
   await until(page, 'the old leader up again', (x) => x.cards.some(([n, , up]) => n === leaderName && up), 15_000);
+
+  // A follower is stopped and removed from the cluster: its card goes and the page stops calling it.
+  const li2 = await cluster.waitLeader();
+  const gone = [0, 1, 2].find((k) => k !== li2)!;
+  const goneName = cluster.nodes[gone]!.name;
+  await cluster.kill(gone);
+  await until(page, `${goneName} down`, (x) => x.cards.some(([n, , up]) => n === goneName && !up), 5000);
+  const del = await fetch(`${cluster.nodes[li2]!.url}/v1/members/${goneName}`, { method: 'DELETE' });
+  assert.equal(del.status, 200, await del.text());
+  s = await until(page, `${goneName}'s card gone`, (x) => !x.cards.some(([n]) => n === goneName), 5000);
+  assert.equal(s.cards.length, 2);
+  assert.match(s.timeline, new RegExp(`${goneName} is no longer a member`));
+  assert.deepEqual(errors, []);
   await page.close();
 });

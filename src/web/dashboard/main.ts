@@ -140,12 +140,25 @@ function onMessage(v: View, m: SseMessage): void {
   schedule();
 }
 
-/** Opens a stream to every member a node names that the page does not watch yet. */
+/**
+ * Opens a stream to every member a node names that the page does not watch yet.
+ * When the leader names the members, a node it does not name that has stopped
+ * answering was removed from the cluster: its card goes, and the page stops
+ * calling it.
+ */
 function learnMembers(s: EventsNodeState): void {
   for (const m of s.members) {
     if (m.apiUrl === null) continue;
     if (views.some((v) => v.name === m.id || v.url === m.apiUrl)) continue;
     addView(m.apiUrl, m.id);
+  }
+  if (s.role !== 'leader') return;
+  const names = new Set(s.members.map((m) => m.id));
+  for (const v of [...views]) {
+    if (v.name === null || names.has(v.name) || v.status.kind === 'open') continue;
+    v.stream.close();
+    views.splice(views.indexOf(v), 1);
+    local.push({ key: `left:${v.name}:${Date.now()}`, at: Date.now(), color: '#888', kind: 'down', text: `${v.name} is no longer a member: the page stops watching it` });
   }
 }
 
