@@ -283,3 +283,15 @@ function lastAtOrBeforeBy<T>(a: readonly T[], t: number, key: (x: T) => number):
   }
   return lo - 1;
 }
+
+/**
+ * The nodes a failure message names, to ring them in red: the simulator's
+ * `node 3` and `leader 0`, the lab tester's `server 2`, `server=4` and
+ * `two leaders: 1 and 2`.
+ */
+export function suspectNodes(message: string): Set<number> {
+  const out = new Set<number>();
+  for (const m of message.matchAll(/\b(?:node|leader|server)[ =](\d+)/g)) out.add(Number(m[1]));
+  for (const m of message.matchAll(/\bleaders: (\d+) and (\d+)/g)) out.add(Number(m[1])).add(Number(m[2]));
+  return out;
+}

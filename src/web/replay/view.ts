@@ -1,5 +1,5 @@
 import type { CutsEvent, FailureEvent, FaultEvent, NodeFrame } from '../../sim/observe.js';
-import type { DropMark, Flight } from './recording.js';
+import { suspectNodes, type DropMark, type Flight } from './recording.js';
 
 /** What the cluster looks like at one moment: what {@link ClusterView.draw} draws. */
 export interface ClusterScene {
@@ -426,9 +426,3 @@ export class ClusterView {
   }
 }
 
-/** Nodes a failure message names (`node 3`, `leader 0`), to ring them in red. */
-export function suspectNodes(message: string): Set<number> {
-  const out = new Set<number>();
-  for (const m of message.matchAll(/\b(?:node|leader) (\d+)/g)) out.add(Number(m[1]));
-  return out;
-}
