@@ -119,8 +119,8 @@ certs
 
 program
   .command('kv')
-  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX')
-  .argument('<op>', 'get, put, append, del, cas or list')
+  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX | watch PREFIX')
+  .argument('<op>', 'get, put, append, del, cas, list or watch')
   .argument('[args...]', 'key and values')
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
   .option('--cacert <file>', CACERT_HELP)
@@ -128,8 +128,13 @@ program
   .option('--stale', 'get/list: read this node\'s state without confirming with the leader')
   .option('--consistency <mode>', 'get/list: linearizable (ReadIndex), lease (a leader lease, if the cluster runs --lease-reads) or stale (default: the server\'s --read-consistency)')
   .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
-  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean }) => {
-    process.exitCode = await kvCommand(op, args, opts);
+  .option('--from-revision <r>', 'watch: start at revision R (inclusive; to resume, the last revision printed + 1); default: changes from now on')
+  .option('--json', 'watch: print each change as one JSON object per line')
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean }) => {
+    // watch runs until Ctrl-C: the first SIGINT ends it cleanly.
+    const ac = new AbortController();
+    if (op === 'watch') process.once('SIGINT', () => ac.abort());
+    process.exitCode = await kvCommand(op, args, opts, undefined, ac.signal);
   });
 
 program
