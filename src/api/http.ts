@@ -18,6 +18,8 @@ import { guardServer, httpServerOptions, resolveApiLimits, type ApiLimits, type 
 import { RequestError } from './request-error.js';
 import { PLAYGROUND_FILE, eventsCorsHeaders, eventsPreflight, serveDashboard } from './dashboard-route.js';
 import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
+import { WatchCompactedError } from '../kv/watch-history.js';
+import { WatchUnavailableError, type WatchHub } from '../server/watch.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -74,6 +76,8 @@ export interface ApiOptions {
   readonly events?: { serve(req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void; memberUrls(): readonly string[] };
   /** The dashboard page served at `/` and `/dashboard` (default: the one `npm run build` makes). */
   readonly dashboardFile?: string;
+  /** The watch streams (`GET /v1/watch`, src/server/watch.ts); without it that route answers 404. */
+  readonly watch?: Pick<WatchHub, 'serve'>;
 }
 
 /** The API server, with the counts of its connection cap and of the requests it received. */
@@ -217,6 +221,8 @@ function toHttp(e: unknown): HttpError {
     return new HttpError(a.status, a.code, a.message, a.headers);
   }
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
+  if (e instanceof WatchCompactedError) return new HttpError(410, 'compacted', e.message, {}, { oldestRevision: e.oldestRevision });
+  if (e instanceof WatchUnavailableError) return new HttpError(503, 'unavailable', e.message, { 'retry-after': '1' });
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
   if (e instanceof TimeoutError || e instanceof ProposalUnknownError) {
     return new HttpError(504, 'timeout', `${e.message}; the request may or may not have taken effect: retry with the same X-Client-Id and X-Request-Seq`);
@@ -292,6 +298,25 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       need({ kind: 'authenticated' });
       strictQuery(url, []);
       return events.serve(req, res, cors);
+    }
+    if (p === '/v1/watch' && opts.watch !== undefined) {
+      allow('GET');
+      const query = strictQuery(url, ['prefix', 'fromRevision']);
+      const prefix = query.get('prefix') ?? '';
+      // An EventSource that reconnects sends the id of the last event it got: a revision.
+      const lastId = req.headers['last-event-id'];
+      const from = query.get('fromRevision') ?? (typeof lastId === 'string' && lastId !== '' ? String(Number(lastId) + 1) : undefined);
+      if (from !== undefined && (!/^\d+$/.test(from) || !Number.isSafeInteger(Number(from)) || Number(from) < 1)) {
+        throw new HttpError(400, 'invalid', `fromRevision must be an integer >= 1, got '${query.get('fromRevision') ?? `Last-Event-ID ${String(lastId)}`}'`);
+      }
+      const perm: Permission = { kind: 'list', prefix };
+      need(perm);
+      // Re-checked before each delivery: a revoked token or role stops the stream.
+      const allowed = (): { error: 'unauthenticated' | 'permission-denied'; message: string } | null => {
+        const c = auth?.state.check(by, perm) ?? { ok: true };
+        return c.ok || (c.error !== 'unauthenticated' && c.error !== 'permission-denied') ? null : { error: c.error, message: c.message };
+      };
+      return opts.watch.serve(res, { prefix, fromRevision: from === undefined ? undefined : Number(from), ...(auth !== undefined && { allowed }) });
     }
     if (p === '/healthz') {
       allow('GET');

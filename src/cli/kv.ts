@@ -1,4 +1,4 @@
-import { KvClient, KvClientError, type ReadConsistency } from '../client/index.js';
+import { KvClient, KvClientError, type ReadConsistency, type WatchEvent } from '../client/index.js';
 import { UsageError } from '../util/args.js';
 import { connectOptions, endpointsFrom, stdio, type ConnectFlags, type Io } from './output.js';
 
@@ -11,8 +11,24 @@ function readOpts(flags: { stale?: boolean; consistency?: string }): { consisten
   return { consistency: c };
 }
 
-/** `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code. */
-export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean } & ConnectFlags, io: Io = stdio): Promise<number> {
+/** One line of `tsraft kv watch`: REVISION, PUT or DELETE, the key and (PUT) the value, tab-separated; `--json`: the event as JSON. */
+export function watchLine(e: WatchEvent, json: boolean): string {
+  if (json) return JSON.stringify(e);
+  return e.type === 'put' ? `${e.revision}\tPUT\t${e.key}\t${e.value}` : `${e.revision}\tDELETE\t${e.key}`;
+}
+
+/** `--from-revision R`: an integer >= 1. */
+function fromRevision(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < 1) throw new UsageError(`--from-revision must be an integer >= 1, got '${v}'`);
+  return Number(v);
+}
+
+/**
+ * `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code.
+ * `watch` prints one line per change until `signal` aborts (SIGINT) or the watch fails.
+ */
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean } & ConnectFlags, io: Io = stdio, signal?: AbortSignal): Promise<number> {
   const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints), ...connectOptions(flags) });
   const need = (n: number, usage: string): boolean => {
     if (args.length === n) return true;
@@ -66,8 +82,13 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
         for (const i of await client.list(args[0]!, readOpts(flags))) io.out(`${i.key}\t${i.value}`);
         return 0;
       }
+      case 'watch': {
+        if (!need(1, 'watch PREFIX [--from-revision R] [--json]')) return 2;
+        for await (const e of client.watch(args[0]!, { ...(flags.fromRevision !== undefined && { fromRevision: fromRevision(flags.fromRevision) }), ...(signal !== undefined && { signal }) })) io.out(watchLine(e, flags.json === true));
+        return 0;
+      }
       default:
-        io.err(`tsraft kv: unknown operation '${op}'; expected get, put, append, del, cas or list`);
+        io.err(`tsraft kv: unknown operation '${op}'; expected get, put, append, del, cas, list or watch`);
         return 2;
     }
   } catch (e) {

@@ -40,7 +40,7 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency, maxRaftState: the snapshot threshold in bytes of log, default 16 MiB)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency, watchHistory, maxRaftState: the snapshot threshold in bytes of log, default 16 MiB)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
@@ -60,6 +60,7 @@ program
   .option('--lease-reads', 'as leader, serve ?consistency=lease reads from a lease without a heartbeat round (give it to every member; docs/OPERATIONS.md)')
   .option('--max-clock-drift-ppm <n>', 'the bound on any member\'s clock drift that lease reads assume, in parts per million (default 10000)')
   .option('--read-consistency <mode>', 'reads without ?consistency=: linearizable (default) or lease (needs --lease-reads)')
+  .option('--watch-history <n>', 'keep the changes of at least the last N revisions in memory, for watchers that start from a past revision (default 10000)')
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });
@@ -118,8 +119,8 @@ certs
 
 program
   .command('kv')
-  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX')
-  .argument('<op>', 'get, put, append, del, cas or list')
+  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX | watch PREFIX')
+  .argument('<op>', 'get, put, append, del, cas, list or watch')
   .argument('[args...]', 'key and values')
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
   .option('--cacert <file>', CACERT_HELP)
@@ -127,8 +128,13 @@ program
   .option('--stale', 'get/list: read this node\'s state without confirming with the leader')
   .option('--consistency <mode>', 'get/list: linearizable (ReadIndex), lease (a leader lease, if the cluster runs --lease-reads) or stale (default: the server\'s --read-consistency)')
   .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
-  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean }) => {
-    process.exitCode = await kvCommand(op, args, opts);
+  .option('--from-revision <r>', 'watch: start at revision R (inclusive; to resume, the last revision printed + 1); default: changes from now on')
+  .option('--json', 'watch: print each change as one JSON object per line')
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean }) => {
+    // watch runs until Ctrl-C: the first SIGINT ends it cleanly.
+    const ac = new AbortController();
+    if (op === 'watch') process.once('SIGINT', () => ac.abort());
+    process.exitCode = await kvCommand(op, args, opts, undefined, ac.signal);
   });
 
 program

@@ -32,6 +32,7 @@ export interface ServeFlags {
   leaseReads?: boolean;
   maxClockDriftPpm?: string;
   readConsistency?: string;
+  watchHistory?: string;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -126,6 +127,7 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     ...((f.leaseReads ?? (file as { leaseReads?: boolean }).leaseReads) === true && { leaseReads: true }),
     maxClockDriftPpm: driftPpm(f.maxClockDriftPpm ?? (file as { maxClockDriftPpm?: number }).maxClockDriftPpm),
     readConsistency: (f.readConsistency ?? fileStr(file, 'readConsistency')) as ServerConfig['readConsistency'],
+    watchHistory: positiveInt(f.watchHistory ?? (file as { watchHistory?: number }).watchHistory, '--watch-history'),
   };
 }
 

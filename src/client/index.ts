@@ -9,6 +9,7 @@ import type { Role } from '../auth/model.js';
 import type { Alarm, AlarmName } from '../kv/alarms.js';
 import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 import { caFetchOptions } from '../security/https-client.js';
+import { readSse } from './sse.js';
 
 export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 
@@ -81,6 +82,40 @@ export class KvClientError extends Error {
     readonly code: string,
   ) {
     super(message);
+  }
+}
+
+/** One change seen by {@link KvClient.watch}: a put (or append, or swap) with the new value, or a delete. */
+export type WatchEvent =
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly createRevision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
+/** Options of {@link KvClient.watch}. */
+export interface WatchOptions {
+  /** The first revision to receive (inclusive); default: the next revision the node applies. */
+  readonly fromRevision?: number;
+  /** Ends the watch (the iteration then simply ends). */
+  readonly signal?: AbortSignal;
+  /** A stream that sends nothing (not even its progress event, every second) this long is reconnected (ms). Default 5000. */
+  readonly idleTimeoutMs?: number;
+}
+
+/**
+ * A watch cannot continue: the revision it needs is no longer held by any
+ * node (`compacted`, or `slow-watcher` if it did not read fast enough). Read
+ * the current state and watch again from its revision + 1.
+ */
+export class WatchCompactedError extends KvClientError {
+  override name = 'WatchCompactedError';
+  constructor(
+    message: string,
+    code: string,
+    /** The revision the watch needed next. */
+    readonly nextRevision: number,
+    /** The oldest revision still held by the node that answered last. */
+    readonly oldestRevision: number,
+  ) {
+    super(message, 410, code);
   }
 }
 
@@ -268,6 +303,97 @@ export class KvClient {
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
     const r = await this.run({ method: 'GET', path: `/v1/kv?${q.toString()}` }, [200]);
     return r.json['items'] as KvItem[];
+  }
+
+  /**
+   * The changes under `prefix` from `fromRevision` on, in revision order, each
+   * once: a stream that breaks (a node that stops, a network fault, an idle
+   * stream) is reopened on the next endpoint from the last revision received +
+   * 1 (or past the last progress event). Throws {@link WatchCompactedError} when
+   * no node holds the revision needed any more, and {@link KvClientError} for a
+   * refusal (invalid request, 401, 403). Ends when `signal` aborts or the loop breaks.
+   */
+  async *watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    let next = opts.fromRevision;
+    let failures = 0;
+    let compacted = 0;
+    let i = this.preferred;
+    const idleMs = opts.idleTimeoutMs ?? 5000;
+    const aborted = (): boolean => opts.signal?.aborted === true;
+    while (!aborted()) {
+      if (failures > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * failures)));
+      if (aborted()) return;
+      const base = this.endpoints[i % this.endpoints.length]!;
+      const q = new URLSearchParams({ prefix });
+      if (next !== undefined) q.set('fromRevision', String(next));
+      const ac = new AbortController();
+      const onAbort = (): void => ac.abort();
+      opts.signal?.addEventListener('abort', onAbort);
+      let idle: NodeJS.Timeout | undefined;
+      const alive = (): void => {
+        clearTimeout(idle);
+        idle = setTimeout(() => ac.abort(), idleMs);
+      };
+      try {
+        alive();
+        let res: Response;
+        try {
+          res = await this.fetch(`${base}/v1/watch?${q.toString()}`, { signal: ac.signal });
+        } catch {
+          failures += 1;
+          i += 1;
+          continue;
+        }
+        if (res.status !== 200) {
+          const json = ((await res.json().catch(() => ({}))) ?? {}) as Record<string, unknown>;
+          const message = String(json['message'] ?? `HTTP ${res.status}`);
+          if (res.status === 410) {
+            // Another node may still hold the revision (this one may have restarted or installed a snapshot).
+            compacted += 1;
+            if (compacted >= this.endpoints.length) throw new WatchCompactedError(message, 'compacted', next ?? 0, Number(json['oldestRevision'] ?? 0));
+          } else if (res.status < 500 && res.status !== 404) {
+            throw new KvClientError(message, res.status, String(json['error'] ?? 'error'));
+          }
+          failures += 1;
+          i += 1;
+          continue;
+        }
+        this.preferred = i % this.endpoints.length;
+        try {
+          for await (const m of readSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
+            alive();
+            const data = JSON.parse(m.data) as Record<string, unknown>;
+            if (m.event === 'start') {
+              next ??= data['fromRevision'] as number;
+              failures = 0;
+              compacted = 0;
+            } else if (m.event === 'put' || m.event === 'delete') {
+              const ev = data as unknown as WatchEvent;
+              next = ev.revision + 1;
+              yield ev;
+            } else if (m.event === 'progress') {
+              next = Math.max(next ?? 0, (data['revision'] as number) + 1);
+            } else if (m.event === 'error') {
+              const code = String(data['error']);
+              const message = String(data['message']);
+              if (code === 'compacted' || code === 'slow-watcher') throw new WatchCompactedError(message, code, next ?? 0, Number(data['oldestRevision'] ?? 0));
+              if (code === 'unauthenticated' || code === 'permission-denied') throw new KvClientError(message, code === 'unauthenticated' ? 401 : 403, code);
+              break; // stopping: on to another node
+            }
+          }
+        } catch (e) {
+          if (e instanceof KvClientError) throw e;
+          // The stream broke: reopened below.
+        }
+        if (aborted()) return;
+        failures += 1;
+        i += 1;
+      } finally {
+        clearTimeout(idle);
+        opts.signal?.removeEventListener('abort', onAbort);
+        ac.abort();
+      }
+    }
   }
 
   /** The status of every endpoint (null for one that did not answer). */

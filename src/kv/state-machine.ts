@@ -6,6 +6,7 @@ import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type 
 import { applyAuthCommand, isAuthCommand, writeRefusal } from '../auth/commands.js';
 import { AuthState, type AuthSnapshot } from '../auth/model.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
+import type { ChangeRecorder } from './watch-history.js';
 
 const BTree = sortedBtree.default;
 
@@ -36,6 +37,8 @@ export interface KvStateMachineOptions {
   readonly sessionTtlMs?: number;
   /** A planted bug, for the simulator to prove its checks (see util/canary.ts). Never set otherwise. */
   readonly canary?: CanaryName | undefined;
+  /** Told of every change as it is applied, and of every restore (the watch history; not replicated state). */
+  readonly changes?: ChangeRecorder | undefined;
 }
 
 type SnapRecord = [key: string, value: string, create: number, mod: number];
@@ -111,11 +114,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
+  private readonly changes: ChangeRecorder | undefined;
 
   constructor(opts: KvStateMachineOptions = {}) {
     this.limits = opts.limits ?? DEFAULT_LIMITS;
     this.sessionTtlMs = opts.sessionTtlMs ?? 3_600_000;
     this.canary = opts.canary;
+    this.changes = opts.changes;
   }
 
   /** The log index of the last applied command. */
@@ -194,7 +199,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     switch (op.op) {
       case 'put':
         this.bytes += this.growth(op.key, cur, op.value);
-        this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        this.set(op.key, op.value, cur, index);
         return { ok: true, op: 'put', revision: index };
       case 'append': {
         const value = (cur?.value ?? '') + op.value;
@@ -202,23 +207,31 @@ export class KvStateMachine implements StateMachine<KvResult> {
           return { ok: false, error: 'invalid', message: `appending would make ${JSON.stringify(op.key)} longer than ${this.limits.maxValueBytes} bytes`, revision: index };
         }
         this.bytes += this.growth(op.key, cur, value);
-        this.data.set(op.key, { value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        this.set(op.key, value, cur, index);
         return { ok: true, op: 'append', revision: index };
       }
       case 'delete':
         if (cur !== undefined) {
           this.data.delete(op.key);
           this.bytes -= recordBytes(op.key, cur.value);
+          this.changes?.record({ type: 'delete', key: op.key, revision: index });
         }
         return { ok: true, op: 'delete', revision: index, deleted: cur !== undefined };
       case 'cas': {
         const value = cur?.value ?? null;
         if (value !== op.expected) return { ok: true, op: 'cas', revision: cur?.modRevision ?? 0, swapped: false, current: value };
         this.bytes += this.growth(op.key, cur, op.value);
-        this.data.set(op.key, { value: op.value, createRevision: cur?.createRevision ?? index, modRevision: index });
+        this.set(op.key, op.value, cur, index);
         return { ok: true, op: 'cas', revision: index, swapped: true, current: op.value };
       }
     }
+  }
+
+  /** Stores `value` under `key` (now `cur`) at revision `index`, and records the change for watchers. */
+  private set(key: string, value: string, cur: KvRecord | undefined, index: number): void {
+    const createRevision = cur?.createRevision ?? index;
+    this.data.set(key, { value, createRevision, modRevision: index });
+    this.changes?.record({ type: 'put', key, value, revision: index, createRevision });
   }
 
   // ---- space quota and alarms (src/kv/alarms.ts) ---------------------------------
@@ -378,5 +391,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.now = snap.now;
     this.lastSweep = snap.lastSweep;
     this.revisionValue = meta.index;
+    // Watchers cannot be told what happened between their revision and the snapshot's.
+    this.changes?.reset(meta.index);
   }
 }

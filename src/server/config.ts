@@ -93,6 +93,8 @@ export interface ServerConfig {
   readonly maxClockDriftPpm?: number | undefined;
   /** `--read-consistency`: how reads without `?consistency=` are served; `lease` needs {@link leaseReads}. Default linearizable. */
   readonly readConsistency?: 'linearizable' | 'lease' | undefined;
+  /** `--watch-history`: the changes of at least this many recent revisions are kept for watchers (default 10,000). */
+  readonly watchHistory?: number | undefined;
 }
 
 /** The default space quota: 2 GiB, like etcd's. */
@@ -167,7 +169,7 @@ export function validateConfig(c: ServerConfig): ServerConfig {
   for (const r of c.authExempt ?? []) {
     if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);
   }
-  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs]] as const) {
+  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs], ['--watch-history', c.watchHistory]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigError(`${flag}: expected a positive integer, got '${String(v)}'`);
   }
   if (c.readConsistency !== undefined && c.readConsistency !== 'linearizable' && c.readConsistency !== 'lease') {

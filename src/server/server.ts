@@ -32,6 +32,8 @@ import { NodeMetrics } from './metrics.js';
 import { EventHub, histogramReading } from './events.js';
 import { eventsSource } from './events-source.js';
 import { MessageCounter } from './message-counter.js';
+import { WatchHistory } from '../kv/watch-history.js';
+import { WatchHub } from './watch.js';
 
 export { PeerIdentityError };
 
@@ -212,6 +214,8 @@ export class TsraftServer {
     private readonly apiScheme: 'http' | 'https',
     /** The live events of `GET /v1/events`. */
     readonly events: EventHub,
+    /** The watch streams of `GET /v1/watch`. */
+    readonly watch: WatchHub,
   ) {}
 
   /** The API's base URL (https:// with `--api-cert`). */
@@ -264,7 +268,9 @@ export class TsraftServer {
       const selfId = meta.id;
       const nameOf = (id: NodeId): string | undefined => book.nameOf(id);
       let node: RaftNode | null = null;
-      const sm = new KvStateMachine();
+      // Changes kept for watchers (GET /v1/watch): recorded on the apply path, delivered off it.
+      const watchHistory = new WatchHistory({ maxRevisions: cfg.watchHistory });
+      const sm = new KvStateMachine({ changes: watchHistory });
       const metrics = new NodeMetrics({
         node: () => node,
         store: () => ({ sizeBytes: sm.sizeBytes, alarms: sm.alarms().map((a) => a.alarm) }),
@@ -483,6 +489,7 @@ export class TsraftServer {
       const { cap, lowered } = connectionCapFor(requestedCap, readOpenFileLimit());
       if (lowered !== undefined) logger.warn({ requested: requestedCap, cap, ...lowered }, `client connection cap lowered to ${cap}: the open-file limit is ${lowered.fileLimit} and ${lowered.reserved} descriptors are kept for storage and peers; raise the limit (ulimit -n) to allow more`);
       const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
+      const watch = new WatchHub({ history: watchHistory, revision: () => sm.revision, logger });
       http = createApiServer({
         kv,
         status,
@@ -498,6 +505,7 @@ export class TsraftServer {
         onConnectionRefused: () => metrics.apiConnectionsRefused.inc(),
         readConsistency: cfg.readConsistency,
         events: { serve: (req, res, headers) => hub.serve(req, res, headers), memberUrls: () => eventsSource(eventsReady!).memberUrls() },
+        watch,
       });
       const server = http;
       await new Promise<void>((resolve, reject) => {
@@ -518,7 +526,7 @@ export class TsraftServer {
         { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, dashboard: `${apiUrlOf(apiAddress, scheme)}/`, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub, watch);
     } catch (e) {
       membership?.stop();
       http?.close();
@@ -539,6 +547,7 @@ export class TsraftServer {
       this.logger.info({ why }, 'shutting down');
       this.membership.stop();
       this.events.close();
+      this.watch.close();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       this.replica.stop();

@@ -23,9 +23,9 @@ test('tsraft --help and tsraft <sub> --help print usage and exit 0', () => {
   const top = help(cli, '--help');
   for (const sub of ['serve', 'cluster', 'certs', 'kv', 'status', 'member', 'leader', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
   const options: Record<string, string[]> = {
-    serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level', '--lease-reads', '--max-clock-drift-ppm', '--read-consistency'],
+    serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level', '--lease-reads', '--max-clock-drift-ppm', '--read-consistency', '--watch-history'],
     cluster: ['--nodes', '--data', '--base-port', '--cluster-id', '--host'],
-    kv: ['--endpoints', '--stale', '--consistency', '--absent'],
+    kv: ['--endpoints', '--stale', '--consistency', '--absent', '--from-revision', '--json'],
     status: ['--endpoints'],
     check: ['--timeout', '--html'],
     'member list': ['--endpoints', '--json'],
