@@ -52,3 +52,9 @@ export function writeRefusal(state: AuthState, by: unknown, key: string, index: 
   const r = state.check(typeof by === 'string' ? by : undefined, { kind: 'write', key });
   return r.ok ? null : { ok: false, error: r.error, message: r.message, revision: index };
 }
+
+/** The apply-time check of a read inside a write (a transaction's compares and gets): null if allowed. */
+export function readRefusal(state: AuthState, by: unknown, key: string, index: number): KvResult | null {
+  const r = state.check(typeof by === 'string' ? by : undefined, { kind: 'read', key });
+  return r.ok ? null : { ok: false, error: r.error, message: r.message, revision: index };
+}

@@ -1,10 +1,13 @@
 import { decode, encode } from '../util/codec.js';
 import type { Alarm } from './alarms.js';
+import type { TxnOpResult, TxnRequest } from './txn.js';
 
 /** Size limits of keys and values, in UTF-8 bytes. */
 export interface KvLimits {
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
+  /** Compares, and operations per branch, a transaction may have (default 128: `DEFAULT_MAX_TXN_OPS`). */
+  readonly maxTxnOps?: number;
 }
 
 export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 << 20 };
@@ -30,7 +33,10 @@ export interface Session {
  * `by`, the SHA-256 of the caller's token when auth is on (its permission is
  * re-checked at apply time).
  */
-export type KvCommand = KvOp & { readonly session?: Session | undefined; readonly time: number; readonly quota?: number | undefined; readonly by?: string | undefined };
+export type KvCommand = (KvOp | TxnCommandBody) & { readonly session?: Session | undefined; readonly time: number; readonly quota?: number | undefined; readonly by?: string | undefined };
+
+/** A transaction in the log (src/kv/txn.ts). */
+export type TxnCommandBody = TxnRequest & { readonly op: 'txn' };
 
 /** What a write returned. `revision` is the log index at which it applied. */
 export type KvResult =
@@ -40,6 +46,8 @@ export type KvResult =
   | { readonly ok: false; readonly error: KvError; readonly message: string; readonly revision: number }
   /** Refused by the space quota (src/kv/alarms.ts): the store holds `sizeBytes`, above or near `quotaBytes`. */
   | { readonly ok: false; readonly error: 'no-space'; readonly message: string; readonly revision: number; readonly quotaBytes: number; readonly sizeBytes: number }
+  /** A transaction (src/kv/txn.ts): whether its compares held, and what each operation of the branch applied did. */
+  | { readonly ok: true; readonly op: 'txn'; readonly revision: number; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
   /** An alarm command (src/kv/alarms.ts): the alarms it disarmed. */
   | { readonly ok: true; readonly op: 'alarm-disarm'; readonly revision: number; readonly disarmed: readonly Alarm[] }
   /** A change of the auth state (src/auth/commands.ts). */

@@ -1,10 +1,21 @@
 import { AuthError } from '../auth/commands.js';
 import type { ReadConsistency, Replica } from '../node/replica.js';
-import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session } from './commands.js';
+import { KvInputError, KvSessionError, encodeCommand, keyProblem, validateOp, validateSession, type KvOp, type KvResult, type Session, type TxnCommandBody } from './commands.js';
 import type { KvItem, KvStateMachine } from './state-machine.js';
 import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
 import { encode } from '../util/codec.js';
 import { hasLoneSurrogate } from '../util/utf8.js';
+import { validateTxn, type TxnOpResult } from './txn.js';
+
+/** What a transaction answered (`POST /v1/txn`). */
+export interface TxnResponse {
+  /** Whether every compare held (the `success` operations applied), or not (`failure`). */
+  readonly succeeded: boolean;
+  /** The revision (log index) at which the transaction applied. */
+  readonly revision: number;
+  /** What each operation of the applied branch did, in order. */
+  readonly results: readonly TxnOpResult[];
+}
 
 /**
  * A string with an unpaired surrogate has no UTF-8 form: the log would hold U+FFFD instead.
@@ -54,6 +65,11 @@ export class KvService {
     if (alarm !== undefined) {
       throw new KvNoSpaceError(`the store is read-only: alarm NOSPACE is active (raised at revision ${alarm.revision}, quota ${alarm.quotaBytes} bytes); the store holds ${this.sm.sizeBytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, alarm.quotaBytes, this.sm.sizeBytes);
     }
+    return this.propose(v, s, by);
+  }
+
+  /** Proposes a validated write or transaction; maps a refusal at apply time to its error. */
+  private async propose(v: KvOp | TxnCommandBody, s: Session | undefined, by: string | undefined): Promise<KvResult & { ok: true }> {
     const { result } = await this.replica.propose(encodeCommand({ ...v, session: s, time: this.now(), quota: this.quotaBytes, ...(by !== undefined && { by }) }));
     if (!result.ok) {
       if (result.error === 'invalid') throw new KvInputError(result.message);
@@ -62,6 +78,19 @@ export class KvService {
       throw new AuthError(result.error, result.message);
     }
     return result;
+  }
+
+  /**
+   * A transaction (src/kv/txn.ts): validated (a {@link KvInputError} names the
+   * field at fault), then applied by one log entry, exactly once with a session.
+   * Permissions are checked at apply time against the token hash `by`.
+   */
+  async txn(request: unknown, session?: unknown, by?: string): Promise<TxnResponse> {
+    const t = validateTxn(request, this.sm.limits);
+    const s: Session | undefined = session === undefined ? undefined : validateSession(session);
+    const r = await this.propose({ op: 'txn', ...t }, s, by);
+    if (r.op !== 'txn') throw new Error('txn answered by another operation');
+    return { succeeded: r.succeeded, revision: r.revision, results: r.results };
   }
 
   /** The active alarms (`GET /v1/alarms`), read like a key. */

@@ -3,10 +3,11 @@ import type { ApplyMeta, StateMachine } from '../node/replica.js';
 import { decodeAll, encode } from '../util/codec.js';
 import type { CanaryName } from '../util/canary.js';
 import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
-import { applyAuthCommand, isAuthCommand, writeRefusal } from '../auth/commands.js';
+import { applyAuthCommand, isAuthCommand, readRefusal, writeRefusal } from '../auth/commands.js';
 import { AuthState, type AuthSnapshot } from '../auth/model.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 import type { ChangeRecorder } from './watch-history.js';
+import { compareHolds, txnKeys, validateTxn, type TxnOp, type TxnOpResult, type TxnRequest } from './txn.js';
 
 const BTree = sortedBtree.default;
 
@@ -154,12 +155,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
   apply(command: Uint8Array, meta: ApplyMeta): KvResult {
     this.revisionValue = meta.index;
     let cmd: KvCommand;
-    let op: KvOp;
+    let op: KvOp | TxnRequest;
     try {
       cmd = decodeCommand(command);
       if (isAlarmCommand(cmd)) return this.applyAlarmCommand(cmd, meta.index);
       if (isAuthCommand(cmd)) return applyAuthCommand(this.authState, cmd, meta.index);
-      op = validateOp(cmd, this.limits);
+      op = cmd.op === 'txn' ? validateTxn({ compare: cmd.compare, success: cmd.success, failure: cmd.failure }, this.limits) : validateOp(cmd, this.limits);
     } catch (e) {
       // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
       return { ok: false, error: 'invalid', message: e instanceof KvInputError ? e.message : 'undecodable command', revision: meta.index };
@@ -183,7 +184,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
     }
     // Judged by the auth state at this index: a write racing a revocation is refused on every replica alike.
-    const result = writeRefusal(this.authState, cmd.by, op.key, meta.index) ?? this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index);
+    const result =
+      'compare' in op
+        ? this.applyTxn(op, cmd.by, cmd.quota, meta.index)
+        : (writeRefusal(this.authState, cmd.by, op.key, meta.index) ?? this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index));
     if (session !== undefined) {
       if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
       else {
@@ -227,6 +231,62 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
+  /**
+   * A transaction at revision `index`: every key it may read (compares, gets)
+   * and write (puts, deletes), in both branches, is checked against the auth
+   * state first, so the refusal does not depend on which branch the data
+   * picks; then the compares choose a branch, whose operations apply in
+   * order (a get sees the branch's earlier writes). Each write is recorded for
+   * watchers at `index`, in the order of the branch.
+   */
+  private applyTxn(t: TxnRequest, by: unknown, quota: unknown, index: number): KvResult {
+    const keys = txnKeys(t);
+    for (const key of keys.read) {
+      const refused = readRefusal(this.authState, by, key, index);
+      if (refused !== null) return refused;
+    }
+    for (const key of keys.write) {
+      const refused = writeRefusal(this.authState, by, key, index);
+      if (refused !== null) return refused;
+    }
+    const succeeded = t.compare.every((c) => compareHolds(c, this.data.get(c.key)));
+    const ops = succeeded ? t.success : t.failure;
+    const refused = this.txnSpaceRefusal(ops, quota, index);
+    if (refused !== null) return refused;
+    const results: TxnOpResult[] = [];
+    for (const op of ops) {
+      const cur = this.data.get(op.key);
+      switch (op.op) {
+        case 'get':
+          results.push({ op: 'get', key: op.key, item: cur === undefined ? null : { value: cur.value, createRevision: cur.createRevision, modRevision: cur.modRevision } });
+          break;
+        case 'put':
+          this.bytes += this.growth(op.key, cur, op.value);
+          this.set(op.key, op.value, cur, index);
+          results.push({ op: 'put', key: op.key, revision: index });
+          break;
+        case 'delete':
+          this.applyOp(op, index);
+          results.push({ op: 'delete', key: op.key, deleted: cur !== undefined });
+          break;
+      }
+    }
+    return { ok: true, op: 'txn', revision: index, succeeded, results };
+  }
+
+  /** {@link spaceRefusal} for a transaction's branch: refused if it has a put under NOSPACE, or would end above the quota. */
+  private txnSpaceRefusal(ops: readonly TxnOp[], quota: unknown, index: number): KvResult | null {
+    if (!ops.some((op) => op.op === 'put')) return null;
+    // The store's size after the branch: each key written once (validateTxn), so each counts from its current record.
+    let after = this.bytes;
+    for (const op of ops) {
+      if (op.op === 'get') continue;
+      const cur = this.data.get(op.key);
+      after += op.op === 'put' ? this.growth(op.key, cur, op.value) : cur === undefined ? 0 : -recordBytes(op.key, cur.value);
+    }
+    return this.spaceRefusalFor(after, quota, index);
+  }
+
   /** Stores `value` under `key` (now `cur`) at revision `index`, and records the change for watchers. */
   private set(key: string, value: string, cur: KvRecord | undefined, index: number): void {
     const createRevision = cur?.createRevision ?? index;
@@ -268,12 +328,16 @@ export class KvStateMachine implements StateMachine<KvResult> {
    */
   private spaceRefusal(op: KvOp, quota: unknown, index: number): KvResult | null {
     if (op.op === 'delete') return null;
+    return this.spaceRefusalFor(this.sizeAfter(op), quota, index);
+  }
+
+  /** A write that adds data and would take the store to `after` bytes: refused under NOSPACE, or above `quota` (raising NOSPACE). */
+  private spaceRefusalFor(after: number, quota: unknown, index: number): KvResult | null {
     const active = this.alarmSet.get('NOSPACE');
     if (active !== undefined) {
       return { ok: false, error: 'no-space', message: `the store is read-only: alarm NOSPACE is active (raised at revision ${active.revision}, quota ${active.quotaBytes} bytes); the store holds ${this.bytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, revision: index, quotaBytes: active.quotaBytes, sizeBytes: this.bytes };
     }
     if (typeof quota !== 'number' || !Number.isSafeInteger(quota) || quota < 1) return null;
-    const after = this.sizeAfter(op);
     if (after <= quota || after <= this.bytes) return null;
     this.alarmSet.set('NOSPACE', { alarm: 'NOSPACE', revision: index, quotaBytes: quota, sizeBytes: this.bytes, wouldBeBytes: after });
     return { ok: false, error: 'no-space', message: `this write would take the store from ${this.bytes} to ${after} bytes, above the space quota of ${quota} bytes (--quota-bytes); alarm NOSPACE raised: the store is read-only until data is deleted and the alarm disarmed (tsraft alarm disarm)`, revision: index, quotaBytes: quota, sizeBytes: this.bytes };
