@@ -19,6 +19,7 @@ import { RequestError } from './request-error.js';
 import { PLAYGROUND_FILE, eventsCorsHeaders, eventsPreflight, serveDashboard } from './dashboard-route.js';
 import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './request-target.js';
 import { WatchCompactedError } from '../kv/watch-history.js';
+import { txnKeys, validateTxn } from '../kv/txn.js';
 import { WatchUnavailableError, type WatchHub } from '../server/watch.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
@@ -353,6 +354,19 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       // Listing alarms is like reading the status; disarming changes the cluster: admin only.
       need(p === '/v1/alarms' ? { kind: 'authenticated' } : { kind: 'admin' });
       return handleAlarms(req, res, url, method);
+    }
+    if (p === '/v1/txn') {
+      allow('POST');
+      strictQuery(url, []);
+      // A caller without a valid token is refused before its body is read.
+      need({ kind: 'authenticated' });
+      const t = validateTxn(await readBody(req, limit), kv.sm.limits);
+      // Refused here if this node's auth state says so (nothing proposed), and re-checked at apply time.
+      const keys = txnKeys(t);
+      for (const key of keys.read) need({ kind: 'read', key });
+      for (const key of keys.write) need({ kind: 'write', key });
+      const r = await withTimeout(kv.txn(t, sessionOf(req), auth?.state.enabled === true ? by : undefined));
+      return send(res, 200, r);
     }
     if (p === '/v1/kv' || p === '/v1/kv/') {
       if (method !== 'GET' && p === '/v1/kv/') throw new HttpError(400, 'invalid', 'key must not be empty');
