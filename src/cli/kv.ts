@@ -1,4 +1,6 @@
-import { KvClient, KvClientError, type ReadConsistency, type WatchEvent } from '../client/index.js';
+import { readFileSync } from 'node:fs';
+import { KvClient, KvClientError, type ReadConsistency, type TxnRequest, type TxnResponse, type WatchEvent } from '../client/index.js';
+import { parseCompare, parseOp } from './txn-syntax.js';
 import { UsageError } from '../util/args.js';
 import { connectOptions, endpointsFrom, stdio, type ConnectFlags, type Io } from './output.js';
 
@@ -17,6 +19,51 @@ export function watchLine(e: WatchEvent, json: boolean): string {
   return e.type === 'put' ? `${e.revision}\tPUT\t${e.key}\t${e.value}` : `${e.revision}\tDELETE\t${e.key}`;
 }
 
+/** The flags of `tsraft kv txn`. */
+export interface TxnFlags {
+  readonly if?: readonly string[] | undefined;
+  readonly then?: readonly string[] | undefined;
+  readonly else?: readonly string[] | undefined;
+  /** The whole request as JSON; `-`: standard input. */
+  readonly file?: string | undefined;
+}
+
+/** The request of `tsraft kv txn` from `--if/--then/--else`, or from `--file` (not both). */
+export function txnRequestOf(f: TxnFlags, readStdin: () => string = () => readFileSync(0, 'utf8')): TxnRequest {
+  const parts = (f.if?.length ?? 0) + (f.then?.length ?? 0) + (f.else?.length ?? 0);
+  if (f.file !== undefined) {
+    if (parts > 0) throw new UsageError('--file and --if/--then/--else exclude each other');
+    let text: string;
+    try {
+      text = f.file === '-' ? readStdin() : readFileSync(f.file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--file ${f.file}: ${(e as Error).message}`);
+    }
+    try {
+      return JSON.parse(text) as TxnRequest;
+    } catch (e) {
+      throw new UsageError(`--file ${f.file}: not JSON: ${(e as Error).message}`);
+    }
+  }
+  if (parts === 0) throw new UsageError('nothing to do: give --if/--then/--else, or --file');
+  return {
+    compare: (f.if ?? []).map((t) => parseCompare(t)),
+    success: (f.then ?? []).map((t) => parseOp(t, '--then')),
+    failure: (f.else ?? []).map((t) => parseOp(t, '--else')),
+  };
+}
+
+/** What `tsraft kv txn` prints: SUCCEEDED or FAILED with the revision, then one tab-separated line per operation. */
+export function txnLines(r: TxnResponse): string[] {
+  const lines = [`${r.succeeded ? 'SUCCEEDED' : 'FAILED'} revision ${r.revision}`];
+  for (const x of r.results) {
+    if (x.op === 'put') lines.push(`put\t${x.key}\trevision ${x.revision}`);
+    else if (x.op === 'delete') lines.push(`del\t${x.key}\t${x.deleted ? 'deleted' : 'absent'}`);
+    else lines.push(x.item === null ? `get\t${x.key}\t(absent)` : `get\t${x.key}\tmod ${x.item.modRevision}\t${x.item.value}`);
+  }
+  return lines;
+}
+
 /** `--from-revision R`: an integer >= 1. */
 function fromRevision(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -28,7 +75,7 @@ function fromRevision(v: string | undefined): number | undefined {
  * `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code.
  * `watch` prints one line per change until `signal` aborts (SIGINT) or the watch fails.
  */
-export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean } & ConnectFlags, io: Io = stdio, signal?: AbortSignal): Promise<number> {
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean } & TxnFlags & ConnectFlags, io: Io = stdio, signal?: AbortSignal): Promise<number> {
   const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints), ...connectOptions(flags) });
   const need = (n: number, usage: string): boolean => {
     if (args.length === n) return true;
@@ -87,8 +134,16 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
         for await (const e of client.watch(args[0]!, { ...(flags.fromRevision !== undefined && { fromRevision: fromRevision(flags.fromRevision) }), ...(signal !== undefined && { signal }) })) io.out(watchLine(e, flags.json === true));
         return 0;
       }
+      case 'txn': {
+        if (!need(0, "txn [--if 'value(KEY) = V']... [--then 'put KEY V' | 'del KEY' | 'get KEY']... [--else ...]...   or   txn --file FILE|-")) return 2;
+        const r = await client.txn(txnRequestOf(flags));
+        if (flags.json === true) io.out(JSON.stringify(r));
+        else for (const l of txnLines(r)) io.out(l);
+        // Like cas: 1 when the compares did not hold (the failure branch applied).
+        return r.succeeded ? 0 : 1;
+      }
       default:
-        io.err(`tsraft kv: unknown operation '${op}'; expected get, put, append, del, cas, list or watch`);
+        io.err(`tsraft kv: unknown operation '${op}'; expected get, put, append, del, cas, list, watch or txn`);
         return 2;
     }
   } catch (e) {

@@ -119,8 +119,8 @@ certs
 
 program
   .command('kv')
-  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX | watch PREFIX')
-  .argument('<op>', 'get, put, append, del, cas, list or watch')
+  .description('one key-value operation: get KEY | put KEY VALUE | append KEY VALUE | del KEY | cas KEY EXPECTED NEW | list PREFIX | watch PREFIX | txn --if ... --then ... --else ...')
+  .argument('<op>', 'get, put, append, del, cas, list, watch or txn')
   .argument('[args...]', 'key and values')
   .option('--endpoints <urls>', 'node API URLs, comma-separated (default: TSRAFT_ENDPOINTS, else the local cluster of `tsraft cluster`)')
   .option('--cacert <file>', CACERT_HELP)
@@ -129,8 +129,12 @@ program
   .option('--consistency <mode>', 'get/list: linearizable (ReadIndex), lease (a leader lease, if the cluster runs --lease-reads) or stale (default: the server\'s --read-consistency)')
   .option('--absent', 'cas: swap only if the key does not exist (cas --absent KEY NEW)')
   .option('--from-revision <r>', 'watch: start at revision R (inclusive; to resume, the last revision printed + 1); default: changes from now on')
-  .option('--json', 'watch: print each change as one JSON object per line')
-  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean }) => {
+  .option('--json', 'watch: print each change as one JSON object per line; txn: print the answer as JSON')
+  .option('--if <compare>', "txn: a compare, all must hold: 'value(KEY) OP VALUE', 'mod(KEY) OP N', 'create(KEY) OP N' (OP: = != < >), 'exists(KEY)', 'missing(KEY)' (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--then <op>', "txn: an operation if every compare holds: 'put KEY VALUE', 'del KEY', 'get KEY' (repeatable, in order)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--else <op>', 'txn: an operation if a compare does not hold (repeatable, in order)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--file <file>', 'txn: the request as JSON {compare, success, failure} (- for stdin), instead of --if/--then/--else')
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean; if?: string[]; then?: string[]; else?: string[]; file?: string }) => {
     // watch runs until Ctrl-C: the first SIGINT ends it cleanly.
     const ac = new AbortController();
     if (op === 'watch') process.once('SIGINT', () => ac.abort());

@@ -10,6 +10,23 @@ import type { Alarm, AlarmName } from '../kv/alarms.js';
 import type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 import { caFetchOptions } from '../security/https-client.js';
 import { readSse } from './sse.js';
+import type { TxnCompare, TxnOp, TxnOpResult } from '../kv/txn.js';
+
+export type { TxnCompare, TxnCompareOp, TxnItem, TxnOp, TxnOpResult, TxnTarget } from '../kv/txn.js';
+
+/** What {@link KvClient.txn} sends: compares, then `success` if all hold, else `failure`. */
+export interface TxnRequest {
+  readonly compare?: readonly TxnCompare[];
+  readonly success?: readonly TxnOp[];
+  readonly failure?: readonly TxnOp[];
+}
+
+/** What a transaction answered: which branch applied, at which revision, and each operation's result. */
+export interface TxnResponse {
+  readonly succeeded: boolean;
+  readonly revision: number;
+  readonly results: readonly TxnOpResult[];
+}
 
 export type { AddMemberResult, MemberView, MembersView } from '../api/membership.js';
 
@@ -293,6 +310,16 @@ export class KvClient {
     const r = await this.write({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(key)}`, body: { value, prevValue: expected } }, [200, 412]);
     if (r.status === 412) return { swapped: false, current: (r.json['current'] as string | null | undefined) ?? null };
     return { swapped: true, revision: r.json['revision'] as number };
+  }
+
+  /**
+   * A transaction (`POST /v1/txn`): the compares are evaluated and the
+   * `success` or `failure` operations applied atomically at one revision,
+   * exactly once even when retried on another node (the write's session).
+   */
+  async txn(t: TxnRequest): Promise<TxnResponse> {
+    const body = { compare: t.compare ?? [], success: t.success ?? [], failure: t.failure ?? [] };
+    return (await this.write({ method: 'POST', path: '/v1/txn', body }, [200])).json as unknown as TxnResponse;
   }
 
   /** Keys starting with `prefix`, in order. */

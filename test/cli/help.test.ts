@@ -25,7 +25,7 @@ test('tsraft --help and tsraft <sub> --help print usage and exit 0', () => {
   const options: Record<string, string[]> = {
     serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level', '--lease-reads', '--max-clock-drift-ppm', '--read-consistency', '--watch-history'],
     cluster: ['--nodes', '--data', '--base-port', '--cluster-id', '--host'],
-    kv: ['--endpoints', '--stale', '--consistency', '--absent', '--from-revision', '--json'],
+    kv: ['--endpoints', '--stale', '--consistency', '--absent', '--from-revision', '--json', '--if', '--then', '--else', '--file'],
     status: ['--endpoints'],
     check: ['--timeout', '--html'],
     'member list': ['--endpoints', '--json'],
