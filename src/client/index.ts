@@ -335,13 +335,17 @@ export class KvClient {
   /**
    * The changes under `prefix` from `fromRevision` on, in revision order, each
    * once: a stream that breaks (a node that stops, a network fault, an idle
-   * stream) is reopened on the next endpoint from the last revision received +
-   * 1 (or past the last progress event). Throws {@link WatchCompactedError} when
+   * stream) is reopened on the next endpoint from the last complete revision
+   * received + 1 (or past the last progress event); if it broke in the middle of
+   * a revision's changes (a transaction), from that revision, dropping the
+   * changes of it already yielded (by key). Throws {@link WatchCompactedError} when
    * no node holds the revision needed any more, and {@link KvClientError} for a
    * refusal (invalid request, 401, 403). Ends when `signal` aborts or the loop breaks.
    */
   async *watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
     let next = opts.fromRevision;
+    /** The keys received of revision `next` when it is not complete yet (a transaction's changes arrive one event each). */
+    let partial: { revision: number; keys: Set<string> } | null = null;
     let failures = 0;
     let compacted = 0;
     let i = this.preferred;
@@ -396,10 +400,23 @@ export class KvClient {
               compacted = 0;
             } else if (m.event === 'put' || m.event === 'delete') {
               const ev = data as unknown as WatchEvent;
-              next = ev.revision + 1;
-              yield ev;
+              // Sent again after a reconnect in the middle of its revision: already yielded.
+              const again = partial !== null && ev.revision === partial.revision && partial.keys.has(ev.key);
+              if (m.id !== undefined) {
+                // The last change of its revision under the prefix (the id marks it): resume after it.
+                next = ev.revision + 1;
+                partial = null;
+              } else {
+                // More changes of this revision follow (a transaction): a break now resumes at this revision.
+                if (partial === null || partial.revision !== ev.revision) partial = { revision: ev.revision, keys: new Set() };
+                partial.keys.add(ev.key);
+                next = ev.revision;
+              }
+              if (!again) yield ev;
             } else if (m.event === 'progress') {
-              next = Math.max(next ?? 0, (data['revision'] as number) + 1);
+              const revision = data['revision'] as number;
+              next = Math.max(next ?? 0, revision + 1);
+              if (partial !== null && partial.revision <= revision) partial = null;
             } else if (m.event === 'error') {
               const code = String(data['error']);
               const message = String(data['message']);

@@ -73,13 +73,23 @@ function frame(event: string, data: unknown, id?: number): string {
   return `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** The event of a change, as sent to every watcher of its key (made once per change). */
-const frames = new WeakMap<WatchChange, string>();
-function changeFrame(c: WatchChange): string {
-  let f = frames.get(c);
+/**
+ * The event of a change, as sent to every watcher of its key (made once per
+ * change and form). `last`: the last change of its revision this watcher
+ * gets, which alone carries the `id:` line. A transaction makes several
+ * changes at one revision: a client whose stream breaks after some of them
+ * must not resume at that revision + 1, so the id (what EventSource resumes
+ * from, and what a client may take as "revision complete") only comes once
+ * the revision's last change under the prefix was sent.
+ */
+const lastFrames = new WeakMap<WatchChange, string>();
+const innerFrames = new WeakMap<WatchChange, string>();
+function changeFrame(c: WatchChange, last: boolean): string {
+  const cache = last ? lastFrames : innerFrames;
+  let f = cache.get(c);
   if (f === undefined) {
-    f = frame(c.type, c, c.revision);
-    frames.set(c, f);
+    f = frame(c.type, c, last ? c.revision : undefined);
+    cache.set(c, f);
   }
   return f;
 }
@@ -187,6 +197,8 @@ export class WatchHub {
     let out = '';
     let sent = 0;
     let rev = -1;
+    // The last change under the prefix not yet framed: its frame depends on whether more of its revision follow.
+    let held: WatchChange | null = null;
     for (let c = this.history.at(i); c !== undefined; c = this.history.at(++i)) {
       // Paused only between revisions: the changes of one revision go out together.
       if (c.revision !== rev && w.out.writableLength + out.length >= this.maxBuffered) {
@@ -199,11 +211,15 @@ export class WatchHub {
       }
       rev = c.revision;
       if (c.key.startsWith(w.prefix)) {
-        out += changeFrame(c);
+        if (held !== null) out += changeFrame(held, held.revision !== c.revision);
+        held = c;
         sent += 1;
       }
       w.next = c.revision + 1;
     }
+    // Every revision held is complete (one entry is applied, all its changes recorded, within one turn),
+    // and a pause falls between revisions: the change held is the last of its revision for this watcher.
+    if (held !== null) out += changeFrame(held, true);
     if (out.length > 0) {
       this.sentCount += sent;
       w.out.write(out);
