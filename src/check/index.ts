@@ -15,3 +15,4 @@ export function writeReport(r: CheckResult, name = 'linearizability', dir = path
   writeFileSync(file, renderHtml(r, `tsraft linearizability check: ${name}`));
   return file;
 }
+export { checkTxnHistory, fromKvOp, type TxnCheckResult, type TxnHistoryOp } from './txn.js';
