@@ -21,6 +21,9 @@ import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './r
 import { WatchCompactedError } from '../kv/watch-history.js';
 import { txnKeys, validateTxn } from '../kv/txn.js';
 import { WatchUnavailableError, type WatchHub } from '../server/watch.js';
+import { LeaseNotFoundError, validateLeaseId } from '../kv/leases.js';
+import type { LeaseService } from '../kv/lease-service.js';
+import { handleLeaseRoute } from './lease-routes.js';
 
 /** What `GET /v1/status` reports. `role` is one of "leader", "follower", "candidate". */
 export interface ApiStatus {
@@ -79,6 +82,8 @@ export interface ApiOptions {
   readonly dashboardFile?: string;
   /** The watch streams (`GET /v1/watch`, src/server/watch.ts); without it that route answers 404. */
   readonly watch?: Pick<WatchHub, 'serve'>;
+  /** Leases (`/v1/leases`, src/api/lease-routes.ts); without it those routes answer 404. */
+  readonly leases?: LeaseService;
 }
 
 /** The API server, with the counts of its connection cap and of the requests it received. */
@@ -222,6 +227,7 @@ function toHttp(e: unknown): HttpError {
     return new HttpError(a.status, a.code, a.message, a.headers);
   }
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
+  if (e instanceof LeaseNotFoundError) return new HttpError(404, 'lease-not-found', e.message);
   if (e instanceof WatchCompactedError) return new HttpError(410, 'compacted', e.message, {}, { oldestRevision: e.oldestRevision });
   if (e instanceof WatchUnavailableError) return new HttpError(503, 'unavailable', e.message, { 'retry-after': '1' });
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
@@ -355,6 +361,14 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       need(p === '/v1/alarms' ? { kind: 'authenticated' } : { kind: 'admin' });
       return handleAlarms(req, res, url, method);
     }
+    if ((p === '/v1/leases' || p.startsWith('/v1/leases/')) && opts.leases !== undefined) {
+      need({ kind: 'authenticated' });
+      const query = strictQuery(url, method === 'GET' ? ['consistency'] : []);
+      const leases = opts.leases;
+      const r = await handleLeaseRoute({ leases, method, rest: p.slice('/v1/leases'.length), body: () => readBody(req, limit), timed: (q) => withTimeout(q), consistency: consistencyOf(query, readDefault), allow, by: auth?.state.enabled === true ? by : undefined });
+      if (r === null) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
+      return send(res, r.status, r.body);
+    }
     if (p === '/v1/txn') {
       allow('POST');
       strictQuery(url, []);
@@ -414,9 +428,16 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       case 'PUT': {
         const w = writer();
         const body = await readBody(req, limit);
-        onlyFields(body, ['value', 'prevValue']);
+        onlyFields(body, ['value', 'prevValue', 'lease']);
         const value = stringField(body, 'value');
         const session = sessionOf(req);
+        let lease: number | undefined;
+        try {
+          lease = body['lease'] === undefined ? undefined : validateLeaseId(body['lease'], 'field "lease"');
+        } catch (e) {
+          throw new HttpError(400, 'invalid', (e as Error).message);
+        }
+        if (lease !== undefined && Object.hasOwn(body, 'prevValue')) throw new HttpError(400, 'invalid', 'fields "lease" and "prevValue" exclude each other: attach a key by compare-and-swap with POST /v1/txn');
         if (Object.hasOwn(body, 'prevValue')) {
           const prev = body['prevValue'];
           if (prev !== null && typeof prev !== 'string') throw new HttpError(400, 'invalid', 'field "prevValue" must be a string or null');
@@ -424,7 +445,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
           if (!r.swapped) return send(res, 412, { error: 'precondition-failed', message: 'the current value is not prevValue', current: r.current });
           return send(res, 200, { revision: r.revision });
         }
-        const r = await withTimeout(kv.put(key, value, session, w));
+        const r = await withTimeout(kv.put(key, value, session, w, lease));
         return send(res, 200, { revision: r.revision });
       }
       case 'DELETE': {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KvClient, KvClientError, type ReadConsistency, type TxnRequest, type TxnResponse, type WatchEvent } from '../client/index.js';
 import { parseCompare, parseOp } from './txn-syntax.js';
+import { positiveInt } from './lease.js';
 import { UsageError } from '../util/args.js';
 import { connectOptions, endpointsFrom, stdio, type ConnectFlags, type Io } from './output.js';
 
@@ -75,7 +76,7 @@ function fromRevision(v: string | undefined): number | undefined {
  * `tsraft kv OP KEY [VALUE...]`: one operation; prints its result. Returns the exit code.
  * `watch` prints one line per change until `signal` aborts (SIGINT) or the watch fails.
  */
-export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean } & TxnFlags & ConnectFlags, io: Io = stdio, signal?: AbortSignal): Promise<number> {
+export async function kvCommand(op: string, args: string[], flags: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean; lease?: string } & TxnFlags & ConnectFlags, io: Io = stdio, signal?: AbortSignal): Promise<number> {
   const client = new KvClient({ endpoints: endpointsFrom(flags.endpoints), ...connectOptions(flags) });
   const need = (n: number, usage: string): boolean => {
     if (args.length === n) return true;
@@ -96,8 +97,10 @@ export async function kvCommand(op: string, args: string[], flags: { endpoints?:
       }
       case 'put':
       case 'append': {
-        if (!need(2, `${op} KEY VALUE`)) return 2;
-        const r = op === 'put' ? await client.put(args[0]!, args[1]!) : await client.append(args[0]!, args[1]!);
+        if (!need(2, `${op} KEY VALUE${op === 'put' ? ' [--lease ID]' : ''}`)) return 2;
+        if (op === 'append' && flags.lease !== undefined) throw new UsageError('--lease goes with put only (an append keeps the key\'s lease)');
+        const lease = flags.lease === undefined ? undefined : positiveInt(flags.lease, '--lease');
+        const r = op === 'put' ? await client.put(args[0]!, args[1]!, lease === undefined ? {} : { lease }) : await client.append(args[0]!, args[1]!);
         io.out(`OK revision ${r.revision}`);
         return 0;
       }

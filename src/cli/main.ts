@@ -9,6 +9,7 @@ import { cluster } from './cluster.js';
 import { certsCa, certsNode } from './certs.js';
 import { kvCommand } from './kv.js';
 import { labInit, labTest } from './lab.js';
+import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke } from './lease.js';
 import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } from './member.js';
 import { FlagFileError } from './output.js';
 import { serve } from './serve.js';
@@ -134,7 +135,8 @@ program
   .option('--then <op>', "txn: an operation if every compare holds: 'put KEY VALUE', 'del KEY', 'get KEY' (repeatable, in order)", (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--else <op>', 'txn: an operation if a compare does not hold (repeatable, in order)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--file <file>', 'txn: the request as JSON {compare, success, failure} (- for stdin), instead of --if/--then/--else')
-  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean; if?: string[]; then?: string[]; else?: string[]; file?: string }) => {
+  .option('--lease <id>', 'put: attach the key to this lease (tsraft lease grant); it is deleted when the lease expires or is revoked')
+  .action(async (op: string, args: string[], opts: { endpoints?: string; stale?: boolean; consistency?: string; absent?: boolean; fromRevision?: string; json?: boolean; if?: string[]; then?: string[]; else?: string[]; file?: string; lease?: string }) => {
     // watch runs until Ctrl-C: the first SIGINT ends it cleanly.
     const ac = new AbortController();
     if (op === 'watch') process.once('SIGINT', () => ac.abort());
@@ -206,6 +208,22 @@ connectFlags(alarm.command('list').description('the active alarms (the JSON of G
 });
 connectFlags(alarm.command('disarm').description('disarm the alarms (admin; after freeing space: delete keys); the next write above the quota raises NOSPACE again')).action(async (opts: AdminOpts) => {
   process.exitCode = await alarmDisarm(opts);
+});
+
+const lease = program.command('lease').description('leases: keys that are deleted when their lease expires or is revoked (docs/API.md "Leases")');
+connectFlags(lease.command('grant').description('grant a lease of TTL seconds; prints its id').argument('<ttl>', 'time to live, seconds')).action(async (ttl: string, opts: AdminOpts) => {
+  process.exitCode = await leaseGrant(ttl, opts);
+});
+connectFlags(lease.command('keepalive').description('keep a lease alive: a renewal every third of its TTL until Ctrl-C (--once: one renewal)').argument('<id>', 'the lease id').option('--once', 'renew once and exit')).action(async (id: string, opts: AdminOpts & { once?: boolean }) => {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.exitCode = await leaseKeepAlive(id, opts, undefined, ac.signal);
+});
+connectFlags(lease.command('revoke').description('revoke a lease: its keys are deleted at once').argument('<id>', 'the lease id')).action(async (id: string, opts: AdminOpts) => {
+  process.exitCode = await leaseRevoke(id, opts);
+});
+connectFlags(lease.command('list').description('every lease: id, TTL, seconds remaining, keys (the JSON of GET /v1/leases with --json)')).action(async (opts: AdminOpts) => {
+  process.exitCode = await leaseList(opts);
 });
 
 const auth = program.command('auth').description('tokens and roles: enable or disable auth, manage roles and tokens (docs/SECURITY.md)');

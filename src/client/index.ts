@@ -11,6 +11,15 @@ import type { AddMemberResult, MemberView, MembersView } from '../api/membership
 import { caFetchOptions } from '../security/https-client.js';
 import { readSse } from './sse.js';
 import type { TxnCompare, TxnOp, TxnOpResult } from '../kv/txn.js';
+import type { LeaseView } from '../kv/leases.js';
+
+export type { LeaseView } from '../kv/leases.js';
+
+/** A running {@link KvClient.keepLeaseAlive}: `stop()` ends it; `done` settles when it ends (rejects if the lease was lost). */
+export interface LeaseKeeper {
+  stop(): void;
+  readonly done: Promise<void>;
+}
 
 export type { TxnCompare, TxnCompareOp, TxnItem, TxnOp, TxnOpResult, TxnTarget } from '../kv/txn.js';
 
@@ -288,8 +297,72 @@ export class KvClient {
     return r.status === 404 ? null : (r.json as unknown as KvItem);
   }
 
-  async put(key: string, value: string): Promise<{ revision: number }> {
-    return (await this.write({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(key)}`, body: { value } }, [200])).json as { revision: number };
+  /** `opts.lease`: attach the key to that lease (deleted with it); without it the key is attached to no lease. */
+  async put(key: string, value: string, opts: { lease?: number } = {}): Promise<{ revision: number }> {
+    const body = opts.lease === undefined ? { value } : { value, lease: opts.lease };
+    return (await this.write({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(key)}`, body }, [200])).json as { revision: number };
+  }
+
+  /** Grants a lease of `ttl` seconds (`POST /v1/leases`); its id is the revision of the grant. */
+  async grantLease(ttl: number): Promise<{ id: number; ttl: number; revision: number }> {
+    return (await this.run({ method: 'POST', path: '/v1/leases', body: { ttl } }, [200])).json as unknown as { id: number; ttl: number; revision: number };
+  }
+
+  /** Renews lease `id` for its full TTL; a {@link KvClientError} with code `lease-not-found` if it is gone. */
+  async keepAlive(id: number): Promise<{ id: number; ttl: number; revision: number }> {
+    return (await this.run({ method: 'POST', path: `/v1/leases/${id}/keepalive` }, [200])).json as unknown as { id: number; ttl: number; revision: number };
+  }
+
+  /** Revokes lease `id`: its keys are deleted at the revision returned. */
+  async revokeLease(id: number): Promise<{ id: number; revision: number; deletedKeys: number }> {
+    return (await this.run({ method: 'DELETE', path: `/v1/leases/${id}` }, [200])).json as unknown as { id: number; revision: number; deletedKeys: number };
+  }
+
+  /** Every lease, with its TTL, time left and keys. */
+  async listLeases(): Promise<LeaseView[]> {
+    return (await this.run({ method: 'GET', path: '/v1/leases' }, [200])).json['leases'] as LeaseView[];
+  }
+
+  /** Lease `id`, or null if it does not exist. */
+  async getLease(id: number): Promise<LeaseView | null> {
+    const r = await this.run({ method: 'GET', path: `/v1/leases/${id}` }, [200, 404]);
+    return r.status === 404 ? null : (r.json as unknown as LeaseView);
+  }
+
+  /**
+   * Keeps lease `id` alive until {@link LeaseKeeper.stop}: a keep-alive every
+   * `intervalMs` (default a third of the TTL). A failed keep-alive is retried
+   * at the next beat (the client fails over meanwhile); `done` rejects when the
+   * lease is gone (expired or revoked) and resolves on stop.
+   */
+  keepLeaseAlive(id: number, opts: { ttl: number; intervalMs?: number; onError?: (e: unknown) => void }): LeaseKeeper {
+    const every = opts.intervalMs ?? Math.max(100, (opts.ttl * 1000) / 3);
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (async () => {
+      while (!stopped) {
+        try {
+          await this.keepAlive(id);
+        } catch (e) {
+          if (e instanceof KvClientError && e.code === 'lease-not-found') throw e;
+          opts.onError?.(e);
+        }
+        if (stopped) break;
+        await new Promise<void>((r) => {
+          wake = r;
+          timer = setTimeout(r, every);
+        });
+      }
+    })();
+    return {
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+        wake?.();
+      },
+      done,
+    };
   }
 
   async append(key: string, value: string): Promise<{ revision: number }> {

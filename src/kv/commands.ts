@@ -1,5 +1,6 @@
 import { decode, encode } from '../util/codec.js';
 import type { Alarm } from './alarms.js';
+import type { LeaseCommandResult } from './leases.js';
 import type { TxnOpResult, TxnRequest } from './txn.js';
 
 /** Size limits of keys and values, in UTF-8 bytes. */
@@ -14,7 +15,8 @@ export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1 <<
 
 /** One write. Reads (get, list) are not commands: they are served by ReadIndex. */
 export type KvOp =
-  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  /** `lease`: attach the key to that lease (src/kv/leases.ts); none: the key is attached to no lease. */
+  | { readonly op: 'put'; readonly key: string; readonly value: string; readonly lease?: number | undefined }
   | { readonly op: 'append'; readonly key: string; readonly value: string }
   | { readonly op: 'delete'; readonly key: string }
   /** Compare-and-swap: set `value` if the current value is `expected` (null: the key is absent). */
@@ -51,9 +53,11 @@ export type KvResult =
   /** An alarm command (src/kv/alarms.ts): the alarms it disarmed. */
   | { readonly ok: true; readonly op: 'alarm-disarm'; readonly revision: number; readonly disarmed: readonly Alarm[] }
   /** A change of the auth state (src/auth/commands.ts). */
-  | { readonly ok: true; readonly op: 'auth'; readonly revision: number };
+  | { readonly ok: true; readonly op: 'auth'; readonly revision: number }
+  /** A lease command (src/kv/leases.ts). */
+  | LeaseCommandResult;
 
-/** Why a command was refused at apply time: its session, bad input, or the auth state (src/auth). */
+/** Why a command was refused at apply time: its session, bad input, the auth state (src/auth), or (not-found from a KV write) a lease that does not exist. */
 export type KvError = 'session-expired' | 'stale-request' | 'invalid' | 'unauthenticated' | 'permission-denied' | 'conflict' | 'not-found';
 
 /** A request the KV store refuses before anything is proposed. */
@@ -107,6 +111,11 @@ export function validateOp(op: unknown, limits: KvLimits = DEFAULT_LIMITS): KvOp
     case 'append': {
       const vp = valueProblem(o['value'], 'value', limits);
       if (vp !== null) throw new KvInputError(vp);
+      const lease = o['lease'];
+      if (o['op'] === 'put' && lease !== undefined) {
+        if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease < 1) throw new KvInputError(`lease must be a positive integer (a lease id), got ${JSON.stringify(lease)}`);
+        return { op: 'put', key, value: o['value'] as string, lease };
+      }
       return { op: o['op'], key, value: o['value'] as string };
     }
     case 'delete':

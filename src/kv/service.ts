@@ -6,6 +6,7 @@ import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } f
 import { encode } from '../util/codec.js';
 import { hasLoneSurrogate } from '../util/utf8.js';
 import { validateTxn, type TxnOpResult } from './txn.js';
+import { LeaseNotFoundError } from './leases.js';
 
 /** What a transaction answered (`POST /v1/txn`). */
 export interface TxnResponse {
@@ -75,6 +76,8 @@ export class KvService {
       if (result.error === 'invalid') throw new KvInputError(result.message);
       if (result.error === 'no-space') throw new KvNoSpaceError(result.message, result.quotaBytes, result.sizeBytes);
       if (result.error === 'session-expired' || result.error === 'stale-request') throw new KvSessionError(result.error, result.message);
+      // A KV write is refused as not-found only for a lease that does not exist (src/kv/leases.ts).
+      if (result.error === 'not-found') throw new LeaseNotFoundError(result.message);
       throw new AuthError(result.error, result.message);
     }
     return result;
@@ -106,8 +109,9 @@ export class KvService {
     return { revision: result.revision, disarmed: result.disarmed };
   }
 
-  async put(key: string, value: string, session?: Session, by?: string): Promise<{ revision: number }> {
-    const r = await this.write({ op: 'put', key, value }, session, by);
+  /** `lease`: attach the key to that lease (a {@link LeaseNotFoundError} if it does not exist). */
+  async put(key: string, value: string, session?: Session, by?: string, lease?: number): Promise<{ revision: number }> {
+    const r = await this.write(lease === undefined ? { op: 'put', key, value } : { op: 'put', key, value, lease }, session, by);
     return { revision: r.revision };
   }
 

@@ -7,6 +7,7 @@ import { applyAuthCommand, isAuthCommand, readRefusal, writeRefusal } from '../a
 import { AuthState, type AuthSnapshot } from '../auth/model.js';
 import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
 import type { ChangeRecorder } from './watch-history.js';
+import { LeaseTable, isLeaseCommand, type LeaseCommand, type LeaseState, type SnapLease } from './leases.js';
 import { compareHolds, txnKeys, validateTxn, type TxnOp, type TxnOpResult, type TxnRequest } from './txn.js';
 
 const BTree = sortedBtree.default;
@@ -16,6 +17,8 @@ export interface KvRecord {
   readonly value: string;
   readonly createRevision: number;
   readonly modRevision: number;
+  /** The lease the key is attached to (src/kv/leases.ts), if any. */
+  readonly lease?: number | undefined;
 }
 
 /** A read result: a key, its value and its modification revision. */
@@ -42,7 +45,8 @@ export interface KvStateMachineOptions {
   readonly changes?: ChangeRecorder | undefined;
 }
 
-type SnapRecord = [key: string, value: string, create: number, mod: number];
+/** `lease`: present only for a key attached to a lease. */
+type SnapRecord = [key: string, value: string, create: number, mod: number, lease?: number];
 
 /**
  * Everything of a snapshot but the keys: version 1 also holds `data`, every
@@ -61,6 +65,8 @@ type SnapHead = {
   alarms?: Alarm[];
   /** Roles and tokens (src/auth); absent in snapshots of older versions: auth disabled. */
   auth?: AuthSnapshot;
+  /** Leases (src/kv/leases.ts); absent in snapshots of older versions or with none. */
+  leases?: SnapLease[];
 };
 
 /** Records per chunk of a version-2 snapshot: about a millisecond or two of encoding each. */
@@ -112,6 +118,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   /** Active alarms (replicated state: raised and disarmed only by applied commands). */
   private alarmSet = new Map<AlarmName, Alarm>();
   private authState = new AuthState();
+  /** Leases (replicated state: granted, kept alive, revoked and expired only by applied commands). */
+  private leaseTable = new LeaseTable();
   readonly limits: KvLimits;
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
@@ -160,6 +168,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       cmd = decodeCommand(command);
       if (isAlarmCommand(cmd)) return this.applyAlarmCommand(cmd, meta.index);
       if (isAuthCommand(cmd)) return applyAuthCommand(this.authState, cmd, meta.index);
+      if (isLeaseCommand(cmd)) return this.applyLeaseCommand(cmd, meta.index);
       op = cmd.op === 'txn' ? validateTxn({ compare: cmd.compare, success: cmd.success, failure: cmd.failure }, this.limits) : validateOp(cmd, this.limits);
     } catch (e) {
       // Nothing invalid is proposed; this only guards against a foreign or damaged entry.
@@ -202,8 +211,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const cur = this.data.get(op.key);
     switch (op.op) {
       case 'put':
+        if (op.lease !== undefined && this.leaseTable.get(op.lease) === undefined) return this.noLease(op.lease, index);
         this.bytes += this.growth(op.key, cur, op.value);
-        this.set(op.key, op.value, cur, index);
+        this.set(op.key, op.value, cur, index, op.lease);
         return { ok: true, op: 'put', revision: index };
       case 'append': {
         const value = (cur?.value ?? '') + op.value;
@@ -211,21 +221,17 @@ export class KvStateMachine implements StateMachine<KvResult> {
           return { ok: false, error: 'invalid', message: `appending would make ${JSON.stringify(op.key)} longer than ${this.limits.maxValueBytes} bytes`, revision: index };
         }
         this.bytes += this.growth(op.key, cur, value);
-        this.set(op.key, value, cur, index);
+        this.set(op.key, value, cur, index, cur?.lease);
         return { ok: true, op: 'append', revision: index };
       }
       case 'delete':
-        if (cur !== undefined) {
-          this.data.delete(op.key);
-          this.bytes -= recordBytes(op.key, cur.value);
-          this.changes?.record({ type: 'delete', key: op.key, revision: index });
-        }
+        if (cur !== undefined) this.remove(op.key, cur, index);
         return { ok: true, op: 'delete', revision: index, deleted: cur !== undefined };
       case 'cas': {
         const value = cur?.value ?? null;
         if (value !== op.expected) return { ok: true, op: 'cas', revision: cur?.modRevision ?? 0, swapped: false, current: value };
         this.bytes += this.growth(op.key, cur, op.value);
-        this.set(op.key, op.value, cur, index);
+        this.set(op.key, op.value, cur, index, cur?.lease);
         return { ok: true, op: 'cas', revision: index, swapped: true, current: op.value };
       }
     }
@@ -253,6 +259,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const ops = succeeded ? t.success : t.failure;
     const refused = this.txnSpaceRefusal(ops, quota, index);
     if (refused !== null) return refused;
+    // Checked before any write: a put to a lease that is gone refuses the whole transaction.
+    for (const op of ops) if (op.op === 'put' && op.lease !== undefined && this.leaseTable.get(op.lease) === undefined) return this.noLease(op.lease, index);
     const results: TxnOpResult[] = [];
     for (const op of ops) {
       const cur = this.data.get(op.key);
@@ -262,7 +270,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
           break;
         case 'put':
           this.bytes += this.growth(op.key, cur, op.value);
-          this.set(op.key, op.value, cur, index);
+          this.set(op.key, op.value, cur, index, op.lease);
           results.push({ op: 'put', key: op.key, revision: index });
           break;
         case 'delete':
@@ -287,11 +295,85 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return this.spaceRefusalFor(after, quota, index);
   }
 
-  /** Stores `value` under `key` (now `cur`) at revision `index`, and records the change for watchers. */
-  private set(key: string, value: string, cur: KvRecord | undefined, index: number): void {
+  /**
+   * Stores `value` under `key` (now `cur`) at revision `index`, attached to
+   * `lease` (moved from the lease it was attached to, if another), and records the change for watchers.
+   */
+  private set(key: string, value: string, cur: KvRecord | undefined, index: number, lease: number | undefined): void {
     const createRevision = cur?.createRevision ?? index;
-    this.data.set(key, { value, createRevision, modRevision: index });
+    if (cur?.lease !== lease) {
+      if (cur?.lease !== undefined) this.leaseTable.get(cur.lease)?.keys.delete(key);
+      if (lease !== undefined) this.leaseTable.get(lease)?.keys.add(key);
+    }
+    this.data.set(key, lease === undefined ? { value, createRevision, modRevision: index } : { value, createRevision, modRevision: index, lease });
     this.changes?.record({ type: 'put', key, value, revision: index, createRevision });
+  }
+
+  /** Deletes `key` (now `cur`) at revision `index`, detaching it from its lease, and records the change for watchers. */
+  private remove(key: string, cur: KvRecord, index: number): void {
+    this.data.delete(key);
+    this.bytes -= recordBytes(key, cur.value);
+    if (cur.lease !== undefined) this.leaseTable.get(cur.lease)?.keys.delete(key);
+    this.changes?.record({ type: 'delete', key, revision: index });
+  }
+
+  // ---- leases (src/kv/leases.ts) ----------------------------------------------------
+
+  private noLease(id: number, index: number): KvResult {
+    return { ok: false, error: 'not-found', message: `lease ${id} does not exist (never granted, revoked, or expired)`, revision: index };
+  }
+
+  /**
+   * A lease command at revision `index`. A grant's id is its revision. Revoke
+   * and expire delete every key of the lease at `index`, in key order, each
+   * recorded for watchers; an expiry whose generation is not the lease's (a
+   * keep-alive was applied after the leader decided) changes nothing.
+   */
+  private applyLeaseCommand(cmd: LeaseCommand, index: number): KvResult {
+    const done = (action: 'grant' | 'keepalive' | 'revoke' | 'expire', id: number, l: LeaseState | undefined, deletedKeys: number, applied: boolean): KvResult =>
+      ({ ok: true, op: 'lease', action, revision: index, id, ttl: l?.ttl ?? 0, generation: l?.generation ?? 0, deletedKeys, applied });
+    if (cmd.kind === 'lease-grant') return done('grant', index, this.leaseTable.grant(index, cmd.ttl, cmd.time), 0, true);
+    const l = this.leaseTable.get(cmd.id);
+    switch (cmd.kind) {
+      case 'lease-keepalive':
+        if (l === undefined) return this.noLease(cmd.id, index);
+        l.generation += 1;
+        l.renewedAt = cmd.time;
+        return done('keepalive', cmd.id, l, 0, true);
+      case 'lease-revoke': {
+        if (l === undefined) return this.noLease(cmd.id, index);
+        // Revoking deletes the keys: allowed only to a caller who may write each of them (as etcd).
+        for (const key of [...l.keys].sort()) {
+          const refused = writeRefusal(this.authState, cmd.by, key, index);
+          if (refused !== null) return refused;
+        }
+        return done('revoke', cmd.id, l, this.dropLease(cmd.id, index), true);
+      }
+      case 'lease-expire':
+        if (l === undefined || l.generation !== cmd.generation) return done('expire', cmd.id, l, 0, false);
+        return done('expire', cmd.id, l, this.dropLease(cmd.id, index), true);
+    }
+  }
+
+  /** Removes a lease and deletes its keys at `index`; returns how many. */
+  private dropLease(id: number, index: number): number {
+    const keys = this.leaseTable.remove(id);
+    for (const key of keys) {
+      const cur = this.data.get(key);
+      if (cur !== undefined) this.remove(key, cur, index);
+    }
+    return keys.length;
+  }
+
+  /** The lease `id` as of the last applied command, or undefined. */
+  lease(id: number): { id: number; ttl: number; generation: number; renewedAt: number; keys: string[] } | undefined {
+    const l = this.leaseTable.get(id);
+    return l === undefined ? undefined : { id, ttl: l.ttl, generation: l.generation, renewedAt: l.renewedAt, keys: [...l.keys].sort() };
+  }
+
+  /** Every lease's id, TTL (seconds) and generation, by id (the leader's expiry timer reads this). */
+  leases(): { id: number; ttl: number; generation: number; renewedAt: number; keyCount: number }[] {
+    return [...this.leaseTable.entries()].sort(([a], [b]) => a - b).map(([id, l]) => ({ id, ttl: l.ttl, generation: l.generation, renewedAt: l.renewedAt, keyCount: l.keys.size }));
   }
 
   // ---- space quota and alarms (src/kv/alarms.ts) ---------------------------------
@@ -371,13 +453,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
       for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
       h = Math.imul(h ^ 0xff, 0x01000193);
     };
-    for (const [k, r] of this.data.entries()) mix(`${k}=${r.value}@${r.createRevision}/${r.modRevision}`);
+    for (const [k, r] of this.data.entries()) mix(`${k}=${r.value}@${r.createRevision}/${r.modRevision}${r.lease === undefined ? '' : `~${r.lease}`}`);
     for (const id of [...this.sessions.keys()].sort()) {
       const s = this.sessions.get(id)!;
       mix(`${id}#${s.seq}:${s.lastSeen}:${JSON.stringify(s.result)}`);
     }
     if (!this.authState.empty) mix(this.authState.canonical());
     mix(`now=${this.now}/${this.lastSweep}/rev=${this.revisionValue}`);
+    if (this.leaseTable.size > 0) mix(`leases=${this.leaseTable.canonical()}`);
     if (this.alarmSet.size > 0) mix(`alarms=${JSON.stringify(this.alarms())}/bytes=${this.bytes}`);
     return `${this.data.size}:${this.sessions.size}:${(h >>> 0).toString(16)}`;
   }
@@ -421,6 +504,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (this.canary !== 'forget-sessions-in-snapshot') for (const [id, s] of this.sessions) head.sessions.push([id, s.seq, s.result, s.lastSeen]);
     if (this.alarmSet.size > 0) head.alarms = this.alarms();
     if (!this.authState.empty) head.auth = this.authState.snapshot();
+    if (this.leaseTable.size > 0) head.leases = this.leaseTable.snapshot();
     // Chunks are copied into one buffer as they are made, sized from the bytes the store
     // holds: joining them at the end would be one more copy of the whole snapshot in one turn.
     const out = new SnapshotBuffer(encode(head), this.bytes + this.data.size * RECORD_OVERHEAD_BYTES);
@@ -429,7 +513,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const chunk: SnapRecord[] = [];
       for (let r = records.next(); !r.done; r = records.next()) {
         const [k, rec] = r.value;
-        chunk.push([k, rec.value, rec.createRevision, rec.modRevision]);
+        chunk.push(rec.lease === undefined ? [k, rec.value, rec.createRevision, rec.modRevision] : [k, rec.value, rec.createRevision, rec.modRevision, rec.lease]);
         if (chunk.length === SNAPSHOT_CHUNK_RECORDS) break;
       }
       if (chunk.length > 0) out.append(encode(chunk));
@@ -442,9 +526,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (snap.v !== 1 && snap.v !== 2) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
     this.data = new BTree<string, KvRecord>();
     this.bytes = 0;
+    this.leaseTable.restore(snap.leases);
     for (const chunk of snap.v === 1 ? [snap.data ?? []] : chunks) {
-      for (const [k, value, createRevision, modRevision] of chunk) {
-        this.data.set(k, { value, createRevision, modRevision });
+      for (const [k, value, createRevision, modRevision, lease] of chunk) {
+        if (lease === undefined) this.data.set(k, { value, createRevision, modRevision });
+        else {
+          this.data.set(k, { value, createRevision, modRevision, lease });
+          this.leaseTable.get(lease)?.keys.add(k);
+        }
         this.bytes += recordBytes(k, value);
       }
     }

@@ -24,7 +24,7 @@ export type TxnCompare =
   | { readonly key: string; readonly target: 'exists'; readonly op: '=' | '!='; readonly value: boolean };
 
 /** One operation of a branch; a branch sees the writes of its earlier operations. */
-export type TxnOp = { readonly op: 'put'; readonly key: string; readonly value: string } | { readonly op: 'delete'; readonly key: string } | { readonly op: 'get'; readonly key: string };
+export type TxnOp = { readonly op: 'put'; readonly key: string; readonly value: string; readonly lease?: number | undefined } | { readonly op: 'delete'; readonly key: string } | { readonly op: 'get'; readonly key: string };
 
 /** A transaction as the client sends it (and as it goes into the log, with the write's session fields). */
 export interface TxnRequest {
@@ -118,8 +118,10 @@ function validateOps(raw: unknown, at: string, limits: KvLimits, max: number): T
     const key = keyAt(o['key'], here, limits);
     switch (o['op']) {
       case 'put':
-        fieldsOnly(o, ['op', 'key', 'value'], here);
-        return { op: 'put', key, value: stringAt(o['value'], `${here}.value`, limits) };
+        fieldsOnly(o, ['op', 'key', 'value', 'lease'], here);
+        if (o['lease'] === undefined) return { op: 'put', key, value: stringAt(o['value'], `${here}.value`, limits) };
+        if (typeof o['lease'] !== 'number' || !Number.isSafeInteger(o['lease']) || o['lease'] < 1) throw new KvInputError(`${here}.lease must be a positive integer (a lease id), got ${JSON.stringify(o['lease'])}`);
+        return { op: 'put', key, value: stringAt(o['value'], `${here}.value`, limits), lease: o['lease'] };
       case 'delete':
       case 'get':
         fieldsOnly(o, ['op', 'key'], here);

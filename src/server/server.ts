@@ -34,6 +34,7 @@ import { eventsSource } from './events-source.js';
 import { MessageCounter } from './message-counter.js';
 import { WatchHistory } from '../kv/watch-history.js';
 import { WatchHub } from './watch.js';
+import { startLeaseTimer, type ServerLeases } from './leases.js';
 
 export { PeerIdentityError };
 
@@ -216,6 +217,8 @@ export class TsraftServer {
     readonly events: EventHub,
     /** The watch streams of `GET /v1/watch`. */
     readonly watch: WatchHub,
+    /** Leases (`/v1/leases`) and the leader's expiry timer. */
+    readonly leases: ServerLeases,
   ) {}
 
   /** The API's base URL (https:// with `--api-cert`). */
@@ -252,6 +255,7 @@ export class TsraftServer {
     let transport: TcpTransport | undefined;
     let http: ApiServer | undefined;
     let membership: ClusterMembership | undefined;
+    let leaseTimer: ServerLeases | undefined;
     const health: NodeHealth = { stopping: null };
     try {
       // A node that joins must say where it will listen before it can listen: pick the ports now.
@@ -490,6 +494,9 @@ export class TsraftServer {
       if (lowered !== undefined) logger.warn({ requested: requestedCap, cap, ...lowered }, `client connection cap lowered to ${cap}: the open-file limit is ${lowered.fileLimit} and ${lowered.reserved} descriptors are kept for storage and peers; raise the limit (ulimit -n) to allow more`);
       const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
       const watch = new WatchHub({ history: watchHistory, revision: () => sm.revision, logger });
+      // Extended by the longest randomized election timeout when this node becomes leader.
+      const leases = startLeaseTimer({ node: started.node, replica, sm, logger, leaderExtensionMs: options.electionTicks * 2 * options.tickMs });
+      leaseTimer = leases;
       http = createApiServer({
         kv,
         status,
@@ -506,6 +513,7 @@ export class TsraftServer {
         readConsistency: cfg.readConsistency,
         events: { serve: (req, res, headers) => hub.serve(req, res, headers), memberUrls: () => eventsSource(eventsReady!).memberUrls() },
         watch,
+        leases: leases.service,
       });
       const server = http;
       await new Promise<void>((resolve, reject) => {
@@ -526,8 +534,9 @@ export class TsraftServer {
         { cluster: meta.clusterId, id: selfId, raft: transport.address, api: apiAddress, dashboard: `${apiUrlOf(apiAddress, scheme)}/`, members: status().members, restoredIndex: state.snapshot?.meta.index ?? 0, entries: state.entries.length, term: state.hardState.term },
         'node started',
       );
-      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub, watch);
+      return new TsraftServer(cfg, logger, started.node, replica, kv, membership, book, storage, transport, http, clock, apiAddress, health, scheme, hub, watch, leases);
     } catch (e) {
+      leaseTimer?.stop();
       membership?.stop();
       http?.close();
       await transport?.close().catch(() => {});
@@ -548,6 +557,7 @@ export class TsraftServer {
       this.membership.stop();
       this.events.close();
       this.watch.close();
+      this.leases.stop();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       this.replica.stop();
