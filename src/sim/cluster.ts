@@ -1127,7 +1127,8 @@ export class Simulation {
     const env = { clock: this.sched, sources: () => this.watchSources(), trace: this.traceSink };
     for (let i = 0; i < count; i++) {
       const plan = { prefix: prefixes[wr.int(prefixes.length)]!, pollMs: 5 + wr.int(60), batch: 1 + wr.int(8), dropProbability: wr.float() * 0.05 };
-      const startAt = wr.float() * 0.8 * faultMs;
+      // Clients issue most of their operations in the first half of the fault phase: watchers start within it.
+      const startAt = wr.float() * 0.4 * faultMs;
       const from = wr.float();
       const back = wr.int(50);
       const random = wr.fork();
@@ -1142,7 +1143,7 @@ export class Simulation {
             continue;
           }
           const applied = sources[random.int(sources.length)]!.applied;
-          start = from < 0.3 ? 1 : from < 0.7 ? applied + 1 : Math.max(1, applied + 1 - back);
+          start = from < 0.4 ? 1 : from < 0.7 ? applied + 1 : Math.max(1, applied + 1 - back);
         }
         const w = new SimWatcher(`w${i}`, start, plan, env, random, this.canary);
         this.watchers.push(w);

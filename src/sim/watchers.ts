@@ -1,4 +1,4 @@
-import { WatchCompactedError, WatchHistory, type WatchChange } from '../kv/watch-history.js';
+import { WatchCompactedError, type WatchChange, type WatchHistory } from '../kv/watch-history.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import type { CanaryName } from '../util/canary.js';
 import type { Clock } from '../util/clock.js';
@@ -213,19 +213,34 @@ function sameChange(a: WatchChange, b: WatchChange): boolean {
 }
 
 /**
- * The committed history as changes: every normal entry's command applied in
- * index order to a fresh {@link KvStateMachine} that records into an
- * unbounded {@link WatchHistory} (the same code the nodes ran, so sessions
- * deduplicate retried writes as they did there).
+ * The committed history as changes, derived without the change recorder or
+ * {@link WatchHistory} (so a bug in either cannot hide in the reference):
+ * every normal entry's command applied in index order to a fresh
+ * {@link KvStateMachine} (the code the nodes ran, so sessions deduplicate
+ * retried writes as they did there), and the state compared before and after
+ * each index: a key whose modification revision became that index was put, a
+ * key that disappeared was deleted. A key created again after a delete gets
+ * that index as its creation revision. (The simulated workload changes at
+ * most one key per index, so the order within a revision does not arise.)
  */
 export function replayChanges(commands: ReadonlyMap<number, { readonly command: Uint8Array; readonly term: number }>): WatchChange[] {
-  const history = new WatchHistory({ maxRevisions: Number.MAX_SAFE_INTEGER, maxBytes: Infinity });
-  const sm = new KvStateMachine({ changes: history });
+  const sm = new KvStateMachine();
+  const out: WatchChange[] = [];
+  let before = new Map<string, { value: string; revision: number; createRevision: number }>();
   for (const index of [...commands.keys()].sort((a, b) => a - b)) {
     const c = commands.get(index)!;
     sm.apply(c.command, { index, term: c.term });
+    const after = new Map<string, { value: string; revision: number; createRevision: number }>();
+    for (const item of sm.list('')) {
+      const prev = before.get(item.key);
+      const createRevision = prev === undefined ? item.revision : prev.createRevision;
+      after.set(item.key, { value: item.value, revision: item.revision, createRevision });
+      if (item.revision === index) out.push({ type: 'put', key: item.key, value: item.value, revision: index, createRevision });
+    }
+    for (const key of before.keys()) if (!after.has(key)) out.push({ type: 'delete', key, revision: index });
+    before = after;
   }
-  return history.since(1);
+  return out;
 }
 
 /** What one watcher claims: it watched `prefix` from `start` and received `received`, complete up to `caughtUpTo`. */
