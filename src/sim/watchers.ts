@@ -36,6 +36,8 @@ export interface WatcherPlan {
   readonly dropProbability: number;
 }
 
+/** How often a stream sends a `progress` event (as `GET /v1/watch` does). */
+const PROGRESS_MS = 1000;
 /** Pulls in a row that find no running node holding the revision wanted before the watcher accepts its compacted error. */
 const COMPACTED_PATIENCE = 3;
 
@@ -44,7 +46,7 @@ const COMPACTED_PATIENCE = 3;
  * changes in small batches straight from one node's {@link WatchHistory} in
  * virtual time (what `GET /v1/watch` streams, without the HTTP), and when the
  * node crashes, restarts, leaves or answers with a compacted error, or the
- * connection drops, resumes on another node from its last revision + 1, as
+ * connection drops, resumes on another node from its last revision + 1 (or its last progress + 1), as
  * the client library does. A compacted error is accepted only when no running
  * node holds the revision it needs. What it received is checked against the
  * committed history by {@link checkWatchStream}.
@@ -52,7 +54,7 @@ const COMPACTED_PATIENCE = 3;
 export class SimWatcher {
   /** Every change delivered, in delivery order. */
   readonly received: WatchChange[] = [];
-  /** The next revision wanted: the last revision received + 1 (what a reconnect asks for). */
+  /** The next revision wanted (what a reconnect asks for): the last revision received + 1, or the last progress + 1. */
   cursor: number;
   /** Every change up to this revision under the prefix has been delivered (the attached node had applied it and the pull found nothing more). */
   caughtUpTo: number;
@@ -65,6 +67,7 @@ export class SimWatcher {
   /** Where the stream on the current node has scanned to (past changes not under the prefix). */
   private scanNext = 0;
   private noHolder = 0;
+  private progressAt = 0;
   private skipArmed = false;
 
   constructor(
@@ -122,19 +125,32 @@ export class SimWatcher {
     for (;;) {
       const c = h.at(pos);
       if (c === undefined) {
-        // Everything this node applied has been seen.
+        // Everything this node applied has been seen: as good as a `progress` event (else a
+        // watcher whose prefix changes rarely would rescan from its last change at every reconnect).
         this.scanNext = Math.max(this.scanNext, src.applied + 1);
         this.caughtUpTo = Math.max(this.caughtUpTo, src.applied);
+        this.progress(src.applied);
         return;
       }
       // A batch ends only between revisions: a reconnect resumes at the next revision.
-      if (examined >= this.plan.batch && c.revision !== h.at(pos - 1)?.revision) return;
+      if (examined >= this.plan.batch && c.revision !== h.at(pos - 1)?.revision) {
+        // The history is complete: no change lies between the last one examined and this one.
+        this.caughtUpTo = Math.max(this.caughtUpTo, c.revision - 1);
+        // The stream's `progress` event, once a second: a reconnect may resume after it.
+        if (this.env.clock.now() - this.progressAt >= PROGRESS_MS) this.progress(c.revision - 1);
+        return;
+      }
       examined++;
       pos++;
       this.scanNext = c.revision + 1;
       if (c.key.startsWith(this.plan.prefix)) this.deliver(c, src.id);
-      this.caughtUpTo = Math.max(this.caughtUpTo, c.revision - 1);
     }
+  }
+
+  /** Everything up to `revision` under the prefix has been sent: resuming from `revision + 1` is exact. */
+  private progress(revision: number): void {
+    this.cursor = Math.max(this.cursor, revision + 1);
+    this.progressAt = this.env.clock.now();
   }
 
   private deliver(c: WatchChange, from: number): void {

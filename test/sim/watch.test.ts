@@ -79,6 +79,29 @@ test('a watcher resumes on another node from its last revision + 1 after a crash
   checkWatchStream(w, CHANGES);
 });
 
+test('a watcher that has read everything its node applied resumes after it (a progress event), not from its last change', () => {
+  const n0 = new Node(0);
+  const n1 = new Node(1);
+  for (const c of CHANGES) {
+    n0.apply(c.revision, c);
+    n1.apply(c.revision, c);
+  }
+  let up = [n0];
+  const w = new SimWatcher('w', 1, plan('a1', 100), envOf(() => up), new SeededRandom(1), undefined);
+  w.pull();
+  assert.deepEqual(w.received.map((c) => c.revision), [3, 6, 10]);
+  n0.apply(14);
+  w.pull();
+  assert.equal(w.cursor, 15);
+  up = [n1];
+  w.pull();
+  assert.equal(w.moves, 1);
+  assert.equal(w.caughtUpTo, 14, 'node 1 has applied only 10: the watcher waits there for 15');
+  n1.apply(15, put('a1', 'late', 15, 3));
+  w.pull();
+  assert.deepEqual(w.received.map((c) => c.revision), [3, 6, 10, 15]);
+});
+
 test('a pull never ends inside a revision: a resumption from the last revision + 1 would skip the rest of it', () => {
   const n = new Node(0);
   n.apply(1, put('a', '1', 1), put('b', '1', 1), put('c', '1', 1));
