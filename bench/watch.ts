@@ -13,9 +13,10 @@
  * BENCH_SECONDS sets the time per figure (default 5); BENCH_WATCHERS the watchers (default 1,000);
  * BENCH_WATCH_RATE the paced writes per second (default 1,000).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request, type ClientRequest } from 'node:http';
 import { load, startCluster, type Result } from './cluster.js';
+import { cpuTicksFromStat } from './compare-etcd.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const WATCHERS = Number(process.env['BENCH_WATCHERS'] ?? 1000);
@@ -142,6 +143,26 @@ async function pacedWrites(port: number, rate: number, seconds: number): Promise
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** CPU seconds so far of the node processes (together) and of this process (load generator and watchers). */
+function cpu(pids: readonly number[]): { nodes: number; bench: number } {
+  let ticks = 0;
+  for (const pid of pids) ticks += cpuTicksFromStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  const u = process.cpuUsage();
+  return { nodes: ticks / 100, bench: (u.user + u.system) / 1e6 };
+}
+
+/** Runs `fn` and says how many CPU seconds the nodes and this process spent per wall second meanwhile. */
+async function measured<T>(pids: readonly number[], fn: () => Promise<T>): Promise<{ value: T; cpu: { nodes: number; bench: number } }> {
+  const a = cpu(pids);
+  const t = performance.now();
+  const value = await fn();
+  const b = cpu(pids);
+  const secs = (performance.now() - t) / 1000;
+  return { value, cpu: { nodes: (b.nodes - a.nodes) / secs, bench: (b.bench - a.bench) / secs } };
+}
+
+const cpuText = (c: { nodes: number; bench: number }): string => `CPU: nodes ${c.nodes.toFixed(2)} cores, load generator and watchers ${c.bench.toFixed(2)}`;
+
 async function main(): Promise<void> {
   const c = await startCluster({ peerTls: true });
   const watchers: Watcher[] = [];
@@ -149,8 +170,8 @@ async function main(): Promise<void> {
     console.log(`bench:watch: 3 nodes on loopback, peer TLS on, fsync on; ${WATCHERS.toLocaleString('en-US')} watchers of prefix "${PREFIX}" spread over the nodes; ${SECONDS} s per figure`);
     // A warm-up the figures do not count (JIT, connection setup, the first segments of the logs).
     await load('write', 64, c.leaderPort, Math.max(1, SECONDS / 2));
-    const without = await load('write', 64, c.leaderPort, SECONDS);
-    console.log(`writes, 64 connections, no watcher:        ${Math.round(without.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${without.p50ms.toFixed(2)} ms  p99 ${without.p99ms.toFixed(2)} ms  (${without.errors} errors)`);
+    const { value: without, cpu: cpuWithout } = await measured(c.pids, () => load('write', 64, c.leaderPort, SECONDS));
+    console.log(`writes, 64 connections, no watcher:        ${Math.round(without.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${without.p50ms.toFixed(2)} ms  p99 ${without.p99ms.toFixed(2)} ms  (${without.errors} errors); ${cpuText(cpuWithout)}`);
 
     const hist: { current: Histogram | null } = { current: null };
     const t0 = performance.now();
@@ -161,7 +182,7 @@ async function main(): Promise<void> {
     const latency = new Histogram();
     hist.current = latency;
     const before = watchers.reduce((s, w) => s + w.events, 0);
-    const paced = await pacedWrites(c.leaderPort, RATE, SECONDS);
+    const { value: paced, cpu: cpuPaced } = await measured(c.pids, () => pacedWrites(c.leaderPort, RATE, SECONDS));
     await settle(2000);
     hist.current = null;
     const delivered = watchers.reduce((s, w) => s + w.events, 0) - before;
@@ -169,25 +190,26 @@ async function main(): Promise<void> {
     const lat = { p50ms: latency.percentile(50), p99ms: latency.percentile(99), maxms: latency.max, events: latency.count };
     console.log(
       `event latency, ${RATE.toLocaleString('en-US')} writes/s (${paced.acked} acknowledged, ${paced.errors} errors${paced.lateMs > 50 ? `, the writer fell up to ${paced.lateMs.toFixed(0)} ms behind its pace` : ''}): ` +
-        `p50 ${lat.p50ms.toFixed(2)} ms  p99 ${lat.p99ms.toFixed(2)} ms  max ${lat.maxms.toFixed(1)} ms over ${delivered.toLocaleString('en-US')} events (of ${(paced.acked * watchers.length).toLocaleString('en-US')} due); ${cutDuringPaced} watcher(s) cut`,
+        `p50 ${lat.p50ms.toFixed(2)} ms  p99 ${lat.p99ms.toFixed(2)} ms  max ${lat.maxms.toFixed(1)} ms over ${delivered.toLocaleString('en-US')} events (of ${(paced.acked * watchers.length).toLocaleString('en-US')} due); ${cutDuringPaced} watcher(s) cut; ${cpuText(cpuPaced)}`,
     );
 
     const beforeC = watchers.reduce((s, w) => s + w.events, 0);
-    const withW = await load('write', 64, c.leaderPort, SECONDS);
+    const { value: withW, cpu: cpuWith } = await measured(c.pids, () => load('write', 64, c.leaderPort, SECONDS));
     await settle(2000);
     const deliveredC = watchers.reduce((s, w) => s + w.events, 0) - beforeC;
     const ends = new Map<string, number>();
     for (const w of watchers) if (w.ended !== null) ends.set(w.ended, (ends.get(w.ended) ?? 0) + 1);
     const endText = [...ends].map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
-    console.log(`writes, 64 connections, ${watchers.length} watchers: ${Math.round(withW.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${withW.p50ms.toFixed(2)} ms  p99 ${withW.p99ms.toFixed(2)} ms  (${withW.errors} errors); ${deliveredC.toLocaleString('en-US')} events delivered; streams ended: ${endText}`);
+    console.log(`writes, 64 connections, ${watchers.length} watchers: ${Math.round(withW.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${withW.p50ms.toFixed(2)} ms  p99 ${withW.p99ms.toFixed(2)} ms  (${withW.errors} errors); ${deliveredC.toLocaleString('en-US')} events delivered; streams ended: ${endText}; ${cpuText(cpuWith)}`);
     for (const w of watchers) w.close();
     await settle(1000);
     // Again without watchers: the difference between the two figures without is the drift of the run itself.
-    const after = await load('write', 64, c.leaderPort, SECONDS);
-    console.log(`writes, 64 connections, watchers closed:   ${Math.round(after.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${after.p50ms.toFixed(2)} ms  p99 ${after.p99ms.toFixed(2)} ms  (${after.errors} errors)`);
+    const { value: after, cpu: cpuAfter } = await measured(c.pids, () => load('write', 64, c.leaderPort, SECONDS));
+    console.log(`writes, 64 connections, watchers closed:   ${Math.round(after.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s  p50 ${after.p50ms.toFixed(2)} ms  p99 ${after.p99ms.toFixed(2)} ms  (${after.errors} errors); ${cpuText(cpuAfter)}`);
     console.log(`with watchers / without (mean of before and after): ${((withW.opsPerSec / ((without.opsPerSec + after.opsPerSec) / 2)) * 100).toFixed(0)}% of the write throughput`);
 
-    const results: { without: Result; after: Result; latency: typeof lat & { rate: number; acked: number; delivered: number; cut: number }; with: Result & { delivered: number; ended: Record<string, number> } } = {
+    const results: { cpu: Record<string, { nodes: number; bench: number }>; without: Result; after: Result; latency: typeof lat & { rate: number; acked: number; delivered: number; cut: number }; with: Result & { delivered: number; ended: Record<string, number> } } = {
+      cpu: { without: cpuWithout, paced: cpuPaced, with: cpuWith, after: cpuAfter },
       without,
       after,
       latency: { ...lat, rate: RATE, acked: paced.acked, delivered, cut: cutDuringPaced },
