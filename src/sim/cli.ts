@@ -220,7 +220,8 @@ export function describeStats(t: SimulationStats): string {
     `leader changes ${t.leaderChanges}, snapshots taken ${t.snapshotsTaken}, snapshot installs ${t.snapshotInstalls}, ` +
     `client operations ${t.opsCompleted}, entries committed ${t.committed}, messages ${t.messagesSent} (dropped ${t.messagesDropped}, duplicated ${t.messagesDuplicated}), ` +
     `membership: adds ${t.adds}, promotions ${t.promotions}, removes ${t.removes} (of the leader ${t.leaderRemovals}), replacements ${t.replacements}, transfers ${t.transfers} (changes refused ${t.changesRefused})` +
-    (t.leaseReads > 0 ? `, lease reads ${t.leaseReads}` : '')
+    (t.leaseReads > 0 ? `, lease reads ${t.leaseReads}` : '') +
+    `, watch: changes delivered ${t.watchEvents}, resumptions on another node ${t.watchMoves}, compacted ${t.watchCompacted}`
   );
 }
 

@@ -6,6 +6,7 @@ import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
 import { KvService } from '../kv/service.js';
 import { KvStateMachine } from '../kv/state-machine.js';
+import { DEFAULT_WATCH_HISTORY, WatchHistory } from '../kv/watch-history.js';
 import { PROFILES, type RaftOptions } from '../core/config.js';
 import { startNode, type StartedReplica } from '../node/builder.js';
 import type { RaftNode } from '../node/raft-node.js';
@@ -24,6 +25,7 @@ import { NodeClock } from './node-clock.js';
 import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from './safety.js';
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
 import { NodeDownError, SimClient, type CallResult } from './workload.js';
+import { SimWatcher, checkWatchStream, replayChanges, type WatchSource } from './watchers.js';
 
 /** Options of one simulation run. Everything not given is drawn from the seed. */
 export interface SimulationOptions {
@@ -82,6 +84,12 @@ export interface SimulationStats {
   changesRefused: number;
   /** Reads a leader answered from its lease (the lease profile). */
   leaseReads: number;
+  /** Changes delivered to simulated watchers. */
+  watchEvents: number;
+  /** Watchers that resumed on another node (crash, restart, removal, compacted, dropped connection). */
+  watchMoves: number;
+  /** Watchers that ended on a compacted error (the revision they needed gone on every running node). */
+  watchCompacted: number;
 }
 
 /** Zero of every count. */
@@ -115,6 +123,9 @@ export function emptyStats(): SimulationStats {
     transfers: 0,
     changesRefused: 0,
     leaseReads: 0,
+    watchEvents: 0,
+    watchMoves: 0,
+    watchCompacted: 0,
   };
 }
 
@@ -162,6 +173,8 @@ export class SimNode implements NodeView {
   raft: RaftNode | null = null;
   replica: Replica<KvResult> | null = null;
   kv: KvService | null = null;
+  /** The watch history of the running process (lost with it, as in production). */
+  watchHistory: WatchHistory | null = null;
   /** Where a byte was flipped in this node's log, if it was. */
   flipped: string | null = null;
   paused = false;
@@ -227,6 +240,13 @@ export class Simulation {
   readonly netRandom: Random;
   /** The membership nemesis's own stream: drawing from it leaves every other stream of the seed alone. */
   readonly memberRandom: Random;
+  /** The watchers' own stream (forked last, so every other stream of the seed stays as it was). */
+  readonly watchRandom: Random;
+  /** Revisions of watch history each node keeps (small in some runs, to exercise compaction). */
+  readonly watchHistoryRevisions: number;
+  /** The first command applied at each index, by any node: the committed history the watchers are checked against. */
+  readonly appliedCommands = new Map<number, { readonly command: Uint8Array; readonly term: number }>();
+  readonly watchers: SimWatcher[] = [];
   readonly membership: MembershipPlan;
   /** The voters of the bootstrap configuration. */
   readonly bootstrapIds: NodeId[];
@@ -277,6 +297,8 @@ export class Simulation {
     this.n = nodes ?? drawNodes(drawR);
     this.plan = drawPlan(profile, drawR, this.n);
     this.membership = drawMembership(profile, this.memberRandom);
+    this.watchRandom = root.fork();
+    this.watchHistoryRevisions = this.watchRandom.float() < 0.4 ? 5 + this.watchRandom.int(100) : DEFAULT_WATCH_HISTORY;
     this.bootstrapIds = Array.from({ length: this.n }, (_, i) => i);
     this.nextId = this.n;
     this.monitor = new SafetyMonitor(50, this.bootstrapIds);
@@ -432,9 +454,11 @@ export class Simulation {
       this.report(new SimCheckFailure('durability', `node ${n.id} could not recover its storage after a crash: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
       return;
     }
-    const sm = new KvStateMachine({ canary: this.canary });
+    const watchHistory = new WatchHistory({ maxRevisions: this.watchHistoryRevisions });
+    const sm = new KvStateMachine({ canary: this.canary, changes: watchHistory });
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
+        if (!this.appliedCommands.has(meta.index)) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
         const r = sm.apply(command, meta);
         this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
         return r;
@@ -515,6 +539,7 @@ export class Simulation {
     n.raft = raft;
     n.replica = replica;
     n.kv = new KvService(replica, sm, () => n.clock.now());
+    n.watchHistory = watchHistory;
     this.net.attach(n.id, (m) => {
       if (n.incarnation !== inc || n.raft === null) return;
       this.guard(() => this.monitor.onReceive(m));
@@ -551,6 +576,7 @@ export class Simulation {
     n.raft = null;
     n.replica = null;
     n.kv = null;
+    n.watchHistory = null;
     this.net.detach(n.id);
     n.clock.reset();
     this.resume(n);
@@ -1002,6 +1028,7 @@ export class Simulation {
       n.raft = null;
       n.replica = null;
       n.kv = null;
+      n.watchHistory = null;
       this.net.detach(n.id);
       this.resume(n);
     }
@@ -1028,6 +1055,8 @@ export class Simulation {
     const quota = (i: number): number => Math.floor(this.opsTotal / clientCount) + (i < this.opsTotal % clientCount ? 1 : 0);
     // Client tasks end on their own: their pending operations are what the liveness check waits for.
     for (const [i, c] of clients.entries()) void c.run(quota(i), thinkMs, () => stopClients || this.failure !== null).catch((e: unknown) => this.report(e));
+    let stopWatchers = false;
+    const watcherCount = this.startWatchers(faultMs, keys, () => stopWatchers);
     const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve(), this.membershipLoop(until)];
     await Promise.all(faults);
     await this.sched.sleep(Math.max(0, until - this.sched.now()));
@@ -1069,6 +1098,73 @@ export class Simulation {
       );
     }
     this.trace(`converged: every replica applied ${finalIndex}`);
+
+    // Every watcher must catch up to the final write (or have ended on a compacted error), then match the committed history.
+    const watchDeadline = this.sched.now() + LIVENESS_MS;
+    const watchDone = (w: SimWatcher): boolean => w.compacted !== null || w.caughtUpTo >= finalIndex;
+    const allDone = (): boolean => this.watchers.length === watcherCount && this.watchers.every(watchDone);
+    while (!allDone() && this.sched.now() < watchDeadline && this.failure === null) await this.sched.sleep(10);
+    stopWatchers = true;
+    if (this.failure !== null) return;
+    if (!allDone()) {
+      const stuck = this.watchers.filter((w) => !watchDone(w)).map((w) => `${w.name} (prefix ${JSON.stringify(w.plan.prefix)}) complete up to ${w.caughtUpTo}, on node ${w.attachedTo ?? 'none'}`);
+      throw new SimCheckFailure('liveness', `${LIVENESS_MS} ms after converging: ${watcherCount - this.watchers.length} watcher(s) never started; not caught up to the final write at ${finalIndex}: ${stuck.join('; ') || 'none'}`);
+    }
+    const committed = replayChanges(this.appliedCommands);
+    for (const w of this.watchers) checkWatchStream(w, committed);
+    this.trace(`watchers: ${this.watchers.map((w) => `${w.name} ${w.received.length} change(s) from ${w.start}${w.compacted !== null ? ` (compacted at ${w.compacted.requested})` : ''}`).join(', ')} match the committed history`);
+  }
+
+  /**
+   * Starts 1-4 watchers at random times in the fault phase, each on a prefix
+   * (everything, the client keys, one key, the final key) from revision 1,
+   * from the current revision or from a little before; returns how many.
+   */
+  private startWatchers(faultMs: number, keys: readonly string[], stop: () => boolean): number {
+    const wr = this.watchRandom;
+    const count = 1 + wr.int(4);
+    const prefixes = ['', 'k', ...keys, 'final'];
+    const env = { clock: this.sched, sources: () => this.watchSources(), trace: this.traceSink };
+    for (let i = 0; i < count; i++) {
+      const plan = { prefix: prefixes[wr.int(prefixes.length)]!, pollMs: 5 + wr.int(60), batch: 1 + wr.int(8), dropProbability: wr.float() * 0.05 };
+      // Clients issue most of their operations in the first half of the fault phase: watchers start within it.
+      const startAt = wr.float() * 0.4 * faultMs;
+      const from = wr.float();
+      const back = wr.int(50);
+      const random = wr.fork();
+      void (async () => {
+        await this.sched.sleep(startAt);
+        let start = 0;
+        while (start === 0) {
+          if (stop() || this.failure !== null) return;
+          const sources = this.watchSources();
+          if (sources.length === 0) {
+            await this.sched.sleep(50);
+            continue;
+          }
+          const applied = sources[random.int(sources.length)]!.applied;
+          start = from < 0.4 ? 1 : from < 0.7 ? applied + 1 : Math.max(1, applied + 1 - back);
+        }
+        const w = new SimWatcher(`w${i}`, start, plan, env, random, this.canary);
+        this.watchers.push(w);
+        this.trace(`watch ${w.name}: watches ${JSON.stringify(plan.prefix)} from revision ${start}`);
+        await w.run(() => stop() || this.failure !== null);
+      })().catch((e: unknown) => this.report(e));
+    }
+    return count;
+  }
+
+  /** The running members a watcher may stream from (a node removed from the leader's configuration gets no new entries). */
+  private watchSources(): WatchSource[] {
+    const conf = this.leaderNode()?.raft?.conf;
+    const inConf = conf === undefined ? null : new Set(members(conf));
+    const out: WatchSource[] = [];
+    for (const n of this.nodes) {
+      if (n.status !== 'up' || n.removed || n.watchHistory === null || n.replica === null) continue;
+      if (inConf !== null && !inConf.has(n.id)) continue;
+      out.push({ id: n.id, incarnation: n.incarnation, paused: n.paused, history: n.watchHistory, applied: n.replica.applied });
+    }
+    return out;
   }
 
   finishStats(): void {
@@ -1079,6 +1175,11 @@ export class Simulation {
     this.stats.messagesDropped = this.net.stats.dropped;
     this.stats.messagesDuplicated = this.net.stats.duplicated;
     for (const n of this.nodes) this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
+    for (const w of this.watchers) {
+      this.stats.watchEvents += w.received.length;
+      this.stats.watchMoves += w.moves;
+      if (w.compacted !== null) this.stats.watchCompacted++;
+    }
   }
 
   digest(): string {

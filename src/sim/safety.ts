@@ -27,6 +27,7 @@ export const CHECKS = {
   'joint-left-after-commit': 'the entry that leaves C_old,new is appended only after C_old,new has committed',
   'snapshot-config': 'a snapshot carries the configuration in force at its index',
   'transfer-up-to-date': 'a leadership-transfer target campaigns only with a log at least as long as the TimeoutNow it received says',
+  watch: 'each watcher receives exactly the committed changes under its prefix from its start revision, in revision order, with no gap or duplicate, across crashes, restarts and moves between nodes',
 } as const;
 export type CheckName = keyof typeof CHECKS;
 

@@ -22,6 +22,7 @@ export const CANARIES = {
   'learner-counts': "a learner's vote and acknowledgement count toward quorums",
   'removed-ack-counts': "a removed voter's acknowledgement still counts toward commitment",
   'transfer-not-up-to-date': 'a leadership transfer target campaigns before it is up to date',
+  'watch-skips-event': 'a watch stream that resumes on another node steps over one change (its cursor one revision too far)',
   'lease-outlives-bound': 'a leader lease lasts the longest election timeout, beyond the bound that keeps followers from voting',
 } as const;
 

@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator in CI: a thousand seeded fault schedules
- * against whole clusters, two hundred of the membership profile, two hundred of the lease profile, every seed that ever found a bug, the determinism
+ * against whole clusters (clients and watchers), two hundred of the membership profile, two hundred of the lease profile, every seed that ever found a bug, the determinism
  * self-check, and every planted bug caught at the seed that first caught it.
  * Seeds per second are reported as a diagnostic (`npm run sim` measures more).
  */
@@ -51,6 +51,10 @@ test(`${SEEDS} seeded fault schedules: every safety check holds, then liveness, 
     }
     assert.equal(totals.refusedStarts, totals.byteFlips, 'every node with a flipped byte refused to start');
     assert.ok(totals.opsCompleted > SEEDS * 40, `only ${totals.opsCompleted} client operations`);
+    // Watchers must see changes, move between nodes (crashes, restarts, dropped connections) and sometimes find their revision compacted.
+    assert.ok(totals.watchEvents > SEEDS * 10, `only ${totals.watchEvents} changes delivered to watchers`);
+    assert.ok(totals.watchMoves > SEEDS, `only ${totals.watchMoves} watcher resumptions on another node`);
+    assert.ok(totals.watchCompacted > SEEDS / 100, `only ${totals.watchCompacted} watchers ended on a compacted error`);
   }
 });
 
