@@ -7,8 +7,12 @@ export interface SseMessage {
   readonly id?: string;
 }
 
-/** The messages of an event stream's body, as they complete; a message cut off by the end of the body is dropped. */
-export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseMessage> {
+/**
+ * The messages of an event stream's body, as they complete; a message cut off
+ * by the end of the body is dropped. With `comments`, each `:` line is also
+ * yielded, as event `comment` with its text (heartbeats, for tests and monitors).
+ */
+export async function* readSse(body: AsyncIterable<Uint8Array>, opts: { comments?: boolean } = {}): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   let buf = '';
   for await (const chunk of body) {
@@ -21,7 +25,10 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
       let id: string | undefined;
       const data: string[] = [];
       for (const line of block.split('\n')) {
-        if (line.startsWith(':')) continue;
+        if (line.startsWith(':')) {
+          if (opts.comments === true) yield { event: 'comment', data: line.slice(1).trim() };
+          continue;
+        }
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
         const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
