@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import type { ServerConfig } from '../../src/server/config.js';
 import { TsraftServer } from '../../src/server/server.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -22,5 +25,24 @@ export async function startInProcessCluster(root: string, clusterId: string, ext
     );
   }
   while (!servers.some((s) => s.node.isLeader())) await sleep(20);
+  return servers;
+}
+
+/**
+ * A test file's in-process cluster: started (in a temporary directory named
+ * after `dirPrefix`) before its tests, stopped and removed after them. The
+ * returned array is filled by the before hook.
+ */
+export function inProcessClusterSuite(dirPrefix: string, clusterId: string, extra?: (name: string) => Partial<ServerConfig>): TsraftServer[] {
+  const servers: TsraftServer[] = [];
+  let root = '';
+  before(async () => {
+    root = mkdtempSync(path.join(tmpdir(), dirPrefix));
+    servers.push(...(await startInProcessCluster(root, clusterId, extra)));
+  });
+  after(async () => {
+    for (const s of servers) await s.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
   return servers;
 }

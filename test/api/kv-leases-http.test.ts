@@ -6,14 +6,11 @@
  * revoke deletes them; a lease survives a leader change while kept alive.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { KvClient, KvClientError, type WatchEvent } from '../../src/client/index.js';
 import type { TsraftServer } from '../../src/server/server.js';
 import { sleep } from '../process/harness.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 
 /** One request, its status and body text. */
 async function raw(base: string, method: string, p: string, body: string): Promise<{ status: number; body: string }> {
@@ -21,18 +18,7 @@ async function raw(base: string, method: string, p: string, body: string): Promi
   return { status: res.status, body: await res.text() };
 }
 
-let root: string;
-const servers: TsraftServer[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-kv-leases-'));
-  servers.push(...(await startInProcessCluster(root, 'kv-leases-test')));
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const servers = inProcessClusterSuite('tsraft-kv-leases-', 'kv-leases-test');
 
 const stopped = new Set<TsraftServer>();
 const live = (): TsraftServer[] => servers.filter((s) => !stopped.has(s));

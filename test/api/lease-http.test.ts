@@ -4,30 +4,16 @@
  * between them, FileStorage in temporary directories); and the configuration that refuses them.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { kvCommand } from '../../src/cli/kv.js';
 import { serveConfig } from '../../src/cli/serve.js';
 import { KvClient } from '../../src/client/index.js';
 import { ConfigError, validateConfig } from '../../src/server/config.js';
 import { TsraftServer } from '../../src/server/server.js';
 import { sleep } from '../process/harness.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 
-let root: string;
-const servers: TsraftServer[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-lease-'));
-  servers.push(...(await startInProcessCluster(root, 'lease-test', () => ({ leaseReads: true, readConsistency: 'lease' }))));
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const servers = inProcessClusterSuite('tsraft-lease-', 'lease-test', () => ({ leaseReads: true, readConsistency: 'lease' }));
 
 const leader = (): TsraftServer => servers.find((s) => s.node.isLeader())!;
 const follower = (): TsraftServer => servers.find((s) => !s.node.isLeader())!;

@@ -4,26 +4,12 @@
  * headers, every error of the endpoint, and permissions per key.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { TsraftServer } from '../../src/server/server.js';
 import { sleep } from '../process/harness.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 
-let root: string;
-const servers: TsraftServer[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-txn-'));
-  servers.push(...(await startInProcessCluster(root, 'txn-test')));
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const servers = inProcessClusterSuite('tsraft-txn-', 'txn-test');
 
 const leader = (): TsraftServer => servers.find((s) => s.node.isLeader())!;
 const follower = (): TsraftServer => servers.find((s) => !s.node.isLeader())!;

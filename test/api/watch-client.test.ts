@@ -4,28 +4,13 @@
  * the compacted error, and the CLI's lines.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { KvClient, WatchCompactedError, type WatchEvent } from '../../src/client/index.js';
 import { kvCommand } from '../../src/cli/kv.js';
-import type { TsraftServer } from '../../src/server/server.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 
 const HISTORY = 40;
-let root: string;
-const servers: TsraftServer[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-watch-client-'));
-  servers.push(...(await startInProcessCluster(root, 'watch-client-test', () => ({ watchHistory: HISTORY }))));
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const servers = inProcessClusterSuite('tsraft-watch-client-', 'watch-client-test', () => ({ watchHistory: HISTORY }));
 
 const urls = (): string[] => servers.map((s) => s.apiUrl);
 

@@ -8,25 +8,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { KvClient, type WatchEvent } from '../../src/client/index.js';
 import { encodeCommand, type KvCommand } from '../../src/kv/commands.js';
-import { KvStateMachine } from '../../src/kv/state-machine.js';
-import { WatchHistory } from '../../src/kv/watch-history.js';
-import { WatchHub } from '../../src/server/watch.js';
-import { silentLogger } from '../../src/util/log.js';
+import { turn, watchSetup } from '../server/watch-fixture.js';
 
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 test('the hub sends a transaction\'s changes in order at one revision; only the last under the prefix has an id', async () => {
-  const history = new WatchHistory();
-  const sm = new KvStateMachine({ changes: history });
-  const hub = new WatchHub({ history, revision: () => sm.revision, logger: silentLogger(), progressMs: 60_000 });
-  const out = new PassThrough();
-  let text = '';
-  out.setEncoding('utf8');
-  out.on('data', (d: string) => (text += d));
+  const { sm, hub, out, text: read } = watchSetup();
   hub.open(out, { prefix: 'a/', fromRevision: 1 });
   sm.apply(encodeCommand({ op: 'put', key: 'a/0', value: 'single', time: 1 } as KvCommand), { index: 1, term: 1 });
   const txn = { op: 'txn', compare: [], success: [{ op: 'put', key: 'a/1', value: 'x' }, { op: 'delete', key: 'a/0' }, { op: 'put', key: 'a/2', value: 'y' }, { op: 'put', key: 'b/1', value: 'other prefix, last' }], failure: [], time: 1 };
@@ -34,7 +23,7 @@ test('the hub sends a transaction\'s changes in order at one revision; only the 
   sm.apply(encodeCommand({ op: 'put', key: 'a/3', value: 'z', time: 1 } as KvCommand), { index: 3, term: 1 });
   await turn();
   await turn();
-  const events = [...text.matchAll(/(?:id: (\d+)\n)?event: (put|delete)\ndata: (.*)\n\n/g)].map((m) => ({ id: m[1], type: m[2], ...(JSON.parse(m[3]!) as { key: string; revision: number }) }));
+  const events = [...read().matchAll(/(?:id: (\d+)\n)?event: (put|delete)\ndata: (.*)\n\n/g)].map((m) => ({ id: m[1], type: m[2], ...(JSON.parse(m[3]!) as { key: string; revision: number }) }));
   assert.deepEqual(
     events.map((e) => [e.id ?? '-', e.type, e.key, e.revision]),
     [

@@ -4,28 +4,13 @@
  * usage errors.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { kvCommand } from '../../src/cli/kv.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke } from '../../src/cli/lease.js';
 import { KvClient } from '../../src/client/index.js';
-import type { TsraftServer } from '../../src/server/server.js';
-import { startInProcessCluster } from '../api/in-process-cluster.js';
+import { inProcessClusterSuite } from '../api/in-process-cluster.js';
 
-let root: string;
-const servers: TsraftServer[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-cli-lease-'));
-  servers.push(...(await startInProcessCluster(root, 'cli-lease-test')));
-});
-
-after(async () => {
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const servers = inProcessClusterSuite('tsraft-cli-lease-', 'cli-lease-test');
 
 function capture(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
   const out: string[] = [];

@@ -4,26 +4,14 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { encodeCommand, type KvCommand } from '../../src/kv/commands.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
-import { WatchCompactedError, WatchHistory } from '../../src/kv/watch-history.js';
-import { WatchHub } from '../../src/server/watch.js';
-import { silentLogger } from '../../src/util/log.js';
+import { WatchCompactedError } from '../../src/kv/watch-history.js';
+import { turn, watchSetup } from './watch-fixture.js';
 
 const put = (key: string, value: string): Uint8Array => encodeCommand({ op: 'put', key, value, time: 1 } as KvCommand);
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function setup(): { sm: KvStateMachine; hub: WatchHub; history: WatchHistory; out: PassThrough; text: () => string } {
-  const history = new WatchHistory();
-  const sm = new KvStateMachine({ changes: history });
-  const hub = new WatchHub({ history, revision: () => sm.revision, logger: silentLogger(), progressMs: 60_000 });
-  const out = new PassThrough();
-  let text = '';
-  out.setEncoding('utf8');
-  out.on('data', (d: string) => (text += d));
-  return { sm, hub, history, out, text: () => text };
-}
 
 test('applying a change writes nothing to watchers; the next turn delivers every change of the turn in one pass', async () => {
-  const { sm, hub, out, text } = setup();
+  const { sm, hub, out, text } = watchSetup();
   hub.open(out, { prefix: 'a/' });
   await turn();
   const before = text();
@@ -44,7 +32,7 @@ test('applying a change writes nothing to watchers; the next turn delivers every
 });
 
 test('a snapshot installed past a watcher\'s revision cuts it with a compacted error; a new watch from before it is refused', async () => {
-  const { sm, hub, out, text } = setup();
+  const { sm, hub, out, text } = watchSetup();
   sm.apply(put('a/1', 'x'), { index: 1, term: 1 });
   hub.open(out, { prefix: 'a/', fromRevision: 1 });
   await turn();

@@ -43,18 +43,20 @@ const plan = (prefix: string, batch: number) => ({ prefix, pollMs: 10, batch, dr
 /** Ten revisions: puts of a0/a1 and b, a delete of a0 at 7. */
 const CHANGES: WatchChange[] = [put('a0', 'x', 1), put('b', 'y', 2), put('a1', 'z', 3), put('a0', 'x2', 4, 1), put('b', 'y2', 5, 2), put('a1', 'z2', 6, 3), del('a0', 7), put('b', 'y3', 8, 2), put('a0', 'w', 9), put('a1', 'z3', 10, 3)];
 
+/** Nodes 0 and 1, each having applied every change of CHANGES. */
+function twoNodesWithChanges(): [Node, Node] {
+  const nodes: [Node, Node] = [new Node(0), new Node(1)];
+  for (const c of CHANGES) for (const n of nodes) n.apply(c.revision, c);
+  return nodes;
+}
+
 /** Pulls until the watcher has seen everything its node applied (at most `max` pulls). */
 function drain(w: SimWatcher, upTo: number, max = 50): void {
   for (let i = 0; i < max && w.caughtUpTo < upTo; i++) w.pull();
 }
 
 test('a watcher resumes on another node from its last revision + 1 after a crash and a restart: nothing lost, nothing repeated', () => {
-  const n0 = new Node(0);
-  const n1 = new Node(1);
-  for (const c of CHANGES) {
-    n0.apply(c.revision, c);
-    n1.apply(c.revision, c);
-  }
+  const [n0, n1] = twoNodesWithChanges();
   let up = [n0];
   // A batch is two changes examined (under the prefix or not).
   const w = new SimWatcher('w', 2, plan('a', 2), envOf(() => up), new SeededRandom(1), undefined);
@@ -80,12 +82,7 @@ test('a watcher resumes on another node from its last revision + 1 after a crash
 });
 
 test('a watcher that has read everything its node applied resumes after it (a progress event), not from its last change', () => {
-  const n0 = new Node(0);
-  const n1 = new Node(1);
-  for (const c of CHANGES) {
-    n0.apply(c.revision, c);
-    n1.apply(c.revision, c);
-  }
+  const [n0, n1] = twoNodesWithChanges();
   let up = [n0];
   const w = new SimWatcher('w', 1, plan('a1', 100), envOf(() => up), new SeededRandom(1), undefined);
   w.pull();
@@ -164,12 +161,7 @@ test('a compacted error is accepted only when no running node holds the revision
 });
 
 test('the canary watch-skips-event steps over one change after the first resumption, and the check names it', () => {
-  const n0 = new Node(0);
-  const n1 = new Node(1);
-  for (const c of CHANGES) {
-    n0.apply(c.revision, c);
-    n1.apply(c.revision, c);
-  }
+  const [n0, n1] = twoNodesWithChanges();
   let up = [n0];
   const w = new SimWatcher('w', 1, plan('b', 2), envOf(() => up), new SeededRandom(1), 'watch-skips-event');
   w.pull();
