@@ -10,7 +10,8 @@
  * writes (not recorded). Then, per round and per load, one tsraft row and one
  * etcd row (which goes first alternates by round), each a `wrk` run against the
  * system's leader with bench/wrk/kv.lua: PUT at 1, 8, 64 and 256 connections,
- * linearizable GET at 64. Per row: requests/s, p50/p99/max, errors and the CPU
+ * linearizable GET and lease reads at 64, and transactions at 64 (compare one key's value,
+ * then put it and the next key: etcd's `/v3/kv/txn`, tsraft's `/v1/txn`). Per row: requests/s, p50/p99/max, errors and the CPU
  * seconds of the system's processes; then the medians per load and system, and
  * the ratios tsraft/etcd. Printed, and written to bench/results/compare-etcd.json.
  *
@@ -22,7 +23,8 @@
  * by self time, then files) into bench/results/compare-etcd-profile.{json,md}.
  *
  * BENCH_SECONDS: seconds per row (default 10); BENCH_ROUNDS (default 2);
- * BENCH_WARMUP: warm-up seconds per system (default 5); BENCH_KEYS (default 100000).
+ * BENCH_WARMUP: warm-up seconds per system (default 5); BENCH_KEYS (default 100000);
+ * BENCH_LOADS: only these loads (e.g. `txn` or `put,get`; default all).
  * Every process started here is stopped by PID at the end, on failure and on Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -52,7 +54,17 @@ export const LOADS: readonly Load[] = [
   { op: 'put', connections: 256 },
   { op: 'get', connections: 64 },
   { op: 'get-lease', connections: 64 },
+  { op: 'txn', connections: 64 },
 ];
+
+/** The loads of this run: all of {@link LOADS}, or those BENCH_LOADS names (`put`, `get`, `get-lease`, `txn`, comma-separated). */
+export function selectLoads(spec: string | undefined): readonly Load[] {
+  if (spec === undefined || spec.trim() === '') return LOADS;
+  const ops = spec.split(',').map((x) => x.trim());
+  const bad = ops.filter((o) => !LOADS.some((l) => l.op === o));
+  if (bad.length > 0) throw new Error(`BENCH_LOADS: unknown load ${bad.map((b) => JSON.stringify(b)).join(', ')} (known: put, get, get-lease, txn)`);
+  return LOADS.filter((l) => ops.includes(l.op));
+}
 
 /** utime + stime (clock ticks) of a /proc/PID/stat line; the command name may hold spaces and parentheses. */
 export function cpuTicksFromStat(stat: string): number {
@@ -86,6 +98,7 @@ export const median = (xs: readonly number[]): number => {
 export function loadName(l: Load): string {
   if (l.op === 'put') return `writes, ${l.connections} conn`;
   if (l.op === 'get') return `linearizable reads, ${l.connections} conn`;
+  if (l.op === 'txn') return `transactions (compare, 2 puts), ${l.connections} conn`;
   return `lease reads (etcd: serializable), ${l.connections} conn`;
 }
 
@@ -216,6 +229,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 5);
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
+const RUN_LOADS = selectLoads(process.env['BENCH_LOADS']);
 const VALUE_BYTES = 256;
 
 const keyName = (i: number): string => `key${String(i).padStart(6, '0')}`;
@@ -329,6 +343,19 @@ async function checkKey(system: System, port: number): Promise<void> {
   if (!ok) throw new Error(`${system}: key ${k} not found after pre-population: ${r.status} ${r.body.slice(0, 200)}`);
 }
 
+/** One transaction of the shape bench/wrk/kv.lua sends, which must take its success branch (or the txn rows would measure failures). */
+async function checkTxn(system: System, port: number): Promise<void> {
+  const agent = new Agent({ keepAlive: false });
+  const [k1, k2] = [keyName(0), keyName(1)];
+  const value = 'v'.repeat(VALUE_BYTES);
+  const r =
+    system === 'tsraft'
+      ? await call(agent, port, 'POST', '/v1/txn', JSON.stringify({ compare: [{ key: k1, target: 'value', op: '=', value }], success: [{ op: 'put', key: k1, value }, { op: 'put', key: k2, value }], failure: [{ op: 'get', key: k1 }] }))
+      : await call(agent, port, 'POST', '/v3/kv/txn', JSON.stringify({ compare: [{ key: b64(k1), target: 'VALUE', result: 'EQUAL', value: b64(value) }], success: [k1, k2].map((k) => ({ requestPut: { key: b64(k), value: b64(value) } })), failure: [{ requestRange: { key: b64(k1) } }] }));
+  agent.destroy();
+  if (r.status !== 200 || (JSON.parse(r.body) as { succeeded?: boolean }).succeeded !== true) throw new Error(`${system}: a transaction on pre-populated keys did not succeed: ${r.status} ${r.body.slice(0, 200)}`);
+}
+
 function wrk(system: System, op: Op, connections: number, port: number, seconds: number): Promise<WrkResult> {
   return runWrk({ system, op, connections, port, seconds, keys: KEYS, valueBytes: VALUE_BYTES });
 }
@@ -357,6 +384,7 @@ async function main(): Promise<void> {
     for (const s of ['tsraft', 'etcd'] as const) {
       const secs = await prepopulate(s, sys[s].port);
       await checkKey(s, sys[s].port);
+      if (RUN_LOADS.some((l) => l.op === 'txn')) await checkTxn(s, sys[s].port);
       console.log(`${s}: ${KEYS.toLocaleString('en-US')} keys written in ${secs.toFixed(1)} s`);
     }
     if (WARMUP > 0) {
@@ -370,7 +398,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       // Which system goes first alternates by round, so a drift of the machine favours neither.
       const order: System[] = round % 2 === 1 ? ['tsraft', 'etcd'] : ['etcd', 'tsraft'];
-      for (const l of LOADS) {
+      for (const l of RUN_LOADS) {
         for (const system of order) {
           const { port, pids } = sys[system];
           const otherPids = sys[system === 'tsraft' ? 'etcd' : 'tsraft'].pids;
@@ -395,7 +423,7 @@ async function main(): Promise<void> {
     const leaseServed = Number(/^tsraft_lease_reads_served(?:_total)?(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${ts.leaderPort}/metrics`)).text())?.[1] ?? NaN);
     console.log(`tsraft leader: ${fmtInt(leaseServed)} reads answered from its lease`);
     machine['leaseReadsServed'] = String(leaseServed);
-    const summary = summarize(rows);
+    const summary = summarize(rows, RUN_LOADS);
     machine['loadavgAtEnd'] = loadavg().map((x) => x.toFixed(2)).join(' ');
     console.log('');
     console.log(

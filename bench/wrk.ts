@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { children } from './procs.js';
 
 export type System = 'tsraft' | 'etcd';
-/** `get-lease`: tsraft's lease reads, beside etcd's serializable reads (etcd has no lease reads). */
-export type Op = 'put' | 'get' | 'get-lease';
+/**
+ * `get-lease`: tsraft's lease reads, beside etcd's serializable reads (etcd has no lease reads).
+ * `txn`: a transaction comparing one key's value, then putting it and the next key.
+ */
+export type Op = 'put' | 'get' | 'get-lease' | 'txn';
 
 /** What bench/wrk/kv.lua's done() prints, latencies in microseconds. */
 export interface WrkResult {

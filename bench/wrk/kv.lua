@@ -1,14 +1,17 @@
 -- wrk script for `npm run bench -- --compare etcd` (bench/compare-etcd.ts).
 -- One script for both systems, chosen by the environment:
 --   WRK_SYSTEM  tsraft | etcd
---   WRK_OP      put | get | get-lease
+--   WRK_OP      put | get | get-lease | txn
+--               txn: one transaction on two keys: compare the first key's value with the
+--               value every key holds (so it holds), then put both keys; get the first if not
 --               get-lease: tsraft's lease reads (?consistency=lease); etcd has none, so its
 --               serializable reads (a local read, not linearizable) stand beside them
 --   WRK_KEYS    number of keys (default 100000): keys key000000 .. key099999, picked at random
 --   WRK_VALUE_BYTES  value size (default 256)
--- tsraft: PUT /v1/kv/{key} {"value": "..."} and GET /v1/kv/{key} (linearizable by default).
--- etcd:   POST /v3/kv/put {"key": b64, "value": b64} and POST /v3/kv/range {"key": b64}
---         (linearizable by default), through etcd's v3 JSON gateway.
+-- tsraft: PUT /v1/kv/{key} {"value": "..."}, GET /v1/kv/{key} (linearizable by default),
+--         POST /v1/txn.
+-- etcd:   POST /v3/kv/put {"key": b64, "value": b64}, POST /v3/kv/range {"key": b64}
+--         (linearizable by default), POST /v3/kv/txn, through etcd's v3 JSON gateway.
 -- done() prints one line "WRKJSON {...}" with the counts and the latency percentiles in
 -- microseconds, which the bench parses instead of wrk's human-readable report.
 
@@ -48,11 +51,35 @@ function init(args)
   math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919)
 end
 
+local function keyOf(i)
+  return string.format("key%06d", i)
+end
+
 local function key()
-  return string.format("key%06d", math.random(0, nkeys - 1))
+  return keyOf(math.random(0, nkeys - 1))
+end
+
+-- A branch writes each key at most once, so the second key is the next one.
+local function txn()
+  local i = math.random(0, nkeys - 1)
+  local k1, k2 = keyOf(i), keyOf((i + 1) % nkeys)
+  if system == "etcd" then
+    local put = function(k) return '{"requestPut":{"key":"' .. b64(k) .. '","value":"' .. etcd_value .. '"}}' end
+    return wrk.format("POST", "/v3/kv/txn", headers,
+      '{"compare":[{"key":"' .. b64(k1) .. '","target":"VALUE","result":"EQUAL","value":"' .. etcd_value .. '"}],'
+        .. '"success":[' .. put(k1) .. ',' .. put(k2) .. '],'
+        .. '"failure":[{"requestRange":{"key":"' .. b64(k1) .. '"}}]}')
+  end
+  return wrk.format("POST", "/v1/txn", headers,
+    '{"compare":[{"key":"' .. k1 .. '","target":"value","op":"=","value":"' .. value .. '"}],'
+      .. '"success":[{"op":"put","key":"' .. k1 .. '","value":"' .. value .. '"},{"op":"put","key":"' .. k2 .. '","value":"' .. value .. '"}],'
+      .. '"failure":[{"op":"get","key":"' .. k1 .. '"}]}')
 end
 
 function request()
+  if op == "txn" then
+    return txn()
+  end
   local k = key()
   if system == "etcd" then
     if op == "put" then

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { cpuTicksFromStat, machineTicksFromProcStat, median, parseWrkOutput, rowFromWrk, summarize, summaryTable, type Row } from '../../bench/compare-etcd.js';
+import { cpuTicksFromStat, LOADS, machineTicksFromProcStat, median, parseWrkOutput, rowFromWrk, selectLoads, summarize, summaryTable, type Row } from '../../bench/compare-etcd.js';
 
 const WRK_OUT = `Running 10s test @ http://127.0.0.1:4000
   2 threads and 64 connections
@@ -80,4 +80,15 @@ test('summarize: medians per load and system, errors summed, ratios tsraft/etcd'
 test('median of an even count is the mean of the middle two', () => {
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.ok(Number.isNaN(median([])));
+});
+
+test('selectLoads: every load by default, the named ones with BENCH_LOADS, a clear error for an unknown one', () => {
+  assert.equal(selectLoads(undefined), LOADS);
+  assert.equal(selectLoads(' '), LOADS);
+  assert.deepEqual(selectLoads('txn'), [{ op: 'txn', connections: 64 }]);
+  assert.deepEqual(
+    selectLoads('get, put').map((l) => `${l.op}/${l.connections}`),
+    ['put/1', 'put/8', 'put/64', 'put/256', 'get/64'],
+  );
+  assert.throws(() => selectLoads('put,cas'), /BENCH_LOADS: unknown load "cas" \(known: put, get, get-lease, txn\)/);
 });
