@@ -53,6 +53,7 @@ export class LeaseSession {
   private beatTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | null = null;
   private renewing = true;
+  private closed = false;
   /** Keys of this lease a recipe stands on now (a session queues for one lock or election at a time per prefix). */
   readonly claimed = new Set<string>();
 
@@ -89,9 +90,11 @@ export class LeaseSession {
 
   /** Ends the session (aborting `signal` with reason `closed`) and revokes the lease: every key attached to it is deleted at once. */
   async close(): Promise<void> {
-    const wasAlive = this.alive;
+    // A lease given up on by the deadline may still be alive on the cluster: revoke it so its keys go now, not a TTL later.
+    const gone = this.closed || (this.signal.reason as LeaseLostError | undefined)?.reason === 'expired';
+    this.closed = true;
     this.end(new LeaseLostError(`lease ${this.id} closed`, 'closed', this.id));
-    if (!wasAlive) return;
+    if (gone) return;
     try {
       await this.client.revokeLease(this.id);
     } catch (e) {
