@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KvClient } from '../../src/client/index.js';
+import { KvClient, UnavailableError } from '../../src/client/index.js';
 import { DistributedLock, LeaseLostError, LeaseSession, guardedPut, type LockHandle } from '../../src/client/recipes/index.js';
 import { sleep } from '../process/harness.js';
 import { inProcessClusterSuite } from '../api/in-process-cluster.js';
@@ -69,8 +69,18 @@ test('waiters get the lock in order of arrival (create revision); a release lets
   const first = await lock.acquire({ value: 'first' });
   const order: string[] = [];
   const waiting: Promise<LockHandle>[] = [];
+  /** The keys each contender's client watched, in order. */
+  const watched = new Map<string, string[]>();
   for (const name of ['b', 'c', 'd']) {
-    const p = new DistributedLock(client(order.length + 1), 'fifo/lock', { ttl: 5 }).acquire({ value: name });
+    const cc = client(watched.size + 1);
+    const keys: string[] = [];
+    watched.set(name, keys);
+    const watch = cc.watch.bind(cc);
+    cc.watch = (prefix, opts) => {
+      keys.push(prefix);
+      return watch(prefix, opts);
+    };
+    const p = new DistributedLock(cc, 'fifo/lock', { ttl: 5 }).acquire({ value: name });
     waiting.push(
       p.then((h) => {
         order.push(name);
@@ -95,6 +105,10 @@ test('waiters get the lock in order of arrival (create revision); a release lets
   await hd.release();
   assert.deepEqual(order, ['b', 'c', 'd']);
   assert.ok(first.token < hb.token && hb.token < hc.token && hc.token < hd.token);
+  // No herd: each waiter watched only the key just before its own (then, holding, its own key).
+  assert.deepEqual(watched.get('b'), [first.key, hb.key]);
+  assert.deepEqual(watched.get('c'), [hb.key, hc.key]);
+  assert.deepEqual(watched.get('d'), [hc.key, hd.key]);
 });
 
 test('a holder that stops renewing (paused, crashed) loses the lock after its TTL; the next waiter gets it; the stale holder\'s fenced write is refused, an unfenced one would have clobbered', async () => {
@@ -175,4 +189,23 @@ test('a holder whose key is deleted by someone else is told at once (reason dele
   assert.ok(why instanceof LeaseLostError && why.reason === 'deleted', `lost: ${String(why)}`);
   assert.equal((await guardedPut(c, h, 'del/x', 'v')).succeeded, false);
   await h.release();
+});
+
+test('a session cut off from the cluster gives up at its own deadline (one TTL after its last keep-alive was sent), before the cluster can expire the lease; close() then revokes it', async () => {
+  const c = client();
+  const session = await LeaseSession.open(c, { ttl: 1 });
+  const openedAt = Date.now();
+  // The cluster keeps the lease (another client renews it), but this session's keep-alives no longer get through.
+  const other = client(1).keepLeaseAlive(session.id, { ttl: 1, intervalMs: 200 });
+  c.keepAlive = () => Promise.reject(new UnavailableError('partitioned (test)', 0, 'unavailable'));
+  const why = await new Promise<LeaseLostError>((resolve) => session.signal.addEventListener('abort', () => resolve(session.signal.reason as LeaseLostError)));
+  const after = Date.now() - openedAt;
+  assert.equal(why.reason, 'deadline');
+  // Its TTL from the grant, give or take a loaded machine's timer lateness.
+  assert.ok(after >= 900 && after <= 1500, `gave up ${after} ms after the grant, not at its 1 s TTL`);
+  assert.equal(session.alive, false);
+  assert.notEqual(await c.getLease(session.id), null, 'the lease should still be alive on the cluster');
+  other.stop();
+  await session.close();
+  assert.equal(await c.getLease(session.id), null, 'close() left a lease the session had given up on');
 });
