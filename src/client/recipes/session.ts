@@ -54,7 +54,7 @@ export class LeaseSession {
   private wake: (() => void) | null = null;
   private renewing = true;
   private closed = false;
-  /** Keys of this lease a recipe stands on now (a session queues for one lock or election at a time per prefix). */
+  /** @internal Keys of this lease a recipe stands on now (a session queues once at a time per lock or election). */
   readonly claimed = new Set<string>();
 
   private constructor(
@@ -117,7 +117,7 @@ export class LeaseSession {
   }
 
   /** Aborts `signal` with `error` (once) and stops everything. */
-  end(error: LeaseLostError): void {
+  private end(error: LeaseLostError): void {
     this.renewing = false;
     clearTimeout(this.beatTimer);
     clearTimeout(this.deadlineTimer);
