@@ -395,8 +395,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       }
       const c = consistencyOf(query, readDefault);
       // A linearizable read is judged after the ReadIndex wait, against the auth state as of the read.
-      const items = await withTimeout(kv.list(prefix, c, max, () => need({ kind: 'list', prefix })));
-      return send(res, 200, { items });
+      return send(res, 200, await withTimeout(kv.listAt(prefix, c, max, () => need({ kind: 'list', prefix }))));
     }
     if (!p.startsWith('/v1/kv/')) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
 

@@ -55,11 +55,16 @@ export interface AddMemberOptions {
   readonly uid?: string;
 }
 
-/** A key's value and the revision (log index) that last modified it. */
+/** A key's value, the revisions (log indexes) that last modified and created it, and its lease if it has one. */
 export interface KvItem {
   readonly key: string;
   readonly value: string;
+  /** The revision that last modified the key. */
   readonly revision: number;
+  /** The revision that created the key (since it last did not exist). */
+  readonly createRevision: number;
+  /** The lease the key is attached to; absent when it has none. */
+  readonly lease?: number;
 }
 
 export interface KvClientOptions {
@@ -397,12 +402,20 @@ export class KvClient {
 
   /** Keys starting with `prefix`, in order. */
   async list(prefix: string, opts: { stale?: boolean; consistency?: ReadConsistency; limit?: number } = {}): Promise<KvItem[]> {
+    return (await this.listAt(prefix, opts)).items;
+  }
+
+  /**
+   * {@link list}, and the store's revision the items were read at: every change
+   * up to it is in them and none after, so a watch from `revision + 1` misses nothing.
+   */
+  async listAt(prefix: string, opts: { stale?: boolean; consistency?: ReadConsistency; limit?: number } = {}): Promise<{ items: KvItem[]; revision: number }> {
     const q = new URLSearchParams({ prefix });
     const c = opts.consistency ?? (opts.stale === true ? 'stale' : undefined);
     if (c !== undefined) q.set('consistency', c);
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
     const r = await this.run({ method: 'GET', path: `/v1/kv?${q.toString()}` }, [200]);
-    return r.json['items'] as KvItem[];
+    return { items: r.json['items'] as KvItem[], revision: r.json['revision'] as number };
   }
 
   /**

@@ -146,10 +146,15 @@ export class KvService {
   }
 
   async list(prefix: string, consistency: Consistency = 'linearizable', limit?: number, guard?: () => void): Promise<KvItem[]> {
+    return (await this.listAt(prefix, consistency, limit, guard)).items;
+  }
+
+  /** {@link list}, and the store's revision the items were read at (every change up to it is in them, none after). */
+  async listAt(prefix: string, consistency: Consistency = 'linearizable', limit?: number, guard?: () => void): Promise<{ items: KvItem[]; revision: number }> {
     if (typeof prefix !== 'string') throw new KvInputError('prefix must be a string');
     return this.replica.read(() => {
       guard?.();
-      return this.sm.list(prefix, limit);
+      return { items: this.sm.list(prefix, limit), revision: this.sm.revision };
     }, consistency);
   }
 }

@@ -21,12 +21,19 @@ export interface KvRecord {
   readonly lease?: number | undefined;
 }
 
-/** A read result: a key, its value and its modification revision. */
+/** A read result: a key, its value, the revision that last modified it and the one that created it, and its lease if it has one. */
 export interface KvItem {
   readonly key: string;
   readonly value: string;
+  /** The revision (log index) that last modified the key. */
   readonly revision: number;
+  /** The revision that created the key (since it last did not exist). */
+  readonly createRevision: number;
+  /** The lease the key is attached to; absent when it has none. */
+  readonly lease?: number;
 }
+
+const itemOf = (key: string, r: KvRecord): KvItem => (r.lease === undefined ? { key, value: r.value, revision: r.modRevision, createRevision: r.createRevision } : { key, value: r.value, revision: r.modRevision, createRevision: r.createRevision, lease: r.lease });
 
 interface SessionRecord {
   seq: number;
@@ -469,7 +476,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   get(key: string): KvItem | null {
     const r = this.data.get(key);
-    return r === undefined ? null : { key, value: r.value, revision: r.modRevision };
+    return r === undefined ? null : itemOf(key, r);
   }
 
   /** Keys starting with `prefix`, in order, at most `limit` of them. */
@@ -477,7 +484,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const out: KvItem[] = [];
     for (const [key, r] of this.data.entries(prefix)) {
       if (!key.startsWith(prefix) || out.length >= limit) break;
-      out.push({ key, value: r.value, revision: r.modRevision });
+      out.push(itemOf(key, r));
     }
     return out;
   }

@@ -55,7 +55,7 @@ test('put, get, append, cas, delete and list, on the leader and on a follower (w
     const put = await http(`${base}/v1/kv/${enc}`, 'PUT', { value: 'a' });
     assert.equal(put.status, 200);
     assert.equal(typeof put.json['revision'], 'number');
-    assert.deepEqual((await http(`${base}/v1/kv/${enc}`, 'GET')).json, { key: k, value: 'a', revision: put.json['revision'] });
+    assert.deepEqual((await http(`${base}/v1/kv/${enc}`, 'GET')).json, { key: k, value: 'a', revision: put.json['revision'], createRevision: put.json['revision'] });
     assert.equal((await http(`${base}/v1/kv/${enc}/append`, 'POST', { value: 'b' })).status, 200);
     assert.equal((await http(`${base}/v1/kv/${enc}`, 'GET')).json['value'], 'ab');
     const miss = await http(`${base}/v1/kv/${enc}`, 'PUT', { value: 'x', prevValue: 'zz' });
@@ -150,7 +150,7 @@ test('the client library: all operations, failover past a dead endpoint, concurr
   const kv = new KvClient({ endpoints: [dead, ...urls], requestTimeoutMs: 500 });
   assert.deepEqual(await kv.get('lib/none'), null);
   const { revision } = await kv.put('lib/a', '1');
-  assert.deepEqual(await kv.get('lib/a'), { key: 'lib/a', value: '1', revision });
+  assert.deepEqual(await kv.get('lib/a'), { key: 'lib/a', value: '1', revision, createRevision: revision });
   await kv.append('lib/a', '2');
   assert.deepEqual(await kv.cas('lib/a', 'nope', '3'), { swapped: false, current: '12' });
   assert.equal((await kv.cas('lib/a', '12', '3')).swapped, true);

@@ -49,8 +49,8 @@ test('a transaction sent to a follower applies its success branch at one revisio
       { op: 'get', key: 'acct/a', item: { value: '7', createRevision: rev, modRevision: revision } },
     ],
   });
-  assert.deepEqual(await get('acct/a'), { key: 'acct/a', value: '7', revision });
-  assert.deepEqual(await get('acct/b'), { key: 'acct/b', value: '3', revision });
+  assert.deepEqual(await get('acct/a'), { key: 'acct/a', value: '7', revision, createRevision: rev });
+  assert.deepEqual(await get('acct/b'), { key: 'acct/b', value: '3', revision, createRevision: revision });
 
   // The same compares now fail: the failure branch reads, nothing is written.
   const again = await post(leader(), { compare: [{ key: 'acct/a', target: 'value', op: '=', value: '10' }], success: [{ op: 'delete', key: 'acct/a' }], failure: [{ op: 'get', key: 'acct/a' }, { op: 'get', key: 'acct/none' }] });
@@ -60,7 +60,7 @@ test('a transaction sent to a follower applies its success branch at one revisio
     { op: 'get', key: 'acct/a', item: { value: '7', createRevision: rev, modRevision: revision } },
     { op: 'get', key: 'acct/none', item: null },
   ]);
-  assert.deepEqual(await get('acct/a'), { key: 'acct/a', value: '7', revision });
+  assert.deepEqual(await get('acct/a'), { key: 'acct/a', value: '7', revision, createRevision: rev });
 });
 
 test('a retried transaction with the same X-Client-Id and X-Request-Seq applies once and returns the same answer', async () => {

@@ -42,7 +42,7 @@ test('writes are judged at apply time by the auth state at that index', () => {
   assert.equal(reader!.ok ? 'ok' : reader!.error, 'permission-denied');
   assert.equal(writerElsewhere!.ok ? 'ok' : writerElsewhere!.error, 'permission-denied');
   assert.deepEqual(writer, { ok: true, op: 'put', revision: 10 });
-  assert.deepEqual(sm.get('app/a'), { key: 'app/a', value: '2', revision: 10 }, 'the refused writes applied nothing');
+  assert.deepEqual(sm.get('app/a'), { key: 'app/a', value: '2', revision: 10, createRevision: 10 }, 'the refused writes applied nothing');
 });
 
 test('a write proposed before a revocation but applied after it is refused, and changes nothing', () => {
@@ -85,7 +85,7 @@ test('the auth state is part of the snapshot; an older snapshot without it resto
   const restored = new KvStateMachine();
   restored.restore(old, { index: 3, term: 1 });
   assert.equal(restored.auth.enabled, false);
-  assert.deepEqual(restored.get('k'), { key: 'k', value: 'v', revision: 3 });
+  assert.deepEqual(restored.get('k'), { key: 'k', value: 'v', revision: 3, createRevision: 1 });
   assert.deepEqual(applyAll(restored, [{ kv: { op: 'put', key: 'x', value: 'y' } }], 4), [{ ok: true, op: 'put', revision: 4 }]);
   // Without auth state the snapshot stays as it was: no auth field.
   const plain = new KvStateMachine();

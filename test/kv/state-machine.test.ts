@@ -16,7 +16,7 @@ test('put, append, delete and cas, with revisions', () => {
   const sm = new KvStateMachine();
   assert.deepEqual(apply(sm, { op: 'put', key: 'a', value: '1' }), { ok: true, op: 'put', revision: 1 });
   assert.deepEqual(apply(sm, { op: 'append', key: 'a', value: '2' }), { ok: true, op: 'append', revision: 2 });
-  assert.deepEqual(sm.get('a'), { key: 'a', value: '12', revision: 2 });
+  assert.deepEqual(sm.get('a'), { key: 'a', value: '12', revision: 2, createRevision: 1 });
   assert.deepEqual(apply(sm, { op: 'append', key: 'new', value: 'x' }), { ok: true, op: 'append', revision: 3 });
   assert.deepEqual(apply(sm, { op: 'cas', key: 'a', expected: 'nope', value: 'z' }), { ok: true, op: 'cas', revision: 2, swapped: false, current: '12' });
   assert.deepEqual(apply(sm, { op: 'cas', key: 'a', expected: '12', value: 'z' }), { ok: true, op: 'cas', revision: 5, swapped: true, current: 'z' });
@@ -117,7 +117,7 @@ test('bad input gets a clear error and changes nothing', () => {
   assert.equal(!r2.ok && r2.error, 'invalid');
   const after = new KvStateMachine();
   after.restore(sm.snapshot(), { index: 3, term: 1 });
-  assert.deepEqual(after.list(''), new KvStateMachine().list('').concat([{ key: 'k', value: 'v', revision: 1 }]));
+  assert.deepEqual(after.list(''), new KvStateMachine().list('').concat([{ key: 'k', value: 'v', revision: 1, createRevision: 1 }]));
   assert.notEqual(before.length, 0);
 });
 
@@ -172,8 +172,8 @@ test('a snapshot of the version before chunked snapshots still restores', () => 
   const sm = new KvStateMachine();
   sm.restore(v1, { index: 3, term: 1 });
   assert.deepEqual(sm.list(''), [
-    { key: 'a', value: 'A', revision: 2 },
-    { key: 'b', value: 'B', revision: 3 },
+    { key: 'a', value: 'A', revision: 2, createRevision: 1 },
+    { key: 'b', value: 'B', revision: 3, createRevision: 3 },
   ]);
   assert.equal(sm.sessionCount, 1);
   assert.equal(sm.sizeBytes, 4);

@@ -53,7 +53,7 @@ test('a transaction whose compares hold applies its success branch at one revisi
       { op: 'put', key: 'a', revision: 3 },
     ],
   });
-  assert.deepEqual(sm.get('a'), { key: 'a', value: '2', revision: 3 });
+  assert.deepEqual(sm.get('a'), { key: 'a', value: '2', revision: 3, createRevision: 1 });
   assert.equal(sm.get('b'), null);
   assert.equal(sm.get('failed'), null);
   // The watch history holds the three changes at revision 3, in the order of the branch.
@@ -103,7 +103,7 @@ test('a retried transaction (same session seq) applies once and answers the same
   const retry = log.txn(sm, t, { session: { clientId: 'c', seq: 1 } });
   assert.deepEqual(retry, first);
   assert.ok(first.ok && first.op === 'txn' && first.succeeded);
-  assert.deepEqual(sm.get('n'), { key: 'n', value: 'first', revision: 1 }, 'the retry applied nothing');
+  assert.deepEqual(sm.get('n'), { key: 'n', value: 'first', revision: 1, createRevision: 1 }, 'the retry applied nothing');
   // Without the session the same transaction would now take the failure branch.
   const again = log.txn(sm, t, { session: { clientId: 'c', seq: 2 } });
   assert.ok(again.ok && again.op === 'txn' && !again.succeeded);
@@ -199,5 +199,5 @@ test('replicas that apply the same transactions agree (digest), and a snapshot c
   const c = new KvStateMachine();
   c.restore(a.snapshot(), { index: 2, term: 1 });
   assert.equal(c.digest(), a.digest());
-  assert.deepEqual(c.get('y'), { key: 'y', value: '2', revision: 2 });
+  assert.deepEqual(c.get('y'), { key: 'y', value: '2', revision: 2, createRevision: 2 });
 });

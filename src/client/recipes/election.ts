@@ -102,25 +102,20 @@ export class Election {
   async *observe(opts: { signal?: AbortSignal } = {}): AsyncGenerator<Leader | null, void, undefined> {
     const signal = opts.signal ?? new AbortController().signal;
     let last: Leader | null | undefined;
-    // A revision no later than the next read's list: with no candidate, every put after it wakes us.
-    let since = (await this.client.txn({})).revision;
     while (!signal.aborted) {
       const { entries, revision } = await scan(this.client, this.prefix);
       let head = asLeader(entries[0]);
       if (last === undefined || !same(head, last)) yield (last = head);
       if (head === null) {
-        for await (const e of this.client.watch(this.prefix, { fromRevision: since + 1, signal })) {
-          since = e.revision;
+        // The list saw every change up to `revision`: the first put after it is a candidate.
+        for await (const e of this.client.watch(this.prefix, { fromRevision: revision + 1, signal })) {
           if (e.type === 'put') break;
         }
         continue;
       }
       for await (const e of this.client.watch(head.key, { fromRevision: revision + 1, signal })) {
         if (e.key !== head.key) continue;
-        if (e.type === 'delete') {
-          since = e.revision;
-          break;
-        }
+        if (e.type === 'delete') break;
         head = { ...head, value: e.value };
         if (!same(head, last)) yield (last = head);
       }

@@ -5,7 +5,7 @@
  * the deletion of the key just before it (one watch, from the revision it saw
  * that key at), so a release wakes one waiter, not the herd.
  */
-import type { KvClient, TxnOp } from '../index.js';
+import type { KvClient } from '../index.js';
 import { LeaseLostError, type LeaseSession } from './session.js';
 
 /** A key under the prefix, as one snapshot saw it. */
@@ -16,9 +16,6 @@ export interface QueueEntry {
   readonly createRevision: number;
 }
 
-/** Keys read per transaction (below the server's default limit of 128 operations). */
-const CHUNK = 100;
-
 /** `name` as a prefix: ends with one `/`. */
 export function prefixOf(name: string): string {
   if (typeof name !== 'string' || name.length === 0) throw new Error('a lock or election needs a non-empty name');
@@ -26,34 +23,18 @@ export function prefixOf(name: string): string {
 }
 
 /**
- * The keys under `prefix` with their create revisions, at `revision` (the
- * revision of the last transaction read). `list` gives the keys (not their
- * create revisions), then transactions `get` them; `last` (if given) is read
- * in the last one. Any key created before the list that still exists at
- * `revision` is included; a key created after the list may be missing (it
- * sorts after every listed key).
+ * The keys under `prefix` with their create revisions, as of `revision` (one
+ * linearizable list: a read, not a log entry), in queue order; the key `last`
+ * (if given) apart.
  */
 export async function scan(client: KvClient, prefix: string, last?: string): Promise<{ entries: QueueEntry[]; lastEntry: QueueEntry | null; revision: number }> {
-  const keys = (await client.list(prefix)).map((i) => i.key).filter((k) => k !== last);
-  const chunks: string[][] = [];
-  for (let i = 0; i < keys.length; i += CHUNK) chunks.push(keys.slice(i, i + CHUNK));
-  if (last !== undefined) {
-    if (chunks.length === 0 || chunks.at(-1)!.length >= CHUNK) chunks.push([]);
-    chunks.at(-1)!.push(last);
-  }
-  if (chunks.length === 0) chunks.push([]);
+  const { items, revision } = await client.listAt(prefix);
   const entries: QueueEntry[] = [];
   let lastEntry: QueueEntry | null = null;
-  let revision = 0;
-  for (const chunk of chunks) {
-    const r = await client.txn({ success: chunk.map((key): TxnOp => ({ op: 'get', key })) });
-    revision = r.revision;
-    for (const res of r.results) {
-      if (res.op !== 'get' || res.item === null) continue;
-      const e = { key: res.key, value: res.item.value, createRevision: res.item.createRevision };
-      if (res.key === last) lastEntry = e;
-      else entries.push(e);
-    }
+  for (const i of items) {
+    const e = { key: i.key, value: i.value, createRevision: i.createRevision };
+    if (i.key === last) lastEntry = e;
+    else entries.push(e);
   }
   entries.sort((a, b) => a.createRevision - b.createRevision);
   return { entries, lastEntry, revision };
