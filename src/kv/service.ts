@@ -6,7 +6,7 @@ import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } f
 import { encode } from '../util/codec.js';
 import { hasLoneSurrogate } from '../util/utf8.js';
 import { validateTxn, type TxnOpResult } from './txn.js';
-import { LeaseNotFoundError } from './leases.js';
+import { LeaseLimitError, LeaseNotFoundError } from './leases.js';
 
 /** What a transaction answered (`POST /v1/txn`). */
 export interface TxnResponse {
@@ -78,6 +78,7 @@ export class KvService {
       if (result.error === 'session-expired' || result.error === 'stale-request') throw new KvSessionError(result.error, result.message);
       // A KV write is refused as not-found only for a lease that does not exist (src/kv/leases.ts).
       if (result.error === 'not-found') throw new LeaseNotFoundError(result.message);
+      if (result.error === 'too-many-leases') throw new LeaseLimitError(result.message, result.maxLeases);
       throw new AuthError(result.error, result.message);
     }
     return result;

@@ -25,7 +25,7 @@ export interface ServerLeases {
 
 export function startLeaseTimer(o: { node: RaftNode; replica: Replica<KvResult>; sm: KvStateMachine; logger: Logger; leaderExtensionMs: number }): ServerLeases {
   const expirer = new LeaseExpirer({
-    leases: () => o.sm.leases(),
+    leases: () => o.sm.leaseStates(),
     leadership: () => ({ leader: o.node.isLeader(), term: o.node.term }),
     proposeExpiry: async (id, generation) => {
       const cmd: LeaseCommand = { kind: 'lease-expire', id, generation, time: Date.now() };
