@@ -219,6 +219,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
+  /** Whether `session` names the request this replica last applied for its client (a retry would be answered from the session table). */
+  hasSessionAt(session: Session | undefined): boolean {
+    return session !== undefined && this.sessions.get(session.clientId)?.seq === session.seq;
+  }
+
   /** Transactions applied here since this process started, by outcome: for metrics, not replicated state. */
   private txnCounts = { succeeded: 0, failed: 0, refused: 0 };
 

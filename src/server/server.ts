@@ -495,7 +495,7 @@ export class TsraftServer {
       const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
       const watch = new WatchHub({ history: watchHistory, revision: () => sm.revision, logger });
       // Extended by the longest randomized election timeout when this node becomes leader.
-      const leases = startLeaseTimer({ node: started.node, replica, sm, logger, leaderExtensionMs: options.electionTicks * 2 * options.tickMs });
+      const leases = startLeaseTimer({ node: started.node, replica, sm, logger, leaderExtensionMs: options.electionTicks * 2 * options.tickMs, maxLeases: cfg.maxLeases });
       leaseTimer = leases;
       http = createApiServer({
         kv,
