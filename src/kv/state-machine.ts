@@ -226,6 +226,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   /** Transactions applied here since this process started, by outcome: for metrics, not replicated state. */
   private txnCounts = { succeeded: 0, failed: 0, refused: 0 };
+  /** Lease expiries that took effect here since this process started (for metrics, not replicated state). */
+  private expiriesApplied = 0;
+
+  /** Lease expiries this replica applied (the lease still at the generation the leader saw) since it started. */
+  get leaseExpiriesApplied(): number {
+    return this.expiriesApplied;
+  }
 
   private countTxn(result: KvResult): void {
     if (!result.ok) this.txnCounts.refused += 1;
@@ -399,6 +406,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
       case 'lease-expire':
         if (l === undefined || l.generation !== cmd.generation) return done('expire', cmd.id, l, 0, false);
+        this.expiriesApplied += 1;
         return done('expire', cmd.id, l, this.dropLease(cmd.id, index), true);
     }
   }
