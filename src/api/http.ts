@@ -21,7 +21,7 @@ import { checkRequestLine, decodeComponent, parseTarget, strictQuery } from './r
 import { WatchCompactedError } from '../kv/watch-history.js';
 import { txnKeys, validateTxn } from '../kv/txn.js';
 import { WatchUnavailableError, type WatchHub } from '../server/watch.js';
-import { LeaseNotFoundError, validateLeaseId } from '../kv/leases.js';
+import { LeaseLimitError, LeaseNotFoundError, validateLeaseId } from '../kv/leases.js';
 import type { LeaseService } from '../kv/lease-service.js';
 import { handleLeaseRoute } from './lease-routes.js';
 
@@ -228,6 +228,7 @@ function toHttp(e: unknown): HttpError {
   }
   if (e instanceof KvInputError) return new HttpError(400, 'invalid', e.message);
   if (e instanceof LeaseNotFoundError) return new HttpError(404, 'lease-not-found', e.message);
+  if (e instanceof LeaseLimitError) return new HttpError(429, 'too-many-leases', e.message, {}, { maxLeases: e.maxLeases });
   if (e instanceof WatchCompactedError) return new HttpError(410, 'compacted', e.message, {}, { oldestRevision: e.oldestRevision });
   if (e instanceof WatchUnavailableError) return new HttpError(503, 'unavailable', e.message, { 'retry-after': '1' });
   if (e instanceof KvSessionError) return new HttpError(409, e.reason, e.message);
@@ -365,7 +366,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
       need({ kind: 'authenticated' });
       const query = strictQuery(url, method === 'GET' ? ['consistency'] : []);
       const leases = opts.leases;
-      const r = await handleLeaseRoute({ leases, method, rest: p.slice('/v1/leases'.length), body: () => readBody(req, limit), timed: (q) => withTimeout(q), consistency: consistencyOf(query, readDefault), allow, by: auth?.state.enabled === true ? by : undefined });
+      const r = await handleLeaseRoute({ leases, method, rest: p.slice('/v1/leases'.length), body: () => readBody(req, limit), timed: (q) => withTimeout(q), consistency: consistencyOf(query, readDefault), allow, by: auth?.state.enabled === true ? by : undefined, session: () => sessionOf(req) });
       if (r === null) throw new HttpError(404, 'not-found', `no such endpoint: ${p}`);
       return send(res, r.status, r.body);
     }

@@ -6,6 +6,7 @@
  * key it deletes.
  */
 import type { LeaseService } from '../kv/lease-service.js';
+import type { Session } from '../kv/commands.js';
 import type { Consistency } from '../kv/service.js';
 import { RequestError } from './request-error.js';
 
@@ -22,6 +23,8 @@ export interface LeaseRouteContext {
   readonly allow: (methods: string) => void;
   /** The caller's token hash when auth is on (a revoke is re-checked with it at apply time). */
   readonly by: string | undefined;
+  /** The request's session (X-Client-Id, X-Request-Seq), if it has one: a grant, keep-alive or revoke retried with it applies once. */
+  readonly session: () => Session | undefined;
 }
 
 /** Serves a lease route; returns the status and JSON body, or null if `rest` names no lease route. */
@@ -33,16 +36,16 @@ export async function handleLeaseRoute(c: LeaseRouteContext): Promise<{ status: 
     const extra = Object.keys(body).filter((k) => k !== 'ttl');
     if (extra.length > 0) throw new RequestError(400, 'invalid', `unknown field ${JSON.stringify(extra[0])}; expected ttl`);
     if (body['ttl'] === undefined) throw new RequestError(400, 'invalid', 'field "ttl" is required: the lease\'s time to live in seconds');
-    return { status: 200, body: await c.timed(c.leases.grant(body['ttl'])) };
+    return { status: 200, body: await c.timed(c.leases.grant(body['ttl'], c.session())) };
   }
   const m = /^\/([^/]+)(\/keepalive)?$/.exec(c.rest);
   if (m === null) return null;
   const id = m[1]!;
   if (m[2] !== undefined) {
     c.allow('POST');
-    return { status: 200, body: await c.timed(c.leases.keepAlive(id)) };
+    return { status: 200, body: await c.timed(c.leases.keepAlive(id, c.session())) };
   }
   c.allow('GET, DELETE');
   if (c.method === 'GET') return { status: 200, body: await c.timed(c.leases.get(id, c.consistency)) };
-  return { status: 200, body: await c.timed(c.leases.revoke(id, c.by)) };
+  return { status: 200, body: await c.timed(c.leases.revoke(id, c.by, c.session())) };
 }

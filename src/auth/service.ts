@@ -58,7 +58,7 @@ export class AuthService {
   /** Proposes `action` as the token `by`; resolves once applied, or throws the {@link AuthError} it was refused with. */
   async propose(action: AuthAction, by: string | undefined): Promise<void> {
     const { result } = await this.o.replica.propose(encodeAuthCommand({ op: 'auth', action, by, time: (this.o.now ?? Date.now)() }));
-    if (!result.ok) throw new AuthError(result.error === 'session-expired' || result.error === 'stale-request' || result.error === 'no-space' ? 'invalid' : result.error, result.message);
+    if (!result.ok) throw new AuthError(result.error === 'session-expired' || result.error === 'stale-request' || result.error === 'no-space' || result.error === 'too-many-leases' ? 'invalid' : result.error, result.message);
   }
 
   /**

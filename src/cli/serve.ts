@@ -33,6 +33,7 @@ export interface ServeFlags {
   maxClockDriftPpm?: string;
   readConsistency?: string;
   watchHistory?: string;
+  maxLeases?: string;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -128,6 +129,7 @@ export function serveConfig(f: ServeFlags): ServerConfig {
     maxClockDriftPpm: driftPpm(f.maxClockDriftPpm ?? (file as { maxClockDriftPpm?: number }).maxClockDriftPpm),
     readConsistency: (f.readConsistency ?? fileStr(file, 'readConsistency')) as ServerConfig['readConsistency'],
     watchHistory: positiveInt(f.watchHistory ?? (file as { watchHistory?: number }).watchHistory, '--watch-history'),
+    maxLeases: positiveInt(f.maxLeases ?? (file as { maxLeases?: number }).maxLeases, '--max-leases'),
   };
 }
 

@@ -308,19 +308,23 @@ export class KvClient {
     return (await this.write({ method: 'PUT', path: `/v1/kv/${encodeURIComponent(key)}`, body }, [200])).json as { revision: number };
   }
 
-  /** Grants a lease of `ttl` seconds (`POST /v1/leases`); its id is the revision of the grant. */
+  /**
+   * Grants a lease of `ttl` seconds (`POST /v1/leases`); its id is the revision of the grant.
+   * Sent with a session like a write: retried after a lost answer, it returns the same lease.
+   * A {@link KvClientError} `too-many-leases` (429) when the cluster holds its maximum.
+   */
   async grantLease(ttl: number): Promise<{ id: number; ttl: number; revision: number }> {
-    return (await this.run({ method: 'POST', path: '/v1/leases', body: { ttl } }, [200])).json as unknown as { id: number; ttl: number; revision: number };
+    return (await this.write({ method: 'POST', path: '/v1/leases', body: { ttl } }, [200])).json as unknown as { id: number; ttl: number; revision: number };
   }
 
   /** Renews lease `id` for its full TTL; a {@link KvClientError} with code `lease-not-found` if it is gone. */
   async keepAlive(id: number): Promise<{ id: number; ttl: number; revision: number }> {
-    return (await this.run({ method: 'POST', path: `/v1/leases/${id}/keepalive` }, [200])).json as unknown as { id: number; ttl: number; revision: number };
+    return (await this.write({ method: 'POST', path: `/v1/leases/${id}/keepalive` }, [200])).json as unknown as { id: number; ttl: number; revision: number };
   }
 
   /** Revokes lease `id`: its keys are deleted at the revision returned. */
   async revokeLease(id: number): Promise<{ id: number; revision: number; deletedKeys: number }> {
-    return (await this.run({ method: 'DELETE', path: `/v1/leases/${id}` }, [200])).json as unknown as { id: number; revision: number; deletedKeys: number };
+    return (await this.write({ method: 'DELETE', path: `/v1/leases/${id}` }, [200])).json as unknown as { id: number; revision: number; deletedKeys: number };
   }
 
   /** Every lease, with its TTL, time left and keys. */

@@ -46,6 +46,8 @@ export type KvResult =
   | { readonly ok: true; readonly op: 'delete'; readonly revision: number; readonly deleted: boolean }
   | { readonly ok: true; readonly op: 'cas'; readonly revision: number; readonly swapped: boolean; readonly current: string | null }
   | { readonly ok: false; readonly error: KvError; readonly message: string; readonly revision: number }
+  /** A lease grant refused: the store holds `maxLeases` leases already (src/kv/leases.ts). */
+  | { readonly ok: false; readonly error: 'too-many-leases'; readonly message: string; readonly revision: number; readonly maxLeases: number }
   /** Refused by the space quota (src/kv/alarms.ts): the store holds `sizeBytes`, above or near `quotaBytes`. */
   | { readonly ok: false; readonly error: 'no-space'; readonly message: string; readonly revision: number; readonly quotaBytes: number; readonly sizeBytes: number }
   /** A transaction (src/kv/txn.ts): whether its compares held, and what each operation of the branch applied did. */

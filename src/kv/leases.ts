@@ -11,19 +11,27 @@
  * applies it only if the lease still has that generation, so a keep-alive
  * that reached the log first wins. The state machine never reads a clock.
  */
-import { KvInputError } from './commands.js';
+import { KvInputError, type Session } from './commands.js';
 
 /** The shortest TTL a lease may be granted with (seconds). */
 export const MIN_LEASE_TTL = 1;
 /** The longest TTL a lease may be granted with (seconds): one year. */
 export const MAX_LEASE_TTL = 365 * 24 * 3600;
+/** Leases a store may hold at once unless `--max-leases` says otherwise: the leader's timer checks every one each tick. */
+export const DEFAULT_MAX_LEASES = 10_000;
 
-/** The commands that change leases. `time` is the proposer's wall clock (ms), as every command carries. */
+/**
+ * The commands that change leases. `time` is the proposer's wall clock (ms), as every command carries.
+ * `session` (optional, absent in commands of older versions): the client's session, so a retried
+ * grant, keep-alive or revoke applies once and answers what the first did (like a KV write).
+ * `maxLeases` (optional, absent in older commands: no cap): the proposer's `--max-leases`; a grant
+ * that finds that many leases is refused at apply time.
+ */
 export type LeaseCommand =
-  | { readonly kind: 'lease-grant'; readonly ttl: number; readonly time: number }
-  | { readonly kind: 'lease-keepalive'; readonly id: number; readonly time: number }
+  | { readonly kind: 'lease-grant'; readonly ttl: number; readonly time: number; readonly session?: Session | undefined; readonly maxLeases?: number | undefined }
+  | { readonly kind: 'lease-keepalive'; readonly id: number; readonly time: number; readonly session?: Session | undefined }
   /** `by`: the caller's token hash; revoking deletes keys, so it needs write permission on each of them. */
-  | { readonly kind: 'lease-revoke'; readonly id: number; readonly time: number; readonly by?: string | undefined }
+  | { readonly kind: 'lease-revoke'; readonly id: number; readonly time: number; readonly by?: string | undefined; readonly session?: Session | undefined }
   /** Proposed by the leader's timer only: applies only while the lease is still at `generation`. */
   | { readonly kind: 'lease-expire'; readonly id: number; readonly generation: number; readonly time: number };
 
@@ -68,6 +76,17 @@ export class LeaseNotFoundError extends Error {
   override name = 'LeaseNotFoundError';
 }
 
+/** A grant refused because the store holds its maximum of leases (`--max-leases`). */
+export class LeaseLimitError extends Error {
+  override name = 'LeaseLimitError';
+  constructor(
+    message: string,
+    readonly maxLeases: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Checks a TTL from a request (whole seconds within bounds); throws {@link KvInputError}. */
 export function validateTtl(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < MIN_LEASE_TTL || v > MAX_LEASE_TTL) {
@@ -85,6 +104,7 @@ export function validateLeaseId(v: unknown, what = 'lease id'): number {
 
 /** A lease in the replicated state. Its keys are also marked on their records (KvRecord.lease). */
 export interface LeaseState {
+  readonly id: number;
   readonly ttl: number;
   generation: number;
   /** The proposer's wall clock (ms) at the grant or last keep-alive: for estimates on followers only, never for expiry. */
@@ -108,7 +128,7 @@ export class LeaseTable {
   }
 
   grant(id: number, ttl: number, time: number): LeaseState {
-    const l: LeaseState = { ttl, generation: 0, renewedAt: time, keys: new Set() };
+    const l: LeaseState = { id, ttl, generation: 0, renewedAt: time, keys: new Set() };
     this.leases.set(id, l);
     return l;
   }
@@ -124,13 +144,18 @@ export class LeaseTable {
     return this.leases.entries();
   }
 
+  /** Every lease, in no particular order, without copying (the leader's timer walks them each tick). */
+  values(): IterableIterator<LeaseState> {
+    return this.leases.values();
+  }
+
   snapshot(): SnapLease[] {
     return [...this.leases].map(([id, l]) => [id, l.ttl, l.generation, l.renewedAt]);
   }
 
   /** Replaces every lease with the snapshot's (keys empty: the caller re-attaches them from the records). */
   restore(snap: readonly SnapLease[] | undefined): void {
-    this.leases = new Map((snap ?? []).map(([id, ttl, generation, renewedAt]) => [id, { ttl, generation, renewedAt, keys: new Set<string>() }]));
+    this.leases = new Map((snap ?? []).map(([id, ttl, generation, renewedAt]) => [id, { id, ttl, generation, renewedAt, keys: new Set<string>() }]));
   }
 
   /** A canonical text of every lease, for the state digest. */

@@ -6,7 +6,7 @@ import { KvNoSpaceError, type Alarm, type AlarmDisarmCommand, type AlarmName } f
 import { encode } from '../util/codec.js';
 import { hasLoneSurrogate } from '../util/utf8.js';
 import { validateTxn, type TxnOpResult } from './txn.js';
-import { LeaseNotFoundError } from './leases.js';
+import { LeaseLimitError, LeaseNotFoundError } from './leases.js';
 
 /** What a transaction answered (`POST /v1/txn`). */
 export interface TxnResponse {
@@ -62,11 +62,16 @@ export class KvService {
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
     // While NOSPACE is active here, a write that adds data is refused without filling the log;
     // the state machine decides for good at apply time.
-    const alarm = v.op === 'delete' ? undefined : this.sm.alarms().find((a) => a.alarm === 'NOSPACE');
+    if (v.op !== 'delete') this.refuseUnderNoSpace();
+    return this.propose(v, s, by);
+  }
+
+  /** Throws {@link KvNoSpaceError} if this node's state has the NOSPACE alarm active (nothing is proposed). */
+  private refuseUnderNoSpace(): void {
+    const alarm = this.sm.alarms().find((a) => a.alarm === 'NOSPACE');
     if (alarm !== undefined) {
       throw new KvNoSpaceError(`the store is read-only: alarm NOSPACE is active (raised at revision ${alarm.revision}, quota ${alarm.quotaBytes} bytes); the store holds ${this.sm.sizeBytes} bytes. Delete data, then disarm the alarm (tsraft alarm disarm)`, alarm.quotaBytes, this.sm.sizeBytes);
     }
-    return this.propose(v, s, by);
   }
 
   /** Proposes a validated write or transaction; maps a refusal at apply time to its error. */
@@ -78,6 +83,7 @@ export class KvService {
       if (result.error === 'session-expired' || result.error === 'stale-request') throw new KvSessionError(result.error, result.message);
       // A KV write is refused as not-found only for a lease that does not exist (src/kv/leases.ts).
       if (result.error === 'not-found') throw new LeaseNotFoundError(result.message);
+      if (result.error === 'too-many-leases') throw new LeaseLimitError(result.message, result.maxLeases);
       throw new AuthError(result.error, result.message);
     }
     return result;
@@ -86,11 +92,15 @@ export class KvService {
   /**
    * A transaction (src/kv/txn.ts): validated (a {@link KvInputError} names the
    * field at fault), then applied by one log entry, exactly once with a session.
-   * Permissions are checked at apply time against the token hash `by`.
+   * Permissions are checked at apply time against the token hash `by`. While
+   * NOSPACE is active, a transaction with a put in either branch is refused
+   * before it is proposed, as etcd does ({@link KvNoSpaceError}, like a put);
+   * one of gets and deletes only goes through, so space can be freed.
    */
   async txn(request: unknown, session?: unknown, by?: string): Promise<TxnResponse> {
     const t = validateTxn(request, this.sm.limits);
     const s: Session | undefined = session === undefined ? undefined : validateSession(session);
+    if ([...t.success, ...t.failure].some((op) => op.op === 'put')) this.refuseUnderNoSpace();
     const r = await this.propose({ op: 'txn', ...t }, s, by);
     if (r.op !== 'txn') throw new Error('txn answered by another operation');
     return { succeeded: r.succeeded, revision: r.revision, results: r.results };

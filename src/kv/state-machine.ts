@@ -5,7 +5,7 @@ import type { CanaryName } from '../util/canary.js';
 import { isAlarmCommand, recordBytes, type Alarm, type AlarmDisarmCommand, type AlarmName } from './alarms.js';
 import { applyAuthCommand, isAuthCommand, readRefusal, writeRefusal } from '../auth/commands.js';
 import { AuthState, type AuthSnapshot } from '../auth/model.js';
-import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult } from './commands.js';
+import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand, type KvLimits, type KvOp, type KvResult, type Session } from './commands.js';
 import type { ChangeRecorder } from './watch-history.js';
 import { LeaseTable, isLeaseCommand, type LeaseCommand, type LeaseState, type SnapLease } from './leases.js';
 import { compareHolds, txnKeys, validateTxn, type TxnOp, type TxnOpResult, type TxnRequest } from './txn.js';
@@ -185,33 +185,70 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.expireSessions();
 
     const session = cmd.session;
-    let rec: SessionRecord | undefined;
-    if (session !== undefined) {
-      rec = this.sessions.get(session.clientId);
-      if (rec === undefined && session.seq !== 1) {
-        return { ok: false, error: 'session-expired', message: `client ${session.clientId} has no session (expired, or never began at seq 1); start a new one`, revision: meta.index };
-      }
-      if (rec !== undefined) {
-        rec.lastSeen = this.now;
-        if (session.seq === rec.seq) return rec.result; // a retry: answer it, apply nothing
-        if (session.seq < rec.seq) {
-          return { ok: false, error: 'stale-request', message: `client ${session.clientId} sent seq ${session.seq} after ${rec.seq}`, revision: meta.index };
-        }
-      }
-    }
+    const replay = this.sessionReplay(session, meta.index);
+    if (replay !== null) return replay;
     // Judged by the auth state at this index: a write racing a revocation is refused on every replica alike.
     const result =
       'compare' in op
         ? this.applyTxn(op, cmd.by, cmd.quota, meta.index)
         : (writeRefusal(this.authState, cmd.by, op.key, meta.index) ?? this.spaceRefusal(op, cmd.quota, meta.index) ?? this.applyOp(op, meta.index));
-    if (session !== undefined) {
-      if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
-      else {
-        rec.seq = session.seq;
-        rec.result = result;
-      }
-    }
+    if ('compare' in op) this.countTxn(result);
+    this.rememberSession(session, result);
     return result;
+  }
+
+  /**
+   * For a command with a session: the answer of the command it repeats (a
+   * retry: nothing is applied again), or its refusal (session expired, or a
+   * request older than the last); null when it is new and must be applied.
+   */
+  private sessionReplay(session: Session | undefined, index: number): KvResult | null {
+    if (session === undefined) return null;
+    const rec = this.sessions.get(session.clientId);
+    if (rec === undefined) {
+      if (session.seq === 1) return null;
+      return { ok: false, error: 'session-expired', message: `client ${session.clientId} has no session (expired, or never began at seq 1); start a new one`, revision: index };
+    }
+    rec.lastSeen = this.now;
+    if (session.seq === rec.seq) return rec.result; // a retry: answer it, apply nothing
+    if (session.seq < rec.seq) return { ok: false, error: 'stale-request', message: `client ${session.clientId} sent seq ${session.seq} after ${rec.seq}`, revision: index };
+    return null;
+  }
+
+  /** Records what a new command of `session` answered, for its retries. */
+  private rememberSession(session: Session | undefined, result: KvResult): void {
+    if (session === undefined) return;
+    const rec = this.sessions.get(session.clientId);
+    if (rec === undefined) this.sessions.set(session.clientId, { seq: session.seq, result, lastSeen: this.now });
+    else {
+      rec.seq = session.seq;
+      rec.result = result;
+    }
+  }
+
+  /** Whether `session` names the request this replica last applied for its client (a retry would be answered from the session table). */
+  hasSessionAt(session: Session | undefined): boolean {
+    return session !== undefined && this.sessions.get(session.clientId)?.seq === session.seq;
+  }
+
+  /** Transactions applied here since this process started, by outcome: for metrics, not replicated state. */
+  private txnCounts = { succeeded: 0, failed: 0, refused: 0 };
+  /** Lease expiries that took effect here since this process started (for metrics, not replicated state). */
+  private expiriesApplied = 0;
+
+  /** Lease expiries this replica applied (the lease still at the generation the leader saw) since it started. */
+  get leaseExpiriesApplied(): number {
+    return this.expiriesApplied;
+  }
+
+  private countTxn(result: KvResult): void {
+    if (!result.ok) this.txnCounts.refused += 1;
+    else if (result.op === 'txn') this.txnCounts[result.succeeded ? 'succeeded' : 'failed'] += 1;
+  }
+
+  /** Transactions this replica applied since it started: succeeded (compares held), failed (they did not), refused (permission, space, lease). */
+  get txnsApplied(): { readonly succeeded: number; readonly failed: number; readonly refused: number } {
+    return { ...this.txnCounts };
   }
 
   private applyOp(op: KvOp, index: number): KvResult {
@@ -337,9 +374,27 @@ export class KvStateMachine implements StateMachine<KvResult> {
    * keep-alive was applied after the leader decided) changes nothing.
    */
   private applyLeaseCommand(cmd: LeaseCommand, index: number): KvResult {
+    // Only commands with a session move the session clock: older lease commands applied without either.
+    if (!('session' in cmd) || cmd.session === undefined) return this.applyLease(cmd, index);
+    if (typeof cmd.time === 'number' && cmd.time > this.now) this.now = cmd.time;
+    this.expireSessions();
+    const replay = this.sessionReplay(cmd.session, index);
+    if (replay !== null) return replay;
+    const result = this.applyLease(cmd, index);
+    this.rememberSession(cmd.session, result);
+    return result;
+  }
+
+  private applyLease(cmd: LeaseCommand, index: number): KvResult {
     const done = (action: 'grant' | 'keepalive' | 'revoke' | 'expire', id: number, l: LeaseState | undefined, deletedKeys: number, applied: boolean): KvResult =>
       ({ ok: true, op: 'lease', action, revision: index, id, ttl: l?.ttl ?? 0, generation: l?.generation ?? 0, deletedKeys, applied });
-    if (cmd.kind === 'lease-grant') return done('grant', index, this.leaseTable.grant(index, cmd.ttl, cmd.time), 0, true);
+    if (cmd.kind === 'lease-grant') {
+      const max = cmd.maxLeases;
+      if (typeof max === 'number' && this.leaseTable.size >= max) {
+        return { ok: false, error: 'too-many-leases', message: `the store holds ${this.leaseTable.size} leases, its maximum (--max-leases ${max}); revoke leases no longer needed, or raise --max-leases on every node`, revision: index, maxLeases: max };
+      }
+      return done('grant', index, this.leaseTable.grant(index, cmd.ttl, cmd.time), 0, true);
+    }
     const l = this.leaseTable.get(cmd.id);
     switch (cmd.kind) {
       case 'lease-keepalive':
@@ -358,6 +413,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
       case 'lease-expire':
         if (l === undefined || l.generation !== cmd.generation) return done('expire', cmd.id, l, 0, false);
+        this.expiriesApplied += 1;
         return done('expire', cmd.id, l, this.dropLease(cmd.id, index), true);
     }
   }
@@ -378,7 +434,17 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return l === undefined ? undefined : { id, ttl: l.ttl, generation: l.generation, renewedAt: l.renewedAt, keys: [...l.keys].sort() };
   }
 
-  /** Every lease's id, TTL (seconds) and generation, by id (the leader's expiry timer reads this). */
+  /** How many leases the store holds. */
+  get leaseCount(): number {
+    return this.leaseTable.size;
+  }
+
+  /** Every lease's id, TTL and generation, in no order and without copying: what the leader's expiry timer walks each tick. */
+  leaseStates(): Iterable<{ readonly id: number; readonly ttl: number; readonly generation: number }> {
+    return this.leaseTable.values();
+  }
+
+  /** Every lease's id, TTL (seconds) and generation, by id. */
   leases(): { id: number; ttl: number; generation: number; renewedAt: number; keyCount: number }[] {
     return [...this.leaseTable.entries()].sort(([a], [b]) => a - b).map(([id, l]) => ({ id, ttl: l.ttl, generation: l.generation, renewedAt: l.renewedAt, keyCount: l.keys.size }));
   }

@@ -95,6 +95,8 @@ export interface ServerConfig {
   readonly readConsistency?: 'linearizable' | 'lease' | undefined;
   /** `--watch-history`: the changes of at least this many recent revisions are kept for watchers (default 10,000). */
   readonly watchHistory?: number | undefined;
+  /** `--max-leases`: a lease grant that finds this many leases is refused with 429 `too-many-leases` (default 10,000: `DEFAULT_MAX_LEASES`). */
+  readonly maxLeases?: number | undefined;
 }
 
 /** The default space quota: 2 GiB, like etcd's. */
@@ -169,7 +171,7 @@ export function validateConfig(c: ServerConfig): ServerConfig {
   for (const r of c.authExempt ?? []) {
     if (!(AUTH_EXEMPTABLE as readonly string[]).includes(r)) throw new ConfigError(`--auth-exempt: '${r}' is not a route that can be exempt; expected a comma-separated list of ${AUTH_EXEMPTABLE.join(', ')} (or nothing)`);
   }
-  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs], ['--watch-history', c.watchHistory]] as const) {
+  for (const [flag, v] of [['--max-client-connections', c.maxClientConnections], ['--header-timeout-ms', c.headerTimeoutMs], ['--body-timeout-ms', c.bodyTimeoutMs], ['--watch-history', c.watchHistory], ['--max-leases', c.maxLeases]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new ConfigError(`${flag}: expected a positive integer, got '${String(v)}'`);
   }
   if (c.readConsistency !== undefined && c.readConsistency !== 'linearizable' && c.readConsistency !== 'lease') {

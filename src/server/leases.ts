@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { LeaseExpirer } from '../kv/lease-expirer.js';
 import { LeaseService } from '../kv/lease-service.js';
-import type { LeaseCommand } from '../kv/leases.js';
+import { DEFAULT_MAX_LEASES, type LeaseCommand } from '../kv/leases.js';
 import type { KvResult } from '../kv/commands.js';
 import type { KvStateMachine } from '../kv/state-machine.js';
 import type { RaftNode } from '../node/raft-node.js';
@@ -23,9 +23,9 @@ export interface ServerLeases {
   stop(): void;
 }
 
-export function startLeaseTimer(o: { node: RaftNode; replica: Replica<KvResult>; sm: KvStateMachine; logger: Logger; leaderExtensionMs: number }): ServerLeases {
+export function startLeaseTimer(o: { node: RaftNode; replica: Replica<KvResult>; sm: KvStateMachine; logger: Logger; leaderExtensionMs: number; maxLeases?: number | undefined }): ServerLeases {
   const expirer = new LeaseExpirer({
-    leases: () => o.sm.leases(),
+    leases: () => o.sm.leaseStates(),
     leadership: () => ({ leader: o.node.isLeader(), term: o.node.term }),
     proposeExpiry: async (id, generation) => {
       const cmd: LeaseCommand = { kind: 'lease-expire', id, generation, time: Date.now() };
@@ -37,6 +37,6 @@ export function startLeaseTimer(o: { node: RaftNode; replica: Replica<KvResult>;
   });
   const timer = setInterval(() => expirer.tick(), LEASE_TICK_MS);
   timer.unref();
-  const service = new LeaseService(o.replica, o.sm, (id) => expirer.remainingMs(id));
+  const service = new LeaseService(o.replica, o.sm, (id) => expirer.remainingMs(id), Date.now, o.maxLeases ?? DEFAULT_MAX_LEASES);
   return { service, expirer, stop: () => clearInterval(timer) };
 }

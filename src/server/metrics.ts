@@ -54,6 +54,12 @@ export class NodeMetrics {
     apiConnections?: () => number;
     /** Inbound peer connections refused since start, by reason (tls-handshake, certificate, hello, capped). */
     peerRefusals?: () => ReadonlyMap<string, number>;
+    /** The watch streams (`GET /v1/watch`): open now, change events sent, streams cut by reason and refused, since start. */
+    watch?: () => { readonly watchers: number; readonly sent: number; readonly refused: number; readonly cut: Readonly<Record<string, number>> } | undefined;
+    /** Leases held now, expiries this node's timer proposed (as leader) and expiries applied here, since start. */
+    leases?: () => { readonly count: number; readonly expiriesProposed: number; readonly expiriesApplied: number };
+    /** Transactions applied here since start, by outcome: succeeded, failed (compares did not hold), refused. */
+    txns?: () => Readonly<Record<'succeeded' | 'failed' | 'refused', number>>;
   }) {
     this.registry.setDefaultLabels(opts.labels);
     collectDefaultMetrics({ register: this.registry });
@@ -196,6 +202,50 @@ export class NodeMetrics {
         for (const [reason, n] of opts.peerRefusals?.() ?? []) this.set({ reason }, n);
       },
     });
+    // Counters kept elsewhere (the watch hub, the state machine, the lease timer): each scrape adds what they grew by.
+    const counterOf = (name: string, help: string, labelName: string | null, read: () => Readonly<Record<string, number>> | number | undefined): void => {
+      const last = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames: labelName === null ? [] : [labelName],
+        registers: r,
+        collect() {
+          const v = read();
+          if (v === undefined) return;
+          for (const [label, n] of typeof v === 'number' ? ([['', v]] as const) : Object.entries(v)) {
+            const grew = n - (last.get(label) ?? 0);
+            last.set(label, n);
+            if (labelName === null) this.inc(grew);
+            else this.inc({ [labelName]: label }, grew);
+          }
+        },
+      });
+    };
+    new Gauge({
+      name: 'tsraft_watchers',
+      help: 'Watch streams (GET /v1/watch) open on this node',
+      registers: r,
+      collect() {
+        const w = opts.watch?.();
+        if (w !== undefined) this.set(w.watchers);
+      },
+    });
+    counterOf('tsraft_watch_events_sent_total', 'Change events (put, delete) written to watch streams on this node, over every stream', null, () => opts.watch?.()?.sent);
+    counterOf('tsraft_watchers_cut_total', 'Watch streams this node ended with an error event, by reason: slow-watcher, compacted, unauthenticated, permission-denied, stopping', 'reason', () => opts.watch?.()?.cut);
+    counterOf('tsraft_watch_streams_refused_total', 'Watch streams refused with 503: the node was shutting down or served its maximum of streams', null, () => opts.watch?.()?.refused);
+    new Gauge({
+      name: 'tsraft_leases',
+      help: 'Leases the KV store holds (as of this node\'s last applied entry); --max-leases caps them',
+      registers: r,
+      collect() {
+        const l = opts.leases?.();
+        if (l !== undefined) this.set(l.count);
+      },
+    });
+    counterOf('tsraft_lease_expiries_proposed_total', 'Lease expiries this node proposed as leader (its timer found a lease past its deadline)', null, () => opts.leases?.().expiriesProposed);
+    counterOf('tsraft_lease_expiries_applied_total', 'Lease expiries applied on this node (the lease was still at the generation the leader saw; one that lost to a keep-alive is not counted)', null, () => opts.leases?.().expiriesApplied);
+    counterOf('tsraft_txns_applied_total', 'Transactions (POST /v1/txn) applied on this node, by outcome: succeeded (compares held), failed (they did not), refused (permission, space quota, lease gone)', 'outcome', () => opts.txns?.());
     perPeer('tsraft_messages_sent', 'Raft messages sent to each peer since start', (c) => c.sent);
     perPeer('tsraft_messages_dropped', 'Raft messages dropped for each peer since start (queue overflow, unknown peer)', (c) => c.dropped);
   }

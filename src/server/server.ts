@@ -33,7 +33,7 @@ import { EventHub, histogramReading } from './events.js';
 import { eventsSource } from './events-source.js';
 import { MessageCounter } from './message-counter.js';
 import { WatchHistory } from '../kv/watch-history.js';
-import { WatchHub } from './watch.js';
+import { WatchHub, type WatchHubStats } from './watch.js';
 import { startLeaseTimer, type ServerLeases } from './leases.js';
 
 export { PeerIdentityError };
@@ -275,8 +275,14 @@ export class TsraftServer {
       // Changes kept for watchers (GET /v1/watch): recorded on the apply path, delivered off it.
       const watchHistory = new WatchHistory({ maxRevisions: cfg.watchHistory });
       const sm = new KvStateMachine({ changes: watchHistory });
+      // Filled once they exist: the metrics are made before the node, its watch hub and lease timer.
+      let watchStats = (): WatchHubStats | undefined => undefined;
+      let expiriesProposed = (): number => 0;
       const metrics = new NodeMetrics({
         node: () => node,
+        watch: () => watchStats(),
+        leases: () => ({ count: sm.leaseCount, expiriesProposed: expiriesProposed(), expiriesApplied: sm.leaseExpiriesApplied }),
+        txns: () => sm.txnsApplied,
         store: () => ({ sizeBytes: sm.sizeBytes, alarms: sm.alarms().map((a) => a.alarm) }),
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
@@ -495,8 +501,10 @@ export class TsraftServer {
       const auth = new AuthService({ replica, sm, dataDir: cfg.dataDir });
       const watch = new WatchHub({ history: watchHistory, revision: () => sm.revision, logger });
       // Extended by the longest randomized election timeout when this node becomes leader.
-      const leases = startLeaseTimer({ node: started.node, replica, sm, logger, leaderExtensionMs: options.electionTicks * 2 * options.tickMs });
+      const leases = startLeaseTimer({ node: started.node, replica, sm, logger, leaderExtensionMs: options.electionTicks * 2 * options.tickMs, maxLeases: cfg.maxLeases });
       leaseTimer = leases;
+      watchStats = () => watch.stats;
+      expiriesProposed = () => leases.expirer.proposed;
       http = createApiServer({
         kv,
         status,

@@ -149,7 +149,8 @@ function timerRig(extensionMs = 1000) {
   const role = { leader: true, term: 1 };
   const proposals: [number, number][] = [];
   const expirer = new LeaseExpirer({
-    leases: () => log.sm.leases(),
+    // What the server passes: the live lease table, unordered and uncopied.
+    leases: () => log.sm.leaseStates(),
     leadership: () => role,
     proposeExpiry: (id, generation) => {
       proposals.push([id, generation]);
@@ -245,4 +246,84 @@ test('an expiry that loses to a keep-alive is retried at the new deadline, not r
   assert.deepEqual(r.proposals, [[a, 0]]);
   assert.notEqual(r.log.sm.lease(a), undefined, 'the keep-alive won');
   assert.equal(expirer.remainingMs(a), 1000);
+});
+
+test('a grant retried with its session (seq) answers the first grant: one lease, the same id; a new seq grants another', () => {
+  const log = new Log(new KvStateMachine());
+  const session = { clientId: 'c1', seq: 1 };
+  const first = log.lease({ kind: 'lease-grant', ttl: 10, time: 1000, session });
+  const retry = log.lease({ kind: 'lease-grant', ttl: 10, time: 1500, session });
+  assert.ok(first.ok && first.op === 'lease');
+  assert.deepEqual(retry, first, 'the retry is answered from the session table');
+  assert.equal(log.sm.leaseCount, 1, 'no second lease');
+  const next = log.lease({ kind: 'lease-grant', ttl: 10, time: 2000, session: { clientId: 'c1', seq: 2 } });
+  assert.ok(next.ok && next.op === 'lease' && next.id === 3);
+  assert.equal(log.sm.leaseCount, 2);
+  // An older seq is stale; a client without a session that does not begin at 1 has expired.
+  const stale = log.lease({ kind: 'lease-grant', ttl: 10, time: 2000, session: { clientId: 'c1', seq: 1 } });
+  assert.ok(!stale.ok && stale.error === 'stale-request');
+  const unknown = log.lease({ kind: 'lease-grant', ttl: 10, time: 2000, session: { clientId: 'c9', seq: 5 } });
+  assert.ok(!unknown.ok && unknown.error === 'session-expired');
+  assert.equal(log.sm.leaseCount, 2);
+  // Grants without a session (commands of older versions in a WAL) still apply, each a lease.
+  log.grant(5);
+  log.grant(5);
+  assert.equal(log.sm.leaseCount, 4);
+  // The session table is replicated state: a copy from a snapshot answers the retry alike.
+  const copy = new KvStateMachine();
+  copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
+  assert.deepEqual(copy.apply(encode({ kind: 'lease-grant', ttl: 10, time: 2100, session: { clientId: 'c1', seq: 2 } }), { index: log.index + 1, term: 1 }), next);
+  assert.equal(copy.leaseCount, 4);
+});
+
+test('a keep-alive or revoke retried with its session applies once and answers as the first did', () => {
+  const log = new Log(new KvStateMachine());
+  const id = log.grant(10);
+  log.op({ op: 'put', key: 'k', value: 'v', lease: id });
+  const ka = { kind: 'lease-keepalive', id, time: 2000, session: { clientId: 'c', seq: 1 } } as const;
+  const k1 = log.lease(ka);
+  const k2 = log.lease(ka);
+  assert.deepEqual(k2, k1);
+  assert.equal(log.sm.lease(id)?.generation, 1, 'one keep-alive applied, not two');
+  const rv = { kind: 'lease-revoke', id, time: 3000, session: { clientId: 'c', seq: 2 } } as const;
+  const r1 = log.lease(rv);
+  const r2 = log.lease(rv);
+  assert.ok(r1.ok && r1.op === 'lease' && r1.deletedKeys === 1);
+  assert.deepEqual(r2, r1, 'the retry of a revoke that applied is answered, not refused as lease-not-found');
+  // Without a session a repeated revoke finds no lease (what a retry got before sessions).
+  const bare = log.lease({ kind: 'lease-revoke', id, time: 3000 });
+  assert.ok(!bare.ok && bare.error === 'not-found');
+});
+
+test('a grant carrying maxLeases is refused at apply time once the store holds that many; older grants (no cap) are not', () => {
+  const log = new Log(new KvStateMachine());
+  const capped = (seq?: number): KvResult => log.lease({ kind: 'lease-grant', ttl: 10, time: 0, maxLeases: 2, ...(seq !== undefined && { session: { clientId: 'cap', seq } }) });
+  assert.ok(capped().ok);
+  assert.ok(capped().ok);
+  const refused = capped(1);
+  assert.ok(!refused.ok && refused.error === 'too-many-leases');
+  assert.ok(!refused.ok && refused.error === 'too-many-leases' && refused.maxLeases === 2 && /holds 2 leases, its maximum \(--max-leases 2\)/.test(refused.message));
+  assert.equal(log.sm.leaseCount, 2);
+  // The refusal is the session's answer: its retry is refused alike, even once there is room.
+  log.lease({ kind: 'lease-revoke', id: 1, time: 0 });
+  assert.deepEqual(capped(1), refused);
+  const ok = capped(2);
+  assert.ok(ok.ok && ok.op === 'lease');
+  assert.equal(log.sm.leaseCount, 2);
+  log.grant(10); // no maxLeases: a command of an older version
+  assert.equal(log.sm.leaseCount, 3);
+});
+
+test('the timer forgets the deadline of a lease that is gone, and keeps the others', () => {
+  const r = timerRig(0);
+  r.expirer.tick();
+  const a = r.log.grant(5);
+  const b = r.log.grant(5);
+  r.expirer.tick();
+  assert.equal(r.expirer.remainingMs(a), 5000);
+  r.log.lease({ kind: 'lease-revoke', id: a, time: 0 });
+  r.advance(100);
+  r.expirer.tick();
+  assert.equal(r.expirer.remainingMs(a), null);
+  assert.equal(r.expirer.remainingMs(b), 4900);
 });

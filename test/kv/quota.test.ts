@@ -168,3 +168,34 @@ test('KvService refuses a write with KvNoSpaceError (507) without proposing whil
   assert.deepEqual(await kv.alarms(), []);
   await kv.put('b', 'small');
 });
+
+test('KvService refuses a transaction with a put in either branch before proposing while NOSPACE is active; gets and deletes only are proposed', async () => {
+  const sm = new KvStateMachine();
+  const log = new Log();
+  const proposed: Uint8Array[] = [];
+  const replica = {
+    propose: async (b: Uint8Array) => {
+      proposed.push(b);
+      return { index: log.index + 1, result: sm.apply(b, { index: ++log.index, term: 1 }) };
+    },
+    read: async <T>(fn: () => T) => fn(),
+  } as unknown as Replica<KvResult>;
+  const kv = new KvService(replica, sm, () => 0, 50);
+  await kv.put('a', 'v'.repeat(40));
+  await kv.put('c', 'v');
+  // A transaction that breaches the quota goes through the log and raises the alarm there.
+  await assert.rejects(kv.txn({ success: [{ op: 'put', key: 'b', value: 'v'.repeat(40) }] }), (e: unknown) => e instanceof KvNoSpaceError && /above the space quota of 50 bytes/.test(e.message));
+  assert.equal(proposed.length, 3);
+  assert.deepEqual(sm.alarms().map((a) => a.alarm), ['NOSPACE']);
+  // Now refused here, with the error a put gets: a put in the success branch, or only in the failure branch.
+  const refusal = (e: unknown): boolean => e instanceof KvNoSpaceError && e.quotaBytes === 50 && e.sizeBytes === 43 && /the store is read-only: alarm NOSPACE is active/.test(e.message);
+  await assert.rejects(kv.txn({ success: [{ op: 'put', key: 'x', value: '1' }] }), refusal);
+  await assert.rejects(kv.txn({ compare: [{ key: 'a', target: 'exists', op: '=', value: true }], success: [{ op: 'get', key: 'a' }], failure: [{ op: 'put', key: 'x', value: '1' }] }), refusal);
+  assert.equal(proposed.length, 3, 'nothing proposed for them');
+  // Gets and deletes free space: proposed and applied.
+  const r = await kv.txn({ success: [{ op: 'get', key: 'c' }, { op: 'delete', key: 'a' }] });
+  assert.equal(r.succeeded, true);
+  assert.deepEqual(r.results.map((x) => x.op), ['get', 'delete']);
+  assert.equal(proposed.length, 4);
+  assert.equal(sm.get('a'), null);
+});

@@ -36,6 +36,13 @@ test('a write above the quota: 507 no-space, NOSPACE on every node, only deletes
       assert.deepEqual((a.json['alarms'] as { alarm: string }[]).map((x) => x.alarm), ['NOSPACE'], u);
       assert.equal((await call(`${u}/v1/kv/small`, 'PUT', { value: '1' })).status, 507, `put on ${u}`);
       assert.equal((await call(`${u}/v1/kv/a/append`, 'POST', { value: '1' })).status, 507, `append on ${u}`);
+      // A transaction with a put is refused like a put (before it is proposed); one of gets only passes.
+      const txn = await call(`${u}/v1/txn`, 'POST', { success: [{ op: 'put', key: 'small', value: '1' }] });
+      assert.equal(txn.status, 507, `txn on ${u}`);
+      assert.equal(txn.json['error'], 'no-space');
+      assert.match(String(txn.json['message']), /the store is read-only: alarm NOSPACE is active/);
+      assert.deepEqual([txn.json['quotaBytes'], txn.json['sizeBytes']], [1000, 601]);
+      assert.equal((await call(`${u}/v1/txn`, 'POST', { success: [{ op: 'get', key: 'a' }] })).status, 200, `read-only txn on ${u}`);
     }
     // Reads still work; metrics show the size and the alarm.
     assert.equal((await call(`${urls[2]}/v1/kv/a`, 'GET')).status, 200);
