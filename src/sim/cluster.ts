@@ -4,7 +4,13 @@ import { checkHistory, describeOp, type CheckResult, type HistoryOp } from '../c
 import { ConfChangeError, isJoint, isMember, members } from '../core/membership.js';
 import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
+import type { TxnHistoryOp } from '../check/txn.js';
+import { LeaseExpirer } from '../kv/lease-expirer.js';
+import { LeaseService } from '../kv/lease-service.js';
+import type { LeaseCommand } from '../kv/leases.js';
 import { KvService } from '../kv/service.js';
+import type { WatchChange } from '../kv/watch-history.js';
+import { encode } from '../util/codec.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { DEFAULT_WATCH_HISTORY, WatchHistory } from '../kv/watch-history.js';
 import { PROFILES, type RaftOptions } from '../core/config.js';
@@ -26,6 +32,9 @@ import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from '.
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
 import { NodeDownError, SimClient, type CallResult } from './workload.js';
 import { SimWatcher, checkWatchStream, replayChanges, type WatchSource } from './watchers.js';
+import { LEASE_PREFIX, LeaseClient, checkKeptAlive, checkLeaseDrops, checkSameChanges, type LeaseAck, type LeaseExpiry } from './leases.js';
+import type { NodeServices } from './retry.js';
+import { TxnClient, checkTxns } from './txns.js';
 
 /** Options of one simulation run. Everything not given is drawn from the seed. */
 export interface SimulationOptions {
@@ -90,6 +99,13 @@ export interface SimulationStats {
   watchMoves: number;
   /** Watchers that ended on a compacted error (the revision they needed gone on every running node). */
   watchCompacted: number;
+  /** Transactions answered (the transaction clients). */
+  txns: number;
+  /** Leases granted, kept alive, revoked and expired (applied expiries) by the lease clients and the expirers. */
+  leaseGrants: number;
+  leaseKeepAlives: number;
+  leaseRevokes: number;
+  leaseExpiries: number;
 }
 
 /** Zero of every count. */
@@ -126,6 +142,11 @@ export function emptyStats(): SimulationStats {
     watchEvents: 0,
     watchMoves: 0,
     watchCompacted: 0,
+    txns: 0,
+    leaseGrants: 0,
+    leaseKeepAlives: 0,
+    leaseRevokes: 0,
+    leaseExpiries: 0,
   };
 }
 
@@ -156,6 +177,8 @@ const DIR = '/data';
 /** The longest election timeout (ms): the unit of pauses, jumps and the liveness deadline. */
 const ELECTION_MS = 2 * PROFILES.simulation.electionTicks * PROFILES.simulation.tickMs;
 const LIVENESS_MS = 20 * ELECTION_MS;
+/** How often each node's lease expirer ticks (ms of its own clock): the server's LEASE_TICK_MS (src/server/leases.ts, not imported: the playground bundles the simulator for the browser). */
+const LEASE_TICK_MS = 100;
 
 /** Draws the cluster size: 1 (rarely), 3, 5 or 7. */
 function drawNodes(r: Random): number {
@@ -173,6 +196,7 @@ export class SimNode implements NodeView {
   raft: RaftNode | null = null;
   replica: Replica<KvResult> | null = null;
   kv: KvService | null = null;
+  leases: LeaseService | null = null;
   /** The watch history of the running process (lost with it, as in production). */
   watchHistory: WatchHistory | null = null;
   /** Where a byte was flipped in this node's log, if it was. */
@@ -247,6 +271,16 @@ export class Simulation {
   /** The first command applied at each index, by any node: the committed history the watchers are checked against. */
   readonly appliedCommands = new Map<number, { readonly command: Uint8Array; readonly term: number }>();
   readonly watchers: SimWatcher[] = [];
+  /** The transaction and lease clients' own stream (forked after the watchers'). */
+  readonly txnRandom: Random;
+  /** What the transaction clients saw (checked by src/check/txn.ts). */
+  readonly txnHistory: TxnHistoryOp[] = [];
+  /** Every grant and keep-alive a lease client got an answer to. */
+  readonly leaseAcks: LeaseAck[] = [];
+  /** Every applied lease expiry, at the time its entry was first applied. */
+  readonly leaseExpiries: LeaseExpiry[] = [];
+  /** The changes the first replica to apply each index made: every other replica must make the same. */
+  private readonly changesAt = new Map<number, { readonly node: number; readonly changes: readonly WatchChange[] }>();
   readonly membership: MembershipPlan;
   /** The voters of the bootstrap configuration. */
   readonly bootstrapIds: NodeId[];
@@ -299,6 +333,7 @@ export class Simulation {
     this.membership = drawMembership(profile, this.memberRandom);
     this.watchRandom = root.fork();
     this.watchHistoryRevisions = this.watchRandom.float() < 0.4 ? 5 + this.watchRandom.int(100) : DEFAULT_WATCH_HISTORY;
+    this.txnRandom = root.fork();
     this.bootstrapIds = Array.from({ length: this.n }, (_, i) => i);
     this.nextId = this.n;
     this.monitor = new SafetyMonitor(50, this.bootstrapIds);
@@ -455,11 +490,29 @@ export class Simulation {
       return;
     }
     const watchHistory = new WatchHistory({ maxRevisions: this.watchHistoryRevisions });
-    const sm = new KvStateMachine({ canary: this.canary, changes: watchHistory });
+    // The changes of the command being applied, for the same-changes-on-every-replica check.
+    let applying: WatchChange[] = [];
+    const recorder = {
+      record: (c: WatchChange): void => {
+        applying.push(c);
+        watchHistory.record(c);
+      },
+      reset: (revision: number): void => watchHistory.reset(revision),
+    };
+    const sm = new KvStateMachine({ canary: this.canary, changes: recorder, ...(this.canary === 'expiry-by-follower-clock' && { canaryClock: () => n.clock.now() }) });
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
-        if (!this.appliedCommands.has(meta.index)) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
+        const first = !this.appliedCommands.has(meta.index);
+        if (first) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
+        applying = [];
         const r = sm.apply(command, meta);
+        if (first) {
+          this.changesAt.set(meta.index, { node: n.id, changes: applying });
+          if (r.ok && r.op === 'lease' && r.action === 'expire' && r.applied) this.leaseExpiries.push({ id: r.id, index: meta.index, generation: r.generation, at: this.sched.now() });
+        } else {
+          const firstChanges = this.changesAt.get(meta.index);
+          if (firstChanges !== undefined) this.guard(() => checkSameChanges(n.id, meta.index, applying, firstChanges));
+        }
         this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
         return r;
       },
@@ -540,6 +593,25 @@ export class Simulation {
     n.replica = replica;
     n.kv = new KvService(replica, sm, () => n.clock.now());
     n.watchHistory = watchHistory;
+    // The lease expirer as the server runs it (src/server/leases.ts), on this node's own clock: every
+    // LEASE_TICK_MS of local time, acting only while this node leads, proposing through this node.
+    const expirer = new LeaseExpirer({
+      leases: () => sm.leases(),
+      leadership: () => ({ leader: raft.isLeader(), term: raft.term }),
+      proposeExpiry: (id, generation) => {
+        const cmd: LeaseCommand = { kind: 'lease-expire', id, generation, time: n.clock.now() };
+        return replica.propose(encode(cmd));
+      },
+      now: () => n.clock.now(),
+      leaderExtensionMs: ELECTION_MS,
+    });
+    n.leases = new LeaseService(replica, sm, (id) => expirer.remainingMs(id), () => n.clock.now());
+    const tick = (): void => {
+      if (n.incarnation !== inc || n.status !== 'up' || n.raft !== raft) return;
+      expirer.tick();
+      n.clock.setTimer(LEASE_TICK_MS, tick);
+    };
+    n.clock.setTimer(LEASE_TICK_MS, tick);
     this.net.attach(n.id, (m) => {
       if (n.incarnation !== inc || n.raft === null) return;
       this.guard(() => this.monitor.onReceive(m));
@@ -576,6 +648,7 @@ export class Simulation {
     n.raft = null;
     n.replica = null;
     n.kv = null;
+    n.leases = null;
     n.watchHistory = null;
     this.net.detach(n.id);
     n.clock.reset();
@@ -625,6 +698,11 @@ export class Simulation {
 
   /** A client request to node `node`: delayed and maybe lost each way; it waits while the node is paused. */
   call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>> {
+    return this.callNode(node, (s) => fn(s.kv), timeoutMs);
+  }
+
+  /** {@link call} with both of the node's services (key-value and leases). */
+  callNode<T>(node: number, fn: (s: NodeServices) => Promise<T>, timeoutMs: number): Promise<CallResult<T>> {
     const link = this.net.faults;
     const r = this.netRandom;
     const delay = (): number => link.baseMs + r.float() * link.jitterMs;
@@ -642,7 +720,7 @@ export class Simulation {
         const n = this.nodes[node]!;
         void (async () => {
           await this.whenRunning(n);
-          if (n.status !== 'up' || n.kv === null) {
+          if (n.status !== 'up' || n.kv === null || n.leases === null) {
             const refused = { kind: 'error', error: new NodeDownError(`node ${node} is down`) } as const;
             this.sched.setTimer(delay(), () => finish(refused));
             return;
@@ -650,7 +728,7 @@ export class Simulation {
           const inc = n.incarnation;
           let res: CallResult<T>;
           try {
-            res = { kind: 'ok', value: await fn(n.kv) };
+            res = { kind: 'ok', value: await fn({ kv: n.kv, leases: n.leases }) };
           } catch (error) {
             res = { kind: 'error', error };
           }
@@ -1028,6 +1106,7 @@ export class Simulation {
       n.raft = null;
       n.replica = null;
       n.kv = null;
+      n.leases = null;
       n.watchHistory = null;
       this.net.detach(n.id);
       this.resume(n);
@@ -1055,6 +1134,7 @@ export class Simulation {
     const quota = (i: number): number => Math.floor(this.opsTotal / clientCount) + (i < this.opsTotal % clientCount ? 1 : 0);
     // Client tasks end on their own: their pending operations are what the liveness check waits for.
     for (const [i, c] of clients.entries()) void c.run(quota(i), thinkMs, () => stopClients || this.failure !== null).catch((e: unknown) => this.report(e));
+    const { txnClients, leaseClients } = this.startTxnsAndLeases(thinkMs, () => stopClients || this.failure !== null);
     let stopWatchers = false;
     const watcherCount = this.startWatchers(faultMs, keys, () => stopWatchers);
     const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve(), this.membershipLoop(until)];
@@ -1079,7 +1159,7 @@ export class Simulation {
       .catch((e: unknown) => this.report(e));
     const caughtUp = (n: SimNode): boolean => n.status === 'refused' || (n.status === 'up' && (n.replica?.applied ?? 0) >= finalIndex);
     const converged = (): boolean => {
-      if (finalIndex < 0 || clients.some((c) => c.pending > 0)) return false;
+      if (finalIndex < 0 || [...clients, ...txnClients, ...leaseClients].some((c) => c.pending > 0)) return false;
       if (!this.membership.on) return this.nodes.every(caughtUp);
       // Every member of the leader's configuration (removed nodes and nodes never added are not).
       const conf = this.leaderNode()?.raft?.conf;
@@ -1087,9 +1167,14 @@ export class Simulation {
     };
     while (!converged() && this.sched.now() < deadline && this.failure === null) await this.sched.sleep(10);
     if (this.failure !== null) return;
-    for (const c of [...clients, finalClient]) this.stats.clientRetries += c.retries;
+    for (const c of [...clients, finalClient, ...txnClients, ...leaseClients]) this.stats.clientRetries += c.retries;
+    for (const c of leaseClients) {
+      this.stats.leaseGrants += c.counts.grants;
+      this.stats.leaseKeepAlives += c.counts.keepAlives;
+      this.stats.leaseRevokes += c.counts.revokes;
+    }
     if (!converged()) {
-      const pending = clients.reduce((s, c) => s + c.pending, 0);
+      const pending = [...clients, ...txnClients, ...leaseClients].reduce((s, c) => s + c.pending, 0);
       const conf = this.leaderNode()?.raft?.conf;
       const state = (conf === undefined ? 'no leader; ' : `leader's configuration: voters ${conf.voters} outgoing ${conf.outgoing} learners ${conf.learners}; `) + this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term} last ${n.lastIndex()}${this.membership.on ? ` voters ${n.raft.conf.voters}${n.raft.conf.outgoing.length > 0 ? ` outgoing ${n.raft.conf.outgoing}` : ''}` : ''}` : ''}`).join('; ');
       throw new SimCheckFailure(
@@ -1113,6 +1198,36 @@ export class Simulation {
     const committed = replayChanges(this.appliedCommands);
     for (const w of this.watchers) checkWatchStream(w, committed);
     this.trace(`watchers: ${this.watchers.map((w) => `${w.name} ${w.received.length} change(s) from ${w.start}${w.compacted !== null ? ` (compacted at ${w.compacted.requested})` : ''}`).join(', ')} match the committed history`);
+    checkTxns(this.txnHistory);
+    checkLeaseDrops(this.appliedCommands);
+    // A clock jump is a drift beyond any bound: the lease promise holds only while clocks stay within it.
+    // (The lease profile's jumps move the wall clock only; the expirer runs on the monotonic clock.)
+    if (this.stats.clockJumps === 0 || this.profile === 'lease') checkKeptAlive(this.leaseExpiries, this.leaseAcks, this.plan.driftPpm);
+    this.trace(`transactions: ${this.txnHistory.length} atomic and isolated; leases: ${this.leaseAcks.length} grant(s) and keep-alive(s), ${this.leaseExpiries.length} expiry(ies) checked`);
+  }
+
+  /**
+   * Starts one or two transaction clients (a share of the run's operations,
+   * on their own keys) and, in most runs, one or two lease clients (until
+   * the clients stop), all drawing from their own stream.
+   */
+  private startTxnsAndLeases(thinkMs: number, stop: () => boolean): { txnClients: TxnClient[]; leaseClients: LeaseClient[] } {
+    const r = this.txnRandom;
+    const env = {
+      clock: this.sched,
+      nodeIds: () => this.clientTargets(),
+      call: this.callNode.bind(this),
+      history: this.txnHistory,
+      acks: this.leaseAcks,
+      trace: this.traceSink,
+      ...(this.profile === 'lease' && { readConsistency: 'lease' as const }),
+    };
+    const txnClients = Array.from({ length: 1 + r.int(2) }, (_, i) => new TxnClient(`t${i}`, env, r.fork()));
+    const quota = Math.max(1, Math.round(this.opsTotal / 8));
+    for (const c of txnClients) void c.run(quota, thinkMs * 4, stop).catch((e: unknown) => this.report(e));
+    const leaseClients = Array.from({ length: r.float() < 0.6 ? 1 + r.int(2) : 0 }, (_, i) => new LeaseClient(`l${i}`, env, r.fork()));
+    for (const c of leaseClients) void c.run(stop).catch((e: unknown) => this.report(e));
+    return { txnClients, leaseClients };
   }
 
   /**
@@ -1123,7 +1238,7 @@ export class Simulation {
   private startWatchers(faultMs: number, keys: readonly string[], stop: () => boolean): number {
     const wr = this.watchRandom;
     const count = 1 + wr.int(4);
-    const prefixes = ['', 'k', ...keys, 'final'];
+    const prefixes = ['', 'k', ...keys, 'final', 't', LEASE_PREFIX];
     const env = { clock: this.sched, sources: () => this.watchSources(), trace: this.traceSink };
     for (let i = 0; i < count; i++) {
       const plan = { prefix: prefixes[wr.int(prefixes.length)]!, pollMs: 5 + wr.int(60), batch: 1 + wr.int(8), dropProbability: wr.float() * 0.05 };
@@ -1175,6 +1290,8 @@ export class Simulation {
     this.stats.messagesDropped = this.net.stats.dropped;
     this.stats.messagesDuplicated = this.net.stats.duplicated;
     for (const n of this.nodes) this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
+    this.stats.txns = this.txnHistory.filter((o) => o.compare.length > 0 || o.success.length !== 1 || o.success[0]!.op !== 'get').length;
+    this.stats.leaseExpiries = this.leaseExpiries.length;
     for (const w of this.watchers) {
       this.stats.watchEvents += w.received.length;
       this.stats.watchMoves += w.moves;
