@@ -32,7 +32,7 @@ import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from '.
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
 import { NodeDownError, SimClient, type CallResult } from './workload.js';
 import { SimWatcher, checkWatchStream, replayChanges, type WatchSource } from './watchers.js';
-import { LEASE_PREFIX, LeaseClient, checkKeptAlive, checkLeaseDrops, checkSameChanges, type LeaseAck, type LeaseExpiry } from './leases.js';
+import { LEASE_PREFIX, LeaseClient, checkKeptAlive, checkLeaseDrops, checkSameLeases, type AppliedLeases, type LeaseAck, type LeaseExpiry } from './leases.js';
 import type { NodeServices } from './retry.js';
 import { TxnClient, checkTxns } from './txns.js';
 
@@ -279,8 +279,8 @@ export class Simulation {
   readonly leaseAcks: LeaseAck[] = [];
   /** Every applied lease expiry, at the time its entry was first applied. */
   readonly leaseExpiries: LeaseExpiry[] = [];
-  /** The changes the first replica to apply each index made: every other replica must make the same. */
-  private readonly changesAt = new Map<number, { readonly node: number; readonly changes: readonly WatchChange[] }>();
+  /** What the first replica to apply each index did (changes, leases held after): every other replica must do the same. */
+  private readonly changesAt = new Map<number, AppliedLeases>();
   readonly membership: MembershipPlan;
   /** The voters of the bootstrap configuration. */
   readonly bootstrapIds: NodeId[];
@@ -506,12 +506,13 @@ export class Simulation {
         if (first) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
         applying = [];
         const r = sm.apply(command, meta);
+        const mine: AppliedLeases = { node: n.id, changes: applying, leases: sm.leases().map((l) => l.id).join(',') };
         if (first) {
-          this.changesAt.set(meta.index, { node: n.id, changes: applying });
+          this.changesAt.set(meta.index, mine);
           if (r.ok && r.op === 'lease' && r.action === 'expire' && r.applied) this.leaseExpiries.push({ id: r.id, index: meta.index, generation: r.generation, at: this.sched.now() });
         } else {
           const firstChanges = this.changesAt.get(meta.index);
-          if (firstChanges !== undefined) this.guard(() => checkSameChanges(n.id, meta.index, applying, firstChanges));
+          if (firstChanges !== undefined) this.guard(() => checkSameLeases(meta.index, mine, firstChanges));
         }
         this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
         return r;

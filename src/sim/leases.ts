@@ -169,18 +169,29 @@ export function changesText(changes: readonly WatchChange[]): string {
   return changes.map((c) => (c.type === 'put' ? `put ${c.key}` : `delete ${c.key}`)).join(', ') || 'nothing';
 }
 
+/** What one replica did applying one index: the changes it made and the leases it held after. */
+export interface AppliedLeases {
+  readonly node: number;
+  readonly changes: readonly WatchChange[];
+  /** The ids of the leases held after the apply, in order. */
+  readonly leases: string;
+}
+
 /**
- * The per-replica half of `lease-expiry-atomic`: the changes a replica made
- * applying index `index` must be those the first replica to apply it made.
- * A difference that touches a key attached to a lease (under
- * {@link LEASE_PREFIX}) is a lease deleted by one replica and not another, or
- * at another revision; other differences are left to the replica-state check.
+ * The per-replica half of `lease-expiry-atomic`: applying index `index`, a
+ * replica must end with the leases the first replica to apply it ended
+ * with, and make the same changes if either touched a key attached to a
+ * lease (under {@link LEASE_PREFIX}): a lease expired or revoked by one
+ * replica and not another, or at another revision, fails here. Other
+ * differences are left to the replica-state check.
  */
-export function checkSameChanges(node: number, index: number, mine: readonly WatchChange[], first: { readonly node: number; readonly changes: readonly WatchChange[] }): void {
-  if (sameList(mine, first.changes)) return;
-  const leased = [...mine, ...first.changes].some((c) => c.key.startsWith(LEASE_PREFIX));
-  if (!leased) return;
-  throw new SimCheckFailure('lease-expiry-atomic', `applying index ${index}, node ${node} made ${changesText(mine)} but node ${first.node} made ${changesText(first.changes)}`);
+export function checkSameLeases(index: number, mine: AppliedLeases, first: AppliedLeases): void {
+  if (mine.leases !== first.leases) {
+    throw new SimCheckFailure('lease-expiry-atomic', `after applying index ${index}, node ${mine.node} holds leases [${mine.leases}] but node ${first.node} held [${first.leases}]`);
+  }
+  if (sameList(mine.changes, first.changes)) return;
+  if (![...mine.changes, ...first.changes].some((c) => c.key.startsWith(LEASE_PREFIX))) return;
+  throw new SimCheckFailure('lease-expiry-atomic', `applying index ${index}, node ${mine.node} made ${changesText(mine.changes)} but node ${first.node} made ${changesText(first.changes)}`);
 }
 
 /**
