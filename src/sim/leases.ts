@@ -1,7 +1,7 @@
 import type { Session } from '../kv/commands.js';
 import { isLeaseCommand } from '../kv/leases.js';
 import { LeaseNotFoundError } from '../kv/leases.js';
-import { KvStateMachine } from '../kv/state-machine.js';
+import { KvStateMachine, type KvStateMachineOptions } from '../kv/state-machine.js';
 import type { WatchChange } from '../kv/watch-history.js';
 import { decode } from '../util/codec.js';
 import type { Random } from '../util/random.js';
@@ -200,9 +200,13 @@ export function checkSameLeases(index: number, mine: AppliedLeases, first: Appli
  * deleted every key attached to its lease right before it, at its own
  * revision, and nothing else.
  */
-export function checkLeaseDrops(commands: ReadonlyMap<number, { readonly command: Uint8Array; readonly term: number }>): void {
+export function checkLeaseDrops(
+  commands: ReadonlyMap<number, { readonly command: Uint8Array; readonly term: number }>,
+  /** The state machine to replay on (tests hand in a broken one). */
+  makeSm: (opts: KvStateMachineOptions) => KvStateMachine = (opts) => new KvStateMachine(opts),
+): void {
   const changes: WatchChange[] = [];
-  const sm = new KvStateMachine({ changes: { record: (c) => changes.push(c), reset: () => {} } });
+  const sm = makeSm({ changes: { record: (c) => changes.push(c), reset: () => {} } });
   for (const index of [...commands.keys()].sort((a, b) => a - b)) {
     const c = commands.get(index)!;
     let cmd: unknown;
