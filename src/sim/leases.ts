@@ -46,7 +46,7 @@ const gone = (e: unknown): boolean => e instanceof LeaseNotFoundError;
 /**
  * A simulated lease user: grants a lease (TTL 1-3 s), attaches one to three
  * keys to it (puts with the lease, exactly once by session), then either
- * keeps it alive every quarter TTL for a while, keeps it alive and revokes
+ * keeps it alive every third of the TTL or sooner for a while, keeps it alive and revokes
  * it, or lets it lapse; then the next. Every acknowledged grant and
  * keep-alive is recorded for {@link checkKeptAlive}. A keep-alive or put
  * answered "not found" means the lease expired meanwhile (legitimate when
@@ -104,7 +104,7 @@ export class LeaseClient {
         continue;
       }
       while (alive && !stop() && clock.now() < until) {
-        await clock.sleep((ttlMs / 4) * (0.5 + 0.5 * this.random.float()));
+        await clock.sleep((ttlMs / 3) * (0.5 + 0.5 * this.random.float()));
         const kaCall = clock.now();
         this.pending++;
         const r = await this.caller.send(`keepalive(${id})`, (s) => s.leases.keepAlive(id), gone);
