@@ -501,6 +501,8 @@ export class Simulation {
       },
       reset: (revision: number): void => watchHistory.reset(revision),
     };
+    // The last index this process applied (or restored): a replica that applies out of order is the apply-order check's to report.
+    let lastApplied = 0;
     const sm = new KvStateMachine({ canary: this.canary, changes: recorder, ...(this.canary === 'expiry-by-follower-clock' && { canaryClock: () => n.clock.now() }) });
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
@@ -512,10 +514,11 @@ export class Simulation {
         if (first) {
           this.changesAt.set(meta.index, mine);
           if (r.ok && r.op === 'lease' && r.action === 'expire' && r.applied) this.leaseExpiries.push({ id: r.id, index: meta.index, generation: r.generation, at: this.sched.now() });
-        } else {
+        } else if (meta.index > lastApplied) {
           const firstChanges = this.changesAt.get(meta.index);
           if (firstChanges !== undefined) this.guard(() => checkSameLeases(meta.index, mine, firstChanges));
         }
+        lastApplied = Math.max(lastApplied, meta.index);
         this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
         return r;
       },
@@ -524,6 +527,7 @@ export class Simulation {
       snapshotIncrementally: () => sm.snapshotIncrementally(),
       restore: (data, meta) => {
         sm.restore(data, meta);
+        lastApplied = meta.index;
         this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
       },
     };
@@ -1196,14 +1200,15 @@ export class Simulation {
       const stuck = this.watchers.filter((w) => !watchDone(w)).map((w) => `${w.name} (prefix ${JSON.stringify(w.plan.prefix)}) complete up to ${w.caughtUpTo}, on node ${w.attachedTo ?? 'none'}`);
       throw new SimCheckFailure('liveness', `${LIVENESS_MS} ms after converging: ${watcherCount - this.watchers.length} watcher(s) never started; not caught up to the final write at ${finalIndex}: ${stuck.join('; ') || 'none'}`);
     }
-    const committed = replayChanges(this.appliedCommands);
-    for (const w of this.watchers) checkWatchStream(w, committed);
-    this.trace(`watchers: ${this.watchers.map((w) => `${w.name} ${w.received.length} change(s) from ${w.start}${w.compacted !== null ? ` (compacted at ${w.compacted.requested})` : ''}`).join(', ')} match the committed history`);
-    checkTxns(this.txnHistory);
-    checkLeaseDrops(this.appliedCommands);
+    // The lease checks first: a lease dropped wrongly also shows in the watch streams, but these name it.
+    checkLeaseDrops(this.appliedCommands, this.changesAt);
     // A clock jump is a drift beyond any bound: the lease promise holds only while clocks stay within it.
     // (The lease profile's jumps move the wall clock only; the expirer runs on the monotonic clock.)
     if (this.stats.clockJumps === 0 || this.profile === 'lease') checkKeptAlive(this.leaseExpiries, this.leaseAcks, this.plan.driftPpm);
+    checkTxns(this.txnHistory);
+    const committed = replayChanges(this.appliedCommands);
+    for (const w of this.watchers) checkWatchStream(w, committed);
+    this.trace(`watchers: ${this.watchers.map((w) => `${w.name} ${w.received.length} change(s) from ${w.start}${w.compacted !== null ? ` (compacted at ${w.compacted.requested})` : ''}`).join(', ')} match the committed history`);
     this.trace(`transactions: ${this.txnHistory.length} atomic and isolated; leases: ${this.leaseAcks.length} grant(s) and keep-alive(s), ${this.leaseExpiries.length} expiry(ies) checked`);
   }
 

@@ -186,22 +186,33 @@ export interface AppliedLeases {
  * differences are left to the replica-state check.
  */
 export function checkSameLeases(index: number, mine: AppliedLeases, first: AppliedLeases): void {
-  if (mine.leases !== first.leases) {
-    throw new SimCheckFailure('lease-expiry-atomic', `after applying index ${index}, node ${mine.node} holds leases [${mine.leases}] but node ${first.node} held [${first.leases}]`);
-  }
-  if (sameList(mine.changes, first.changes)) return;
-  if (![...mine.changes, ...first.changes].some((c) => c.key.startsWith(LEASE_PREFIX))) return;
-  throw new SimCheckFailure('lease-expiry-atomic', `applying index ${index}, node ${mine.node} made ${changesText(mine.changes)} but node ${first.node} made ${changesText(first.changes)}`);
+  const d = leaseDifference(mine, first);
+  if (d !== null) throw new SimCheckFailure('lease-expiry-atomic', `${d === 'leases' ? 'after applying' : 'applying'} index ${index}, node ${mine.node} ${describeApplied(mine, d)} but node ${first.node} ${describeApplied(first, d)}`);
+}
+
+/** Where two replicas' applies of one index differ for leases: the leases held after, the changes to leased keys, or not at all. */
+function leaseDifference(a: Omit<AppliedLeases, 'node'>, b: Omit<AppliedLeases, 'node'>): 'leases' | 'changes' | null {
+  if (a.leases !== b.leases) return 'leases';
+  if (sameList(a.changes, b.changes)) return null;
+  return [...a.changes, ...b.changes].some((c) => c.key.startsWith(LEASE_PREFIX)) ? 'changes' : null;
+}
+
+function describeApplied(a: Omit<AppliedLeases, 'node'>, d: 'leases' | 'changes'): string {
+  return d === 'leases' ? `held leases [${a.leases}]` : `made ${changesText(a.changes)}`;
 }
 
 /**
  * The committed half of `lease-expiry-atomic`: replays the committed log on
  * a fresh state machine and checks that each applied revoke and expiry
  * deleted every key attached to its lease right before it, at its own
- * revision, and nothing else.
+ * revision, and nothing else; and that what the first replica to apply each
+ * index did for leases (`applied`) is what the committed log does there (a
+ * lease dropped by the replicas' own judgement, not by a revoke or expiry in
+ * the log, fails here even when every replica agrees).
  */
 export function checkLeaseDrops(
   commands: ReadonlyMap<number, { readonly command: Uint8Array; readonly term: number }>,
+  applied: ReadonlyMap<number, AppliedLeases> = new Map(),
   /** The state machine to replay on (tests hand in a broken one). */
   makeSm: (opts: KvStateMachineOptions) => KvStateMachine = (opts) => new KvStateMachine(opts),
 ): void {
@@ -219,6 +230,12 @@ export function checkLeaseDrops(
     const keys = drop === undefined ? [] : (sm.lease(drop.id)?.keys ?? []);
     changes.length = 0;
     const r = sm.apply(c.command, { index, term: c.term });
+    const node = applied.get(index);
+    if (node !== undefined) {
+      const log = { changes, leases: sm.leases().map((l) => l.id).join(',') };
+      const d = leaseDifference(node, log);
+      if (d !== null) throw new SimCheckFailure('lease-expiry-atomic', `${d === 'leases' ? 'after applying' : 'applying'} index ${index}, node ${node.node} ${describeApplied(node, d)} but the committed log ${d === 'leases' ? 'holds' : 'makes'} ${describeApplied(log, d).replace(/^(held|made) /, '')}`);
+    }
     if (drop === undefined || !r.ok || r.op !== 'lease' || !r.applied) continue;
     const deleted = changes.filter((x) => x.type === 'delete').map((x) => x.key);
     const left = keys.filter((k) => sm.get(k) !== null);

@@ -83,7 +83,7 @@ test('lease-kept-alive: an expiry sooner than the TTL (at the fastest allowed cl
 test('lease-expiry-atomic: replicas that end an index with different leases, or delete different leased keys, fail', () => {
   const del = (key: string, revision: number): WatchChange => ({ type: 'delete', key, revision });
   checkSameLeases(5, { node: 1, changes: [del('l/a', 5)], leases: '2' }, { node: 0, changes: [del('l/a', 5)], leases: '2' });
-  fails('lease-expiry-atomic', () => checkSameLeases(5, { node: 1, changes: [], leases: '' }, { node: 0, changes: [], leases: '2' }), /node 1 holds leases \[\] but node 0 held \[2\]/);
+  fails('lease-expiry-atomic', () => checkSameLeases(5, { node: 1, changes: [], leases: '' }, { node: 0, changes: [], leases: '2' }), /after applying index 5, node 1 held leases \[\] but node 0 held leases \[2\]/);
   fails('lease-expiry-atomic', () => checkSameLeases(5, { node: 1, changes: [], leases: '' }, { node: 0, changes: [del('l/a', 5)], leases: '' }), /node 1 made nothing but node 0 made delete l\/a/);
   // A difference in keys of no lease is the replica-state check's to report.
   checkSameLeases(5, { node: 1, changes: [], leases: '' }, { node: 0, changes: [del('k0', 5)], leases: '' });
@@ -107,7 +107,15 @@ test('lease-expiry-atomic: the committed log replayed: a revoke that leaves one 
       return r;
     }
   }
-  fails('lease-expiry-atomic', () => checkLeaseDrops(leaseLog(), (o) => new Leaky(o)), /lease-revoke of lease 1 at index 5: attached keys l\/a, l\/b.*still present l\/a/);
+  fails('lease-expiry-atomic', () => checkLeaseDrops(leaseLog(), new Map(), (o) => new Leaky(o)), /lease-revoke of lease 1 at index 5: attached keys l\/a, l\/b.*still present l\/a/);
+});
+
+test('lease-expiry-atomic: replicas that all dropped a lease the committed log does not drop there fail', () => {
+  const del = (key: string, revision: number): WatchChange => ({ type: 'delete', key, revision });
+  // What the replicas did at index 4 (a plain put): they dropped lease 1 by their own judgement.
+  const applied = new Map([[4, { node: 2, changes: [del('l/a', 4), del('l/b', 4)], leases: '' }]]);
+  fails('lease-expiry-atomic', () => checkLeaseDrops(leaseLog(), applied), /after applying index 4, node 2 held leases \[\] but the committed log holds leases \[1\]/);
+  checkLeaseDrops(leaseLog(), new Map([[4, { node: 2, changes: [{ type: 'put', key: 'k', value: '3', revision: 4, createRevision: 4 }], leases: '1' }]]));
 });
 
 test("the committed history orders a revision's changes as the state machine applies them: a transaction's branch in order, a lease's keys by key", () => {
