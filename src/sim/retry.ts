@@ -7,7 +7,7 @@ import type { Random } from '../util/random.js';
 import { SimCheckFailure } from './safety.js';
 import { NodeDownError, type CallResult } from './workload.js';
 
-/** How long a simulated client waits for one answer before it tries again (ms), as {@link SimClient} does. */
+/** How long a simulated client waits for one answer before it tries again (ms), as the key-value clients' (src/sim/workload.ts). */
 export const RETRY_CALL_TIMEOUT_MS = 600;
 
 /** What a request reaches on a running simulated node: its key-value and lease services. */
@@ -30,7 +30,7 @@ export interface RetryEnv<S> {
  * another node after a growing pause. An error the request's own `final`
  * test accepts (a lease that is gone) is returned as the answer; a session
  * or input error is a {@link SimCheckFailure} (the service refused a valid
- * request). `onRetry` counts attempts that were retried.
+ * request). `retries` counts attempts that were retried.
  */
 export class RetryingCaller<S> {
   private guess: number;
