@@ -50,6 +50,8 @@ export interface KvStateMachineOptions {
   readonly canary?: CanaryName | undefined;
   /** Told of every change as it is applied, and of every restore (the watch history; not replicated state). */
   readonly changes?: ChangeRecorder | undefined;
+  /** The applying node's clock (ms): read only by the planted bug `expiry-by-follower-clock`. Never set otherwise. */
+  readonly canaryClock?: (() => number) | undefined;
 }
 
 /** `lease`: present only for a key attached to a lease. */
@@ -131,12 +133,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private readonly sessionTtlMs: number;
   private readonly canary: CanaryName | undefined;
   private readonly changes: ChangeRecorder | undefined;
+  private readonly canaryClock: (() => number) | undefined;
 
   constructor(opts: KvStateMachineOptions = {}) {
     this.limits = opts.limits ?? DEFAULT_LIMITS;
     this.sessionTtlMs = opts.sessionTtlMs ?? 3_600_000;
     this.canary = opts.canary;
     this.changes = opts.changes;
+    this.canaryClock = opts.canaryClock;
   }
 
   /** The log index of the last applied command. */
@@ -173,6 +177,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     let op: KvOp | TxnRequest;
     try {
       cmd = decodeCommand(command);
+      if (this.canary === 'expiry-by-follower-clock') this.expireByOwnClock(meta.index);
       if (isAlarmCommand(cmd)) return this.applyAlarmCommand(cmd, meta.index);
       if (isAuthCommand(cmd)) return applyAuthCommand(this.authState, cmd, meta.index);
       if (isLeaseCommand(cmd)) return this.applyLeaseCommand(cmd, meta.index);
@@ -307,6 +312,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (const op of ops) if (op.op === 'put' && op.lease !== undefined && this.leaseTable.get(op.lease) === undefined) return this.noLease(op.lease, index);
     const results: TxnOpResult[] = [];
     for (const op of ops) {
+      // The planted bug: the compares are judged again before each operation, so a branch that changes a compared key stops half-way.
+      if (this.canary === 'torn-txn' && succeeded && !t.compare.every((c) => compareHolds(c, this.data.get(c.key)))) break;
       const cur = this.data.get(op.key);
       switch (op.op) {
         case 'get':
@@ -416,6 +423,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
         this.expiriesApplied += 1;
         return done('expire', cmd.id, l, this.dropLease(cmd.id, index), true);
     }
+  }
+
+  /** The planted bug `expiry-by-follower-clock`: every replica expires leases by its own clock (renewal time + TTL), not by the leader's logged decision. */
+  private expireByOwnClock(index: number): void {
+    const now = this.canaryClock?.() ?? this.now;
+    for (const [id, l] of [...this.leaseTable.entries()]) if (l.renewedAt + l.ttl * 1000 <= now) this.dropLease(id, index);
   }
 
   /** Removes a lease and deletes its keys at `index`; returns how many. */

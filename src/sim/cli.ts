@@ -221,7 +221,8 @@ export function describeStats(t: SimulationStats): string {
     `client operations ${t.opsCompleted}, entries committed ${t.committed}, messages ${t.messagesSent} (dropped ${t.messagesDropped}, duplicated ${t.messagesDuplicated}), ` +
     `membership: adds ${t.adds}, promotions ${t.promotions}, removes ${t.removes} (of the leader ${t.leaderRemovals}), replacements ${t.replacements}, transfers ${t.transfers} (changes refused ${t.changesRefused})` +
     (t.leaseReads > 0 ? `, lease reads ${t.leaseReads}` : '') +
-    `, watch: changes delivered ${t.watchEvents}, resumptions on another node ${t.watchMoves}, compacted ${t.watchCompacted}`
+    `, watch: changes delivered ${t.watchEvents}, resumptions on another node ${t.watchMoves}, compacted ${t.watchCompacted}` +
+    `, transactions ${t.txns}, leases: grants ${t.leaseGrants}, keep-alives ${t.leaseKeepAlives}, revokes ${t.leaseRevokes}, expiries ${t.leaseExpiries}`
   );
 }
 

@@ -4,7 +4,13 @@ import { checkHistory, describeOp, type CheckResult, type HistoryOp } from '../c
 import { ConfChangeError, isJoint, isMember, members } from '../core/membership.js';
 import type { ConfState, Message, NodeId, Role } from '../core/types.js';
 import type { KvResult } from '../kv/commands.js';
+import type { TxnHistoryOp } from '../check/txn.js';
+import { LeaseExpirer } from '../kv/lease-expirer.js';
+import { LeaseService } from '../kv/lease-service.js';
+import type { LeaseCommand } from '../kv/leases.js';
 import { KvService } from '../kv/service.js';
+import type { WatchChange } from '../kv/watch-history.js';
+import { encode } from '../util/codec.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { DEFAULT_WATCH_HISTORY, WatchHistory } from '../kv/watch-history.js';
 import { PROFILES, type RaftOptions } from '../core/config.js';
@@ -26,6 +32,9 @@ import { SafetyMonitor, SimCheckFailure, type CheckName, type NodeView } from '.
 import { Scheduler, SimulationDeadlock } from './scheduler.js';
 import { NodeDownError, SimClient, type CallResult } from './workload.js';
 import { SimWatcher, checkWatchStream, replayChanges, type WatchSource } from './watchers.js';
+import { LEASE_PREFIX, LeaseClient, checkKeptAlive, checkLeaseDrops, checkSameLeases, type AppliedLeases, type LeaseAck, type LeaseExpiry } from './leases.js';
+import type { NodeServices } from './retry.js';
+import { TxnClient, checkTxns } from './txns.js';
 
 /** Options of one simulation run. Everything not given is drawn from the seed. */
 export interface SimulationOptions {
@@ -90,6 +99,13 @@ export interface SimulationStats {
   watchMoves: number;
   /** Watchers that ended on a compacted error (the revision they needed gone on every running node). */
   watchCompacted: number;
+  /** Transactions answered (the transaction clients). */
+  txns: number;
+  /** Leases granted, kept alive, revoked and expired (applied expiries) by the lease clients and the expirers. */
+  leaseGrants: number;
+  leaseKeepAlives: number;
+  leaseRevokes: number;
+  leaseExpiries: number;
 }
 
 /** Zero of every count. */
@@ -126,6 +142,11 @@ export function emptyStats(): SimulationStats {
     watchEvents: 0,
     watchMoves: 0,
     watchCompacted: 0,
+    txns: 0,
+    leaseGrants: 0,
+    leaseKeepAlives: 0,
+    leaseRevokes: 0,
+    leaseExpiries: 0,
   };
 }
 
@@ -156,6 +177,8 @@ const DIR = '/data';
 /** The longest election timeout (ms): the unit of pauses, jumps and the liveness deadline. */
 const ELECTION_MS = 2 * PROFILES.simulation.electionTicks * PROFILES.simulation.tickMs;
 const LIVENESS_MS = 20 * ELECTION_MS;
+/** How often each node's lease expirer ticks (ms of its own clock): the server's LEASE_TICK_MS (src/server/leases.ts, not imported: the playground bundles the simulator for the browser). */
+const LEASE_TICK_MS = 100;
 
 /** Draws the cluster size: 1 (rarely), 3, 5 or 7. */
 function drawNodes(r: Random): number {
@@ -173,6 +196,9 @@ export class SimNode implements NodeView {
   raft: RaftNode | null = null;
   replica: Replica<KvResult> | null = null;
   kv: KvService | null = null;
+  leases: LeaseService | null = null;
+  /** The lease expirer of the running process. */
+  expirer: LeaseExpirer | null = null;
   /** The watch history of the running process (lost with it, as in production). */
   watchHistory: WatchHistory | null = null;
   /** Where a byte was flipped in this node's log, if it was. */
@@ -247,6 +273,16 @@ export class Simulation {
   /** The first command applied at each index, by any node: the committed history the watchers are checked against. */
   readonly appliedCommands = new Map<number, { readonly command: Uint8Array; readonly term: number }>();
   readonly watchers: SimWatcher[] = [];
+  /** The transaction and lease clients' own stream (forked after the watchers'). */
+  readonly txnRandom: Random;
+  /** What the transaction clients saw (checked by src/check/txn.ts). */
+  readonly txnHistory: TxnHistoryOp[] = [];
+  /** Every grant and keep-alive a lease client got an answer to. */
+  readonly leaseAcks: LeaseAck[] = [];
+  /** Every applied lease expiry, at the time its entry was first applied. */
+  readonly leaseExpiries: LeaseExpiry[] = [];
+  /** What the first replica to apply each index did (changes, leases held after): every other replica must do the same. */
+  private readonly changesAt = new Map<number, AppliedLeases>();
   readonly membership: MembershipPlan;
   /** The voters of the bootstrap configuration. */
   readonly bootstrapIds: NodeId[];
@@ -299,6 +335,7 @@ export class Simulation {
     this.membership = drawMembership(profile, this.memberRandom);
     this.watchRandom = root.fork();
     this.watchHistoryRevisions = this.watchRandom.float() < 0.4 ? 5 + this.watchRandom.int(100) : DEFAULT_WATCH_HISTORY;
+    this.txnRandom = root.fork();
     this.bootstrapIds = Array.from({ length: this.n }, (_, i) => i);
     this.nextId = this.n;
     this.monitor = new SafetyMonitor(50, this.bootstrapIds);
@@ -455,11 +492,33 @@ export class Simulation {
       return;
     }
     const watchHistory = new WatchHistory({ maxRevisions: this.watchHistoryRevisions });
-    const sm = new KvStateMachine({ canary: this.canary, changes: watchHistory });
+    // The changes of the command being applied, for the same-changes-on-every-replica check.
+    let applying: WatchChange[] = [];
+    const recorder = {
+      record: (c: WatchChange): void => {
+        applying.push(c);
+        watchHistory.record(c);
+      },
+      reset: (revision: number): void => watchHistory.reset(revision),
+    };
+    // The last index this process applied (or restored): a replica that applies out of order is the apply-order check's to report.
+    let lastApplied = 0;
+    const sm = new KvStateMachine({ canary: this.canary, changes: recorder, ...(this.canary === 'expiry-by-follower-clock' && { canaryClock: () => n.clock.now() }) });
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
-        if (!this.appliedCommands.has(meta.index)) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
+        const first = !this.appliedCommands.has(meta.index);
+        if (first) this.appliedCommands.set(meta.index, { command: command.slice(), term: meta.term });
+        applying = [];
         const r = sm.apply(command, meta);
+        const mine: AppliedLeases = { node: n.id, changes: applying, leases: sm.leases().map((l) => l.id).join(',') };
+        if (first) {
+          this.changesAt.set(meta.index, mine);
+          if (r.ok && r.op === 'lease' && r.action === 'expire' && r.applied) this.leaseExpiries.push({ id: r.id, index: meta.index, generation: r.generation, at: this.sched.now() });
+        } else if (meta.index > lastApplied) {
+          const firstChanges = this.changesAt.get(meta.index);
+          if (firstChanges !== undefined) this.guard(() => checkSameLeases(meta.index, mine, firstChanges));
+        }
+        lastApplied = Math.max(lastApplied, meta.index);
         this.guard(() => this.monitor.onApply(n, meta.index, meta.term, command, sm.digest()));
         return r;
       },
@@ -468,6 +527,7 @@ export class Simulation {
       snapshotIncrementally: () => sm.snapshotIncrementally(),
       restore: (data, meta) => {
         sm.restore(data, meta);
+        lastApplied = meta.index;
         this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
       },
     };
@@ -540,6 +600,20 @@ export class Simulation {
     n.replica = replica;
     n.kv = new KvService(replica, sm, () => n.clock.now());
     n.watchHistory = watchHistory;
+    // The lease expirer as the server runs it (src/server/leases.ts): it judges deadlines by this node's own
+    // clock, acts only while this node leads, and proposes through this node; ticked by leaseTicks().
+    const expirer = new LeaseExpirer({
+      leases: () => sm.leases(),
+      leadership: () => ({ leader: raft.isLeader(), term: raft.term }),
+      proposeExpiry: (id, generation) => {
+        const cmd: LeaseCommand = { kind: 'lease-expire', id, generation, time: n.clock.now() };
+        return replica.propose(encode(cmd));
+      },
+      now: () => n.clock.now(),
+      leaderExtensionMs: ELECTION_MS,
+    });
+    n.leases = new LeaseService(replica, sm, (id) => expirer.remainingMs(id), () => n.clock.now());
+    n.expirer = expirer;
     this.net.attach(n.id, (m) => {
       if (n.incarnation !== inc || n.raft === null) return;
       this.guard(() => this.monitor.onReceive(m));
@@ -576,6 +650,8 @@ export class Simulation {
     n.raft = null;
     n.replica = null;
     n.kv = null;
+    n.leases = null;
+    n.expirer = null;
     n.watchHistory = null;
     this.net.detach(n.id);
     n.clock.reset();
@@ -625,6 +701,11 @@ export class Simulation {
 
   /** A client request to node `node`: delayed and maybe lost each way; it waits while the node is paused. */
   call<T>(node: number, fn: (kv: KvService) => Promise<T>, timeoutMs: number): Promise<CallResult<T>> {
+    return this.callNode(node, (s) => fn(s.kv), timeoutMs);
+  }
+
+  /** {@link call} with both of the node's services (key-value and leases). */
+  callNode<T>(node: number, fn: (s: NodeServices) => Promise<T>, timeoutMs: number): Promise<CallResult<T>> {
     const link = this.net.faults;
     const r = this.netRandom;
     const delay = (): number => link.baseMs + r.float() * link.jitterMs;
@@ -642,7 +723,7 @@ export class Simulation {
         const n = this.nodes[node]!;
         void (async () => {
           await this.whenRunning(n);
-          if (n.status !== 'up' || n.kv === null) {
+          if (n.status !== 'up' || n.kv === null || n.leases === null) {
             const refused = { kind: 'error', error: new NodeDownError(`node ${node} is down`) } as const;
             this.sched.setTimer(delay(), () => finish(refused));
             return;
@@ -650,7 +731,7 @@ export class Simulation {
           const inc = n.incarnation;
           let res: CallResult<T>;
           try {
-            res = { kind: 'ok', value: await fn(n.kv) };
+            res = { kind: 'ok', value: await fn({ kv: n.kv, leases: n.leases }) };
           } catch (error) {
             res = { kind: 'error', error };
           }
@@ -1028,6 +1109,8 @@ export class Simulation {
       n.raft = null;
       n.replica = null;
       n.kv = null;
+      n.leases = null;
+      n.expirer = null;
       n.watchHistory = null;
       this.net.detach(n.id);
       this.resume(n);
@@ -1055,8 +1138,10 @@ export class Simulation {
     const quota = (i: number): number => Math.floor(this.opsTotal / clientCount) + (i < this.opsTotal % clientCount ? 1 : 0);
     // Client tasks end on their own: their pending operations are what the liveness check waits for.
     for (const [i, c] of clients.entries()) void c.run(quota(i), thinkMs, () => stopClients || this.failure !== null).catch((e: unknown) => this.report(e));
+    const { txnClients, leaseClients } = this.startTxnsAndLeases(thinkMs, () => stopClients || this.failure !== null);
     let stopWatchers = false;
     const watcherCount = this.startWatchers(faultMs, keys, () => stopWatchers);
+    void this.leaseTicks().catch((e: unknown) => this.report(e));
     const faults = [this.faultLoop(until), this.plan.partitions && this.n > 1 ? this.partitionLoop(until) : Promise.resolve(), this.membershipLoop(until)];
     await Promise.all(faults);
     await this.sched.sleep(Math.max(0, until - this.sched.now()));
@@ -1079,7 +1164,7 @@ export class Simulation {
       .catch((e: unknown) => this.report(e));
     const caughtUp = (n: SimNode): boolean => n.status === 'refused' || (n.status === 'up' && (n.replica?.applied ?? 0) >= finalIndex);
     const converged = (): boolean => {
-      if (finalIndex < 0 || clients.some((c) => c.pending > 0)) return false;
+      if (finalIndex < 0 || [...clients, ...txnClients, ...leaseClients].some((c) => c.pending > 0)) return false;
       if (!this.membership.on) return this.nodes.every(caughtUp);
       // Every member of the leader's configuration (removed nodes and nodes never added are not).
       const conf = this.leaderNode()?.raft?.conf;
@@ -1087,9 +1172,14 @@ export class Simulation {
     };
     while (!converged() && this.sched.now() < deadline && this.failure === null) await this.sched.sleep(10);
     if (this.failure !== null) return;
-    for (const c of [...clients, finalClient]) this.stats.clientRetries += c.retries;
+    for (const c of [...clients, finalClient, ...txnClients, ...leaseClients]) this.stats.clientRetries += c.retries;
+    for (const c of leaseClients) {
+      this.stats.leaseGrants += c.counts.grants;
+      this.stats.leaseKeepAlives += c.counts.keepAlives;
+      this.stats.leaseRevokes += c.counts.revokes;
+    }
     if (!converged()) {
-      const pending = clients.reduce((s, c) => s + c.pending, 0);
+      const pending = [...clients, ...txnClients, ...leaseClients].reduce((s, c) => s + c.pending, 0);
       const conf = this.leaderNode()?.raft?.conf;
       const state = (conf === undefined ? 'no leader; ' : `leader's configuration: voters ${conf.voters} outgoing ${conf.outgoing} learners ${conf.learners}; `) + this.nodes.map((n) => `node ${n.id} ${n.status}${n.replica ? ` applied ${n.replica.applied}` : ''}${n.raft ? ` ${n.raft.role} t${n.raft.term} last ${n.lastIndex()}${this.membership.on ? ` voters ${n.raft.conf.voters}${n.raft.conf.outgoing.length > 0 ? ` outgoing ${n.raft.conf.outgoing}` : ''}` : ''}` : ''}`).join('; ');
       throw new SimCheckFailure(
@@ -1110,9 +1200,41 @@ export class Simulation {
       const stuck = this.watchers.filter((w) => !watchDone(w)).map((w) => `${w.name} (prefix ${JSON.stringify(w.plan.prefix)}) complete up to ${w.caughtUpTo}, on node ${w.attachedTo ?? 'none'}`);
       throw new SimCheckFailure('liveness', `${LIVENESS_MS} ms after converging: ${watcherCount - this.watchers.length} watcher(s) never started; not caught up to the final write at ${finalIndex}: ${stuck.join('; ') || 'none'}`);
     }
+    // The lease checks first: a lease dropped wrongly also shows in the watch streams, but these name it.
+    checkLeaseDrops(this.appliedCommands, this.changesAt);
+    // A clock jump is a drift beyond any bound: the lease promise holds only while clocks stay within it.
+    // (The lease profile's jumps move the wall clock only; the expirer runs on the monotonic clock.)
+    if (this.stats.clockJumps === 0 || this.profile === 'lease') checkKeptAlive(this.leaseExpiries, this.leaseAcks, this.plan.driftPpm);
+    checkTxns(this.txnHistory);
     const committed = replayChanges(this.appliedCommands);
     for (const w of this.watchers) checkWatchStream(w, committed);
     this.trace(`watchers: ${this.watchers.map((w) => `${w.name} ${w.received.length} change(s) from ${w.start}${w.compacted !== null ? ` (compacted at ${w.compacted.requested})` : ''}`).join(', ')} match the committed history`);
+    this.trace(`transactions: ${this.txnHistory.length} atomic and isolated; leases: ${this.leaseAcks.length} grant(s) and keep-alive(s), ${this.leaseExpiries.length} expiry(ies) checked`);
+  }
+
+  /**
+   * Starts one or two transaction clients (a share of the run's operations,
+   * on their own keys) and, in most runs, a lease client (until the clients
+   * stop), all drawing from their own stream.
+   */
+  private startTxnsAndLeases(thinkMs: number, stop: () => boolean): { txnClients: TxnClient[]; leaseClients: LeaseClient[] } {
+    const r = this.txnRandom;
+    const env = {
+      clock: this.sched,
+      nodeIds: () => this.clientTargets(),
+      call: this.callNode.bind(this),
+      history: this.txnHistory,
+      acks: this.leaseAcks,
+      trace: this.traceSink,
+      ...(this.profile === 'lease' && { readConsistency: 'lease' as const }),
+    };
+    // Kept light (a tenth of the run's operations, a lease client in most runs): every entry costs the safety checks.
+    const txnClients = Array.from({ length: r.float() < 0.3 ? 2 : 1 }, (_, i) => new TxnClient(`t${i}`, env, r.fork()));
+    const quota = Math.max(1, Math.round(this.opsTotal / 10));
+    for (const c of txnClients) void c.run(quota, thinkMs * 4, stop).catch((e: unknown) => this.report(e));
+    const leaseClients = Array.from({ length: r.float() < 0.6 ? 1 : 0 }, (_, i) => new LeaseClient(`l${i}`, env, r.fork()));
+    for (const c of leaseClients) void c.run(stop).catch((e: unknown) => this.report(e));
+    return { txnClients, leaseClients };
   }
 
   /**
@@ -1123,7 +1245,7 @@ export class Simulation {
   private startWatchers(faultMs: number, keys: readonly string[], stop: () => boolean): number {
     const wr = this.watchRandom;
     const count = 1 + wr.int(4);
-    const prefixes = ['', 'k', ...keys, 'final'];
+    const prefixes = ['', 'k', ...keys, 'final', 't', LEASE_PREFIX];
     const env = { clock: this.sched, sources: () => this.watchSources(), trace: this.traceSink };
     for (let i = 0; i < count; i++) {
       const plan = { prefix: prefixes[wr.int(prefixes.length)]!, pollMs: 5 + wr.int(60), batch: 1 + wr.int(8), dropProbability: wr.float() * 0.05 };
@@ -1154,6 +1276,19 @@ export class Simulation {
     return count;
   }
 
+  /**
+   * Ticks every running node's lease expirer each LEASE_TICK_MS of virtual
+   * time (one timer for all, not one per node: each timer is a scheduler step
+   * the safety monitor examines). A paused process ticks nothing; each
+   * expirer still reads only its own node's clock, so drift reaches it.
+   */
+  private async leaseTicks(): Promise<void> {
+    while (this.failure === null) {
+      await this.sched.sleep(LEASE_TICK_MS);
+      for (const n of this.nodes) if (n.status === 'up' && !n.paused) n.expirer?.tick();
+    }
+  }
+
   /** The running members a watcher may stream from (a node removed from the leader's configuration gets no new entries). */
   private watchSources(): WatchSource[] {
     const conf = this.leaderNode()?.raft?.conf;
@@ -1175,6 +1310,8 @@ export class Simulation {
     this.stats.messagesDropped = this.net.stats.dropped;
     this.stats.messagesDuplicated = this.net.stats.duplicated;
     for (const n of this.nodes) this.stats.leaseReads += n.raft?.leaseReadsServed ?? 0;
+    this.stats.txns = this.txnHistory.filter((o) => o.compare.length > 0 || o.success.length !== 1 || o.success[0]!.op !== 'get').length;
+    this.stats.leaseExpiries = this.leaseExpiries.length;
     for (const w of this.watchers) {
       this.stats.watchEvents += w.received.length;
       this.stats.watchMoves += w.moves;

@@ -27,6 +27,9 @@ export const CHECKS = {
   'joint-left-after-commit': 'the entry that leaves C_old,new is appended only after C_old,new has committed',
   'snapshot-config': 'a snapshot carries the configuration in force at its index',
   'transfer-up-to-date': 'a leadership-transfer target campaigns only with a log at least as long as the TimeoutNow it received says',
+  txn: 'the history of transactions (and the single-key operations on their keys) is strict-serializable: each transaction applied atomically, in isolation, between its call and its return',
+  'lease-kept-alive': 'no lease expires sooner than its TTL (at the fastest clock the drift bound allows) after the call of its latest acknowledged grant or keep-alive, in runs whose clocks stay within the drift bound',
+  'lease-expiry-atomic': "a revoked or expired lease's keys are all deleted at the revision of the revoke or expiry, and every replica deletes the same keys at the same revision",
   watch: 'each watcher receives exactly the committed changes under its prefix from its start revision, in revision order, with no gap or duplicate, across crashes, restarts and moves between nodes',
 } as const;
 export type CheckName = keyof typeof CHECKS;

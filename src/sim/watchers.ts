@@ -1,5 +1,6 @@
 import { WatchCompactedError, type WatchChange, type WatchHistory } from '../kv/watch-history.js';
 import { KvStateMachine } from '../kv/state-machine.js';
+import { decodeCommand, type TxnCommandBody } from '../kv/commands.js';
 import type { CanaryName } from '../util/canary.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -236,8 +237,12 @@ function sameChange(a: WatchChange, b: WatchChange): boolean {
  * retried writes as they did there), and the state compared before and after
  * each index: a key whose modification revision became that index was put, a
  * key that disappeared was deleted. A key created again after a delete gets
- * that index as its creation revision. (The simulated workload changes at
- * most one key per index, so the order within a revision does not arise.)
+ * that index as its creation revision. Several changes of one revision (a
+ * transaction's writes, a revoked or expired lease's keys) come in the order
+ * the state machine applies them, taken from the command itself: a
+ * transaction's applied branch in its order (a key is written at most once
+ * per branch), every other command's keys in key order (a lease's keys are
+ * deleted so).
  */
 export function replayChanges(commands: ReadonlyMap<number, { readonly command: Uint8Array; readonly term: number }>): WatchChange[] {
   const sm = new KvStateMachine();
@@ -245,15 +250,30 @@ export function replayChanges(commands: ReadonlyMap<number, { readonly command: 
   let before = new Map<string, { value: string; revision: number; createRevision: number }>();
   for (const index of [...commands.keys()].sort((a, b) => a - b)) {
     const c = commands.get(index)!;
-    sm.apply(c.command, { index, term: c.term });
+    const result = sm.apply(c.command, { index, term: c.term });
+    const batch: WatchChange[] = [];
     const after = new Map<string, { value: string; revision: number; createRevision: number }>();
     for (const item of sm.list('')) {
       const prev = before.get(item.key);
       const createRevision = prev === undefined ? item.revision : prev.createRevision;
       after.set(item.key, { value: item.value, revision: item.revision, createRevision });
-      if (item.revision === index) out.push({ type: 'put', key: item.key, value: item.value, revision: index, createRevision });
+      if (item.revision === index) batch.push({ type: 'put', key: item.key, value: item.value, revision: index, createRevision });
     }
-    for (const key of before.keys()) if (!after.has(key)) out.push({ type: 'delete', key, revision: index });
+    for (const key of before.keys()) if (!after.has(key)) batch.push({ type: 'delete', key, revision: index });
+    if (batch.length > 1) {
+      let rank = (k: string): number | string => k;
+      if (result.ok && result.op === 'txn') {
+        const t = decodeCommand(c.command) as TxnCommandBody;
+        const order = (result.succeeded ? t.success : t.failure).filter((op) => op.op !== 'get').map((op) => op.key);
+        rank = (k) => order.indexOf(k);
+      }
+      batch.sort((a, b) => {
+        const x = rank(a.key);
+        const y = rank(b.key);
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+    }
+    out.push(...batch);
     before = after;
   }
   return out;

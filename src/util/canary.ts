@@ -23,6 +23,8 @@ export const CANARIES = {
   'removed-ack-counts': "a removed voter's acknowledgement still counts toward commitment",
   'transfer-not-up-to-date': 'a leadership transfer target campaigns before it is up to date',
   'watch-skips-event': 'a watch stream that resumes on another node steps over one change (its cursor one revision too far)',
+  'torn-txn': "a transaction's compares are judged again before each operation of its branch, so a branch that changes a compared key stops half-way",
+  'expiry-by-follower-clock': "each replica expires leases by its own clock (the renewal's time plus the TTL), not by the leader's expiry in the log",
   'lease-outlives-bound': 'a leader lease lasts the longest election timeout, beyond the bound that keeps followers from voting',
 } as const;
 

@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator in CI: a thousand seeded fault schedules
- * against whole clusters (clients and watchers), two hundred of the membership profile, two hundred of the lease profile, every seed that ever found a bug, the determinism
+ * against whole clusters (clients, watchers, transactions and leases), two hundred of the membership profile, two hundred of the lease profile, every seed that ever found a bug, the determinism
  * self-check, and every planted bug caught at the seed that first caught it.
  * Seeds per second are reported as a diagnostic (`npm run sim` measures more).
  */
@@ -55,6 +55,11 @@ test(`${SEEDS} seeded fault schedules: every safety check holds, then liveness, 
     assert.ok(totals.watchEvents > SEEDS * 10, `only ${totals.watchEvents} changes delivered to watchers`);
     assert.ok(totals.watchMoves > SEEDS, `only ${totals.watchMoves} watcher resumptions on another node`);
     assert.ok(totals.watchCompacted > SEEDS / 100, `only ${totals.watchCompacted} watchers ended on a compacted error`);
+    // Transactions, and leases kept alive, revoked and expired (by the expirers), in most seeds.
+    assert.ok(totals.txns > SEEDS * 5, `only ${totals.txns} transactions`);
+    assert.ok(totals.leaseKeepAlives > SEEDS * 3, `only ${totals.leaseKeepAlives} lease keep-alives`);
+    assert.ok(totals.leaseRevokes > SEEDS / 10, `only ${totals.leaseRevokes} lease revokes`);
+    assert.ok(totals.leaseExpiries > SEEDS / 5, `only ${totals.leaseExpiries} lease expiries`);
   }
 });
 
