@@ -45,12 +45,13 @@ const gone = (e: unknown): boolean => e instanceof LeaseNotFoundError;
 
 /**
  * A simulated lease user: grants a lease (TTL 1-3 s), attaches one to three
- * keys to it (puts with the lease, exactly once by session), then either
+ * keys to it (puts with the lease), then either
  * keeps it alive every third of the TTL or sooner for a while, keeps it alive and revokes
  * it, or lets it lapse; then the next. Every acknowledged grant and
  * keep-alive is recorded for {@link checkKeptAlive}. A keep-alive or put
  * answered "not found" means the lease expired meanwhile (legitimate when
- * the answers came late: the check decides).
+ * the answers came late: the check decides). Every request carries a session,
+ * so a retried grant, keep-alive or revoke applies once.
  */
 export class LeaseClient {
   private seq = 0;
@@ -79,7 +80,8 @@ export class LeaseClient {
       const ttlMs = ttl * 1000;
       const call = clock.now();
       this.pending++;
-      const g = await this.caller.send(`grant(${ttl})`, (s) => s.leases.grant(ttl));
+      const grantSession: Session = { clientId: this.name, seq: ++this.seq };
+      const g = await this.caller.send(`grant(${ttl})`, (s) => s.leases.grant(ttl, grantSession));
       this.pending--;
       if (!g.ok) continue;
       const id = g.value.id;
@@ -107,7 +109,8 @@ export class LeaseClient {
         await clock.sleep((ttlMs / 3) * (0.5 + 0.5 * this.random.float()));
         const kaCall = clock.now();
         this.pending++;
-        const r = await this.caller.send(`keepalive(${id})`, (s) => s.leases.keepAlive(id), gone);
+        const kaSession: Session = { clientId: this.name, seq: ++this.seq };
+        const r = await this.caller.send(`keepalive(${id})`, (s) => s.leases.keepAlive(id, kaSession), gone);
         this.pending--;
         if (!r.ok) {
           alive = false;
@@ -120,7 +123,8 @@ export class LeaseClient {
       }
       if (mode === 'revoke' && alive) {
         this.pending++;
-        const r = await this.caller.send(`revoke(${id})`, (s) => s.leases.revoke(id), gone);
+        const revokeSession: Session = { clientId: this.name, seq: ++this.seq };
+        const r = await this.caller.send(`revoke(${id})`, (s) => s.leases.revoke(id, undefined, revokeSession), gone);
         this.pending--;
         if (r.ok) this.counts.revokes++;
         this.env.trace?.(`lease client ${this.name}: revoked lease ${id}${r.ok ? ` at ${r.value.revision}` : ' (already gone)'}`);
@@ -150,7 +154,7 @@ export function checkKeptAlive(expiries: readonly LeaseExpiry[], acks: readonly 
   for (const a of acks) byId.set(a.id, [...(byId.get(a.id) ?? []), a]);
   for (const e of expiries) {
     const before = (byId.get(e.id) ?? []).filter((a) => a.revision < e.index);
-    if (before.length === 0) continue; // a lease no client heard of (a retried grant's twin): nobody relied on it
+    if (before.length === 0) continue; // a lease no client heard of (its grant's answer never came back): nobody relied on it
     const last = before.reduce((m, a) => (a.call > m.call ? a : m));
     const earliest = last.call + (last.ttl * 1000) / (1 + driftPpm / 1e6);
     if (e.at < earliest) {
