@@ -55,7 +55,7 @@ export class NodeMetrics {
     /** Inbound peer connections refused since start, by reason (tls-handshake, certificate, hello, capped). */
     peerRefusals?: () => ReadonlyMap<string, number>;
     /** The watch streams (`GET /v1/watch`): open now, change events sent, streams cut by reason and refused, since start. */
-    watch?: () => { readonly watchers: number; readonly sent: number; readonly refused: number; readonly cut: Readonly<Record<string, number>> } | undefined;
+    watch?: () => { readonly watchers: number; readonly sent: number; readonly passes: number; readonly refused: number; readonly cut: Readonly<Record<string, number>> } | undefined;
     /** Leases held now, expiries this node's timer proposed (as leader) and expiries applied here, since start. */
     leases?: () => { readonly count: number; readonly expiriesProposed: number; readonly expiriesApplied: number };
     /** Transactions applied here since start, by outcome: succeeded, failed (compares did not hold), refused. */
@@ -232,6 +232,7 @@ export class NodeMetrics {
       },
     });
     counterOf('tsraft_watch_events_sent_total', 'Change events (put, delete) written to watch streams on this node, over every stream', null, () => opts.watch?.()?.sent);
+    counterOf('tsraft_watch_delivery_passes_total', 'Delivery passes over the watch streams (each writes once to every stream with something new; spaced out under load so delivery takes at most a quarter of the event loop)', null, () => opts.watch?.()?.passes);
     counterOf('tsraft_watchers_cut_total', 'Watch streams this node ended with an error event, by reason: slow-watcher, compacted, unauthenticated, permission-denied, stopping', 'reason', () => opts.watch?.()?.cut);
     counterOf('tsraft_watch_streams_refused_total', 'Watch streams refused with 503: the node was shutting down or served its maximum of streams', null, () => opts.watch?.()?.refused);
     new Gauge({

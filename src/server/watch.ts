@@ -5,7 +5,10 @@
  * The apply path only appends to the history; the history's `onChange` asks
  * for one delivery pass on the next turn of the event loop (setImmediate), so
  * however many changes a turn applies and however many watchers there are,
- * fan-out happens off the apply path, once per turn. Each watcher keeps only
+ * fan-out happens off the apply path, once per turn, and, when passes get
+ * expensive, at most a set share of the event loop's time (each pass costs one
+ * socket write per watcher: with hundreds of watchers and a write every
+ * millisecond that would be most of the process). Each watcher keeps only
  * a cursor (the next revision it needs): unsent changes stay in the shared
  * history. A watcher whose socket holds more than the bound of unsent bytes
  * is paused until it drains; if the history drops a change it still needs, it
@@ -41,6 +44,14 @@ export interface WatchHubOptions {
   readonly maxWatchers?: number;
   /** A cut stream whose client does not read its last bytes is destroyed after this (ms). Default 5000. */
   readonly closeGraceMs?: number;
+  /**
+   * The share of the event loop's time delivery passes may take (0 < share <= 1, default 0.25):
+   * after a pass that took t ms, the next waits t × (1/share − 1) ms (at most {@link maxPassDelayMs}),
+   * so under load watchers get fewer, larger writes, and writes keep the rest of the loop.
+   */
+  readonly deliveryShare?: number;
+  /** The longest wait between two passes that the share may impose (ms). Default 50. */
+  readonly maxPassDelayMs?: number;
 }
 
 interface Watcher {
@@ -53,6 +64,16 @@ interface Watcher {
   waiting: boolean;
 }
 
+/** A pass's bytes for the watchers of one prefix at one cursor. */
+interface Batch {
+  /** The frames, or null if there is no change under the prefix. */
+  readonly bytes: Buffer | null;
+  /** Change events in them. */
+  readonly sent: number;
+  /** The cursor after them (-1: the history has nothing past the cursor). */
+  readonly next: number;
+}
+
 /** Counts of what the hub did (tests, the log). */
 export interface WatchHubStats {
   readonly watchers: number;
@@ -60,6 +81,8 @@ export interface WatchHubStats {
   readonly cut: Readonly<Record<WatchCutReason, number>>;
   /** Change events written, over every stream. */
   readonly sent: number;
+  /** Delivery passes (each writes once to every watcher that has something new). */
+  readonly passes: number;
   readonly refused: number;
 }
 
@@ -103,10 +126,15 @@ export class WatchHub {
   private readonly maxWatchers: number;
   private readonly closeGraceMs: number;
   private scheduled = false;
+  private readonly deliveryShare: number;
+  private readonly maxPassDelayMs: number;
+  /** When (performance.now()) the next pass may start, by the delivery share. */
+  private nextPassAt = 0;
   private progressTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly cutCounts: Record<WatchCutReason, number> = { compacted: 0, 'slow-watcher': 0, unauthenticated: 0, 'permission-denied': 0, stopping: 0 };
   private sentCount = 0;
+  private passCount = 0;
   private refusedCount = 0;
 
   constructor(private readonly opts: WatchHubOptions) {
@@ -115,11 +143,14 @@ export class WatchHub {
     this.maxBuffered = opts.maxBufferedBytes ?? 1 << 20;
     this.maxWatchers = opts.maxWatchers ?? 10_000;
     this.closeGraceMs = opts.closeGraceMs ?? 5000;
+    this.deliveryShare = opts.deliveryShare ?? 0.25;
+    if (!(this.deliveryShare > 0 && this.deliveryShare <= 1)) throw new RangeError(`deliveryShare must be in (0, 1], got ${this.deliveryShare}`);
+    this.maxPassDelayMs = opts.maxPassDelayMs ?? 50;
     this.history.onChange = () => this.schedule();
   }
 
   get stats(): WatchHubStats {
-    return { watchers: this.watchers.size, cut: { ...this.cutCounts }, sent: this.sentCount, refused: this.refusedCount };
+    return { watchers: this.watchers.size, cut: { ...this.cutCounts }, sent: this.sentCount, passes: this.passCount, refused: this.refusedCount };
   }
 
   /**
@@ -171,18 +202,55 @@ export class WatchHub {
     }
   }
 
-  /** One delivery pass on the next turn (called on the apply path: nothing else happens there). */
+  /** One delivery pass on the next turn, or once the delivery share allows (called on the apply path: nothing else happens there). */
   private schedule(): void {
     if (this.scheduled || this.watchers.size === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      for (const w of [...this.watchers]) this.deliver(w);
-    });
+    const wait = this.nextPassAt - performance.now();
+    if (wait <= 0) setImmediate(this.pass);
+    else setTimeout(this.pass, wait);
+  }
+
+  private readonly pass = (): void => {
+    this.scheduled = false;
+    const t0 = performance.now();
+    const batches = new Map<string, Batch | null>();
+    for (const w of [...this.watchers]) this.deliver(w, batches);
+    this.passCount += 1;
+    const spaceOut = (): void => {
+      const end = performance.now();
+      this.nextPassAt = end + Math.min(this.maxPassDelayMs, (end - t0) * (1 / this.deliveryShare - 1));
+    };
+    spaceOut();
+    // An HTTP response writes to its socket on the next tick (it corks it meanwhile): that is part of the pass's cost.
+    process.nextTick(spaceOut);
+  };
+
+  /**
+   * What every watcher of `prefix` whose cursor is at history position `i`
+   * gets: the same bytes, encoded once and written to each. Null if it would
+   * be more than a watcher may hold unsent (those watchers go one by one).
+   */
+  private batch(prefix: string, i: number): Batch | null {
+    let text = '';
+    let sent = 0;
+    let next = -1;
+    let held: WatchChange | null = null;
+    for (let c = this.history.at(i); c !== undefined; c = this.history.at(++i)) {
+      if (c.key.startsWith(prefix)) {
+        if (held !== null) text += changeFrame(held, held.revision !== c.revision);
+        held = c;
+        sent += 1;
+      }
+      next = c.revision + 1;
+      if (text.length >= this.maxBuffered) return null;
+    }
+    if (held !== null) text += changeFrame(held, true);
+    return { bytes: text.length === 0 ? null : Buffer.from(text), sent, next };
   }
 
   /** Sends `w` every change it needs that the history holds, up to its buffer bound. */
-  private deliver(w: Watcher): void {
+  private deliver(w: Watcher, batches?: Map<string, Batch | null>): void {
     const denied = w.allowed?.() ?? null;
     if (denied !== null) return this.cut(w, denied.error, denied.message);
     let i: number;
@@ -194,6 +262,19 @@ export class WatchHub {
       return this.cut(w, 'compacted', `this node installed a snapshot at revision ${e.oldestRevision - 1}: the changes from revision ${w.next} to it are not known here; read the current state and watch again from its revision + 1`, { nextRevision: w.next, oldestRevision: e.oldestRevision });
     }
     if (w.waiting) return;
+    if (batches !== undefined) {
+      const key = `${w.next}\0${w.prefix}`;
+      let b = batches.get(key);
+      if (b === undefined) batches.set(key, (b = this.batch(w.prefix, i)));
+      if (b !== null && (b.bytes === null || w.out.writableLength + b.bytes.length < this.maxBuffered)) {
+        if (b.next !== -1) w.next = b.next;
+        if (b.bytes !== null) {
+          this.sentCount += b.sent;
+          w.out.write(b.bytes);
+        }
+        return;
+      }
+    }
     let out = '';
     let sent = 0;
     let rev = -1;
