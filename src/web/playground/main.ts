@@ -100,7 +100,7 @@ let linkShapes = new Map<string, { hit: SVGLineElement; line: SVGLineElement; ab
 let nodeShapes: NodeShape[] = [];
 let msgLayer: SVGGElement;
 let dropLayer: SVGGElement;
-const msgPool: { g: SVGGElement; dot: SVGPathElement; label: SVGTextElement; title: SVGTitleElement }[] = [];
+const msgPool: { g: SVGGElement; dot: SVGPathElement; label: SVGTextElement }[] = [];
 const dropPool: SVGTextElement[] = [];
 
 function layout(n: number): void {
@@ -129,8 +129,10 @@ function layout(n: number): void {
       linkShapes.set(`${a}-${b}`, { hit, line, ab, ba, a, b });
     }
   }
-  msgLayer = el('g', {}, ring);
-  dropLayer = el('g', {}, ring);
+  // Messages travel along the links: clicks pass through them, or a link could not be cut while a message
+  // crosses where it is clicked (each message's words are in the event list below, as they happen).
+  msgLayer = el('g', { 'pointer-events': 'none' }, ring);
+  dropLayer = el('g', { 'pointer-events': 'none' }, ring);
   msgPool.length = 0;
   dropPool.length = 0;
   const nodesLayer = el('g', {}, ring);
@@ -155,8 +157,7 @@ function msgShape(i: number): (typeof msgPool)[number] {
     const g = el('g', {}, msgLayer);
     const dot = el('path', { d: 'M-7,-5 L7,0 L-7,5 Z', stroke: '#fff', 'stroke-width': 1.2 }, g);
     const label = el('text', { class: 'msg-label', x: 9, y: -7 }, g);
-    const title = el('title', {}, g);
-    msgPool.push({ g, dot, label, title });
+    msgPool.push({ g, dot, label });
   }
   return msgPool[i]!;
 }
@@ -220,7 +221,6 @@ function drawRing(): void {
     const reply = m.name.endsWith('Reply');
     s.dot.setAttribute('fill', m.ok === false ? '#d92d20' : reply ? '#12a594' : termColor(m.term));
     s.label.textContent = labelled ? shortWords(m.words) : '';
-    s.title.textContent = `${m.from} → ${m.to}: ${m.words}${m.held !== null ? ' (waiting for a paused node)' : ''}`;
     s.g.style.display = '';
   }
   for (let i = k; i < msgPool.length; i++) msgPool[i]!.g.style.display = 'none';
