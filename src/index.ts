@@ -7,7 +7,8 @@
  * under their subpaths: `tsraft/core` (the pure Raft state machine: `Raft`,
  * `RaftLog`, `Progress`, `Inflights`, quorums, every message type),
  * `tsraft/transport` (framing, validation), `tsraft/sim`, `tsraft/lab`,
- * `tsraft/check`, `tsraft/kv`, `tsraft/client`.
+ * `tsraft/check`, `tsraft/kv`, `tsraft/client`, `tsraft/recipes` (a lock and
+ * leader election on leases and transactions, with fencing tokens).
  */
 
 // Configuration: every core and driver option, its default, unit and range, and the profiles.
