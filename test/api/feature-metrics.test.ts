@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KvClient } from '../../src/client/index.js';
 import type { TsraftServer } from '../../src/server/server.js';
-import { sleep } from '../process/harness.js';
 import { inProcessClusterSuite } from './in-process-cluster.js';
+import { until } from '../util/until.js';
 
 const servers = inProcessClusterSuite('tsraft-feature-metrics-', 'feature-metrics-test');
 
@@ -22,13 +22,6 @@ async function metric(s: TsraftServer, name: string, label?: string): Promise<nu
   return 0;
 }
 
-async function until(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 test('tsraft_watchers and tsraft_watch_events_sent_total follow the streams open on a node and the events written to them', async () => {
   const follower = servers.find((s) => !s.node.isLeader())!;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before } from 'node:test';
+import { KvClient } from '../../src/client/index.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { TsraftServer } from '../../src/server/server.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -45,4 +46,10 @@ export function inProcessClusterSuite(dirPrefix: string, clusterId: string, extr
     rmSync(root, { recursive: true, force: true });
   });
   return servers;
+}
+
+/** A client of every server's API, trying server `i` first, then the others in turn. */
+export function clientFrom(servers: readonly TsraftServer[], i = 0): KvClient {
+  const urls = servers.map((s) => s.apiUrl);
+  return new KvClient({ endpoints: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)] });
 }

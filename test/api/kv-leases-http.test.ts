@@ -11,6 +11,7 @@ import { KvClient, KvClientError, type WatchEvent } from '../../src/client/index
 import type { TsraftServer } from '../../src/server/server.js';
 import { sleep } from '../process/harness.js';
 import { inProcessClusterSuite } from './in-process-cluster.js';
+import { until } from '../util/until.js';
 
 /** One request, its status and body text. */
 async function raw(base: string, method: string, p: string, body: string): Promise<{ status: number; body: string }> {
@@ -24,13 +25,6 @@ const stopped = new Set<TsraftServer>();
 const live = (): TsraftServer[] => servers.filter((s) => !stopped.has(s));
 const client = (): KvClient => new KvClient({ endpoints: live().map((s) => s.apiUrl) });
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test('grant, attach, list and get, revoke: the lease\'s keys go at the revoke\'s revision; bad requests get clear errors', async () => {
   const c = client();

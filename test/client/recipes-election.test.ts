@@ -9,22 +9,14 @@ import { test } from 'node:test';
 import { KvClient } from '../../src/client/index.js';
 import { DeposedError, Election, LeaseSession, type Leader, type Leadership } from '../../src/client/recipes/index.js';
 import { sleep } from '../process/harness.js';
-import { inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { clientFrom, inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { until } from '../util/until.js';
 
 const servers = inProcessClusterSuite('tsraft-recipes-election-', 'recipes-election-test');
 
-const client = (i = 0): KvClient => {
-  const urls = servers.map((s) => s.apiUrl);
-  return new KvClient({ endpoints: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)] });
-};
+/** A client per contender, each starting at a different node. */
+const client = (i = 0): KvClient => clientFrom(servers, i);
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test('one leader among three candidates; its lease expiring elects the next; a deposed leader\'s proclaim is refused; observe() sees every change in order', async () => {
   const c = client();

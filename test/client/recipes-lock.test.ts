@@ -10,23 +10,14 @@ import { test } from 'node:test';
 import { KvClient, UnavailableError } from '../../src/client/index.js';
 import { DistributedLock, LeaseLostError, LeaseSession, guardedPut, type LockHandle } from '../../src/client/recipes/index.js';
 import { sleep } from '../process/harness.js';
-import { inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { clientFrom, inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { until } from '../util/until.js';
 
 const servers = inProcessClusterSuite('tsraft-recipes-lock-', 'recipes-lock-test');
 
 /** A client per contender, each starting at a different node. */
-const client = (i = 0): KvClient => {
-  const urls = servers.map((s) => s.apiUrl);
-  return new KvClient({ endpoints: [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)] });
-};
+const client = (i = 0): KvClient => clientFrom(servers, i);
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test('5 contenders × 4 critical sections: never two inside at once, a read-modify-write counter ends exact, tokens increase in order of holding', async () => {
   const CONTENDERS = 5;

@@ -143,7 +143,8 @@ test('replicas applying the same log agree on size, alarms and digest at every i
   assert.equal(b.digest(), a.digest());
 });
 
-test('KvService refuses a write with KvNoSpaceError (507) without proposing while NOSPACE is active; deletes are proposed', async () => {
+/** A KvService with space quota `quota` over a replica that applies each proposal at once, recording what was proposed. */
+function serviceOverLog(quota: number): { sm: KvStateMachine; proposed: Uint8Array[]; kv: KvService } {
   const sm = new KvStateMachine();
   const log = new Log();
   const proposed: Uint8Array[] = [];
@@ -154,7 +155,11 @@ test('KvService refuses a write with KvNoSpaceError (507) without proposing whil
     },
     read: async <T>(fn: () => T) => fn(),
   } as unknown as Replica<KvResult>;
-  const kv = new KvService(replica, sm, () => 0, 50);
+  return { sm, proposed, kv: new KvService(replica, sm, () => 0, quota) };
+}
+
+test('KvService refuses a write with KvNoSpaceError (507) without proposing while NOSPACE is active; deletes are proposed', async () => {
+  const { proposed, kv } = serviceOverLog(50);
   await kv.put('a', 'v'.repeat(40));
   await assert.rejects(kv.put('b', 'v'.repeat(40)), (e: unknown) => e instanceof KvNoSpaceError && e.quotaBytes === 50 && e.sizeBytes === 41);
   assert.equal(proposed.length, 2, 'the breaching write went through the log (it raises the alarm there)');
@@ -170,17 +175,7 @@ test('KvService refuses a write with KvNoSpaceError (507) without proposing whil
 });
 
 test('KvService refuses a transaction with a put in either branch before proposing while NOSPACE is active; gets and deletes only are proposed', async () => {
-  const sm = new KvStateMachine();
-  const log = new Log();
-  const proposed: Uint8Array[] = [];
-  const replica = {
-    propose: async (b: Uint8Array) => {
-      proposed.push(b);
-      return { index: log.index + 1, result: sm.apply(b, { index: ++log.index, term: 1 }) };
-    },
-    read: async <T>(fn: () => T) => fn(),
-  } as unknown as Replica<KvResult>;
-  const kv = new KvService(replica, sm, () => 0, 50);
+  const { sm, proposed, kv } = serviceOverLog(50);
   await kv.put('a', 'v'.repeat(40));
   await kv.put('c', 'v');
   // A transaction that breaches the quota goes through the log and raises the alarm there.
