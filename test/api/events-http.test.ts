@@ -4,28 +4,15 @@
  * members' origins, auth, and the dashboard page at `/`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { EventsEvent, EventsNodeState, EventsSnapshot } from '../../src/api/events-format.js';
 import type { TsraftServer } from '../../src/server/server.js';
 import { EventsClient, type StreamMessage } from './events-client.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 
-let root: string;
-const servers: TsraftServer[] = [];
 const open: EventsClient[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-events-'));
-  servers.push(...(await startInProcessCluster(root, 'events-test')));
-});
-
-after(async () => {
+const servers = inProcessClusterSuite('tsraft-events-', 'events-test', undefined, () => {
   for (const c of open) c.close();
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
 });
 
 const leader = (): TsraftServer => servers.find((s) => s.node.isLeader())!;

@@ -32,9 +32,10 @@ export async function startInProcessCluster(root: string, clusterId: string, ext
 /**
  * A test file's in-process cluster: started (in a temporary directory named
  * after `dirPrefix`) before its tests, stopped and removed after them. The
- * returned array is filled by the before hook.
+ * returned array is filled by the before hook. `beforeStop` runs first in the
+ * after hook (e.g. closing the streams the tests left open).
  */
-export function inProcessClusterSuite(dirPrefix: string, clusterId: string, extra?: (name: string) => Partial<ServerConfig>): TsraftServer[] {
+export function inProcessClusterSuite(dirPrefix: string, clusterId: string, extra?: (name: string) => Partial<ServerConfig>, beforeStop?: () => void): TsraftServer[] {
   const servers: TsraftServer[] = [];
   let root = '';
   before(async () => {
@@ -42,6 +43,7 @@ export function inProcessClusterSuite(dirPrefix: string, clusterId: string, extr
     servers.push(...(await startInProcessCluster(root, clusterId, extra)));
   });
   after(async () => {
+    beforeStop?.();
     for (const s of servers) await s.stop();
     rmSync(root, { recursive: true, force: true });
   });

@@ -5,31 +5,18 @@
  * cut; auth per prefix.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { TsraftServer } from '../../src/server/server.js';
-import { startInProcessCluster } from './in-process-cluster.js';
+import { inProcessClusterSuite } from './in-process-cluster.js';
 import { WatchStream } from './watch-stream.js';
 
 /** Revisions of history each node keeps (--watch-history): small, to reach its end in a test. */
 const HISTORY = 60;
 
-let root: string;
-const servers: TsraftServer[] = [];
 const open: WatchStream[] = [];
-
-before(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'tsraft-watch-'));
-  servers.push(...(await startInProcessCluster(root, 'watch-test', () => ({ watchHistory: HISTORY }))));
-});
-
-after(async () => {
+const servers = inProcessClusterSuite('tsraft-watch-', 'watch-test', () => ({ watchHistory: HISTORY }), () => {
   for (const c of open) c.close();
-  for (const s of servers) await s.stop();
-  rmSync(root, { recursive: true, force: true });
 });
 
 const leader = (): TsraftServer => servers.find((s) => s.node.isLeader())!;

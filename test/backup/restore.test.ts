@@ -16,6 +16,7 @@ import { nodeIdOf } from '../../src/server/config.js';
 import { TsraftServer } from '../../src/server/server.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { silentLogger } from '../../src/util/log.js';
+import { capture } from '../cli/capture.js';
 
 /** A KV state with `n` keys (some overwritten, one deleted), as a backup at its last index. */
 function makeBackup(n: number): { backup: Backup; expected: Map<string, string> } {
@@ -33,12 +34,6 @@ function makeBackup(n: number): { backup: Backup; expected: Map<string, string> 
   return { backup: { clusterId: 'old', index, term: 4, members: [{ name: 'n1', role: 'voter' }], createdAt: Date.now(), data: sm.snapshot() }, expected };
 }
 
-function io(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
-}
-
 async function waitLeader(s: TsraftServer): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!s.node.isLeader()) {
@@ -54,7 +49,7 @@ test('restore FILE into an empty directory: a real server starts as a one-node c
     const file = path.join(root, 'b.backup');
     await writeBackupFile(file, backup);
     const dataDir = path.join(root, 'r1');
-    const c = io();
+    const c = capture();
     const code = await restoreCommand(file, { data: dataDir, id: 'r1', listen: '127.0.0.1:0', api: '127.0.0.1:0', clusterId: 'new' }, c.io);
     assert.equal(code, 0, c.err.join('\n'));
     assert.ok(c.out.some((l) => l.includes(`index (revision) ${backup.index}`) && l.includes(`${expected.size} keys`)), c.out.join('\n'));
@@ -124,26 +119,26 @@ test('restore refuses a non-empty data directory, the old cluster id, a bad name
     const full = path.join(root, 'full');
     mkdirSync(full);
     writeFileSync(path.join(full, 'meta.json'), '{}');
-    let c = io();
+    let c = capture();
     assert.equal(await restoreCommand(file, { ...base, data: full }, c.io), 1);
     assert.match(c.err.join('\n'), /is not empty \(it holds meta\.json\); restore only into a new, empty directory/);
     assert.deepEqual(readdirSync(full), ['meta.json'], 'untouched');
 
-    c = io();
+    c = capture();
     assert.equal(await restoreCommand(file, { ...base, data: path.join(root, 'a'), clusterId: 'old' }, c.io), 2);
     assert.match(c.err.join('\n'), /NEW id/);
 
-    c = io();
+    c = capture();
     assert.equal(await restoreCommand(file, { ...base, data: path.join(root, 'a'), id: 'bad name' }, c.io), 1);
     assert.match(c.err.join('\n'), /--id/);
 
-    c = io();
+    c = capture();
     assert.equal(await restoreCommand(file, { ...base, clusterId: 'new' }, c.io), 2, 'missing --data');
     assert.match(c.err.join('\n'), /missing --data/);
 
     const cut = path.join(root, 'cut.backup');
     writeFileSync(cut, readFileSync(file).subarray(0, 40));
-    c = io();
+    c = capture();
     assert.equal(await restoreCommand(cut, { ...base, data: path.join(root, 'a') }, c.io), 1);
     assert.match(c.err.join('\n'), /cut\.backup: truncated/);
 
@@ -159,7 +154,7 @@ test('restore refuses a non-empty data directory, the old cluster id, a bad name
 });
 
 test(`restore --from-data refuses without ${FORCE_FLAG} and says what it would cost`, async () => {
-  const c = io();
+  const c = capture();
   assert.equal(await restoreCommand(undefined, { fromData: '/nonexistent', data: '/tmp/x', id: 'r1', listen: '127.0.0.1:1', api: '127.0.0.1:2', clusterId: 'new' }, c.io), 2);
   const text = c.err.join('\n');
   assert.ok(text.includes(FORCE_FLAG));

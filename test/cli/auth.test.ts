@@ -13,6 +13,7 @@ import { authDisable, authEnable, authStatus, roleAdd, roleList, roleRemove, tok
 import { TsraftServer } from '../../src/server/server.js';
 import { silentLogger } from '../../src/util/log.js';
 import { freePort, sleep } from '../process/harness.js';
+import { capture } from './capture.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 let root: string;
@@ -39,12 +40,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ st
     p.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
     p.on('close', (status) => resolve({ status, stdout, stderr }));
   });
-}
-
-function capture(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
 }
 
 test('auth enable prints the root token once; role and token commands print what they did; revoke is refused afterwards', async () => {

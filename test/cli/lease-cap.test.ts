@@ -3,14 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { leaseGrant, leaseRevoke } from '../../src/cli/lease.js';
 import { inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { capture } from './capture.js';
 
 const servers = inProcessClusterSuite('tsraft-cli-lease-cap-', 'cli-lease-cap-test', () => ({ maxLeases: 1 }));
-
-function capture(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
-}
 
 test('a grant past --max-leases exits 1 naming the limit; after a revoke the next grant succeeds', async () => {
   const flags = { endpoints: servers.map((s) => s.apiUrl).join(',') };

@@ -9,14 +9,9 @@ import { kvCommand } from '../../src/cli/kv.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke } from '../../src/cli/lease.js';
 import { KvClient } from '../../src/client/index.js';
 import { inProcessClusterSuite } from '../api/in-process-cluster.js';
+import { capture } from './capture.js';
 
 const servers = inProcessClusterSuite('tsraft-cli-lease-', 'cli-lease-test');
-
-function capture(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
-}
 
 test('grant, put --lease, list, keepalive --once, revoke: lines and exit codes', async () => {
   const flags = { endpoints: servers.map((s) => s.apiUrl).join(',') };

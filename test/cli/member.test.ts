@@ -12,6 +12,7 @@ import { leaderTransfer, memberAdd, memberList, memberPromote, memberRemove } fr
 import { statusCommand } from '../../src/cli/status.js';
 import { FakeMembership, fakeStatus, startApi } from '../api/fake-membership.js';
 import { freePort } from '../process/harness.js';
+import { capture } from './capture.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -29,12 +30,6 @@ beforeEach(() => {
   fake.leader = 'n1';
   fake.failNext = null;
 });
-
-function capture(): { out: string[]; err: string[]; io: { out: (l: string) => void; err: (l: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
-}
 
 test('member list prints a table with roles, the leader, match and lag; --json prints GET /v1/members', async () => {
   const c = capture();
