@@ -5,10 +5,9 @@
  * leader (its value, with {@link Leadership.proclaim}) is fenced by it, so a
  * deposed leader that has not noticed yet cannot overwrite its successor.
  */
-import type { KvClient, TxnCompare } from '../index.js';
-import { joinAndWait, type QueueOptions } from './hold.js';
+import type { KvClient } from '../index.js';
+import { joinAndWait, type HeldKey, type QueueOptions } from './hold.js';
 import { prefixOf, scan, type QueueEntry } from './queue.js';
-import type { LeaseLostError, LeaseSession } from './session.js';
 
 /** The leader as read from the store. */
 export interface Leader {
@@ -32,17 +31,7 @@ export interface ElectionOptions {
 }
 
 /** Leading an election. Stop acting as leader when `signal` aborts. */
-export interface Leadership {
-  readonly key: string;
-  /** The fencing token: the create revision of `key`, greater for every later leader. */
-  readonly token: number;
-  readonly session: LeaseSession;
-  /** Aborts (reason: a {@link LeaseLostError}) when leadership is lost (lease expired or may have, key deleted) or resigned. */
-  readonly signal: AbortSignal;
-  /** Resolves with the reason once `signal` aborts. */
-  readonly lost: Promise<LeaseLostError>;
-  /** A compare that holds only while this candidate leads: fence the leader's writes with it. */
-  readonly fence: TxnCompare;
+export interface Leadership extends HeldKey {
   /** Sets the leader's value, only if this candidate still leads; else throws {@link DeposedError}. */
   proclaim(value: string): Promise<{ revision: number }>;
   /** Steps down: revokes its own lease (deleting the key), or deletes only the key if the lease was given. */
@@ -70,12 +59,7 @@ export class Election {
     const hold = await joinAndWait(this.client, this.prefix, this.opts.ttl, value, opts);
     const client = this.client;
     return {
-      key: hold.key,
-      token: hold.token,
-      session: hold.session,
-      signal: hold.signal,
-      lost: hold.lost,
-      fence: hold.fence,
+      ...hold.view(),
       async proclaim(v: string) {
         // The put keeps the key on its lease (a put without one would detach it).
         const r = await client.txn({ compare: [hold.fence], success: [{ op: 'put', key: hold.key, value: v, lease: hold.session.id }] });

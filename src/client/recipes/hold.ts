@@ -41,9 +41,30 @@ export async function joinAndWait(client: KvClient, prefix: string, ttl: number 
     // A waiter that gave up must not block the others until its lease runs out.
     if (entry !== undefined) session.claimed.delete(entry.key);
     if (owns) await session.close().catch(() => undefined);
-    else if (entry !== undefined) await client.txn({ compare: [{ key: entry.key, target: 'createRevision', op: '=', value: entry.createRevision }], success: [{ op: 'delete', key: entry.key }] }).catch(() => undefined);
+    else if (entry !== undefined) await client.txn({ compare: [fenceCompare(entry.key, entry.createRevision)], success: [{ op: 'delete', key: entry.key }] }).catch(() => undefined);
     throw e;
   }
+}
+
+/** What a held lock and a leadership both are: a key at the head of a queue, its fencing token, and how to know it was lost. */
+export interface HeldKey {
+  /** The holder's key, `<name>/<leaseId>`. */
+  readonly key: string;
+  /** The fencing token: the create revision of `key`. Greater for every later holder. */
+  readonly token: number;
+  /** The lease it stands on. */
+  readonly session: LeaseSession;
+  /** Aborts (reason: a {@link LeaseLostError}) when it is lost (lease expired or may have, key deleted) or given up. */
+  readonly signal: AbortSignal;
+  /** Resolves with the reason once `signal` aborts. */
+  readonly lost: Promise<LeaseLostError>;
+  /** A transaction compare that holds only while it is held: add it to a write's compares to fence it. */
+  readonly fence: TxnCompare;
+}
+
+/** The compare that holds while the key `key` still has create revision `token`, i.e. while that holder holds it. */
+export function fenceCompare(key: string, token: number): TxnCompare {
+  return { key, target: 'createRevision', op: '=', value: token };
 }
 
 export class Hold {
@@ -78,7 +99,12 @@ export class Hold {
 
   /** The compare that holds while this hold does: the key still exists with the create revision it had (the token). */
   get fence(): TxnCompare {
-    return { key: this.key, target: 'createRevision', op: '=', value: this.token };
+    return fenceCompare(this.key, this.token);
+  }
+
+  /** The hold as callers see it. */
+  view(): HeldKey {
+    return { key: this.key, token: this.token, session: this.session, signal: this.signal, lost: this.lost, fence: this.fence };
   }
 
   /**

@@ -6,4 +6,4 @@
 export { LeaseSession, LeaseLostError, type LeaseLostReason, type LeaseSessionOptions } from './session.js';
 export { DistributedLock, fenceCompare, guardedPut, guardedTxn, type AcquireOptions, type LockHandle, type LockOptions } from './lock.js';
 export { Election, DeposedError, type ElectionOptions, type Leader, type Leadership } from './election.js';
-export type { QueueOptions } from './hold.js';
+export type { HeldKey, QueueOptions } from './hold.js';

@@ -8,9 +8,10 @@
  * safe against a holder that paused past its lease.
  */
 import type { KvClient, TxnCompare, TxnOp, TxnResponse } from '../index.js';
-import { joinAndWait, type QueueOptions } from './hold.js';
+import { fenceCompare, joinAndWait, type HeldKey, type QueueOptions } from './hold.js';
 import { prefixOf, scan } from './queue.js';
-import type { LeaseLostError, LeaseSession } from './session.js';
+
+export { fenceCompare };
 
 /** Options of {@link DistributedLock}. */
 export interface LockOptions {
@@ -25,19 +26,7 @@ export interface AcquireOptions extends QueueOptions {
 }
 
 /** A held lock. Stop acting on the protected resource when `signal` aborts. */
-export interface LockHandle {
-  /** The holder's key, `<name>/<leaseId>`. */
-  readonly key: string;
-  /** The fencing token: the create revision of `key`. Greater for every later holder. */
-  readonly token: number;
-  /** The lease the lock stands on. */
-  readonly session: LeaseSession;
-  /** Aborts (reason: a {@link LeaseLostError}) when the lock is lost (lease expired or may have, key deleted) or released. */
-  readonly signal: AbortSignal;
-  /** Resolves with the reason once `signal` aborts. */
-  readonly lost: Promise<LeaseLostError>;
-  /** A transaction compare that holds only while this handle holds the lock: add it to a write's compares to fence it. */
-  readonly fence: TxnCompare;
+export interface LockHandle extends HeldKey {
   /** Releases the lock: revokes its own lease (deleting the key), or deletes only the key if the lease was given. */
   release(): Promise<void>;
 }
@@ -62,7 +51,7 @@ export class DistributedLock {
    */
   async acquire(opts: AcquireOptions = {}): Promise<LockHandle> {
     const hold = await joinAndWait(this.client, this.prefix, this.opts.ttl, opts.value ?? '', opts);
-    return { key: hold.key, token: hold.token, session: hold.session, signal: hold.signal, lost: hold.lost, fence: hold.fence, release: () => hold.end('released') };
+    return { ...hold.view(), release: () => hold.end('released') };
   }
 
   /** The current holder's key, token and value, or null if nobody holds the lock. */
@@ -70,11 +59,6 @@ export class DistributedLock {
     const head = (await scan(this.client, this.prefix)).entries[0];
     return head === undefined ? null : { key: head.key, token: head.createRevision, value: head.value };
   }
-}
-
-/** The compare that holds while the lock key `lockKey` still has create revision `token`, i.e. while that holder holds the lock. */
-export function fenceCompare(lockKey: string, token: number): TxnCompare {
-  return { key: lockKey, target: 'createRevision', op: '=', value: token };
 }
 
 /**
