@@ -5,9 +5,16 @@ import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError 
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { SimCheckFailure } from './safety.js';
-import { NodeDownError, type CallResult } from './workload.js';
 
-/** How long a simulated client waits for one answer before it tries again (ms), as the key-value clients' (src/sim/workload.ts). */
+/** What came back from one request to one node. `lost`: no answer in time (lost, crashed, partitioned). */
+export type CallResult<T> = { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'lost' };
+
+/** A request reached a node that is not running (connection refused). */
+export class NodeDownError extends Error {
+  override name = 'NodeDownError';
+}
+
+/** How long a simulated client waits for one answer before it tries again (ms). */
 export const RETRY_CALL_TIMEOUT_MS = 600;
 
 /** What a request reaches on a running simulated node: its key-value and lease services. */
@@ -24,8 +31,8 @@ export interface RetryEnv<S> {
 }
 
 /**
- * Sends one request until some node answers it, as the simulated clients
- * do: a NotLeaderError with a hint goes to the hint, every other retryable
+ * Sends one request until some node answers it, for every simulated client
+ * (key-value, transaction, lease): a NotLeaderError with a hint goes to the hint, every other retryable
  * error (no leader, proposal unknown, node down, no answer in time) to
  * another node after a growing pause. An error the request's own `final`
  * test accepts (a lease that is gone) is returned as the answer; a session
@@ -45,12 +52,19 @@ export class RetryingCaller<S> {
     this.guess = ids[random.int(ids.length)]!;
   }
 
-  async send<T>(what: string, fn: (service: S) => Promise<T>, final: (e: unknown) => boolean = () => false): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  /** The next request goes first to a node drawn at random, not to the one that answered last. */
+  guessAtRandom(): void {
+    const ids = this.env.nodeIds();
+    this.guess = ids[this.random.int(ids.length)]!;
+  }
+
+  /** `node`: the node that answered. */
+  async send<T>(what: string, fn: (service: S) => Promise<T>, final: (e: unknown) => boolean = () => false): Promise<{ ok: true; value: T; node: number } | { ok: false; error: unknown }> {
     let backoff = 10;
     for (;;) {
       const node = this.guess;
       const r = await this.env.call(node, fn, RETRY_CALL_TIMEOUT_MS);
-      if (r.kind === 'ok') return { ok: true, value: r.value };
+      if (r.kind === 'ok') return { ok: true, value: r.value, node };
       if (r.kind === 'error') {
         const e = r.error;
         if (final(e)) return { ok: false, error: e };

@@ -1,14 +1,12 @@
 import type { HistoryOp } from '../check/history.js';
-import { KvInputError, KvSessionError, type Session } from '../kv/commands.js';
+import type { Session } from '../kv/commands.js';
 import type { Consistency, KvService } from '../kv/service.js';
-import { NodeStoppedError, NotLeaderError, ProposalUnknownError, ReadIndexError } from '../node/errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { SimObserver } from './observe.js';
-import { SimCheckFailure } from './safety.js';
+import { RetryingCaller, type CallResult } from './retry.js';
 
-/** What came back from one request to one node. `lost`: no answer in time (lost, crashed, partitioned). */
-export type CallResult<T> = { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'lost' };
+export { NodeDownError, type CallResult } from './retry.js';
 
 /** How a simulated client reaches the simulated servers. */
 export interface ClientEnv {
@@ -34,9 +32,6 @@ type Op =
   | { readonly op: 'delete'; readonly key: string }
   | { readonly op: 'cas'; readonly key: string; readonly expected: string | null; readonly value: string };
 
-/** How long a client waits for one answer before it tries again (ms). */
-const CALL_TIMEOUT_MS = 600;
-
 /**
  * A simulated client: issues operations one at a time, each retried (with
  * the same session sequence number, so it applies at most once) across
@@ -45,14 +40,12 @@ const CALL_TIMEOUT_MS = 600;
  */
 export class SimClient {
   private seq = 0;
-  private guess: number;
+  private readonly caller: RetryingCaller<KvService>;
   private count = 0;
   /** Values this client last saw per key: its cas guesses. */
   private readonly seen = new Map<string, string | null>();
   /** Operations issued and not yet answered. */
   pending = 0;
-  /** Attempts that were retried. */
-  retries = 0;
 
   constructor(
     readonly name: string,
@@ -60,8 +53,12 @@ export class SimClient {
     private readonly random: Random,
     private readonly keys: readonly string[],
   ) {
-    const ids = env.nodeIds();
-    this.guess = ids[random.int(ids.length)]!;
+    this.caller = new RetryingCaller(name, env, random);
+  }
+
+  /** Attempts that were retried. */
+  get retries(): number {
+    return this.caller.retries;
   }
 
   /** Runs `quota` random operations with think times of mean `thinkMs`, stopping early once `stop()` says so. */
@@ -93,53 +90,23 @@ export class SimClient {
     this.env.trace?.(`client ${this.name} call ${describe(op)}${session ? ` seq ${session.seq}` : ''}`);
     const value = op.op === 'get' || op.op === 'delete' ? undefined : op.value;
     this.env.observer?.({ kind: 'client', t: call, phase: 'invoke', client: this.name, op: op.op, key: op.key, value, result: undefined, status: 'pending', node: null, callT: call });
-    let backoff = 10;
-    if (op.op === 'get' && this.env.spreadReads === true) {
-      const ids = this.env.nodeIds();
-      this.guess = ids[this.random.int(ids.length)]!;
-    }
-    for (;;) {
-      const node = this.guess;
-      const r = await this.env.call(node, (kv) => send(kv, op, session, this.env.readConsistency), CALL_TIMEOUT_MS);
-      if (r.kind === 'ok') {
-        const ret = this.env.clock.now();
-        this.pending--;
-        this.env.history.push({ clientId: this.name, ...historyFields(op, r.value.output), call, return: ret, status: 'ok' });
-        if (op.op === 'get') this.seen.set(op.key, r.value.output as string | null);
-        else if (op.op === 'put' || op.op === 'append') this.seen.delete(op.key);
-        else if (op.op === 'cas') this.seen.set(op.key, r.value.current ?? null);
-        else this.seen.set(op.key, null);
-        this.env.trace?.(`client ${this.name} ok ${describe(op)} -> ${JSON.stringify(r.value.output)} at node ${node}`);
-        this.env.observer?.({ kind: 'client', t: ret, phase: 'return', client: this.name, op: op.op, key: op.key, value, result: JSON.stringify(r.value.output) ?? 'undefined', status: 'ok', node, callT: call });
-        return r.value.revision;
-      }
-      this.retries++;
-      if (r.kind === 'error') {
-        const e = r.error;
-        if (e instanceof NotLeaderError && e.leader !== null && e.leader !== node) {
-          this.guess = e.leader;
-          continue;
-        }
-        if (e instanceof KvSessionError) throw new SimCheckFailure('client', `client ${this.name} seq ${session?.seq}: ${e.reason}: ${e.message}`);
-        if (e instanceof KvInputError) throw new SimCheckFailure('client', `client ${this.name}: a valid ${op.op} was refused: ${e.message}`);
-        if (!(e instanceof NotLeaderError || e instanceof ProposalUnknownError || e instanceof ReadIndexError || e instanceof NodeStoppedError || e instanceof NodeDownError)) {
-          throw new SimCheckFailure('client', `client ${this.name}: ${op.op} failed with an unexpected error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-        }
-      }
-      // Try another node after a pause that grows while nothing answers.
-      const ids = this.env.nodeIds();
-      const at = Math.max(0, ids.indexOf(node));
-      this.guess = ids[(at + 1 + this.random.int(Math.max(1, ids.length - 1))) % ids.length]!;
-      await this.env.clock.sleep(backoff * (0.5 + this.random.float()));
-      backoff = Math.min(200, backoff * 2);
-    }
+    if (op.op === 'get' && this.env.spreadReads === true) this.caller.guessAtRandom();
+    const r = await this.caller.send(`${op.op}${session ? ` seq ${session.seq}` : ''}`, (kv) => send(kv, op, session, this.env.readConsistency));
+    // No error is final for these operations: the caller retries until some node answers.
+    if (!r.ok) throw r.error;
+    const ret = this.env.clock.now();
+    this.pending--;
+    this.env.history.push({ clientId: this.name, ...historyFields(op, r.value.output), call, return: ret, status: 'ok' });
+    if (op.op === 'get') this.seen.set(op.key, r.value.output as string | null);
+    else if (op.op === 'put' || op.op === 'append') this.seen.delete(op.key);
+    else if (op.op === 'cas') this.seen.set(op.key, r.value.current ?? null);
+    else this.seen.set(op.key, null);
+    this.env.trace?.(`client ${this.name} ok ${describe(op)} -> ${JSON.stringify(r.value.output)} at node ${r.node}`);
+    this.env.observer?.({ kind: 'client', t: ret, phase: 'return', client: this.name, op: op.op, key: op.key, value, result: JSON.stringify(r.value.output) ?? 'undefined', status: 'ok', node: r.node, callT: call });
+    return r.value.revision;
   }
 }
 
-/** A request reached a node that is not running (connection refused). */
-export class NodeDownError extends Error {
-  override name = 'NodeDownError';
-}
 
 interface Answer {
   readonly output: string | boolean | null | undefined;
