@@ -64,14 +64,20 @@ interface Watcher {
   waiting: boolean;
 }
 
-/** A pass's bytes for the watchers of one prefix at one cursor. */
-interface Batch {
-  /** The frames, or null if there is no change under the prefix. */
-  readonly bytes: Buffer | null;
-  /** Change events in them. */
+/** The frames of a run of changes for one watcher (see WatchHub.frames). */
+interface Frames {
+  readonly text: string;
+  /** Change events in `text`. */
   readonly sent: number;
   /** The cursor after them (-1: the history has nothing past the cursor). */
   readonly next: number;
+  /** Stopped at the buffer bound, between revisions: the watcher waits for its socket to drain. */
+  readonly full: boolean;
+}
+
+/** A pass's frames for every watcher of one prefix at one cursor, and their bytes, encoded once (null: none, or too many to share). */
+interface Shared extends Frames {
+  readonly bytes: Buffer | null;
 }
 
 /** Counts of what the hub did (tests, the log). */
@@ -214,7 +220,7 @@ export class WatchHub {
   private readonly pass = (): void => {
     this.scheduled = false;
     const t0 = performance.now();
-    const batches = new Map<string, Batch | null>();
+    const batches = new Map<string, Shared>();
     for (const w of [...this.watchers]) this.deliver(w, batches);
     this.passCount += 1;
     const spaceOut = (): void => {
@@ -227,30 +233,32 @@ export class WatchHub {
   };
 
   /**
-   * What every watcher of `prefix` whose cursor is at history position `i`
-   * gets: the same bytes, encoded once and written to each. Null if it would
-   * be more than a watcher may hold unsent (those watchers go one by one).
+   * The frames of the changes under `prefix` from history position `i` on,
+   * stopping between revisions once `room` characters are taken (a
+   * revision's changes go out together). `full`: it stopped there.
    */
-  private batch(prefix: string, i: number): Batch | null {
+  private frames(prefix: string, i: number, room: number): Frames {
     let text = '';
     let sent = 0;
     let next = -1;
+    // The last change under the prefix not yet framed: its frame depends on whether more of its revision follow.
     let held: WatchChange | null = null;
     for (let c = this.history.at(i); c !== undefined; c = this.history.at(++i)) {
+      if (c.revision + 1 !== next && text.length >= room) return { text: held === null ? text : text + changeFrame(held, true), sent, next, full: true };
       if (c.key.startsWith(prefix)) {
         if (held !== null) text += changeFrame(held, held.revision !== c.revision);
         held = c;
         sent += 1;
       }
       next = c.revision + 1;
-      if (text.length >= this.maxBuffered) return null;
     }
-    if (held !== null) text += changeFrame(held, true);
-    return { bytes: text.length === 0 ? null : Buffer.from(text), sent, next };
+    // Every revision held is complete (one entry is applied, all its changes recorded, within one turn),
+    // and a stop falls between revisions: the change held is the last of its revision for this watcher.
+    return { text: held === null ? text : text + changeFrame(held, true), sent, next, full: false };
   }
 
   /** Sends `w` every change it needs that the history holds, up to its buffer bound. */
-  private deliver(w: Watcher, batches?: Map<string, Batch | null>): void {
+  private deliver(w: Watcher, batches?: Map<string, Shared>): void {
     const denied = w.allowed?.() ?? null;
     if (denied !== null) return this.cut(w, denied.error, denied.message);
     let i: number;
@@ -262,48 +270,28 @@ export class WatchHub {
       return this.cut(w, 'compacted', `this node installed a snapshot at revision ${e.oldestRevision - 1}: the changes from revision ${w.next} to it are not known here; read the current state and watch again from its revision + 1`, { nextRevision: w.next, oldestRevision: e.oldestRevision });
     }
     if (w.waiting) return;
+    // Watchers of one prefix at one cursor get the same bytes, encoded once per pass, when they all fit.
+    let shared: Shared | undefined;
     if (batches !== undefined) {
       const key = `${w.next}\0${w.prefix}`;
-      let b = batches.get(key);
-      if (b === undefined) batches.set(key, (b = this.batch(w.prefix, i)));
-      if (b !== null && (b.bytes === null || w.out.writableLength + b.bytes.length < this.maxBuffered)) {
-        if (b.next !== -1) w.next = b.next;
-        if (b.bytes !== null) {
-          this.sentCount += b.sent;
-          w.out.write(b.bytes);
-        }
-        return;
+      shared = batches.get(key);
+      if (shared === undefined) {
+        const f = this.frames(w.prefix, i, this.maxBuffered);
+        batches.set(key, (shared = { ...f, bytes: f.full || f.text.length === 0 ? null : Buffer.from(f.text) }));
       }
     }
-    let out = '';
-    let sent = 0;
-    let rev = -1;
-    // The last change under the prefix not yet framed: its frame depends on whether more of its revision follow.
-    let held: WatchChange | null = null;
-    for (let c = this.history.at(i); c !== undefined; c = this.history.at(++i)) {
-      // Paused only between revisions: the changes of one revision go out together.
-      if (c.revision !== rev && w.out.writableLength + out.length >= this.maxBuffered) {
-        w.waiting = true;
-        w.out.once('drain', () => {
-          w.waiting = false;
-          this.schedule();
-        });
-        break;
-      }
-      rev = c.revision;
-      if (c.key.startsWith(w.prefix)) {
-        if (held !== null) out += changeFrame(held, held.revision !== c.revision);
-        held = c;
-        sent += 1;
-      }
-      w.next = c.revision + 1;
+    const f = shared !== undefined && !shared.full && w.out.writableLength + (shared.bytes?.length ?? 0) < this.maxBuffered ? shared : this.frames(w.prefix, i, this.maxBuffered - w.out.writableLength);
+    if (f.next !== -1) w.next = f.next;
+    if (f.full) {
+      w.waiting = true;
+      w.out.once('drain', () => {
+        w.waiting = false;
+        this.schedule();
+      });
     }
-    // Every revision held is complete (one entry is applied, all its changes recorded, within one turn),
-    // and a pause falls between revisions: the change held is the last of its revision for this watcher.
-    if (held !== null) out += changeFrame(held, true);
-    if (out.length > 0) {
-      this.sentCount += sent;
-      w.out.write(out);
+    if (f.text.length > 0) {
+      this.sentCount += f.sent;
+      w.out.write(f === shared && shared.bytes !== null ? shared.bytes : f.text);
     }
   }
 
