@@ -9,7 +9,7 @@
  * BENCH_SECONDS sets the time per figure (default 5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,11 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
+/** BENCH_NODE_FLAGS: flags for the nodes' `node` (e.g. `--trace-gc`), space-separated. */
+const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+/** BENCH_NODE_STDOUT: each node's standard output goes to this path plus `.<name>` (e.g. for `--trace-gc`); discarded otherwise. */
+const NODE_STDOUT = process.env['BENCH_NODE_STDOUT'];
+
 /**
  * Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over
  * mutual TLS unless `peerTls` is false. With `cpuProfDir`, each node runs under
@@ -152,8 +157,8 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
       const prof = opts.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, n.name)}`] : [];
-      n.proc = spawn(process.execPath, [...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, ...(opts.serveArgs ?? []), '--log-level', 'warn'], {
-        stdio: ['ignore', 'ignore', 'inherit'],
+      n.proc = spawn(process.execPath, [...NODE_FLAGS, ...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, ...(opts.serveArgs ?? []), '--log-level', 'warn'], {
+        stdio: ['ignore', NODE_STDOUT === undefined ? 'ignore' : openSync(`${NODE_STDOUT}.${n.name}`, 'w'), 'inherit'],
       });
     }
     let leaderPort = 0;

@@ -47,25 +47,34 @@ export class SnapshotBuffer {
    * returns how many it took (fewer than `max`: `next` is exhausted).
    */
   appendRecords(next: () => SnapshotRecord | undefined, max: number): number {
+    return this.appendFrom(new TupleCursor(next), max);
+  }
+
+  /**
+   * Appends one block of the records `cursor` moves over, at most `max` of
+   * them; returns how many it took (fewer than `max`: the cursor is done).
+   */
+  appendFrom(cursor: RecordCursor, max: number): number {
     this.reserve(5);
     const start = this.len;
     this.buf[start] = 0xc6; // bin 32; its length is written once known
     this.len += 5;
     let n = 0;
     for (; n < max; n++) {
-      const r = next();
-      if (r === undefined) break;
-      const [key, value, create, mod, lease] = r;
+      if (!cursor.advance()) break;
+      const key = cursor.key;
       const kb = Buffer.byteLength(key, 'utf8');
-      const vb = Buffer.byteLength(value, 'utf8');
+      const vb = cursor.valueBytes;
       this.reserve(kb + vb + 5 * MAX_VARINT_BYTES);
       this.varint(kb);
       this.len += this.buf.write(key, this.len, 'utf8');
       this.varint(vb);
-      this.len += this.buf.write(value, this.len, 'utf8');
-      this.varint(create);
-      this.varint(mod);
-      this.varint(lease ?? 0);
+      const copied = cursor.copyValue(this.buf, this.len);
+      if (copied !== vb) throw new Error(`snapshot record ${JSON.stringify(key)}: value of ${vb} bytes wrote ${copied}`);
+      this.len += vb;
+      this.varint(cursor.create);
+      this.varint(cursor.mod);
+      this.varint(cursor.lease);
     }
     this.buf.writeUInt32BE(this.len - start - 5, start + 1);
     return n;
@@ -86,6 +95,46 @@ export class SnapshotBuffer {
   }
 }
 
+/**
+ * Records to write, one at a time: after `advance()` returns true, the fields
+ * describe the current record (`lease` 0: none), and `copyValue` writes its
+ * value's `valueBytes` UTF-8 bytes into a buffer, returning how many.
+ */
+export interface RecordCursor {
+  advance(): boolean;
+  readonly key: string;
+  readonly valueBytes: number;
+  readonly create: number;
+  readonly mod: number;
+  readonly lease: number;
+  copyValue(target: Buffer, at: number): number;
+}
+
+/** A {@link RecordCursor} over records given as tuples. */
+class TupleCursor implements RecordCursor {
+  key = '';
+  valueBytes = 0;
+  create = 0;
+  mod = 0;
+  lease = 0;
+  private value = '';
+
+  constructor(private readonly next: () => SnapshotRecord | undefined) {}
+
+  advance(): boolean {
+    const r = this.next();
+    if (r === undefined) return false;
+    [this.key, this.value, this.create, this.mod] = r;
+    this.lease = r[4] ?? 0;
+    this.valueBytes = Buffer.byteLength(this.value, 'utf8');
+    return true;
+  }
+
+  copyValue(target: Buffer, at: number): number {
+    return target.write(this.value, at, 'utf8');
+  }
+}
+
 /** `lease`: present only for a key attached to a lease. */
 export type SnapshotRecord = readonly [key: string, value: string, create: number, mod: number, lease?: number];
 
@@ -98,6 +147,14 @@ const MAX_VARINT_BYTES = 8;
  * @throws Error naming the record and offset if the block is truncated or malformed.
  */
 export function readRecords(block: Uint8Array, each: (key: string, value: string, create: number, mod: number, lease: number | undefined) => void): number {
+  return readRecordBytes(block, (key, b, at, len, create, mod, lease) => each(key, b.toString('utf8', at, at + len), create, mod, lease));
+}
+
+/**
+ * {@link readRecords} without decoding values: `each` gets the value as the
+ * bytes `b[at, at + len)` (valid only during the call).
+ */
+export function readRecordBytes(block: Uint8Array, each: (key: string, b: Buffer, at: number, len: number, create: number, mod: number, lease: number | undefined) => void): number {
   const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
   let at = 0;
   let n = 0;
@@ -116,20 +173,23 @@ export function readRecords(block: Uint8Array, each: (key: string, value: string
       scale *= 0x80;
     }
   };
-  const text = (): string => {
-    const len = varint();
+  /** Checks a string's length against the block; returns where it starts. */
+  const span = (len: number): number => {
     if (at + len > b.length) fail(`string of ${len} bytes past the end`);
-    const s = b.toString('utf8', at, at + len);
+    const from = at;
     at += len;
-    return s;
+    return from;
   };
   while (at < b.length) {
-    const key = text();
-    const value = text();
+    const klen = varint();
+    const kat = span(klen);
+    const key = b.toString('utf8', kat, kat + klen);
+    const vlen = varint();
+    const vat = span(vlen);
     const create = varint();
     const mod = varint();
     const lease = varint();
-    each(key, value, create, mod, lease === 0 ? undefined : lease);
+    each(key, b, vat, vlen, create, mod, lease === 0 ? undefined : lease);
     n++;
   }
   return n;

@@ -9,13 +9,14 @@ import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand
 import type { ChangeRecorder } from './watch-history.js';
 import { LeaseTable, isLeaseCommand, type LeaseCommand, type LeaseState, type SnapLease } from './leases.js';
 import { compareHolds, txnKeys, validateTxn, type TxnOp, type TxnOpResult, type TxnRequest } from './txn.js';
-import { SnapshotBuffer, readRecords, type SnapshotRecord } from './snapshot-records.js';
+import { SnapshotBuffer, readRecordBytes, type RecordCursor } from './snapshot-records.js';
+import { RecordStore } from './record-store.js';
 
 const BTree = sortedBtree.default;
 /** Keys are strings only: the plain comparison, not the library's default that also orders numbers, dates and mixed types (measured 15–25% faster per lookup at 1,000,000 keys). */
-const newTree = (): InstanceType<typeof BTree<string, KvRecord>> => new BTree<string, KvRecord>(undefined, sortedBtree.simpleComparator);
+const newTree = (): InstanceType<typeof BTree<string, number>> => new BTree<string, number>(undefined, sortedBtree.simpleComparator);
 
-/** A stored value and the revisions (log indexes) that created and last modified it. */
+/** A stored value and the revisions (log indexes) that created and last modified it (a view: the store keeps records in a {@link RecordStore}). */
 export interface KvRecord {
   readonly value: string;
   readonly createRevision: number;
@@ -36,7 +37,6 @@ export interface KvItem {
   readonly lease?: number;
 }
 
-const itemOf = (key: string, r: KvRecord): KvItem => (r.lease === undefined ? { key, value: r.value, revision: r.modRevision, createRevision: r.createRevision } : { key, value: r.value, revision: r.modRevision, createRevision: r.createRevision, lease: r.lease });
 
 interface SessionRecord {
   seq: number;
@@ -96,7 +96,9 @@ const RECORD_OVERHEAD_BYTES = 12;
  * every replica expires the same sessions at the same log position.
  */
 export class KvStateMachine implements StateMachine<KvResult> {
+  /** Each key's record in {@link store}. */
   private data = newTree();
+  private store = new RecordStore();
   private sessions = new Map<string, SessionRecord>();
   private now = 0;
   private lastSweep = 0;
@@ -240,26 +242,23 @@ export class KvStateMachine implements StateMachine<KvResult> {
     switch (op.op) {
       case 'put':
         if (op.lease !== undefined && this.leaseTable.get(op.lease) === undefined) return this.noLease(op.lease, index);
-        this.bytes += this.growth(op.key, cur, op.value);
         this.set(op.key, op.value, cur, index, op.lease);
         return { ok: true, op: 'put', revision: index };
       case 'append': {
-        const value = (cur?.value ?? '') + op.value;
+        const value = (cur === undefined ? '' : this.store.value(cur)) + op.value;
         if (Buffer.byteLength(value, 'utf8') > this.limits.maxValueBytes) {
           return { ok: false, error: 'invalid', message: `appending would make ${JSON.stringify(op.key)} longer than ${this.limits.maxValueBytes} bytes`, revision: index };
         }
-        this.bytes += this.growth(op.key, cur, value);
-        this.set(op.key, value, cur, index, cur?.lease);
+        this.set(op.key, value, cur, index, cur === undefined ? undefined : this.store.lease(cur));
         return { ok: true, op: 'append', revision: index };
       }
       case 'delete':
         if (cur !== undefined) this.remove(op.key, cur, index);
         return { ok: true, op: 'delete', revision: index, deleted: cur !== undefined };
       case 'cas': {
-        const value = cur?.value ?? null;
-        if (value !== op.expected) return { ok: true, op: 'cas', revision: cur?.modRevision ?? 0, swapped: false, current: value };
-        this.bytes += this.growth(op.key, cur, op.value);
-        this.set(op.key, op.value, cur, index, cur?.lease);
+        const value = cur === undefined ? null : this.store.value(cur);
+        if (value !== op.expected) return { ok: true, op: 'cas', revision: cur === undefined ? 0 : this.store.modRevision(cur), swapped: false, current: value };
+        this.set(op.key, op.value, cur, index, cur === undefined ? undefined : this.store.lease(cur));
         return { ok: true, op: 'cas', revision: index, swapped: true, current: op.value };
       }
     }
@@ -283,7 +282,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const refused = writeRefusal(this.authState, by, key, index);
       if (refused !== null) return refused;
     }
-    const succeeded = t.compare.every((c) => compareHolds(c, this.data.get(c.key)));
+    const succeeded = t.compare.every((c) => compareHolds(c, this.record(c.key)));
     const ops = succeeded ? t.success : t.failure;
     const refused = this.txnSpaceRefusal(ops, quota, index);
     if (refused !== null) return refused;
@@ -292,14 +291,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const results: TxnOpResult[] = [];
     for (const op of ops) {
       // The planted bug: the compares are judged again before each operation, so a branch that changes a compared key stops half-way.
-      if (this.canary === 'torn-txn' && succeeded && !t.compare.every((c) => compareHolds(c, this.data.get(c.key)))) break;
+      if (this.canary === 'torn-txn' && succeeded && !t.compare.every((c) => compareHolds(c, this.record(c.key)))) break;
       const cur = this.data.get(op.key);
       switch (op.op) {
         case 'get':
-          results.push({ op: 'get', key: op.key, item: cur === undefined ? null : { value: cur.value, createRevision: cur.createRevision, modRevision: cur.modRevision } });
+          results.push({ op: 'get', key: op.key, item: cur === undefined ? null : { value: this.store.value(cur), createRevision: this.store.createRevision(cur), modRevision: this.store.modRevision(cur) } });
           break;
         case 'put':
-          this.bytes += this.growth(op.key, cur, op.value);
           this.set(op.key, op.value, cur, index, op.lease);
           results.push({ op: 'put', key: op.key, revision: index });
           break;
@@ -320,31 +318,54 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (const op of ops) {
       if (op.op === 'get') continue;
       const cur = this.data.get(op.key);
-      after += op.op === 'put' ? this.growth(op.key, cur, op.value) : cur === undefined ? 0 : -recordBytes(op.key, cur.value);
+      after += op.op === 'put' ? this.growth(op.key, cur, Buffer.byteLength(op.value, 'utf8')) : cur === undefined ? 0 : -this.recordBytesOf(op.key, cur);
     }
     return this.spaceRefusalFor(after, quota, index);
   }
 
   /**
-   * Stores `value` under `key` (now `cur`) at revision `index`, attached to
-   * `lease` (moved from the lease it was attached to, if another), and records the change for watchers.
+   * Stores `value` under `key` (now the record `cur`) at revision `index`,
+   * attached to `lease` (moved from the lease it was attached to, if
+   * another), counts the bytes it adds, and records the change for watchers.
    */
-  private set(key: string, value: string, cur: KvRecord | undefined, index: number, lease: number | undefined): void {
-    const createRevision = cur?.createRevision ?? index;
-    if (cur?.lease !== lease) {
-      if (cur?.lease !== undefined) this.leaseTable.get(cur.lease)?.keys.delete(key);
+  private set(key: string, value: string, cur: number | undefined, index: number, lease: number | undefined): void {
+    const valueBytes = Buffer.byteLength(value, 'utf8');
+    this.bytes += this.growth(key, cur, valueBytes);
+    const createRevision = cur === undefined ? index : this.store.createRevision(cur);
+    const curLease = cur === undefined ? undefined : this.store.lease(cur);
+    if (curLease !== lease) {
+      if (curLease !== undefined) this.leaseTable.get(curLease)?.keys.delete(key);
       if (lease !== undefined) this.leaseTable.get(lease)?.keys.add(key);
     }
-    this.data.set(key, lease === undefined ? { value, createRevision, modRevision: index } : { value, createRevision, modRevision: index, lease });
+    this.data.set(key, this.store.add(value, valueBytes, createRevision, index, lease));
+    if (cur !== undefined) this.store.release(cur);
     this.changes?.record({ type: 'put', key, value, revision: index, createRevision });
   }
 
-  /** Deletes `key` (now `cur`) at revision `index`, detaching it from its lease, and records the change for watchers. */
-  private remove(key: string, cur: KvRecord, index: number): void {
+  /** Deletes `key` (now the record `cur`) at revision `index`, detaching it from its lease, and records the change for watchers. */
+  private remove(key: string, cur: number, index: number): void {
     this.data.delete(key);
-    this.bytes -= recordBytes(key, cur.value);
-    if (cur.lease !== undefined) this.leaseTable.get(cur.lease)?.keys.delete(key);
+    this.bytes -= this.recordBytesOf(key, cur);
+    const lease = this.store.lease(cur);
+    if (lease !== undefined) this.leaseTable.get(lease)?.keys.delete(key);
+    this.store.release(cur);
     this.changes?.record({ type: 'delete', key, revision: index });
+  }
+
+  /** `key`'s record as an object, or undefined (for compares: a copy of the value is made). */
+  private record(key: string): KvRecord | undefined {
+    const id = this.data.get(key);
+    if (id === undefined) return undefined;
+    const lease = this.store.lease(id);
+    const r = { value: this.store.value(id), createRevision: this.store.createRevision(id), modRevision: this.store.modRevision(id) };
+    return lease === undefined ? r : { ...r, lease };
+  }
+
+  /** A read result for `key`, whose record is `id`. */
+  private itemOf(key: string, id: number): KvItem {
+    const item = { key, value: this.store.value(id), revision: this.store.modRevision(id), createRevision: this.store.createRevision(id) };
+    const lease = this.store.lease(id);
+    return lease === undefined ? item : { ...item, lease };
   }
 
   // ---- leases (src/kv/leases.ts) ----------------------------------------------------
@@ -443,9 +464,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   // ---- space quota and alarms (src/kv/alarms.ts) ---------------------------------
 
-  /** How many bytes the store grows by when `key` (now `cur`) takes `value`. */
-  private growth(key: string, cur: KvRecord | undefined, value: string): number {
-    return recordBytes(key, value) - (cur === undefined ? 0 : recordBytes(key, cur.value));
+  /** How many bytes the store grows by when `key` (now the record `cur`) takes a value of `valueBytes`. */
+  private growth(key: string, cur: number | undefined, valueBytes: number): number {
+    return cur === undefined ? Buffer.byteLength(key, 'utf8') + valueBytes : valueBytes - this.store.valueBytes(cur);
+  }
+
+  /** The bytes the quota counts for `key` and its record `id` (as recordBytes). */
+  private recordBytesOf(key: string, id: number): number {
+    return Buffer.byteLength(key, 'utf8') + this.store.valueBytes(id);
   }
 
   /** The size the store would have after `op` (the append limit is checked by applyOp). */
@@ -453,15 +479,15 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const cur = this.data.get(op.key);
     switch (op.op) {
       case 'put':
-        return this.bytes + this.growth(op.key, cur, op.value);
+        return this.bytes + this.growth(op.key, cur, Buffer.byteLength(op.value, 'utf8'));
       case 'append': {
         const added = Buffer.byteLength(op.value, 'utf8');
         // Too long a value is refused by applyOp as invalid: not a matter of space.
-        if (Buffer.byteLength(cur?.value ?? '', 'utf8') + added > this.limits.maxValueBytes) return this.bytes;
+        if ((cur === undefined ? 0 : this.store.valueBytes(cur)) + added > this.limits.maxValueBytes) return this.bytes;
         return this.bytes + added;
       }
       case 'cas':
-        return (cur?.value ?? null) === op.expected ? this.bytes + this.growth(op.key, cur, op.value) : this.bytes;
+        return (cur === undefined ? null : this.store.value(cur)) === op.expected ? this.bytes + this.growth(op.key, cur, Buffer.byteLength(op.value, 'utf8')) : this.bytes;
       case 'delete':
         return this.bytes;
     }
@@ -524,7 +550,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
       for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
       h = Math.imul(h ^ 0xff, 0x01000193);
     };
-    for (const [k, r] of this.data.entries()) mix(`${k}=${r.value}@${r.createRevision}/${r.modRevision}${r.lease === undefined ? '' : `~${r.lease}`}`);
+    for (const [k, id] of this.data.entries()) {
+      const lease = this.store.lease(id);
+      mix(`${k}=${this.store.value(id)}@${this.store.createRevision(id)}/${this.store.modRevision(id)}${lease === undefined ? '' : `~${lease}`}`);
+    }
     for (const id of [...this.sessions.keys()].sort()) {
       const s = this.sessions.get(id)!;
       mix(`${id}#${s.seq}:${s.lastSeen}:${JSON.stringify(s.result)}`);
@@ -539,16 +568,16 @@ export class KvStateMachine implements StateMachine<KvResult> {
   // ---- reads (served after ReadIndex, or stale on request) ---------------------
 
   get(key: string): KvItem | null {
-    const r = this.data.get(key);
-    return r === undefined ? null : itemOf(key, r);
+    const id = this.data.get(key);
+    return id === undefined ? null : this.itemOf(key, id);
   }
 
   /** Keys starting with `prefix`, in order, at most `limit` of them. */
   list(prefix: string, limit = Infinity): KvItem[] {
     const out: KvItem[] = [];
-    for (const [key, r] of this.data.entries(prefix)) {
+    for (const [key, id] of this.data.entries(prefix)) {
       if (!key.startsWith(prefix) || out.length >= limit) break;
-      out.push(itemOf(key, r));
+      out.push(this.itemOf(key, id));
     }
     return out;
   }
@@ -579,17 +608,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
     // Chunks are copied into one buffer as they are made, sized from the bytes the store
     // holds: joining them at the end would be one more copy of the whole snapshot in one turn.
     const out = new SnapshotBuffer(encode(head), this.bytes + this.data.size * RECORD_OVERHEAD_BYTES);
-    const records = this.data.clone().entries();
-    const next = (): SnapshotRecord | undefined => {
-      const r = records.next();
-      if (r.done === true) return undefined;
-      const [k, rec] = r.value;
-      return [k, rec.value, rec.createRevision, rec.modRevision, rec.lease];
-    };
+    const cursor = new StoreCursor(this.store, this.data.clone().entries());
     let done = false;
     return () => {
-      if (!done) done = out.appendRecords(next, SNAPSHOT_CHUNK_RECORDS) < SNAPSHOT_CHUNK_RECORDS;
-      return done ? out.bytes() : null;
+      if (!done) done = out.appendFrom(cursor, SNAPSHOT_CHUNK_RECORDS) < SNAPSHOT_CHUNK_RECORDS;
+      if (!done) return null;
+      cursor.close();
+      return out.bytes();
     };
   }
 
@@ -597,22 +622,22 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const [snap, ...chunks] = decodeAll(data) as [SnapHead, ...(SnapRecord[] | Uint8Array)[]];
     if (snap.v !== 1 && snap.v !== 2 && snap.v !== 3) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
     this.data = newTree();
+    // A new store: a snapshot still being written from the old one keeps reading it.
+    this.store = new RecordStore();
     this.bytes = 0;
     this.leaseTable.restore(snap.leases);
-    const add = (k: string, value: string, createRevision: number, modRevision: number, lease: number | undefined): void => {
-      if (lease === undefined) this.data.set(k, { value, createRevision, modRevision });
-      else {
-        this.data.set(k, { value, createRevision, modRevision, lease });
-        this.leaseTable.get(lease)?.keys.add(k);
-      }
-      this.bytes += recordBytes(k, value);
+    const added = (k: string, id: number): void => {
+      this.data.set(k, id);
+      const lease = this.store.lease(id);
+      if (lease !== undefined) this.leaseTable.get(lease)?.keys.add(k);
+      this.bytes += this.recordBytesOf(k, id);
     };
     for (const chunk of snap.v === 1 ? [snap.data ?? []] : chunks) {
       if (chunk instanceof Uint8Array) {
         if (snap.v !== 3) throw new Error(`KV snapshot version ${snap.v} holds a block of bytes where records were expected`);
-        readRecords(chunk, add);
+        readRecordBytes(chunk, (k, b, at, len, createRevision, modRevision, lease) => added(k, this.store.addBytes(b, at, len, createRevision, modRevision, lease)));
       } else {
-        for (const [k, value, createRevision, modRevision, lease] of chunk) add(k, value, createRevision, modRevision, lease);
+        for (const [k, value, createRevision, modRevision, lease] of chunk) added(k, this.store.add(value, Buffer.byteLength(value, 'utf8'), createRevision, modRevision, lease));
       }
     }
     // A snapshot of a version without alarms has none.
@@ -624,5 +649,45 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.revisionValue = meta.index;
     // Watchers cannot be told what happened between their revision and the snapshot's.
     this.changes?.reset(meta.index);
+  }
+}
+
+/**
+ * The snapshot's records: a clone of the key tree, read from the store, which
+ * it pins (records released meanwhile are kept) until {@link close}.
+ */
+class StoreCursor implements RecordCursor {
+  key = '';
+  valueBytes = 0;
+  create = 0;
+  mod = 0;
+  lease = 0;
+  private id = 0;
+  private readonly unpin: () => void;
+
+  constructor(
+    private readonly store: RecordStore,
+    private readonly entries: IterableIterator<[string, number]>,
+  ) {
+    this.unpin = store.pin();
+  }
+
+  advance(): boolean {
+    const r = this.entries.next();
+    if (r.done === true) return false;
+    [this.key, this.id] = r.value;
+    this.valueBytes = this.store.valueBytes(this.id);
+    this.create = this.store.createRevision(this.id);
+    this.mod = this.store.modRevision(this.id);
+    this.lease = this.store.lease(this.id) ?? 0;
+    return true;
+  }
+
+  copyValue(target: Buffer, at: number): number {
+    return this.store.copyValue(this.id, target, at);
+  }
+
+  close(): void {
+    this.unpin();
   }
 }

@@ -1,0 +1,270 @@
+/**
+ * The key-value store's records kept off the JavaScript heap.
+ *
+ * Why: a record held as a JavaScript object with its value as a string costs
+ * the garbage collector three objects per key (the record, the value, and the
+ * old-to-new pointer every overwrite creates). At a million keys the leader's
+ * heap held ~450 MiB of them: scavenges of 6–28 ms every 60 ms and incremental
+ * marking of 125–240 ms per cycle kept its event-loop delay p99 at ~21 ms under
+ * load (`BENCH_KEYS=1000000 npm run bench:stall` with `--trace-gc`). Here a
+ * record is a small integer: its revisions and lease live in typed arrays, its
+ * value's UTF-8 bytes in a slot of a size class (pages of `Buffer` memory,
+ * which the collector never scans), so the B+ tree of keys holds only
+ * integers and the heap holds only the keys.
+ *
+ * Records are immutable: a write adds a record and releases the one it
+ * replaces. A snapshot being written (over many turns, from a copy-on-write
+ * clone of the tree) {@link pin}s the store; records released while it is
+ * pinned are kept until the last pin is let go, so the snapshot reads every
+ * record as it was when it started.
+ */
+
+/** Records per metadata chunk: chunks, not one array, so growing never copies the whole table. */
+const CHUNK_BITS = 12;
+const CHUNK = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK - 1;
+/** Bytes of one value page (at least 16 slots of the largest class). */
+const PAGE_BYTES = 64 * 1024;
+/** Values longer than this are kept as strings on the heap (rare and large: the collector copes). */
+export const MAX_SLOT_BYTES = 16 * 1024;
+/** u32 metadata: the value's class (0: empty value, LARGE: a heap string), its slot, its length in bytes. */
+const CLASS_EMPTY = 0;
+const CLASS_LARGE = 0xffff;
+
+/** Slot sizes: every 16 bytes up to 256, then about 1.25× apart (so at most a fifth of a slot is unused) up to {@link MAX_SLOT_BYTES}. */
+const SLOT_SIZES: readonly number[] = (() => {
+  const sizes: number[] = [];
+  for (let s = 16; s <= 256; s += 16) sizes.push(s);
+  for (let s = 256; s < MAX_SLOT_BYTES; ) {
+    s = Math.min(MAX_SLOT_BYTES, Math.ceil((s * 1.25) / 16) * 16);
+    sizes.push(s);
+  }
+  return sizes;
+})();
+
+/** The class (1-based index into SLOT_SIZES) for a value of `n` bytes, 0 < n <= MAX_SLOT_BYTES. */
+function classFor(n: number): number {
+  if (n <= 256) return (n + 15) >>> 4;
+  let c = 17;
+  while (SLOT_SIZES[c - 1]! < n) c++;
+  return c;
+}
+
+/** A stack of non-negative integers in a growing Int32Array. */
+class IntStack {
+  private a = new Int32Array(64);
+  length = 0;
+
+  push(x: number): void {
+    if (this.length === this.a.length) {
+      const b = new Int32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.length++] = x;
+  }
+
+  pop(): number {
+    return this.a[--this.length]!;
+  }
+}
+
+/** The slots of one size: pages of `perPage` slots, and the free slots. */
+class SlotClass {
+  readonly pages: Buffer[] = [];
+  readonly perPage: number;
+  private readonly free = new IntStack();
+  private next = 0;
+
+  constructor(readonly size: number) {
+    this.perPage = Math.max(16, Math.floor(PAGE_BYTES / size));
+  }
+
+  take(): number {
+    if (this.free.length > 0) return this.free.pop();
+    const slot = this.next++;
+    // Unpooled: a pool slice would keep a shared 8 KiB pool alive per page.
+    if (slot >= this.pages.length * this.perPage) this.pages.push(Buffer.allocUnsafeSlow(this.perPage * this.size));
+    return slot;
+  }
+
+  give(slot: number): void {
+    this.free.push(slot);
+  }
+
+  get bytesReserved(): number {
+    return this.pages.length * this.perPage * this.size;
+  }
+}
+
+/** Figures about a {@link RecordStore}'s memory. */
+export interface RecordStoreStats {
+  /** Records held, including those kept for a pinned snapshot. */
+  readonly records: number;
+  /** Bytes of value pages allocated (outside the JavaScript heap). */
+  readonly pageBytes: number;
+  /** Bytes of the metadata arrays (outside the JavaScript heap). */
+  readonly metadataBytes: number;
+}
+
+export class RecordStore {
+  /** Per record: createRevision, modRevision, lease (0: none). */
+  private readonly f64: Float64Array[] = [];
+  /** Per record: value class, slot, length in bytes. */
+  private readonly u32: Uint32Array[] = [];
+  private readonly classes: SlotClass[] = SLOT_SIZES.map((s) => new SlotClass(s));
+  /** Values too long for a slot, by record. */
+  private readonly large = new Map<number, string>();
+  private readonly freeIds = new IntStack();
+  private nextId = 0;
+  private live = 0;
+  private pins = 0;
+  /** Records released while pinned, freed when the last pin goes. */
+  private readonly deferred = new IntStack();
+
+  /** Adds a record whose value is `value`, `valueBytes` long in UTF-8; returns its id. */
+  add(value: string, valueBytes: number, createRevision: number, modRevision: number, lease: number | undefined): number {
+    const id = this.newId(createRevision, modRevision, lease);
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    u[i + 2] = valueBytes;
+    if (valueBytes === 0) u[i] = CLASS_EMPTY;
+    else if (valueBytes > MAX_SLOT_BYTES) {
+      u[i] = CLASS_LARGE;
+      this.large.set(id, value);
+    } else {
+      const c = classFor(valueBytes);
+      const cls = this.classes[c - 1]!;
+      const slot = cls.take();
+      u[i] = c;
+      u[i + 1] = slot;
+      const page = Math.floor(slot / cls.perPage);
+      const written = cls.pages[page]!.write(value, (slot - page * cls.perPage) * cls.size, valueBytes, 'utf8');
+      if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
+    }
+    return id;
+  }
+
+  /** Adds a record whose value is `src[start, start + len)` (UTF-8); returns its id. */
+  addBytes(src: Buffer, start: number, len: number, createRevision: number, modRevision: number, lease: number | undefined): number {
+    if (len > MAX_SLOT_BYTES) return this.add(src.toString('utf8', start, start + len), len, createRevision, modRevision, lease);
+    const id = this.newId(createRevision, modRevision, lease);
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    u[i + 2] = len;
+    if (len === 0) {
+      u[i] = CLASS_EMPTY;
+      return id;
+    }
+    const c = classFor(len);
+    const cls = this.classes[c - 1]!;
+    const slot = cls.take();
+    u[i] = c;
+    u[i + 1] = slot;
+    const page = Math.floor(slot / cls.perPage);
+    src.copy(cls.pages[page]!, (slot - page * cls.perPage) * cls.size, start, start + len);
+    return id;
+  }
+
+  private newId(createRevision: number, modRevision: number, lease: number | undefined): number {
+    let id: number;
+    if (this.freeIds.length > 0) id = this.freeIds.pop();
+    else {
+      id = this.nextId++;
+      if (id >>> CHUNK_BITS >= this.f64.length) {
+        this.f64.push(new Float64Array(CHUNK * 3));
+        this.u32.push(new Uint32Array(CHUNK * 3));
+      }
+    }
+    const f = this.f64[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    f[i] = createRevision;
+    f[i + 1] = modRevision;
+    f[i + 2] = lease ?? 0;
+    this.live++;
+    return id;
+  }
+
+  /** Lets record `id` go (kept until unpinned while a snapshot is being written). */
+  release(id: number): void {
+    if (this.pins > 0) this.deferred.push(id);
+    else this.free(id);
+  }
+
+  private free(id: number): void {
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    const c = u[i]!;
+    if (c === CLASS_LARGE) this.large.delete(id);
+    else if (c !== CLASS_EMPTY) this.classes[c - 1]!.give(u[i + 1]!);
+    this.freeIds.push(id);
+    this.live--;
+  }
+
+  /** Keeps every record as it is until the returned function is called (once). */
+  pin(): () => void {
+    this.pins++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.pins > 0) return;
+      while (this.deferred.length > 0) this.free(this.deferred.pop());
+    };
+  }
+
+  createRevision(id: number): number {
+    return this.f64[id >>> CHUNK_BITS]![(id & CHUNK_MASK) * 3]!;
+  }
+
+  modRevision(id: number): number {
+    return this.f64[id >>> CHUNK_BITS]![(id & CHUNK_MASK) * 3 + 1]!;
+  }
+
+  /** The lease the record is attached to, or undefined. */
+  lease(id: number): number | undefined {
+    const l = this.f64[id >>> CHUNK_BITS]![(id & CHUNK_MASK) * 3 + 2]!;
+    return l === 0 ? undefined : l;
+  }
+
+  /** The value's length in UTF-8 bytes. */
+  valueBytes(id: number): number {
+    return this.u32[id >>> CHUNK_BITS]![(id & CHUNK_MASK) * 3 + 2]!;
+  }
+
+  value(id: number): string {
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    const c = u[i]!;
+    if (c === CLASS_EMPTY) return '';
+    if (c === CLASS_LARGE) return this.large.get(id)!;
+    const cls = this.classes[c - 1]!;
+    const slot = u[i + 1]!;
+    const page = Math.floor(slot / cls.perPage);
+    const at = (slot - page * cls.perPage) * cls.size;
+    return cls.pages[page]!.toString('utf8', at, at + u[i + 2]!);
+  }
+
+  /** Copies the value's UTF-8 bytes into `target` at `at`; returns how many. */
+  copyValue(id: number, target: Buffer, at: number): number {
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    const c = u[i]!;
+    const len = u[i + 2]!;
+    if (c === CLASS_EMPTY) return 0;
+    if (c === CLASS_LARGE) return target.write(this.large.get(id)!, at, len, 'utf8');
+    const cls = this.classes[c - 1]!;
+    const slot = u[i + 1]!;
+    const page = Math.floor(slot / cls.perPage);
+    const from = (slot - page * cls.perPage) * cls.size;
+    return cls.pages[page]!.copy(target, at, from, from + len);
+  }
+
+  get stats(): RecordStoreStats {
+    return {
+      records: this.live,
+      pageBytes: this.classes.reduce((n, c) => n + c.bytesReserved, 0),
+      metadataBytes: this.f64.length * CHUNK * 3 * (8 + 4),
+    };
+  }
+}
