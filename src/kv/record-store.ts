@@ -2,21 +2,22 @@
  * The key-value store's records kept off the JavaScript heap.
  *
  * Why: a record held as a JavaScript object with its value as a string costs
- * the garbage collector three objects per key (the record, the value, and the
- * old-to-new pointer every overwrite creates). At a million keys the leader's
+ * the garbage collector two objects per key besides the key (the record and
+ * the value), and every overwrite an old-to-new pointer for the scavenger to
+ * follow. At a million keys the leader's
  * heap held ~450 MiB of them: scavenges of 6–28 ms every 60 ms and incremental
  * marking of 125–240 ms per cycle kept its event-loop delay p99 at ~21 ms under
  * load (`BENCH_KEYS=1000000 npm run bench:stall` with `--trace-gc`). Here a
  * record is a small integer: its revisions and lease live in typed arrays, its
  * value's UTF-8 bytes in a slot of a size class (pages of `Buffer` memory,
- * which the collector never scans), so the B+ tree of keys holds only
+ * which the collector never scans), so the key tree and index hold only
  * integers and the heap holds only the keys.
  *
- * Records are immutable: a write adds a record and releases the one it
- * replaces. A snapshot being written (over many turns, from a copy-on-write
- * clone of the tree) {@link pin}s the store; records released while it is
- * pinned are kept until the last pin is let go, so the snapshot reads every
- * record as it was when it started.
+ * A write updates its key's record in place, except while a snapshot is
+ * being written (over many turns, from a copy-on-write clone of the tree):
+ * the snapshot {@link pin}s the store, writes then add a record and release
+ * the one they replace, and released records are kept until the last pin is
+ * let go, so the snapshot reads every record as it was when it started.
  */
 
 /** Records per metadata chunk: chunks, not one array, so growing never copies the whole table. */
@@ -125,6 +126,44 @@ export class RecordStore {
   /** Adds a record whose value is `value`, `valueBytes` long in UTF-8; returns its id. */
   add(value: string, valueBytes: number, createRevision: number, modRevision: number, lease: number | undefined): number {
     const id = this.newId(createRevision, modRevision, lease);
+    this.putValue(id, value, valueBytes);
+    return id;
+  }
+
+  /**
+   * Gives record `id` a new value, modRevision and lease in place (its
+   * createRevision stays). Only while nothing is pinned: a snapshot being
+   * written reads records as they were, so then a write must add a record.
+   */
+  update(id: number, value: string, valueBytes: number, modRevision: number, lease: number | undefined): void {
+    if (this.pins > 0) throw new Error('record store: a record was updated in place while a snapshot pinned the store');
+    const f = this.f64[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    f[i + 1] = modRevision;
+    f[i + 2] = lease ?? 0;
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const c = u[i]!;
+    // The same slot does when the class is the same.
+    if (c !== CLASS_EMPTY && c !== CLASS_LARGE && valueBytes > 0 && valueBytes <= MAX_SLOT_BYTES && classFor(valueBytes) === c) {
+      const cls = this.classes[c - 1]!;
+      const slot = u[i + 1]!;
+      const page = Math.floor(slot / cls.perPage);
+      const written = cls.pages[page]!.write(value, (slot - page * cls.perPage) * cls.size, valueBytes, 'utf8');
+      if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
+      u[i + 2] = valueBytes;
+      return;
+    }
+    this.dropValue(id);
+    this.putValue(id, value, valueBytes);
+  }
+
+  /** Whether a snapshot pins the store (then writes must {@link add}, not {@link update}). */
+  get pinned(): boolean {
+    return this.pins > 0;
+  }
+
+  /** Stores the value of record `id` (which has none). */
+  private putValue(id: number, value: string, valueBytes: number): void {
     const u = this.u32[id >>> CHUNK_BITS]!;
     const i = (id & CHUNK_MASK) * 3;
     u[i + 2] = valueBytes;
@@ -142,7 +181,17 @@ export class RecordStore {
       const written = cls.pages[page]!.write(value, (slot - page * cls.perPage) * cls.size, valueBytes, 'utf8');
       if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
     }
-    return id;
+  }
+
+  /** Frees the value storage of record `id`. */
+  private dropValue(id: number): void {
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    const c = u[i]!;
+    if (c === CLASS_LARGE) this.large.delete(id);
+    else if (c !== CLASS_EMPTY) this.classes[c - 1]!.give(u[i + 1]!);
+    u[i] = CLASS_EMPTY;
+    u[i + 2] = 0;
   }
 
   /** Adds a record whose value is `src[start, start + len)` (UTF-8); returns its id. */
@@ -192,11 +241,7 @@ export class RecordStore {
   }
 
   private free(id: number): void {
-    const u = this.u32[id >>> CHUNK_BITS]!;
-    const i = (id & CHUNK_MASK) * 3;
-    const c = u[i]!;
-    if (c === CLASS_LARGE) this.large.delete(id);
-    else if (c !== CLASS_EMPTY) this.classes[c - 1]!.give(u[i + 1]!);
+    this.dropValue(id);
     this.freeIds.push(id);
     this.live--;
   }

@@ -32,10 +32,11 @@ const recArb = fc.record({
   lease: fc.option(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { nil: undefined }),
 });
 
-test('adds and releases in any order: every live record reads back exactly, from strings or from bytes', () => {
+test('adds, updates in place and releases in any order: every live record reads back exactly, from strings or from bytes', () => {
   const step = fc.oneof(
     fc.record({ add: recArb, fromBytes: fc.boolean() }),
     fc.record({ release: fc.nat() }),
+    fc.record({ update: fc.nat(), to: recArb }),
   );
   fc.assert(
     fc.property(fc.array(step, { maxLength: 120 }), (steps) => {
@@ -47,6 +48,12 @@ test('adds and releases in any order: every live record reads back exactly, from
           const bytes = Buffer.from(r.value);
           const id = s.fromBytes ? store.addBytes(Buffer.concat([Buffer.from('pad'), bytes]), 3, bytes.length, r.create, r.mod, r.lease) : store.add(r.value, bytes.length, r.create, r.mod, r.lease);
           assert.ok(!live.has(id), `id ${id} handed out twice`);
+          live.set(id, r);
+        } else if ('update' in s) {
+          if (live.size === 0) continue;
+          const id = [...live.keys()][s.update % live.size]!;
+          const r = { ...s.to, create: live.get(id)!.create };
+          store.update(id, r.value, Buffer.byteLength(r.value), r.mod, r.lease);
           live.set(id, r);
         } else if (live.size > 0) {
           const id = [...live.keys()][s.release % live.size]!;
@@ -92,7 +99,9 @@ test('a pinned store keeps released records readable and unreused until the last
   const c = store.add('third', 5, 3, 3, undefined);
   assert.notEqual(c, a, 'still pinned by the other');
   check(store, a, { value: 'old value', create: 1, mod: 1, lease: 5 });
+  assert.throws(() => store.update(b, 'x', 1, 9, undefined), /updated in place while a snapshot pinned the store/);
   unpin2();
+  assert.equal(store.pinned, false);
   assert.equal(store.stats.records, 2);
   assert.equal(store.add('fourth', 6, 4, 4, undefined), a, 'freed once unpinned');
 });

@@ -154,6 +154,8 @@ test('an incremental snapshot is of the moment it began, written a chunk at a ti
     apply(sm, { op: 'put', key: `k${String(calls).padStart(5, '0')}`, value: 'changed' });
     apply(sm, { op: 'delete', key: `k${String(4000 + calls).padStart(5, '0')}` });
     apply(sm, { op: 'put', key: `new${calls}`, value: 'late' });
+    // Keys the snapshot has not reached yet: their records must be read as they were.
+    apply(sm, { op: 'put', key: `k${String(4999 - calls).padStart(5, '0')}`, value: 'overwritten before the snapshot reached it' });
   }
   assert.ok(calls >= 3, `5000 records take several pieces (${calls})`);
   assert.deepEqual(data, whole, 'the same bytes as a whole snapshot taken at the same moment');
@@ -163,6 +165,12 @@ test('an incremental snapshot is of the moment it began, written a chunk at a ti
   assert.equal(copy.get('k00001')?.value, 'v1');
   assert.equal(copy.get('k04001')?.value, 'v4001');
   assert.equal(copy.get('new1'), null);
+  assert.equal(copy.get('k04998')?.value, 'v4998');
+  assert.equal(sm.get('k04998')?.value, 'overwritten before the snapshot reached it');
+  // Once the snapshot is done, writes update records in place again, and the store reads right.
+  apply(sm, { op: 'put', key: 'k04998', value: 'after' });
+  assert.equal(sm.get('k04998')?.value, 'after');
+  assert.equal(sm.get('k04998')?.createRevision, 4999);
   assert.equal(copy.sessionCount, 7);
   assert.equal(copy.sizeBytes, [...Array(5000).keys()].reduce((n, i) => n + `k${String(i).padStart(5, '0')}`.length + `v${i}`.length, 0));
 });
