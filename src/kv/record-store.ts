@@ -21,11 +21,11 @@
  */
 
 /** Records per metadata chunk: chunks, not one array, so growing never copies the whole table. */
-const CHUNK_BITS = 12;
+const CHUNK_BITS = 10;
 const CHUNK = 1 << CHUNK_BITS;
 const CHUNK_MASK = CHUNK - 1;
 /** Bytes of one value page (at least 16 slots of the largest class). */
-const PAGE_BYTES = 64 * 1024;
+const PAGE_BYTES = 16 * 1024;
 /** Values longer than this are kept as strings on the heap (rare and large: the collector copes). */
 export const MAX_SLOT_BYTES = 16 * 1024;
 /** u32 metadata: the value's class (0: empty value, LARGE: a heap string), its slot, its length in bytes. */
