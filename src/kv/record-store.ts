@@ -145,11 +145,7 @@ export class RecordStore {
     const c = u[i]!;
     // The same slot does when the class is the same.
     if (c !== CLASS_EMPTY && c !== CLASS_LARGE && valueBytes > 0 && valueBytes <= MAX_SLOT_BYTES && classFor(valueBytes) === c) {
-      const cls = this.classes[c - 1]!;
-      const slot = u[i + 1]!;
-      const page = Math.floor(slot / cls.perPage);
-      const written = cls.pages[page]!.write(value, (slot - page * cls.perPage) * cls.size, valueBytes, 'utf8');
-      if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
+      this.writeValue(this.locate(c, u[i + 1]!), value, valueBytes);
       u[i + 2] = valueBytes;
       return;
     }
@@ -171,16 +167,35 @@ export class RecordStore {
     else if (valueBytes > MAX_SLOT_BYTES) {
       u[i] = CLASS_LARGE;
       this.large.set(id, value);
-    } else {
-      const c = classFor(valueBytes);
-      const cls = this.classes[c - 1]!;
-      const slot = cls.take();
-      u[i] = c;
-      u[i + 1] = slot;
-      const page = Math.floor(slot / cls.perPage);
-      const written = cls.pages[page]!.write(value, (slot - page * cls.perPage) * cls.size, valueBytes, 'utf8');
-      if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
-    }
+    } else this.writeValue(this.takeSlot(id, valueBytes), value, valueBytes);
+  }
+
+  private writeValue(page: Buffer, value: string, valueBytes: number): void {
+    const written = page.write(value, this.slotAt, valueBytes, 'utf8');
+    if (written !== valueBytes) throw new Error(`record store: value of ${valueBytes} bytes wrote ${written}`);
+  }
+
+  /** Where the last {@link locate}d slot starts in its page. */
+  private slotAt = 0;
+
+  /** The page of `slot` of class `c`; the slot starts at {@link slotAt}. */
+  private locate(c: number, slot: number): Buffer {
+    const cls = this.classes[c - 1]!;
+    const page = Math.floor(slot / cls.perPage);
+    this.slotAt = (slot - page * cls.perPage) * cls.size;
+    return cls.pages[page]!;
+  }
+
+  /** Gives record `id` a slot for a value of `len` bytes (0 < len <= MAX_SLOT_BYTES); returns its page, the slot at {@link slotAt}. */
+  private takeSlot(id: number, len: number): Buffer {
+    const u = this.u32[id >>> CHUNK_BITS]!;
+    const i = (id & CHUNK_MASK) * 3;
+    const c = classFor(len);
+    const slot = this.classes[c - 1]!.take();
+    u[i] = c;
+    u[i + 1] = slot;
+    u[i + 2] = len;
+    return this.locate(c, slot);
   }
 
   /** Frees the value storage of record `id`. */
@@ -197,21 +212,9 @@ export class RecordStore {
   /** Adds a record whose value is `src[start, start + len)` (UTF-8); returns its id. */
   addBytes(src: Buffer, start: number, len: number, createRevision: number, modRevision: number, lease: number | undefined): number {
     if (len > MAX_SLOT_BYTES) return this.add(src.toString('utf8', start, start + len), len, createRevision, modRevision, lease);
+    if (len === 0) return this.add('', 0, createRevision, modRevision, lease);
     const id = this.newId(createRevision, modRevision, lease);
-    const u = this.u32[id >>> CHUNK_BITS]!;
-    const i = (id & CHUNK_MASK) * 3;
-    u[i + 2] = len;
-    if (len === 0) {
-      u[i] = CLASS_EMPTY;
-      return id;
-    }
-    const c = classFor(len);
-    const cls = this.classes[c - 1]!;
-    const slot = cls.take();
-    u[i] = c;
-    u[i + 1] = slot;
-    const page = Math.floor(slot / cls.perPage);
-    src.copy(cls.pages[page]!, (slot - page * cls.perPage) * cls.size, start, start + len);
+    src.copy(this.takeSlot(id, len), this.slotAt, start, start + len);
     return id;
   }
 
@@ -283,11 +286,8 @@ export class RecordStore {
     const c = u[i]!;
     if (c === CLASS_EMPTY) return '';
     if (c === CLASS_LARGE) return this.large.get(id)!;
-    const cls = this.classes[c - 1]!;
-    const slot = u[i + 1]!;
-    const page = Math.floor(slot / cls.perPage);
-    const at = (slot - page * cls.perPage) * cls.size;
-    return cls.pages[page]!.toString('utf8', at, at + u[i + 2]!);
+    const page = this.locate(c, u[i + 1]!);
+    return page.toString('utf8', this.slotAt, this.slotAt + u[i + 2]!);
   }
 
   /** Copies the value's UTF-8 bytes into `target` at `at`; returns how many. */
@@ -298,11 +298,8 @@ export class RecordStore {
     const len = u[i + 2]!;
     if (c === CLASS_EMPTY) return 0;
     if (c === CLASS_LARGE) return target.write(this.large.get(id)!, at, len, 'utf8');
-    const cls = this.classes[c - 1]!;
-    const slot = u[i + 1]!;
-    const page = Math.floor(slot / cls.perPage);
-    const from = (slot - page * cls.perPage) * cls.size;
-    return cls.pages[page]!.copy(target, at, from, from + len);
+    const page = this.locate(c, u[i + 1]!);
+    return page.copy(target, at, this.slotAt, this.slotAt + len);
   }
 
   get stats(): RecordStoreStats {

@@ -100,26 +100,23 @@ export class SnapshotBuffer {
  * describe the current record (`lease` 0: none), and `copyValue` writes its
  * value's `valueBytes` UTF-8 bytes into a buffer, returning how many.
  */
-export interface RecordCursor {
-  advance(): boolean;
-  readonly key: string;
-  readonly valueBytes: number;
-  readonly create: number;
-  readonly mod: number;
-  readonly lease: number;
-  copyValue(target: Buffer, at: number): number;
-}
-
-/** A {@link RecordCursor} over records given as tuples. */
-class TupleCursor implements RecordCursor {
+export abstract class RecordCursor {
   key = '';
   valueBytes = 0;
   create = 0;
   mod = 0;
   lease = 0;
+  abstract advance(): boolean;
+  abstract copyValue(target: Buffer, at: number): number;
+}
+
+/** A {@link RecordCursor} over records given as tuples. */
+class TupleCursor extends RecordCursor {
   private value = '';
 
-  constructor(private readonly next: () => SnapshotRecord | undefined) {}
+  constructor(private readonly next: () => SnapshotRecord | undefined) {
+    super();
+  }
 
   advance(): boolean {
     const r = this.next();

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, KvInputError, decodeCommand, validateOp, type KvCommand
 import type { ChangeRecorder } from './watch-history.js';
 import { LeaseTable, isLeaseCommand, type LeaseCommand, type LeaseState, type SnapLease } from './leases.js';
 import { compareHolds, txnKeys, validateTxn, type TxnOp, type TxnOpResult, type TxnRequest } from './txn.js';
-import { SnapshotBuffer, readRecordBytes, type RecordCursor } from './snapshot-records.js';
+import { RecordCursor, SnapshotBuffer, readRecordBytes } from './snapshot-records.js';
 import { RecordStore } from './record-store.js';
 
 const BTree = sortedBtree.default;
@@ -667,12 +667,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
  * The snapshot's records: a clone of the key tree, read from the store, which
  * it pins (records released meanwhile are kept) until {@link close}.
  */
-class StoreCursor implements RecordCursor {
-  key = '';
-  valueBytes = 0;
-  create = 0;
-  mod = 0;
-  lease = 0;
+class StoreCursor extends RecordCursor {
   private id = 0;
   private readonly unpin: () => void;
 
@@ -680,6 +675,7 @@ class StoreCursor implements RecordCursor {
     private readonly store: RecordStore,
     private readonly entries: IterableIterator<[string, number]>,
   ) {
+    super();
     this.unpin = store.pin();
   }
 
