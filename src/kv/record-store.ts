@@ -104,8 +104,6 @@ export interface RecordStoreStats {
   readonly records: number;
   /** Bytes of value pages allocated (outside the JavaScript heap). */
   readonly pageBytes: number;
-  /** Bytes of the metadata arrays (outside the JavaScript heap). */
-  readonly metadataBytes: number;
 }
 
 export class RecordStore {
@@ -306,7 +304,6 @@ export class RecordStore {
     return {
       records: this.live,
       pageBytes: this.classes.reduce((n, c) => n + c.bytesReserved, 0),
-      metadataBytes: this.f64.length * CHUNK * 3 * (8 + 4),
     };
   }
 }

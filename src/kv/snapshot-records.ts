@@ -43,14 +43,6 @@ export class SnapshotBuffer {
   }
 
   /**
-   * Appends one block of the records `next` yields, at most `max` of them;
-   * returns how many it took (fewer than `max`: `next` is exhausted).
-   */
-  appendRecords(next: () => SnapshotRecord | undefined, max: number): number {
-    return this.appendFrom(new TupleCursor(next), max);
-  }
-
-  /**
    * Appends one block of the records `cursor` moves over, at most `max` of
    * them; returns how many it took (fewer than `max`: the cursor is done).
    */
@@ -110,46 +102,14 @@ export abstract class RecordCursor {
   abstract copyValue(target: Buffer, at: number): number;
 }
 
-/** A {@link RecordCursor} over records given as tuples. */
-class TupleCursor extends RecordCursor {
-  private value = '';
-
-  constructor(private readonly next: () => SnapshotRecord | undefined) {
-    super();
-  }
-
-  advance(): boolean {
-    const r = this.next();
-    if (r === undefined) return false;
-    [this.key, this.value, this.create, this.mod] = r;
-    this.lease = r[4] ?? 0;
-    this.valueBytes = Buffer.byteLength(this.value, 'utf8');
-    return true;
-  }
-
-  copyValue(target: Buffer, at: number): number {
-    return target.write(this.value, at, 'utf8');
-  }
-}
-
-/** `lease`: present only for a key attached to a lease. */
-export type SnapshotRecord = readonly [key: string, value: string, create: number, mod: number, lease?: number];
-
 /** A varint of a number up to 2^53 takes at most 8 bytes. */
 const MAX_VARINT_BYTES = 8;
 
 /**
- * Calls `each` for every record of a block written by {@link SnapshotBuffer.appendRecords}
- * (the `bin` value's payload, as `decodeAll` returns it).
+ * Calls `each` for every record of a block written by {@link SnapshotBuffer.appendFrom}
+ * (the `bin` value's payload, as `decodeAll` returns it), with the value as
+ * the bytes `b[at, at + len)` (valid only during the call).
  * @throws Error naming the record and offset if the block is truncated or malformed.
- */
-export function readRecords(block: Uint8Array, each: (key: string, value: string, create: number, mod: number, lease: number | undefined) => void): number {
-  return readRecordBytes(block, (key, b, at, len, create, mod, lease) => each(key, b.toString('utf8', at, at + len), create, mod, lease));
-}
-
-/**
- * {@link readRecords} without decoding values: `each` gets the value as the
- * bytes `b[at, at + len)` (valid only during the call).
  */
 export function readRecordBytes(block: Uint8Array, each: (key: string, b: Buffer, at: number, len: number, create: number, mod: number, lease: number | undefined) => void): number {
   const b = Buffer.from(block.buffer, block.byteOffset, block.byteLength);

@@ -3,16 +3,46 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeCommand, type KvCommand } from '../../src/kv/commands.js';
-import { SnapshotBuffer, readRecords, type SnapshotRecord } from '../../src/kv/snapshot-records.js';
+import { RecordCursor, SnapshotBuffer, readRecordBytes } from '../../src/kv/snapshot-records.js';
 import { KvStateMachine } from '../../src/kv/state-machine.js';
 import { decodeAll, encode } from '../../src/util/codec.js';
 
+/** `lease`: present only for a key attached to a lease. */
+type SnapshotRecord = readonly [key: string, value: string, create: number, mod: number, lease?: number];
+
+/** A cursor over records given as tuples. */
+class TupleCursor extends RecordCursor {
+  private value = '';
+  private i = 0;
+
+  constructor(private readonly records: readonly SnapshotRecord[]) {
+    super();
+  }
+
+  advance(): boolean {
+    const r = this.records[this.i++];
+    if (r === undefined) return false;
+    [this.key, this.value, this.create, this.mod] = r;
+    this.lease = r[4] ?? 0;
+    this.valueBytes = Buffer.byteLength(this.value, 'utf8');
+    return true;
+  }
+
+  copyValue(target: Buffer, at: number): number {
+    return target.write(this.value, at, 'utf8');
+  }
+}
+
 function blocksOf(records: readonly SnapshotRecord[], per: number): Uint8Array {
   const out = new SnapshotBuffer(encode({ head: true }), 0);
-  let i = 0;
-  const next = (): SnapshotRecord | undefined => records[i++];
-  while (out.appendRecords(next, per) === per);
+  const cursor = new TupleCursor(records);
+  while (out.appendFrom(cursor, per) === per);
   return out.bytes();
+}
+
+/** readRecordBytes with the values decoded. */
+function readRecords(block: Uint8Array, each: (key: string, value: string, create: number, mod: number, lease: number | undefined) => void): number {
+  return readRecordBytes(block, (key, b, at, len, create, mod, lease) => each(key, b.toString('utf8', at, at + len), create, mod, lease));
 }
 
 function readAll(bytes: Uint8Array): SnapshotRecord[] {
