@@ -9,7 +9,7 @@
  * BENCH_SECONDS sets the time per figure (default 5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -157,9 +157,12 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
       const prof = opts.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, n.name)}`] : [];
+      const out = NODE_STDOUT === undefined ? 'ignore' : openSync(`${NODE_STDOUT}.${n.name}`, 'w');
       n.proc = spawn(process.execPath, [...NODE_FLAGS, ...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, ...(opts.serveArgs ?? []), '--log-level', 'warn'], {
-        stdio: ['ignore', NODE_STDOUT === undefined ? 'ignore' : openSync(`${NODE_STDOUT}.${n.name}`, 'w'), 'inherit'],
+        stdio: ['ignore', out, 'inherit'],
       });
+      // The child has its own copy of the descriptor.
+      if (out !== 'ignore') closeSync(out);
     }
     let leaderPort = 0;
     for (let t = 0; t < 200 && leaderPort === 0; t++) {
