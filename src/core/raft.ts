@@ -35,7 +35,10 @@ import {
   type ReadIndexRespMsg,
   type SnapMsg,
   type SnapRespMsg,
+  type RetainedSnapshot,
   type Snapshot,
+  type SnapshotBytes,
+  type SnapshotMeta,
   type SoftState,
   type TimeoutNowMsg,
   type VoteMsg,
@@ -71,8 +74,8 @@ export class Raft {
   private roleValue: Role = Role.Follower;
   private leaderValue: NodeId | null = null;
   readonly log: RaftLog;
-  /** The latest snapshot, kept to send to followers behind the log's start. */
-  private snapshotValue: Snapshot | null;
+  /** The latest snapshot, kept to send to followers behind the log's start: in memory, or read from storage (see {@link readSnapshotFrom}). */
+  private snapshotValue: RetainedSnapshot | null;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -152,8 +155,21 @@ export class Raft {
   get transferTarget(): NodeId | null {
     return this.transfer.target;
   }
-  get snapshot(): Snapshot | null {
+  get snapshot(): RetainedSnapshot | null {
     return this.snapshotValue;
+  }
+
+  /**
+   * The latest snapshot's bytes can be read from `data` (its durable file)
+   * instead of the copy in memory, which the core then drops. Returns false,
+   * and changes nothing, unless the latest snapshot is still `meta` and
+   * `data` is as long.
+   */
+  readSnapshotFrom(meta: SnapshotMeta, data: SnapshotBytes): boolean {
+    const s = this.snapshotValue;
+    if (s === null || s.meta.index !== meta.index || s.meta.term !== meta.term || s.data.length !== data.length) return false;
+    this.snapshotValue = { meta: s.meta, data };
+    return true;
   }
 
   hardState(): HardState {
@@ -279,8 +295,9 @@ export class Raft {
     const conf = this.confs.snapshotConf(index);
     this.log.compact(index);
     this.confs.compactTo(index);
-    this.snapshotValue = { meta: { index, term, conf }, data };
-    this.snapshotToPersist = this.snapshotValue;
+    const snap = { meta: { index, term, conf }, data };
+    this.snapshotValue = snap;
+    this.snapshotToPersist = snap;
   }
 
   /**

@@ -80,6 +80,23 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * A snapshot's bytes as the core reads them to send chunks: a `Uint8Array`
+ * in memory, or a reader of the file storage wrote it to (src/storage/snapshot-file-reader.ts),
+ * so that a node does not keep a copy of its state in memory to serve followers.
+ * `subarray` may read, and throw if the bytes cannot be read intact.
+ */
+export interface SnapshotBytes {
+  readonly length: number;
+  subarray(begin: number, end: number): Uint8Array;
+}
+
+/** The latest snapshot as the core keeps it, to send to followers behind the log's start. */
+export interface RetainedSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: SnapshotBytes;
+}
+
 export const Role = {
   Follower: 'follower',
   /** Asking for pre-votes before campaigning (only with pre-vote enabled). */

@@ -1,7 +1,7 @@
 import { effectiveReadTimeoutMs, type NodeOptions, type RaftObserver } from '../core/config.js';
 import { Raft, type Ready } from '../core/raft.js';
 import { ConfChangeError } from '../core/membership.js';
-import { EntryType, MessageType, isRequest, type ConfChange, type ConfState, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot } from '../core/types.js';
+import { EntryType, MessageType, isRequest, type ConfChange, type ConfState, type Entry, type HardState, type Message, type NodeId, type Role, type Snapshot, type SnapshotBytes, type SnapshotMeta } from '../core/types.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -103,6 +103,8 @@ export class RaftNode {
   private writesInFlight = 0;
   /** A compaction asked for while a Ready was in flight: made after its advance(). */
   private pendingCompaction: { readonly index: number; readonly data: Uint8Array } | null = null;
+  /** The stored snapshot the core reads its latest snapshot from, if any (see {@link readSnapshotFromStorage}). */
+  private snapshotReader: (SnapshotBytes & { close(): void }) | null = null;
 
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
@@ -144,6 +146,7 @@ export class RaftNode {
       },
       opts.initialState,
     );
+    if (opts.initialState.snapshot !== null) this.readSnapshotFromStorage(opts.initialState.snapshot.meta);
     this.armTicker();
     // Entries committed before a restart are applied without waiting for a leader.
     this.schedule();
@@ -417,11 +420,24 @@ export class RaftNode {
       p.reject(new ReadIndexError(`node ${this.id} stopped`));
     }
     this.pendingReads.clear();
+    this.snapshotReader?.close();
+    this.snapshotReader = null;
   }
 
   /** Reads this node answered from its leader lease (core/lease.ts) since it started. */
   get leaseReadsServed(): number {
     return this.core.lease.served;
+  }
+
+  /**
+   * Where the core reads its latest snapshot from to send it to a follower:
+   * `storage` once the snapshot is durable and storage can read it back
+   * ({@link LogStorage.openSnapshot}), `memory` until then; null with no snapshot.
+   */
+  get snapshotSource(): 'memory' | 'storage' | null {
+    const s = this.core.snapshot;
+    if (s === null) return null;
+    return s.data === this.snapshotReader ? 'storage' : 'memory';
   }
 
   /** The error that stopped this node, if any. */
@@ -530,6 +546,7 @@ export class RaftNode {
         // storage applies writes in the order they are issued, so applying need not wait for it.
         if (rd.mustSync) await written;
         else written.catch((err: unknown) => this.fail(err));
+        if (rd.snapshot !== undefined) this.readSnapshotFromStorage(rd.snapshot.meta);
       }
     } catch (err) {
       this.fail(err);
@@ -579,6 +596,30 @@ export class RaftNode {
         this.schedule();
       },
       (err: unknown) => this.fail(err),
+    );
+  }
+
+  /**
+   * Once snapshot `meta` is durable, the core reads it from storage instead
+   * of keeping it in memory: it is the whole state (hundreds of megabytes with
+   * a million keys), and only read to catch up a follower behind the log's start.
+   */
+  private readSnapshotFromStorage(meta: SnapshotMeta): void {
+    if (this.storage.openSnapshot === undefined) return;
+    this.storage.openSnapshot(meta).then(
+      (reader) => {
+        if (reader === null) return;
+        // A newer snapshot may have replaced it meanwhile (then the core keeps that one).
+        if (this.stoppedFlag || !this.core.readSnapshotFrom(meta, reader)) {
+          reader.close();
+          return;
+        }
+        this.snapshotReader?.close();
+        this.snapshotReader = reader;
+      },
+      (err: unknown) => {
+        if (!this.stoppedFlag) this.fail(err);
+      },
     );
   }
 

@@ -548,6 +548,7 @@ export class Simulation {
         return p;
       },
       close: () => storage.close(),
+      openSnapshot: (meta) => storage.openSnapshot(meta),
     };
     const out = this.net.transportFor(n.id);
     let inc = 0;

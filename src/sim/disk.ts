@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { LockedError, type AppendHandle, type DirLock, type FileSystem, type WriteHandle } from '../storage/fs.js';
+import { LockedError, type AppendHandle, type DirLock, type FileSystem, type ReadHandle, type WriteHandle } from '../storage/fs.js';
 import type { Random } from '../util/random.js';
 
 /** Thrown by every operation of a process whose disk crashed under it. */
@@ -39,7 +39,8 @@ class Inode {
     this.data = bigger;
   }
 
-  private slice(from: number, to: number): Uint8Array {
+  /** A copy of bytes `from` to `to` (zeros past the data). */
+  slice(from: number, to: number): Uint8Array {
     const out = new Uint8Array(Math.max(0, to - from));
     if (from < this.data.length) out.set(this.data.subarray(from, Math.min(to, this.data.length)));
     return out;
@@ -405,6 +406,27 @@ class SimFileSystem implements FileSystem {
   /** Another task of this process may have crashed the disk while an fsync was in flight: that fsync never returns. */
   private afterSync(): void {
     if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
+  }
+
+  async openRead(file: string): Promise<ReadHandle> {
+    // Reads do not count as operations: crash points stay where writes put them.
+    if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
+    // The inode, not the name: a removed file stays readable through the handle, as on Linux.
+    const ino = this.lookup(file);
+    const size = ino.size;
+    let open = true;
+    return {
+      size,
+      read: (position, length) => {
+        if (!open) throw new Error(`${file} is closed`);
+        if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
+        if (position + length > ino.size) throw new Error(`${file}: ends before byte ${position + length}`);
+        return ino.slice(position, position + length);
+      },
+      close: () => {
+        open = false;
+      },
+    };
   }
 
   async openAppend(file: string): Promise<AppendHandle> {

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core/types.js';
+import { SnapshotFileReader } from './snapshot-file-reader.js';
 import { concatBytes } from '../util/bytes.js';
 import type { CanaryName } from '../util/canary.js';
 import { confKey } from './durability.js';
@@ -265,6 +266,28 @@ export class FileStorage implements LogStorage {
     while (this.snapshotJob !== null) await this.snapshotJob;
     await this.releasing;
     if (this.failed !== undefined) throw this.failed;
+  }
+
+  /**
+   * A reader of snapshot `meta`'s data in its file, once the file is durable
+   * and recorded (a compaction's is written in the background: this waits for
+   * it). Null if storage has moved on to another snapshot meanwhile, or is
+   * closed or failed. The node hands it to the Raft core in place of the copy
+   * in memory; the caller closes it.
+   */
+  async openSnapshot(meta: SnapshotMeta): Promise<SnapshotFileReader | null> {
+    while (this.snapshotJob !== null) await this.snapshotJob;
+    const s = this.snapshot;
+    if (this.closed || this.failed !== undefined || s === null || s.index !== meta.index || s.term !== meta.term) return null;
+    const file = path.join(this.snapDir, snapName(meta));
+    const h = await this.fs.openRead(file);
+    try {
+      const head = h.read(0, Math.min(h.size, new SnapshotFileFrame(meta, 0).dataOffset));
+      return new SnapshotFileReader(h, SnapshotFileFrame.layout(meta, head, h.size, file), file);
+    } catch (err) {
+      h.close();
+      throw err;
+    }
   }
 
   /** Whether a snapshot only compacts the log: it holds the snapshot's last entry, and the snapshot is newer than the one recorded. */

@@ -1,4 +1,4 @@
-import { constants, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -20,6 +20,19 @@ export interface WriteHandle {
   /** Makes the writes and size changes so far durable (fdatasync; a full fsync after a resize). */
   sync(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * An open file read at chosen offsets, synchronously: a retained snapshot's
+ * chunks are read as the Raft core sends them. The file stays readable after
+ * its name is removed, until {@link close}.
+ */
+export interface ReadHandle {
+  /** The file's size when it was opened. */
+  readonly size: number;
+  /** Reads `length` bytes at `position`; throws if the file ends before. */
+  read(position: number, length: number): Uint8Array;
+  close(): void;
 }
 
 /** A held exclusive lock on a data directory. */
@@ -47,6 +60,8 @@ export interface FileSystem {
   /** Names (not paths) in a directory; empty if it does not exist. */
   list(dir: string): Promise<string[]>;
   readFile(file: string): Promise<Uint8Array>;
+  /** Opens an existing file for reading at offsets. */
+  openRead(file: string): Promise<ReadHandle>;
   /** Opens for appending, creating the file (empty) if it does not exist. */
   openAppend(file: string): Promise<AppendHandle>;
   /** Opens for writing at offsets, creating the file (empty) if it does not exist. */
@@ -81,6 +96,36 @@ export class NodeFileSystem implements FileSystem {
 
   async readFile(file: string): Promise<Uint8Array> {
     return fsp.readFile(file);
+  }
+
+  async openRead(file: string): Promise<ReadHandle> {
+    const fd = openSync(file, constants.O_RDONLY);
+    let size: number;
+    try {
+      size = fstatSync(fd).size;
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    let open = true;
+    return {
+      size,
+      read: (position, length) => {
+        if (!open) throw new Error(`${file} is closed`);
+        const out = Buffer.allocUnsafe(length);
+        let off = 0;
+        while (off < length) {
+          const n = readSync(fd, out, off, length - off, position + off);
+          if (n === 0) throw new Error(`${file}: ends before byte ${position + length} (read ${length} bytes at ${position})`);
+          off += n;
+        }
+        return out;
+      },
+      close: () => {
+        if (open) closeSync(fd);
+        open = false;
+      },
+    };
   }
 
   async openAppend(file: string): Promise<AppendHandle> {

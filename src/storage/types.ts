@@ -1,4 +1,4 @@
-import type { Entry, HardState, Snapshot } from '../core/types.js';
+import type { Entry, HardState, Snapshot, SnapshotBytes, SnapshotMeta } from '../core/types.js';
 
 /** Everything a node keeps on stable storage, as loaded at start. */
 export interface StorageState {
@@ -37,6 +37,12 @@ export interface LogStorage {
   write(update: StorageUpdate): Promise<void>;
   /** Releases files and locks. */
   close(): Promise<void>;
+  /**
+   * Optional: snapshot `meta`'s data read from where it is stored, once it is
+   * durable, so the node need not keep it in memory; null if storage holds
+   * another snapshot by then. The caller closes it.
+   */
+  openSnapshot?(meta: SnapshotMeta): Promise<(SnapshotBytes & { close(): void }) | null>;
 }
 
 export const EMPTY_STATE: StorageState = {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { SimDisk } from '../../src/sim/disk.js';
 import { applyUpdate } from '../../src/storage/apply-update.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import type { AppendHandle, DirLock, FileSystem, WriteHandle } from '../../src/storage/fs.js';
+import type { AppendHandle, DirLock, FileSystem, ReadHandle, WriteHandle } from '../../src/storage/fs.js';
 import { EMPTY_STATE, type StorageState, type StorageUpdate } from '../../src/storage/types.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { ents, hs, snap, view } from './helpers.js';
@@ -33,6 +33,9 @@ class GatedSnapshots implements FileSystem {
   }
   readFile(file: string): Promise<Uint8Array> {
     return this.fs.readFile(file);
+  }
+  openRead(file: string): Promise<ReadHandle> {
+    return this.fs.openRead(file);
   }
   openAppend(file: string): Promise<AppendHandle> {
     return this.fs.openAppend(file);

@@ -455,6 +455,17 @@ export function encodeSnapshotFile(m: SnapshotMeta, data: Uint8Array): Uint8Arra
   return concatBytes([f.head(), data]);
 }
 
+/** Where a snapshot file's data lies, and what checks it (see {@link SnapshotFileFrame.layout}). */
+export interface SnapshotFileLayout {
+  /** The byte offset of the data in the file. */
+  readonly dataOffset: number;
+  readonly dataLength: number;
+  /** The CRC the record must match: over its type byte, metadata and data. */
+  readonly crc: number;
+  /** The CRC over the type byte and metadata alone: where checking the data starts. */
+  readonly headCrc: number;
+}
+
 /**
  * A snapshot file's record built in pieces, so that a snapshot of tens of
  * megabytes is written without copying it or checksumming it in one go: the
@@ -477,6 +488,21 @@ export class SnapshotFileFrame {
     this.meta = (m.conf === undefined ? w : writeConf(w, m.conf)).result();
     // The CRC covers the type byte and the payload, as frame() computes it.
     this.crc = crc32c(this.meta, crc32c(Uint8Array.of(this.type)));
+  }
+
+  /**
+   * Where a snapshot file's data lies and the checksum it must match, from the
+   * file's first {@link dataOffset} bytes (`head`), which must be those
+   * {@link head} writes for `m`; throws {@link WalCorruptionError} otherwise.
+   */
+  static layout(m: SnapshotMeta, head: Uint8Array, fileSize: number, file: string): SnapshotFileLayout {
+    const f = new SnapshotFileFrame(m, 0);
+    if (head.length < f.dataOffset) throw new WalCorruptionError(file, head.length, `the ${f.dataOffset}-byte start of snapshot ${m.index}'s file`);
+    const dv = new DataView(head.buffer, head.byteOffset, HEADER_BYTES);
+    const len = dv.getUint32(0, true);
+    if (dv.getUint32(4, true) !== ~len >>> 0 || 12 + len !== fileSize) throw new WalCorruptionError(file, 0, `a record length matching the file's ${fileSize} bytes`);
+    if (head[12] !== f.type || !f.meta.every((b, i) => head[HEADER_BYTES + i] === b)) throw new WalCorruptionError(file, 12, `the metadata of snapshot ${m.index} (term ${m.term})`);
+    return { dataOffset: f.dataOffset, dataLength: fileSize - f.dataOffset, crc: dv.getUint32(8, true), headCrc: f.crc };
   }
 
   /** Where the data starts in the file. */

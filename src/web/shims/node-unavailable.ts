@@ -6,6 +6,10 @@ function unavailable(name: string): never {
 
 export const constants = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 64, O_EXCL: 128, O_TRUNC: 512, O_APPEND: 1024 };
 export const writeSync = (): never => unavailable('fs.writeSync');
+export const openSync = (): never => unavailable('fs.openSync');
+export const readSync = (): never => unavailable('fs.readSync');
+export const fstatSync = (): never => unavailable('fs.fstatSync');
+export const closeSync = (): never => unavailable('fs.closeSync');
 export const writeFileSync = (): never => unavailable('fs.writeFileSync');
 export const mkdirSync = (): never => unavailable('fs.mkdirSync');
 export const mkdtempSync = (): never => unavailable('fs.mkdtempSync');
