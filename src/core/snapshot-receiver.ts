@@ -1,11 +1,11 @@
-import { concatBytes } from '../util/bytes.js';
 import type { SnapMsg, Snapshot, SnapshotMeta } from './types.js';
 
 /** A snapshot being received chunk by chunk. */
 interface IncomingSnapshot {
   readonly meta: SnapshotMeta;
   readonly size: number;
-  readonly chunks: Uint8Array[];
+  /** The whole snapshot's bytes, filled as chunks arrive: no joining at the end (a second copy of it, in one turn). */
+  readonly data: Uint8Array;
   received: number;
 }
 
@@ -31,14 +31,14 @@ export class SnapshotReceiver {
     let inc = this.incoming;
     if (inc === null || inc.meta.index !== m.meta.index || inc.meta.term !== m.meta.term || inc.size !== m.size) {
       if (m.offset !== 0) return { done: false, offset: 0 };
-      inc = this.incoming = { meta: m.meta, size: m.size, chunks: [], received: 0 };
+      inc = this.incoming = { meta: m.meta, size: m.size, data: new Uint8Array(m.size), received: 0 };
     }
     if (m.offset === inc.received && inc.received + m.data.length <= inc.size) {
-      inc.chunks.push(m.data);
+      inc.data.set(m.data, inc.received);
       inc.received += m.data.length;
     }
     if (inc.received < inc.size) return { done: false, offset: inc.received };
     this.incoming = null;
-    return { done: true, snapshot: { meta: inc.meta, data: concatBytes(inc.chunks) } };
+    return { done: true, snapshot: { meta: inc.meta, data: inc.data } };
   }
 }

@@ -628,38 +628,66 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   restore(data: Uint8Array, meta: ApplyMeta): void {
+    const step = this.restoreIncrementally(data, meta);
+    while (!step());
+  }
+
+  /**
+   * Replaces the whole state by a snapshot's, a block of records per call, so
+   * that installing a large snapshot never blocks the event loop for long; the
+   * call that returns true completes it. The records go into a new store, tree
+   * and index that nothing reads until that last call swaps them in with the
+   * rest of the state: until then the state machine is the one it was (reads
+   * see it whole), and must be given nothing to apply.
+   */
+  restoreIncrementally(data: Uint8Array, meta: ApplyMeta): () => boolean {
     const [snap, ...chunks] = decodeAll(data) as [SnapHead, ...(SnapRecord[] | Uint8Array)[]];
     if (snap.v !== 1 && snap.v !== 2 && snap.v !== 3) throw new Error(`unsupported KV snapshot version ${String(snap.v)}`);
-    this.data = newTree();
-    this.index = new Map();
+    const blocks = snap.v === 1 ? [snap.data ?? []] : chunks;
     // A new store: a snapshot still being written from the old one keeps reading it.
-    this.store = new RecordStore();
-    this.bytes = 0;
-    this.leaseTable.restore(snap.leases);
+    const store = new RecordStore();
+    const tree = newTree();
+    const index = new Map<string, number>();
+    const leased: [number, string][] = [];
+    let bytes = 0;
     const added = (k: string, id: number): void => {
-      this.data.set(k, id);
-      this.index.set(k, id);
-      const lease = this.store.lease(id);
-      if (lease !== undefined) this.leaseTable.get(lease)?.keys.add(k);
-      this.bytes += this.recordBytesOf(k, id);
+      tree.set(k, id);
+      index.set(k, id);
+      const lease = store.lease(id);
+      if (lease !== undefined) leased.push([lease, k]);
+      bytes += Buffer.byteLength(k, 'utf8') + store.valueBytes(id);
     };
-    for (const chunk of snap.v === 1 ? [snap.data ?? []] : chunks) {
-      if (chunk instanceof Uint8Array) {
+    let next = 0;
+    let done = false;
+    return () => {
+      if (done) return true;
+      // Version 3 blocks hold SNAPSHOT_CHUNK_RECORDS records each; older versions' come as they are.
+      const block = blocks[next++];
+      if (block instanceof Uint8Array) {
         if (snap.v !== 3) throw new Error(`KV snapshot version ${snap.v} holds a block of bytes where records were expected`);
-        readRecordBytes(chunk, (k, b, at, len, createRevision, modRevision, lease) => added(k, this.store.addBytes(b, at, len, createRevision, modRevision, lease)));
-      } else {
-        for (const [k, value, createRevision, modRevision, lease] of chunk) added(k, this.store.add(value, Buffer.byteLength(value, 'utf8'), createRevision, modRevision, lease));
+        readRecordBytes(block, (k, b, at, len, createRevision, modRevision, lease) => added(k, store.addBytes(b, at, len, createRevision, modRevision, lease)));
+      } else if (block !== undefined) {
+        for (const [k, value, createRevision, modRevision, lease] of block) added(k, store.add(value, Buffer.byteLength(value, 'utf8'), createRevision, modRevision, lease));
       }
-    }
-    // A snapshot of a version without alarms has none.
-    this.alarmSet = new Map((snap.alarms ?? []).map((a) => [a.alarm, a]));
-    this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
-    this.authState = AuthState.fromSnapshot(snap.auth);
-    this.now = snap.now;
-    this.lastSweep = snap.lastSweep;
-    this.revisionValue = meta.index;
-    // Watchers cannot be told what happened between their revision and the snapshot's.
-    this.changes?.reset(meta.index);
+      if (next < blocks.length) return false;
+      done = true;
+      this.data = tree;
+      this.index = index;
+      this.store = store;
+      this.bytes = bytes;
+      this.leaseTable.restore(snap.leases);
+      for (const [lease, k] of leased) this.leaseTable.get(lease)?.keys.add(k);
+      // A snapshot of a version without alarms has none.
+      this.alarmSet = new Map((snap.alarms ?? []).map((a) => [a.alarm, a]));
+      this.sessions = new Map(snap.sessions.map(([id, seq, result, lastSeen]) => [id, { seq, result, lastSeen }]));
+      this.authState = AuthState.fromSnapshot(snap.auth);
+      this.now = snap.now;
+      this.lastSweep = snap.lastSweep;
+      this.revisionValue = meta.index;
+      // Watchers cannot be told what happened between their revision and the snapshot's.
+      this.changes?.reset(meta.index);
+      return true;
+    };
   }
 }
 

@@ -530,6 +530,16 @@ export class Simulation {
         lastApplied = meta.index;
         this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
       },
+      // As in production: a leader's snapshot is installed a piece per turn.
+      restoreIncrementally: (data, meta) => {
+        const step = sm.restoreIncrementally(data, meta);
+        return () => {
+          if (!step()) return false;
+          lastApplied = meta.index;
+          this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+          return true;
+        };
+      },
     };
     const model = n.model;
     const tracked: LogStorage = {

@@ -22,6 +22,9 @@ import {
   type VoteRespMsg,
 } from '../core/types.js';
 
+/** The largest snapshot a node accepts: Node's largest `Buffer` (4 GiB). */
+export const MAX_SNAPSHOT_BYTES = 2 ** 32;
+
 /**
  * Checks of what arrives from the network before it reaches the Raft core.
  *
@@ -220,6 +223,8 @@ export function validateMessage(x: unknown): Message {
       const offset = f.int('offset');
       const data = f.bytes('data');
       const size = f.int('size');
+      // The receiver allocates the whole snapshot when the first chunk arrives.
+      if (size > MAX_SNAPSHOT_BYTES) throw new MessageValidationError('size', `a snapshot of ${size} bytes is larger than a node can hold (${MAX_SNAPSHOT_BYTES} bytes, Node's largest buffer)`);
       // The core checks this too, but only on its happy path; a chunk that
       // claims to extend past the snapshot is nonsense whatever the state.
       if (offset + data.length > size) {

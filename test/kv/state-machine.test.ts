@@ -175,6 +175,32 @@ test('an incremental snapshot is of the moment it began, written a chunk at a ti
   assert.equal(copy.sizeBytes, [...Array(5000).keys()].reduce((n, i) => n + `k${String(i).padStart(5, '0')}`.length + `v${i}`.length, 0));
 });
 
+test('a snapshot restored piece by piece leaves the state as it was, whole, until the last piece swaps it in', () => {
+  index = 0;
+  const donor = new KvStateMachine();
+  for (let i = 0; i < 5000; i++) apply(donor, { op: 'put', key: `d${String(i).padStart(5, '0')}`, value: `v${i}`, session: { clientId: `c${i % 3}`, seq: Math.floor(i / 3) + 1 } });
+  const data = donor.snapshot();
+  const at = index;
+  const target = new KvStateMachine();
+  for (let i = 0; i < 10; i++) apply(target, { op: 'put', key: `t${i}`, value: `old${i}` });
+  const before = target.digest();
+  const step = target.restoreIncrementally(data, { index: at, term: 1 });
+  let calls = 0;
+  for (;;) {
+    calls++;
+    if (step()) break;
+    assert.equal(target.digest(), before, `after piece ${calls}: the state is the one before the restore`);
+    assert.equal(target.get('t3')?.value, 'old3');
+    assert.equal(target.get('d00001'), null);
+  }
+  assert.ok(calls >= 3, `5000 records take several pieces (${calls})`);
+  assert.equal(step(), true, 'done stays done');
+  assert.equal(target.digest(), donor.digest(), "the donor's state exactly");
+  assert.equal(target.get('t3'), null);
+  assert.equal(target.list('').length, 5000);
+  assert.equal(target.sessionCount, 3);
+});
+
 test('a snapshot of the version before chunked snapshots still restores', () => {
   const v1 = encode({ v: 1, now: 7, lastSweep: 0, revision: 3, data: [['a', 'A', 1, 2], ['b', 'B', 3, 3]], sessions: [['c', 2, { ok: true, op: 'put', revision: 3 }, 7]] });
   const sm = new KvStateMachine();

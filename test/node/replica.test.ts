@@ -164,3 +164,45 @@ test('snapshotJitter spreads snapshots around maxRaftState, so members that shar
   assert.ok(new Set([...a, ...b]).size > 4, `gaps vary: ${a.join(', ')} / ${b.join(', ')}`);
   assert.notDeepEqual(a, b, 'two members (two seeds) snapshot at different points of the same log');
 });
+
+test('a snapshot from the leader is installed a piece per turn: reads meanwhile see the state before it, whole, and the entries after it wait', async () => {
+  const node = new CompactingNode();
+  const sm = {
+    state: 'old',
+    applied: [] as string[],
+    pieces: 0,
+    apply: (c: Uint8Array) => {
+      sm.applied.push(dec(c));
+      return dec(c);
+    },
+    snapshot: () => enc(sm.state),
+    restore: (): void => {
+      throw new Error('restored in one call');
+    },
+    restoreIncrementally: (data: Uint8Array) => {
+      let left = 5;
+      return () => {
+        sm.pieces++;
+        if (--left > 0) return false;
+        sm.state = dec(data);
+        return true;
+      };
+    },
+  };
+  const r = new Replica(node as unknown as RaftNode, sm, { clock: new RealClock(), random: new SeededRandom(1), maxRaftState: -1 });
+  r.start(null);
+  node.apply(entries(1, 2));
+  await turns(1);
+  (node as unknown as { waiter: (items: ApplyItem[]) => void }).waiter([{ kind: 'snapshot', snapshot: { meta: { index: 10, term: 3 }, data: enc('new') } }, ...entries(11, 12).map((entry) => ({ kind: 'entry' as const, entry }))]);
+  await turns(1);
+  assert.ok(sm.pieces >= 1 && sm.pieces < 5, `the install is under way (${sm.pieces} pieces)`);
+  assert.equal(r.applied, 2, 'the applied index is the one before the snapshot until it is installed');
+  assert.equal(await r.read(() => sm.state, 'stale'), 'old');
+  assert.deepEqual(sm.applied, ['e1', 'e2'], 'nothing after the snapshot applied yet');
+  await turns(10);
+  assert.equal(sm.pieces, 5);
+  assert.equal(sm.state, 'new');
+  assert.equal(r.applied, 12);
+  assert.deepEqual(sm.applied, ['e1', 'e2', 'e11', 'e12']);
+  r.stop();
+});

@@ -169,6 +169,8 @@ test('a snapshot chunk must lie within the snapshot', () => {
   const snap = byType(MessageType.Snap) as Extract<Message, { type: 7 }>;
   rejects({ ...snap, offset: snap.size - snap.data.length + 1 }, 'data', /past the snapshot size/);
   rejects({ ...snap, meta: { index: 1, term: snap.term + 1 } }, 'meta.term', /above/);
+  // The receiver allocates the whole snapshot on its first chunk: a size no node can hold is refused here.
+  rejects({ ...snap, offset: 0, size: 2 ** 32 + 1 }, 'size', /larger than a node can hold/);
 });
 
 test('unknown fields are dropped and inherited ones are not trusted', () => {
