@@ -7,7 +7,9 @@
  *    64 PUTs in flight); then, three times, an empty node is started with
  *    `--join` and timed from its spawn until the leader's `GET /v1/members`
  *    lists it as a voter, and until its appliedIndex reaches the leader's
- *    commitIndex. Each joined node is removed (and stopped) before the next.
+ *    commitIndex, and its event loop's longest delay until then is read from its
+ *    /metrics. Each joined node is removed (and stopped) before the next.
+ *    BENCH_KEYS sets the keys loaded (a joiner installs a snapshot of them).
  * 2. Leadership transfer: 20 `POST /v1/leader/transfer` under a light write
  *    load (4 clients), each timed from the POST to the first write the new
  *    leader acknowledges.
@@ -23,6 +25,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureClusterCerts } from '../src/security/cluster-certs.js';
+import { scrapeEventLoop } from './event-loop.js';
 
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const IN_FLIGHT = 64;
@@ -206,6 +209,11 @@ interface JoinResult {
   readonly appliedIndex: number;
   /** Size of the snapshot it installed from the leader (null: caught up from the log alone). */
   readonly snapshotBytes: number | null;
+  /**
+   * Its event loop's longest delay from start-up until caught up (its /metrics, scraped once
+   * then): how long installing the snapshot blocked it at a time. NaN from builds without the metric.
+   */
+  readonly loopMaxMs: number;
 }
 
 /** The size logged by a node that installed a snapshot from the leader (pino JSON lines). */
@@ -254,7 +262,9 @@ async function join(round: number, members: Node[]): Promise<JoinResult> {
     }
     return !Number.isNaN(toVoterMs) && !Number.isNaN(toAppliedMs);
   });
-  return { node: n.name, joinedThrough: through.name, leaderCommitAtSpawn, apiUpMs, listedMs, toVoterMs, toAppliedMs, appliedIndex, snapshotBytes: installedSnapshotBytes(n.log) };
+  // Nothing scraped its /metrics before: the histogram covers its whole life so far.
+  const loopMaxMs = (await scrapeEventLoop(n.api).catch(() => undefined))?.maxms ?? NaN;
+  return { node: n.name, joinedThrough: through.name, leaderCommitAtSpawn, apiUpMs, listedMs, toVoterMs, toAppliedMs, appliedIndex, snapshotBytes: installedSnapshotBytes(n.log), loopMaxMs };
 }
 
 /** Removes a joined node from the configuration and stops its process. */
@@ -361,7 +371,7 @@ async function main(): Promise<void> {
       joins.push(j);
       const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
       const snap = j.snapshotBytes === null ? 'from the log' : `from a ${(j.snapshotBytes / 2 ** 20).toFixed(1)} MiB snapshot`;
-      console.log(`join ${r + 1}: ${j.node} through ${j.joinedThrough}: voter after ${s(j.toVoterMs)}, applied the leader's commit index (${j.appliedIndex}) after ${s(j.toAppliedMs)}; API up ${s(j.apiUpMs)}, listed ${s(j.listedMs)}, caught up ${snap}`);
+      console.log(`join ${r + 1}: ${j.node} through ${j.joinedThrough}: voter after ${s(j.toVoterMs)}, applied the leader's commit index (${j.appliedIndex}) after ${s(j.toAppliedMs)}; API up ${s(j.apiUpMs)}, listed ${s(j.listedMs)}, caught up ${snap}; its event loop's longest delay ${j.loopMaxMs.toFixed(1)} ms`);
       await remove(byName(j.node), base[0]!);
     }
 
