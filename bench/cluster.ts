@@ -130,9 +130,14 @@ export interface BenchCluster {
 }
 
 /** BENCH_NODE_FLAGS: flags for the nodes' `node` (e.g. `--trace-gc`), space-separated. */
-const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+export const NODE_FLAGS: readonly string[] = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 /** BENCH_NODE_STDOUT: each node's standard output goes to this path plus `.<name>` (e.g. for `--trace-gc`); discarded otherwise. */
 const NODE_STDOUT = process.env['BENCH_NODE_STDOUT'];
+
+/** Where node `name`'s standard output goes (see BENCH_NODE_STDOUT): a descriptor to close once the node is spawned, or 'ignore'. */
+export function nodeStdout(name: string): number | 'ignore' {
+  return NODE_STDOUT === undefined ? 'ignore' : openSync(`${NODE_STDOUT}.${name}`, 'w');
+}
 
 /**
  * Starts 3 `tsraft serve` processes in a fresh directory and waits for a leader; peers over
@@ -157,7 +162,7 @@ export async function startCluster(opts: { readonly peerTls: boolean; readonly c
     for (const n of nodes) {
       const peerAuth = certs !== null ? ['--tls-dir', certs.tlsDir(n.name)] : ['--insecure-peers'];
       const prof = opts.cpuProfDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, n.name)}`] : [];
-      const out = NODE_STDOUT === undefined ? 'ignore' : openSync(`${NODE_STDOUT}.${n.name}`, 'w');
+      const out = nodeStdout(n.name);
       n.proc = spawn(process.execPath, [...NODE_FLAGS, ...prof, opts.cli ?? CLI, 'serve', '--id', n.name, '--data', path.join(root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', peers, ...peerAuth, ...(opts.serveArgs ?? []), '--log-level', 'warn'], {
         stdio: ['ignore', out, 'inherit'],
       });

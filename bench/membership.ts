@@ -14,17 +14,21 @@
  *    load (4 clients), each timed from the POST to the first write the new
  *    leader acknowledges.
  *
+ * BENCH_NODE_FLAGS and BENCH_NODE_STDOUT work as in bench/cluster.ts (e.g. `--trace-gc`
+ * on every node, each node's output to a file).
+ *
  * Every process it starts is killed on the way out, failure included, and a
  * watchdog ends the run after BENCH_MAX_SECONDS (default 280).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureClusterCerts } from '../src/security/cluster-certs.js';
+import { NODE_FLAGS, nodeStdout } from './cluster.js';
 import { scrapeEventLoop } from './event-loop.js';
 
 const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
@@ -105,9 +109,12 @@ const nodes: Node[] = [];
 let root = '';
 
 function spawnNode(n: Node, membership: string[], logLevel: string): void {
-  const p = spawn(process.execPath, [CLI, 'serve', '--id', n.name, '--data', n.dir, '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--cluster-id', 'bench', ...membership, '--tls-dir', path.join(root, 'certs', n.name), '--log-level', logLevel], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const out = nodeStdout(n.name);
+  const p = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--id', n.name, '--data', n.dir, '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--cluster-id', 'bench', ...membership, '--tls-dir', path.join(root, 'certs', n.name), '--log-level', logLevel], {
+    stdio: ['ignore', out, 'pipe'],
   });
+  // The child has its own copy of the descriptor.
+  if (out !== 'ignore') closeSync(out);
   p.stderr!.on('data', (b: Buffer) => {
     n.log += b.toString('utf8');
     if (n.log.length > 200_000) n.log = n.log.slice(-100_000);

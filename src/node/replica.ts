@@ -98,6 +98,9 @@ interface Waiter<R> {
  * node apart: an entry proposed before a restart may commit after it, and
  * must not be taken for the new run's proposal with the same sequence number.
  */
+/** Items the apply loop takes before it lets the event loop turn (about a millisecond of applies). */
+const APPLIES_PER_TURN = 1024;
+
 const ENVELOPE = 1;
 const ENVELOPE_BYTES = 17;
 
@@ -274,6 +277,11 @@ export class Replica<R> {
   }
 
   private async applyLoop(): Promise<void> {
+    // Applies since the event loop last turned: a timer set at the first one resets the count.
+    let sinceTurn = 0;
+    const turned = (): void => {
+      sinceTurn = 0;
+    };
     for (;;) {
       const items = await this.node.nextApplyBatch();
       if (items === null || this.stopped) {
@@ -281,6 +289,13 @@ export class Replica<R> {
         return;
       }
       for (const item of items) {
+        // A backlog (a follower catching up on the log after a snapshot) comes batch after
+        // batch without the event loop turning in between: 60,000 entries held it for 146 ms.
+        if (sinceTurn === 0) this.opts.clock.setTimer(0, turned);
+        if (++sinceTurn > APPLIES_PER_TURN) {
+          await new Promise<void>((resolve) => this.opts.clock.setTimer(0, resolve));
+          if (this.stopped) return;
+        }
         if (item.kind === 'snapshot') {
           const { meta, data } = item.snapshot;
           // A snapshot still being written describes a state the leader's replaces.

@@ -17,6 +17,8 @@ class FakeNode {
   term = 3;
   readonly proposed: Uint8Array[] = [];
   private waiter: ((items: ApplyItem[] | null) => void) | null = null;
+  /** Items handed out while the replica was not waiting (it yields the event loop now and then), as RaftNode queues them. */
+  private readonly queued: ApplyItem[] = [];
   isLeader(): boolean {
     return true;
   }
@@ -28,10 +30,17 @@ class FakeNode {
     return () => {};
   }
   nextApplyBatch(): Promise<ApplyItem[] | null> {
+    if (this.queued.length > 0) return Promise.resolve(this.queued.splice(0));
     return new Promise((resolve) => (this.waiter = resolve));
   }
   apply(entries: Entry[]): void {
-    this.waiter?.(entries.map((entry) => ({ kind: 'entry', entry })));
+    this.deliver(entries.map((entry) => ({ kind: 'entry', entry })));
+  }
+  deliver(items: ApplyItem[]): void {
+    const w = this.waiter;
+    this.waiter = null;
+    if (w !== null) w(items);
+    else this.queued.push(...items);
   }
 }
 
@@ -100,7 +109,7 @@ class CompactingNode extends FakeNode {
     this.compacted.push({ index, data: dec(data) });
   }
   applySnapshot(index: number, data: Uint8Array): void {
-    (this as unknown as { waiter: ((items: ApplyItem[] | null) => void) | null }).waiter?.([{ kind: 'snapshot', snapshot: { meta: { index, term: 3 }, data } }]);
+    this.deliver([{ kind: 'snapshot', snapshot: { meta: { index, term: 3 }, data } }]);
   }
 }
 
@@ -193,7 +202,7 @@ test('a snapshot from the leader is installed a piece per turn: reads meanwhile 
   r.start(null);
   node.apply(entries(1, 2));
   await turns(1);
-  (node as unknown as { waiter: (items: ApplyItem[]) => void }).waiter([{ kind: 'snapshot', snapshot: { meta: { index: 10, term: 3 }, data: enc('new') } }, ...entries(11, 12).map((entry) => ({ kind: 'entry' as const, entry }))]);
+  node.deliver([{ kind: 'snapshot', snapshot: { meta: { index: 10, term: 3 }, data: enc('new') } }, ...entries(11, 12).map((entry) => ({ kind: 'entry' as const, entry }))]);
   await turns(1);
   assert.ok(sm.pieces >= 1 && sm.pieces < 5, `the install is under way (${sm.pieces} pieces)`);
   assert.equal(r.applied, 2, 'the applied index is the one before the snapshot until it is installed');
@@ -204,5 +213,32 @@ test('a snapshot from the leader is installed a piece per turn: reads meanwhile 
   assert.equal(sm.state, 'new');
   assert.equal(r.applied, 12);
   assert.deepEqual(sm.applied, ['e1', 'e2', 'e11', 'e12']);
+  r.stop();
+});
+
+test('a backlog of committed entries is applied with turns of the event loop in between, not in one go', async () => {
+  // A node that always has 256 more committed entries, as one catching up on the log does.
+  const total = 10_000;
+  let handed = 0;
+  const node = {
+    id: 7,
+    term: 3,
+    isLeader: () => false,
+    onRoleChange: () => () => {},
+    nextApplyBatch: (): Promise<ApplyItem[] | null> => {
+      if (handed >= total) return new Promise(() => {});
+      const batch = entries(handed + 1, Math.min(total, handed + 256)).map((entry) => ({ kind: 'entry' as const, entry }));
+      handed += batch.length;
+      return Promise.resolve(batch);
+    },
+  };
+  const sm = slowSnapshots(1);
+  let appliedWhenTimerRan = -1;
+  setTimeout(() => (appliedWhenTimerRan = sm.applied.length), 0);
+  const r = new Replica(node as unknown as RaftNode, sm, { clock: new RealClock(), random: new SeededRandom(1), maxRaftState: -1 });
+  r.start(null);
+  for (let i = 0; i < 200 && r.applied < total; i++) await turns(1);
+  assert.equal(r.applied, total);
+  assert.ok(appliedWhenTimerRan > 0 && appliedWhenTimerRan < total, `a timer ran while the backlog was being applied (after ${appliedWhenTimerRan} of ${total})`);
   r.stop();
 });
