@@ -440,6 +440,11 @@ export class RaftNode {
     return s.data === this.snapshotReader ? 'storage' : 'memory';
   }
 
+  /** Bytes of the latest snapshot the core keeps in memory: 0 once it reads them from storage, or with no snapshot. */
+  get snapshotMemoryBytes(): number {
+    return this.snapshotSource === 'memory' ? this.core.snapshot!.data.length : 0;
+  }
+
   /** The error that stopped this node, if any. */
   get failure(): unknown {
     return this.fatalError;

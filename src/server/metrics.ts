@@ -2,6 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RaftNode } from '../node/raft-node.js';
 import type { LogStorage, StorageUpdate } from '../storage/types.js';
+import type { SnapshotMeta } from '../core/types.js';
 
 /** How often the event-loop delay is sampled (ms). */
 const EVENT_LOOP_RESOLUTION_MS = 10;
@@ -128,6 +129,15 @@ export class NodeMetrics {
       },
     });
     new Gauge({
+      name: 'tsraft_snapshot_memory_bytes',
+      help: 'Bytes of the latest snapshot the Raft core keeps in memory to send to followers: 0 once it reads them from the snapshot file',
+      registers: r,
+      collect() {
+        const n = opts.node();
+        if (n !== null) this.set(n.snapshotMemoryBytes);
+      },
+    });
+    new Gauge({
       name: 'tsraft_kv_state_bytes',
       help: 'Bytes of keys and values in the KV store: what --quota-bytes counts',
       registers: r,
@@ -251,11 +261,13 @@ export class NodeMetrics {
     perPeer('tsraft_messages_dropped', 'Raft messages dropped for each peer since start (queue overflow, unknown peer)', (c) => c.dropped);
   }
 
-  /** Wraps a storage so every write is timed. */
+  /** Wraps a storage so every write is timed; the rest is passed through. */
   timeStorage(s: LogStorage): LogStorage {
     return {
       load: () => s.load(),
       close: () => s.close(),
+      // Without it the node would keep its latest snapshot in memory (RaftNode.readSnapshotFromStorage).
+      ...(s.openSnapshot !== undefined && { openSnapshot: (meta: SnapshotMeta) => s.openSnapshot!(meta) }),
       write: async (u: StorageUpdate) => {
         const end = this.fsyncSeconds.startTimer();
         try {
