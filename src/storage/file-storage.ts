@@ -216,13 +216,16 @@ export class FileStorage implements LogStorage {
     return s;
   }
 
+  /** What was recovered at open: only until the first write, which lets it go (a restarted node's snapshot and log would otherwise stay in memory for its whole life). */
   load(): Promise<StorageState> {
-    if (this.recovered === null) return Promise.reject(new Error('FileStorage.load after close'));
+    if (this.closed) return Promise.reject(new Error('FileStorage.load after close'));
+    if (this.recovered === null) return Promise.reject(new Error(`FileStorage ${this.dir}: load after the first write (it returns what was recovered at open)`));
     return Promise.resolve(this.recovered);
   }
 
   write(update: StorageUpdate): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`FileStorage ${this.dir} is closed`));
+    this.recovered = null;
     return this.enqueue(update);
   }
 

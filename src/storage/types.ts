@@ -31,7 +31,11 @@ export interface StorageUpdate {
  * order they are issued.
  */
 export interface LogStorage {
-  /** Reads everything back, as it was after the last completed write. */
+  /**
+   * Reads everything back, as it was after the last completed write. A
+   * storage may answer only before its first write (FileStorage does: it
+   * returns what it recovered at open, then lets it go).
+   */
   load(): Promise<StorageState>;
   /** Applies an update; resolves when it is applied (and durable if `sync`). */
   write(update: StorageUpdate): Promise<void>;
