@@ -21,6 +21,23 @@ const KEYS = (process.env['BENCH_KEYS'] ?? '100000,1000000').split(',').map(Numb
 const ROUNDS = 3;
 /** A turn of the event loop between pieces, as the replica takes (the collector's incremental marking runs there). */
 const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+/** Calls `piece` until it returns true, a turn of the event loop between calls; times each call. */
+async function inPieces(piece: () => boolean): Promise<{ longest: number; total: number; count: number }> {
+  let longest = 0;
+  let total = 0;
+  let count = 0;
+  for (let done = false; !done; ) {
+    const t = performance.now();
+    done = piece();
+    const d = performance.now() - t;
+    longest = Math.max(longest, d);
+    total += d;
+    count++;
+    await turn();
+  }
+  return { longest, total, count };
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function filled(n: number): KvStateMachine {
@@ -48,36 +65,16 @@ for (const n of KEYS) {
     whole.push(performance.now() - t);
     bytes = data.length;
     const next = sm.snapshotIncrementally();
-    let longest = 0;
-    let total = 0;
-    let count = 0;
-    for (let done: Uint8Array | null = null; done === null; ) {
-      t = performance.now();
-      done = next();
-      const d = performance.now() - t;
-      longest = Math.max(longest, d);
-      total += d;
-      count++;
-      await turn();
-    }
-    longestPiece.push(longest);
-    pieceTotal.push(total);
-    pieces.push(count);
+    const written = await inPieces(() => next() !== null);
+    longestPiece.push(written.longest);
+    pieceTotal.push(written.total);
+    pieces.push(written.count);
     t = performance.now();
     new KvStateMachine().restore(data, { index: n, term: 1 });
     restore.push(performance.now() - t);
-    const step = new KvStateMachine().restoreIncrementally(data, { index: n, term: 1 });
-    let longestRestore = 0;
-    let restoreCount = 0;
-    for (let done = false; !done; ) {
-      t = performance.now();
-      done = step();
-      longestRestore = Math.max(longestRestore, performance.now() - t);
-      restoreCount++;
-      await turn();
-    }
-    restoreLongest.push(longestRestore);
-    restorePieces.push(restoreCount);
+    const restored = await inPieces(new KvStateMachine().restoreIncrementally(data, { index: n, term: 1 }));
+    restoreLongest.push(restored.longest);
+    restorePieces.push(restored.count);
   }
   const row = {
     keys: n,

@@ -479,8 +479,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   /** The bytes the quota counts for `key` and its record `id` (as recordBytes). */
-  private recordBytesOf(key: string, id: number): number {
-    return Buffer.byteLength(key, 'utf8') + this.store.valueBytes(id);
+  private recordBytesOf(key: string, id: number, store = this.store): number {
+    return Buffer.byteLength(key, 'utf8') + store.valueBytes(id);
   }
 
   /** The size the store would have after `op` (the append limit is checked by applyOp). */
@@ -655,7 +655,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       index.set(k, id);
       const lease = store.lease(id);
       if (lease !== undefined) leased.push([lease, k]);
-      bytes += Buffer.byteLength(k, 'utf8') + store.valueBytes(id);
+      bytes += this.recordBytesOf(k, id, store);
     };
     let next = 0;
     let done = false;

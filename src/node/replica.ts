@@ -90,6 +90,9 @@ interface Waiter<R> {
   readonly timer: Timer;
 }
 
+/** Items the apply loop takes before it lets the event loop turn (about a millisecond of applies). */
+const APPLIES_PER_TURN = 1024;
+
 /**
  * Every command a Replica proposes is wrapped as
  * `[1][origin u32][instance u32][seq f64][command]`, so the process that
@@ -98,9 +101,6 @@ interface Waiter<R> {
  * node apart: an entry proposed before a restart may commit after it, and
  * must not be taken for the new run's proposal with the same sequence number.
  */
-/** Items the apply loop takes before it lets the event loop turn (about a millisecond of applies). */
-const APPLIES_PER_TURN = 1024;
-
 const ENVELOPE = 1;
 const ENVELOPE_BYTES = 17;
 
@@ -293,7 +293,7 @@ export class Replica<R> {
         // batch without the event loop turning in between: 60,000 entries held it for 146 ms.
         if (sinceTurn === 0) this.opts.clock.setTimer(0, turned);
         if (++sinceTurn > APPLIES_PER_TURN) {
-          await new Promise<void>((resolve) => this.opts.clock.setTimer(0, resolve));
+          await this.nextTurn();
           if (this.stopped) return;
         }
         if (item.kind === 'snapshot') {
@@ -346,10 +346,15 @@ export class Replica<R> {
     }
     const step = this.sm.restoreIncrementally(data, meta);
     while (!step()) {
-      await new Promise<void>((resolve) => this.opts.clock.setTimer(0, resolve));
+      await this.nextTurn();
       if (this.stopped) return false;
     }
     return true;
+  }
+
+  /** Resolves on the clock's next turn: timers and I/O run before the caller goes on. */
+  private nextTurn(): Promise<void> {
+    return new Promise((resolve) => this.opts.clock.setTimer(0, resolve));
   }
 
   private advanceTo(index: number, term: number, snapshot = false): void {

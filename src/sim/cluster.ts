@@ -16,7 +16,7 @@ import { DEFAULT_WATCH_HISTORY, WatchHistory } from '../kv/watch-history.js';
 import { PROFILES, type RaftOptions } from '../core/config.js';
 import { startNode, type StartedReplica } from '../node/builder.js';
 import type { RaftNode } from '../node/raft-node.js';
-import type { Replica, StateMachine } from '../node/replica.js';
+import type { ApplyMeta, Replica, StateMachine } from '../node/replica.js';
 import { DurabilityModel } from '../storage/durability.js';
 import { FileStorage, StorageRecoveryError } from '../storage/file-storage.js';
 import type { LogStorage, StorageState } from '../storage/types.js';
@@ -504,6 +504,10 @@ export class Simulation {
     // The last index this process applied (or restored): a replica that applies out of order is the apply-order check's to report.
     let lastApplied = 0;
     const sm = new KvStateMachine({ canary: this.canary, changes: recorder, ...(this.canary === 'expiry-by-follower-clock' && { canaryClock: () => n.clock.now() }) });
+    const restored = (meta: ApplyMeta): void => {
+      lastApplied = meta.index;
+      this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+    };
     const checked: StateMachine<KvResult> = {
       apply: (command, meta) => {
         const first = !this.appliedCommands.has(meta.index);
@@ -527,16 +531,14 @@ export class Simulation {
       snapshotIncrementally: () => sm.snapshotIncrementally(),
       restore: (data, meta) => {
         sm.restore(data, meta);
-        lastApplied = meta.index;
-        this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+        restored(meta);
       },
       // As in production: a leader's snapshot is installed a piece per turn.
       restoreIncrementally: (data, meta) => {
         const step = sm.restoreIncrementally(data, meta);
         return () => {
           if (!step()) return false;
-          lastApplied = meta.index;
-          this.guard(() => this.monitor.onRestore(n, meta.index, meta.term, sm.digest()));
+          restored(meta);
           return true;
         };
       },

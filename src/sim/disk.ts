@@ -399,18 +399,21 @@ class SimFileSystem implements FileSystem {
   private async sync(ino: Inode, check: () => void): Promise<void> {
     check();
     await this.disk.slowSync(this.gen);
-    this.afterSync();
+    this.ensureCurrent();
     this.disk.syncInode(ino);
   }
 
-  /** Another task of this process may have crashed the disk while an fsync was in flight: that fsync never returns. */
-  private afterSync(): void {
+  /**
+   * Throws if the disk crashed since this process mounted it. After an fsync: another task
+   * of this process may have crashed the disk while it was in flight, and then it never returns.
+   */
+  private ensureCurrent(): void {
     if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
   }
 
   async openRead(file: string): Promise<ReadHandle> {
     // Reads do not count as operations: crash points stay where writes put them.
-    if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
+    this.ensureCurrent();
     // The inode, not the name: a removed file stays readable through the handle, as on Linux.
     const ino = this.lookup(file);
     const size = ino.size;
@@ -419,7 +422,7 @@ class SimFileSystem implements FileSystem {
       size,
       read: (position, length) => {
         if (!open) throw new Error(`${file} is closed`);
-        if (!this.disk.isCurrent(this.gen)) throw new SimCrashError('the disk crashed under this process');
+        this.ensureCurrent();
         if (position + length > ino.size) throw new Error(`${file}: ends before byte ${position + length}`);
         return ino.slice(position, position + length);
       },
@@ -481,7 +484,7 @@ class SimFileSystem implements FileSystem {
   async syncDir(dir: string): Promise<void> {
     this.disk.op(this.gen);
     await this.disk.slowSync(this.gen);
-    this.afterSync();
+    this.ensureCurrent();
     this.disk.syncDirNow(dir);
   }
 

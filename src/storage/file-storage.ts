@@ -285,8 +285,7 @@ export class FileStorage implements LogStorage {
     const file = path.join(this.snapDir, snapName(meta));
     const h = await this.fs.openRead(file);
     try {
-      const head = h.read(0, Math.min(h.size, new SnapshotFileFrame(meta, 0).dataOffset));
-      return new SnapshotFileReader(h, SnapshotFileFrame.layout(meta, head, h.size, file), file);
+      return new SnapshotFileReader(h, SnapshotFileFrame.layout(meta, h, file), file);
     } catch (err) {
       h.close();
       throw err;

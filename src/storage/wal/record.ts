@@ -1,6 +1,7 @@
 import { crc32c } from '@node-rs/crc32';
 import type { ConfState, Entry, EntryType, HardState, SnapshotMeta } from '../../core/types.js';
 import { concatBytes } from '../../util/bytes.js';
+import type { ReadHandle } from '../fs.js';
 
 /**
  * WAL record framing: `[length u32][~length u32][crc32c u32][type u8][payload]`,
@@ -491,13 +492,15 @@ export class SnapshotFileFrame {
   }
 
   /**
-   * Where a snapshot file's data lies and the checksum it must match, from the
-   * file's first {@link dataOffset} bytes (`head`), which must be those
+   * Where a snapshot file's data lies and the checksum it must match, read
+   * from the file's first {@link dataOffset} bytes, which must be those
    * {@link head} writes for `m`; throws {@link WalCorruptionError} otherwise.
    */
-  static layout(m: SnapshotMeta, head: Uint8Array, fileSize: number, file: string): SnapshotFileLayout {
+  static layout(m: SnapshotMeta, h: Pick<ReadHandle, 'size' | 'read'>, file: string): SnapshotFileLayout {
     const f = new SnapshotFileFrame(m, 0);
-    if (head.length < f.dataOffset) throw new WalCorruptionError(file, head.length, `the ${f.dataOffset}-byte start of snapshot ${m.index}'s file`);
+    const fileSize = h.size;
+    if (fileSize < f.dataOffset) throw new WalCorruptionError(file, fileSize, `the ${f.dataOffset}-byte start of snapshot ${m.index}'s file`);
+    const head = h.read(0, f.dataOffset);
     const dv = new DataView(head.buffer, head.byteOffset, HEADER_BYTES);
     const len = dv.getUint32(0, true);
     if (dv.getUint32(4, true) !== ~len >>> 0 || 12 + len !== fileSize) throw new WalCorruptionError(file, 0, `a record length matching the file's ${fileSize} bytes`);
