@@ -28,6 +28,8 @@ export class Progress {
   snapshotTicks = 0;
   /** The highest commit index this follower has been sent (it may not have arrived). */
   commitSent = 0;
+  /** The last entry this follower forwarded to us (a proposal it waits to see applied): its commit is told at once. */
+  forwardedTo = 0;
   /** The follower answered since the last check-quorum round. */
   recentActive = false;
 

@@ -92,7 +92,7 @@ export class Raft {
   private msgs: Message[] = [];
   /** Entries were proposed or acknowledgements freed the window: send appends at the next Ready. */
   private needsFlush = false;
-  /** The commit index advanced: tell idle followers at the next Ready. */
+  /** The commit index advanced: tell followers waiting for a forwarded entry at the next Ready (the others at the next tick). */
   private commitAdvanced = false;
   private snapshotToPersist: Snapshot | undefined;
   private snapshotToApply: Snapshot | undefined;
@@ -198,6 +198,7 @@ export class Raft {
         else this.replication.broadcastHeartbeat(this.reads.round);
       }
       this.replication.retransmitSnapshots();
+      this.replication.sendCommitNotices();
       this.transfer.tick(this.opts.electionTicks);
       this.electionElapsed++;
       if (this.electionElapsed >= this.opts.electionTicks) {
@@ -582,7 +583,11 @@ export class Raft {
 
   private handleProp(m: PropMsg): void {
     if (this.roleValue !== Role.Leader) return; // no leader here: the proposer will time out and retry
-    for (const data of m.data) this.propose(data, EntryType.Normal);
+    let last = 0;
+    for (const data of m.data) last = this.propose(data, EntryType.Normal)?.index ?? last;
+    // The proposer answers its client once it applies the entry: tell it the commit at once.
+    const pr = this.replication.get(m.from);
+    if (last > 0 && pr !== undefined) pr.forwardedTo = last;
   }
 
   private handleVote(m: VoteMsg | PreVoteMsg): VoteRespMsg | PreVoteRespMsg {

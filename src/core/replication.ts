@@ -176,17 +176,33 @@ export class Replication {
     }
   }
 
-  /** Sends batched appends for new entries, and the commit index to idle followers that lack it. */
+  /**
+   * Sends batched appends for new entries (they carry the commit index), and
+   * the commit index alone to an idle follower that waits for an entry it
+   * forwarded. Other idle followers hear of a commit at the next tick
+   * ({@link sendCommitNotices}): under load the next append carries it anyway,
+   * and an empty append per commit would double the messages of a write.
+   */
   sendAppends(): void {
     const committed = this.host.log.committed;
     for (const [id, pr] of this.progress) {
       let sent = false;
       while (this.sendAppend(id, false)) sent = true;
-      // An empty append is safe only when nothing is in flight (it cannot overtake earlier
-      // appends); it tells an idle follower the commit index at once, not at the next heartbeat.
-      if (!sent && pr.state === 'replicate' && pr.inflights.count === 0 && Math.min(pr.match, committed) > pr.commitSent) {
-        this.sendAppend(id, true);
-      }
+      if (!sent && pr.forwardedTo > pr.commitSent && this.lacksCommit(pr, committed)) this.sendAppend(id, true);
     }
+  }
+
+  /** Called every tick: tells idle followers a commit index they have not been sent. */
+  sendCommitNotices(): void {
+    const committed = this.host.log.committed;
+    for (const [id, pr] of this.progress) if (this.lacksCommit(pr, committed)) this.sendAppend(id, true);
+  }
+
+  /**
+   * An idle follower that has not been sent the commit index of what it holds.
+   * An empty append is safe only when nothing is in flight: it cannot overtake earlier appends.
+   */
+  private lacksCommit(pr: Progress, committed: number): boolean {
+    return pr.state === 'replicate' && pr.inflights.count === 0 && Math.min(pr.match, committed) > pr.commitSent;
   }
 }

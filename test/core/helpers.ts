@@ -427,6 +427,15 @@ export class Cluster {
     return res.index;
   }
 
+  /**
+   * One tick of leader `id`, then stabilizes: idle followers hear of a commit
+   * index at the leader's next tick (Replication.sendCommitNotices), not at once.
+   */
+  tickAndStabilize(id: NodeId): void {
+    this.tick(id);
+    this.stabilize();
+  }
+
   /** Ticks the leader through one heartbeat interval and stabilizes. */
   heartbeat(id: NodeId, heartbeatTicks = DEFAULT_HEARTBEAT): void {
     this.tick(id, heartbeatTicks);

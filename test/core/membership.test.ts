@@ -200,6 +200,7 @@ describe('membership in a running cluster', () => {
     assert.equal(c.get(2).role, Role.Leader);
     c.propose(2, 'after');
     c.stabilize();
+    c.tickAndStabilize(2);
     assert.equal(c.get(3).log.committed, c.get(2).log.lastIndex());
   });
 
@@ -301,6 +302,7 @@ describe('membership in a running cluster', () => {
     assert.ok(now !== undefined, 'a voter leads again');
     c.propose(now, 'after');
     c.stabilize();
+    c.tickAndStabilize(now);
     assert.equal(c.get(1).log.committed, c.get(now).log.lastIndex());
     assert.equal(c.get(2).log.committed, c.get(now).log.lastIndex());
   });

@@ -70,6 +70,7 @@ test('a follower forwards proposals to the leader, which appends them', () => {
   c.elect(1);
   assert.equal(c.get(2).forward(new TextEncoder().encode('via-2')), 1);
   c.stabilize();
+  c.tickAndStabilize(1); // follower 3 hears of the commit at the leader's next tick (2, the proposer, at once)
   const applied = c.applied.get(3)!.map((e) => text(e.data));
   assert.ok(applied.includes('via-2'));
   assert.equal(c.get(1).forward(new Uint8Array([1])), null, 'the leader proposes, it does not forward');

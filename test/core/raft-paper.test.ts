@@ -398,6 +398,7 @@ describe('leader election', () => {
   test('in a cluster, the first node to time out wins and the others follow', () => {
     const c = new Cluster([1, 2, 3]);
     c.elect(2);
+    c.tickAndStabilize(2); // the followers hear of the no-op's commit at the leader's next tick
     for (const id of [1, 2, 3]) {
       assert.equal(c.get(id).term, 1);
       assert.equal(c.get(id).leader, 2);
@@ -450,6 +451,11 @@ describe('leader', () => {
     assert.equal(leader.log.committed, 3);
     assert.equal(leader.progressOf(2)!.match, 3);
     assert.equal(leader.progressOf(3)!.match, 1);
+    // Follower 2 hears of commit 3 at the next tick; this interval's heartbeat follows at its third.
+    c.tickAndStabilize(1);
+    assert.equal(c.get(2).log.committed, 3);
+    c.tick(1, 2);
+    c.stabilize();
     for (let round = 0; round < 3; round++) {
       leader.tick();
       leader.tick();
@@ -650,12 +656,50 @@ describe('log replication: leader side', () => {
     });
   }
 
-  test('a follower that catches up after the commit index advanced is told the commit index without waiting for a heartbeat', () => {
+  test("a follower that catches up after the commit index advanced is told the commit index at the leader's next tick, without waiting for a heartbeat", () => {
     const { c } = figure7([1, 1, 1, 4, 4, 5, 5, 6, 6, 6].slice(0, 9)); // Figure 7 (a)
     assert.equal(c.get(1).log.committed, 11);
     assert.equal(c.get(1).progressOf(2)!.match, 11);
     assert.equal(c.queue.length, 0);
+    assert.ok(c.get(2).log.committed < 11, 'not told at once');
+    c.tickAndStabilize(1);
     assert.equal(c.get(2).log.committed, 11);
+  });
+
+  test('a commit sends no empty append per follower: the next append carries it, or the next tick', () => {
+    const c = new Cluster([1, 2, 3], { heartbeatTicks: 5 }); // so that a tick is not a heartbeat
+    c.elect(1);
+    c.tickAndStabilize(1);
+    const emptyApps = (): number => c.sent.filter((m) => m.type === MessageType.App && m.entries.length === 0).length;
+    const before = emptyApps();
+    for (let i = 0; i < 5; i++) {
+      c.propose(1, `v${i}`);
+      c.stabilize();
+      // Each proposal's append carries the commit of the one before.
+      for (const id of [2, 3]) assert.equal(c.get(id).log.committed, c.get(1).log.committed - 1);
+    }
+    assert.equal(emptyApps(), before, 'no empty append while proposals flow');
+    c.tick(1);
+    const notices = c.flush(1)!.messages;
+    assert.deepEqual(notices.map((m) => [m.type, m.to, m.type === MessageType.App ? [m.entries.length, m.commit] : null]), [
+      [MessageType.App, 2, [0, 6]],
+      [MessageType.App, 3, [0, 6]],
+    ]);
+    c.stabilize();
+    c.tickAndStabilize(1);
+    assert.equal(emptyApps(), before + 2, 'told once');
+    for (const id of [2, 3]) assert.equal(c.get(id).log.committed, 6);
+  });
+
+  test('a follower that forwarded a proposal is told its commit at once', () => {
+    const c = new Cluster([1, 2, 3], { heartbeatTicks: 5 });
+    c.elect(1);
+    c.tickAndStabilize(1);
+    assert.equal(c.get(2).forward(bytes('via 2')), 1);
+    c.stabilize();
+    assert.equal(c.get(1).log.committed, 2);
+    assert.equal(c.get(2).log.committed, 2, 'the proposer learns the commit without a tick');
+    assert.equal(c.get(3).log.committed, 1, 'the other follower waits for the next tick');
   });
 
   test('the leader backs up a whole conflicting term per round trip, not one entry', () => {
@@ -684,6 +728,7 @@ describe('log replication: leader side', () => {
     );
     assert.equal(rd.messages.length, 2);
     c.stabilize();
+    c.tickAndStabilize(1);
     for (const id of [1, 2, 3]) assert.equal(c.get(id).log.committed, 11);
     assert.equal(leader.progressOf(2)!.match, 11);
   });
@@ -712,6 +757,7 @@ describe('log replication: leader side', () => {
         prev += m.entries.length;
       }
       c.stabilize();
+      c.tickAndStabilize(1);
       assert.equal(c.get(2).log.committed, 11);
     });
   }
@@ -747,6 +793,7 @@ describe('log replication: leader side', () => {
     assert.deepEqual([pr.isPaused(), pr.inflights.count, pr.next], [true, 2, 5]);
 
     c.stabilize();
+    c.tickAndStabilize(1);
     for (const id of [1, 2, 3]) assert.equal(c.get(id).log.committed, 6);
   });
 
@@ -833,6 +880,7 @@ describe('commitment', () => {
     const idx = c.propose(1, 'x');
     assert.equal(idx, 3);
     c.stabilize();
+    c.tickAndStabilize(1);
     assert.equal(s1.log.committed, 3);
     assert.deepEqual(
       c.applied.get(1)!.map((e) => [e.index, e.term]),
@@ -896,6 +944,7 @@ describe('commitment', () => {
     c.elect(3);
     for (const v of ['a', 'b', 'c']) c.propose(3, v);
     c.stabilize();
+    c.tickAndStabilize(3);
     for (const id of [1, 2, 3]) {
       assert.equal(c.get(id).log.committed, 4);
       assert.deepEqual(

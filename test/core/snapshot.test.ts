@@ -113,6 +113,7 @@ describe('InstallSnapshot', () => {
     // Replication continues after the snapshot.
     c.propose(1, 'e');
     c.stabilize();
+    c.tickAndStabilize(1);
     assert.deepEqual(logTerms(f), [1]);
     assert.equal(f.log.lastIndex(), 6);
     assert.equal(f.log.committed, 6);
