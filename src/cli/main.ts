@@ -41,7 +41,7 @@ program
   .option('--api <host:port>', 'where to serve the HTTP API')
   .option('--peers <list>', 'every member: n1=HOST:PORT,n2=HOST:PORT,... (Raft addresses, this node included)')
   .option('--cluster-id <id>', 'peers of another cluster are refused', undefined)
-  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency, watchHistory, maxLeases, maxRaftState: the snapshot threshold in bytes of log, default 16 MiB)')
+  .option('--config <file>', 'a JSON file with the same settings (id, data, listen, api, peers, clusterId, logLevel, heartbeatMs, electionMs, tlsDir, insecurePeers, quotaBytes, apiCert, apiKey, apiCacert, authExempt, tokenFile, maxClientConnections, headerTimeoutMs, bodyTimeoutMs, leaseReads, maxClockDriftPpm, readConsistency, watchHistory, maxLeases, heapGrowthPercent, maxRaftState: the snapshot threshold in bytes of log, default 16 MiB)')
   .option('--heartbeat-ms <ms>', 'leader heartbeat interval (default 100)')
   .option('--election-ms <ms>', 'election timeout, randomized up to twice this (default 1000)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default info, or TSRAFT_LOG_LEVEL)')
@@ -63,6 +63,7 @@ program
   .option('--read-consistency <mode>', 'reads without ?consistency=: linearizable (default) or lease (needs --lease-reads)')
   .option('--watch-history <n>', 'keep the changes of at least the last N revisions in memory, for watchers that start from a past revision (default 10000)')
   .option('--max-leases <n>', 'refuse a lease grant (429 too-many-leases) once the store holds N leases (default 10000; give every member the same)')
+  .option('--heap-growth-percent <n>', "how far the JavaScript heap may grow past what the last full garbage collection kept before the next one (default 50; 0: V8's own policy, which uses more memory under load)")
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

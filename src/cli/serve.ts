@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { PROFILES } from '../core/config.js';
 import { ConfigError, DEFAULT_QUOTA_BYTES, parseHostPort, parsePeers, parseQuotaBytes, readConfigFile, type ServerConfig } from '../server/config.js';
 import { PeerIdentityError } from '../server/errors.js';
@@ -34,6 +35,7 @@ export interface ServeFlags {
   readConsistency?: string;
   watchHistory?: string;
   maxLeases?: string;
+  heapGrowthPercent?: string;
 }
 
 /** `--auth-exempt healthz,metrics` (or the same as a JSON array in --config); '' exempts nothing. */
@@ -133,6 +135,24 @@ export function serveConfig(f: ServeFlags): ServerConfig {
   };
 }
 
+/**
+ * How far past what the last full collection kept V8 lets the JavaScript heap
+ * grow before the next one, in percent, unless `--heap-growth-percent` says
+ * otherwise. Left to itself, V8 lets a node under write load commit several
+ * times its live heap (docs/PERFORMANCE.md, "Memory").
+ */
+export const DEFAULT_HEAP_GROWTH_PERCENT = 50;
+
+/** `--heap-growth-percent` (or `heapGrowthPercent` in --config); 0 leaves V8's own policy. */
+export function heapGrowthPercent(f: ServeFlags): number {
+  const file = f.config !== undefined ? readConfigFile(f.config) : {};
+  const v: unknown = f.heapGrowthPercent ?? (file as { heapGrowthPercent?: unknown }).heapGrowthPercent;
+  if (v === undefined) return DEFAULT_HEAP_GROWTH_PERCENT;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || n > 1000) throw new ConfigError(`--heap-growth-percent: expected a whole number from 0 to 1000, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** How long a clean stop after SIGTERM or SIGINT may take before the process exits anyway (ms). */
 export const SIGNAL_STOP_DEADLINE_MS = 10_000;
 
@@ -165,7 +185,11 @@ export async function serve(f: ServeFlags, err: (l: string) => void = (l) => con
     else die(e);
   };
   try {
-    server = await TsraftServer.start(serveConfig(f), { onFatal });
+    const config = serveConfig(f);
+    const growth = heapGrowthPercent(f);
+    // The process is the node's own: its heap policy is set here, not by TsraftServer, which may share a process.
+    if (growth > 0) setFlagsFromString(`--heap-growing-percent=${growth}`);
+    server = await TsraftServer.start(config, { onFatal });
   } catch (e) {
     const code = exitCodeFor(e);
     if (code !== ExitCode.internal) {

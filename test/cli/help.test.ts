@@ -23,7 +23,7 @@ test('tsraft --help and tsraft <sub> --help print usage and exit 0', () => {
   const top = help(cli, '--help');
   for (const sub of ['serve', 'cluster', 'certs', 'kv', 'status', 'member', 'leader', 'check']) assert.match(top, new RegExp(`^  ${sub}\\b`, 'm'));
   const options: Record<string, string[]> = {
-    serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level', '--lease-reads', '--max-clock-drift-ppm', '--read-consistency', '--watch-history', '--max-leases'],
+    serve: ['--id', '--data', '--listen', '--api', '--peers', '--cluster-id', '--config', '--heartbeat-ms', '--election-ms', '--log-level', '--lease-reads', '--max-clock-drift-ppm', '--read-consistency', '--watch-history', '--max-leases', '--heap-growth-percent'],
     cluster: ['--nodes', '--data', '--base-port', '--cluster-id', '--host'],
     kv: ['--endpoints', '--stale', '--consistency', '--absent', '--from-revision', '--json', '--if', '--then', '--else', '--file'],
     status: ['--endpoints'],
