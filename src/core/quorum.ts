@@ -9,10 +9,13 @@ export type VoteResult = 'won' | 'lost' | 'pending';
  */
 export class MajorityConfig {
   readonly voters: readonly NodeId[];
+  /** {@link committedIndex}'s work space: it runs on every acknowledgement, and a sort allocates. */
+  private readonly acked: Float64Array;
 
   constructor(voters: Iterable<NodeId>) {
     this.voters = [...new Set(voters)].sort((a, b) => a - b);
     if (this.voters.length === 0) throw new RangeError('a configuration needs at least one voter');
+    this.acked = new Float64Array(this.voters.length);
   }
 
   /** Votes needed to win. */
@@ -29,7 +32,14 @@ export class MajorityConfig {
    * acknowledged index (0 when unknown).
    */
   committedIndex(acked: (id: NodeId) => number): number {
-    const idx = this.voters.map(acked).sort((a, b) => b - a);
+    // Insertion sort, highest first: a handful of voters.
+    const idx = this.acked;
+    for (let i = 0; i < this.voters.length; i++) {
+      const v = acked(this.voters[i]!);
+      let j = i;
+      for (; j > 0 && idx[j - 1]! < v; j--) idx[j] = idx[j - 1]!;
+      idx[j] = v;
+    }
     return idx[this.quorum() - 1]!;
   }
 

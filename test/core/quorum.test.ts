@@ -2,7 +2,9 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { MajorityConfig, type VoteResult } from '../../src/core/quorum.js';
+import { checkProperty } from '../util/property.js';
 
 describe('MajorityConfig', () => {
   test('voters are deduplicated and sorted; an empty configuration is rejected', () => {
@@ -35,6 +37,22 @@ describe('MajorityConfig', () => {
       assert.equal(new MajorityConfig(voters).committedIndex((id) => acked[id] ?? 0), want);
     });
   }
+
+  test('committedIndex is the quorum-th highest acknowledged index, for any voters and indexes, call after call', () => {
+    const index = fc.oneof(fc.nat({ max: 20 }), fc.nat({ max: Number.MAX_SAFE_INTEGER }));
+    checkProperty(
+      import.meta.url,
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 9 }), fc.array(fc.array(index, { minLength: 9, maxLength: 9 }), { minLength: 1, maxLength: 4 }), (voters, rounds) => {
+        const c = new MajorityConfig(voters);
+        for (const r of rounds) {
+          const acked = (id: number): number => r[c.voters.indexOf(id)]!;
+          const want = c.voters.map(acked).sort((a, b) => b - a)[c.quorum() - 1];
+          assert.equal(c.committedIndex(acked), want);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 
   const votes: Array<[number[], Array<[number, boolean]>, VoteResult]> = [
     [[1], [[1, true]], 'won'],
