@@ -50,10 +50,15 @@ function exemptList(v: unknown): string[] | undefined {
 }
 
 
+/** A flag's value as a number: a JSON number as it is, digits as their value; NaN for anything else. */
+function wholeNumber(v: unknown): number {
+  return typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+}
+
 /** A positive integer flag (a count, or milliseconds); undefined when not given. */
 function positiveInt(v: string | number | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  const n = wholeNumber(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${flag}: expected a positive integer, got '${v}'`);
   return n;
 }
@@ -61,7 +66,7 @@ function positiveInt(v: string | number | undefined, flag: string): number | und
 /** `--max-clock-drift-ppm`: a whole number of parts per million (range checked with the rest of the configuration). */
 function driftPpm(v: string | number | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  const n = wholeNumber(v);
   if (!Number.isSafeInteger(n)) throw new ConfigError(`--max-clock-drift-ppm: expected a whole number of parts per million, got '${v}'`);
   return n;
 }
@@ -84,9 +89,13 @@ function fileStr(file: object, name: string): string | undefined {
   return v;
 }
 
-/** Builds the server configuration from flags, on top of a --config file if given. */
-export function serveConfig(f: ServeFlags): ServerConfig {
-  const file = f.config !== undefined ? readConfigFile(f.config) : {};
+/** The --config file's settings, or none. */
+function configFileOf(f: ServeFlags): ReturnType<typeof readConfigFile> {
+  return f.config !== undefined ? readConfigFile(f.config) : {};
+}
+
+/** Builds the server configuration from flags, on top of a --config file if given (`file`: its settings, read already). */
+export function serveConfig(f: ServeFlags, file = configFileOf(f)): ServerConfig {
   const pick = <T>(flag: T | undefined, fromFile: T | undefined, name: string): T => {
     const v = flag ?? fromFile;
     if (v === undefined) throw new ConfigError(`--${name} is required (or set it in --config)`);
@@ -144,11 +153,10 @@ export function serveConfig(f: ServeFlags): ServerConfig {
 export const DEFAULT_HEAP_GROWTH_PERCENT = 50;
 
 /** `--heap-growth-percent` (or `heapGrowthPercent` in --config); 0 leaves V8's own policy. */
-export function heapGrowthPercent(f: ServeFlags): number {
-  const file = f.config !== undefined ? readConfigFile(f.config) : {};
+export function heapGrowthPercent(f: ServeFlags, file = configFileOf(f)): number {
   const v: unknown = f.heapGrowthPercent ?? (file as { heapGrowthPercent?: unknown }).heapGrowthPercent;
   if (v === undefined) return DEFAULT_HEAP_GROWTH_PERCENT;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  const n = wholeNumber(v);
   if (!Number.isSafeInteger(n) || n < 0 || n > 1000) throw new ConfigError(`--heap-growth-percent: expected a whole number from 0 to 1000, got ${JSON.stringify(v)}`);
   return n;
 }
@@ -185,8 +193,9 @@ export async function serve(f: ServeFlags, err: (l: string) => void = (l) => con
     else die(e);
   };
   try {
-    const config = serveConfig(f);
-    const growth = heapGrowthPercent(f);
+    const file = configFileOf(f);
+    const config = serveConfig(f, file);
+    const growth = heapGrowthPercent(f, file);
     // The process is the node's own: its heap policy is set here, not by TsraftServer, which may share a process.
     if (growth > 0) setFlagsFromString(`--heap-growing-percent=${growth}`);
     server = await TsraftServer.start(config, { onFatal });
