@@ -10,6 +10,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { RateLimitedLog } from '../util/rate-limit.js';
+import { AcceptBurst, type AcceptBurstOptions } from './accept-burst.js';
 
 /** The API's resource limits (docs/OPERATIONS.md, "Limits"). */
 export interface ApiLimits {
@@ -121,6 +122,8 @@ export interface ConnectionGateStats {
   readonly open: number;
   /** Connections refused since start because the cap was reached. */
   readonly refused: number;
+  /** Bursts of new connections during which established ones were not read, since start (src/api/accept-burst.ts). */
+  readonly acceptBursts: number;
 }
 
 /**
@@ -135,18 +138,22 @@ export class ConnectionGate {
   private readonly sockets = new Set<Duplex>();
   private lingering = 0;
   private refusedCount = 0;
+  private readonly burst: AcceptBurst;
 
   constructor(
     server: net.Server,
     private readonly max: number,
     private readonly log: RateLimitedLog,
     private readonly onRefused: () => void = () => {},
+    burst: AcceptBurstOptions = {},
   ) {
+    this.burst = new AcceptBurst(burst);
     const tlsServer = server instanceof tls.Server;
     // The server's own 'connection' handling (the HTTP parser, or the TLS handshake) runs only for connections under the cap.
     const inner = server.listeners('connection') as ((s: Duplex) => void)[];
     server.removeAllListeners('connection');
     server.on('connection', (socket: net.Socket) => {
+      this.burst.accepted();
       if (this.sockets.size >= this.max) {
         this.refuse(socket, tlsServer);
         return;
@@ -155,6 +162,8 @@ export class ConnectionGate {
       socket.once('close', () => this.sockets.delete(socket));
       for (const l of inner) l.call(server, socket);
     });
+    // An HTTP server's requests: their sockets are the established ones a burst pauses.
+    server.on('request', (req: IncomingMessage) => this.burst.served(req.socket));
     server.on('error', (err: NodeJS.ErrnoException) => {
       // Errors of listen() (EADDRINUSE) are for whoever called listen; these come from accept().
       if (err.syscall !== 'accept') return;
@@ -163,7 +172,7 @@ export class ConnectionGate {
   }
 
   get stats(): ConnectionGateStats {
-    return { open: this.sockets.size, refused: this.refusedCount };
+    return { open: this.sockets.size, refused: this.refusedCount, acceptBursts: this.burst.stats.bursts };
   }
 
   private refuse(socket: net.Socket, tlsServer: boolean): void {

@@ -53,6 +53,8 @@ export class NodeMetrics {
     store?: () => { readonly sizeBytes: number; readonly alarms: readonly string[] } | null;
     /** Client connections open on the API now. */
     apiConnections?: () => number;
+    /** Bursts of new client connections during which established ones were not read, since start (src/api/accept-burst.ts). */
+    apiAcceptBursts?: () => number;
     /** Inbound peer connections refused since start, by reason (tls-handshake, certificate, hello, capped). */
     peerRefusals?: () => ReadonlyMap<string, number>;
     /** The watch streams (`GET /v1/watch`): open now, change events sent, streams cut by reason and refused, since start. */
@@ -115,6 +117,15 @@ export class NodeMetrics {
       registers: r,
       collect() {
         const n = opts.apiConnections?.();
+        if (n !== undefined) this.set(n);
+      },
+    });
+    new Gauge({
+      name: 'tsraft_api_accept_bursts',
+      help: 'Bursts of new client connections, since start, during which established connections were not read so that the new ones could be accepted',
+      registers: r,
+      collect() {
+        const n = opts.apiAcceptBursts?.();
         if (n !== undefined) this.set(n);
       },
     });

@@ -287,6 +287,7 @@ export class TsraftServer {
         peers: () => new Map([...(transport?.stats() ?? new Map())].map(([id, st]) => [nameOf(id) ?? String(id), st])),
         labels: { node: cfg.name },
         apiConnections: () => http?.connections().open ?? 0,
+        apiAcceptBursts: () => http?.connections().acceptBursts ?? 0,
         peerRefusals: () => {
           const c = transport?.counters();
           if (c === undefined) return new Map();
