@@ -21,6 +21,8 @@ const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (OTHER === undefined ? 1 : 3));
 /** BENCH_CONNECTIONS: concurrent writers (default 64, the issue's load). */
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
+/** BENCH_SERVE_ARGS: more `tsraft serve` flags for every node (space-separated), e.g. `--heap-growth-percent 0` or `--config FILE`. */
+const SERVE_ARGS = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
 async function snapshotsTaken(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -33,7 +35,7 @@ async function snapshotsTaken(port: number): Promise<number> {
 type StallRow = Result & { build: string; snapshots: number; loopP99ms: number; loopMaxms: number; gcSeconds: number };
 
 async function row(build: string, cli: string | undefined): Promise<StallRow> {
-  const c = await startCluster({ peerTls: true, ...(cli !== undefined && { cli }) });
+  const c = await startCluster({ peerTls: true, serveArgs: SERVE_ARGS, ...(cli !== undefined && { cli }) });
   try {
     // Every key once (so snapshots hold all of them), then the measured row.
     const secs = await fill(c.leaderPort, KEYS);
@@ -57,7 +59,7 @@ async function row(build: string, cli: string | undefined): Promise<StallRow> {
 }
 
 const rows: StallRow[] = [];
-console.log(`bench:stall: ${CONNECTIONS} writers for ${SECONDS} s on ${KEYS.toLocaleString('en-US')} keys of 256 bytes, snapshots every 16 MiB of log${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
+console.log(`bench:stall: ${CONNECTIONS} writers for ${SECONDS} s on ${KEYS.toLocaleString('en-US')} keys of 256 bytes, snapshots every 16 MiB of log${SERVE_ARGS.length > 0 ? `, serve ${SERVE_ARGS.join(' ')}` : ''}${OTHER !== undefined ? `; this build vs ${OTHER}, alternating` : ''}`);
 for (let round = 1; round <= ROUNDS; round++) {
   const order: [string, string | undefined][] = OTHER === undefined ? [['this', undefined]] : round % 2 === 1 ? [['this', undefined], ['other', OTHER]] : [['other', OTHER], ['this', undefined]];
   for (const [build, cli] of order) {
