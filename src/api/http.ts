@@ -531,6 +531,7 @@ export function createApiServer(opts: ApiOptions): ApiServer {
   let requests = 0;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests += 1;
+    gate.served(req.socket);
     handle(req, res).catch((e: unknown) => {
       // A client that went away is not an error of ours, and there is no one to answer.
       if (e instanceof ClientAbortedError || req.socket.destroyed) {

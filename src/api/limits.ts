@@ -162,13 +162,16 @@ export class ConnectionGate {
       socket.once('close', () => this.sockets.delete(socket));
       for (const l of inner) l.call(server, socket);
     });
-    // An HTTP server's requests: their sockets are the established ones a burst pauses.
-    server.on('request', (req: IncomingMessage) => this.burst.served(req.socket));
     server.on('error', (err: NodeJS.ErrnoException) => {
       // Errors of listen() (EADDRINUSE) are for whoever called listen; these come from accept().
       if (err.syscall !== 'accept') return;
       this.log.log('error', `accept:${err.code ?? '?'}`, { code: err.code, open: this.sockets.size, cap: this.max }, err.code === 'EMFILE' || err.code === 'ENFILE' ? 'cannot accept a client connection: out of file descriptors; raise the file limit (ulimit -n) or lower --max-client-connections' : `cannot accept a client connection: ${err.message}`);
     });
+  }
+
+  /** A request arrived on `socket` (its server's request handler says so): it is an established connection, which a burst of new ones pauses. */
+  served(socket: Duplex & { isPaused(): boolean; readonly destroyed: boolean }): void {
+    this.burst.served(socket);
   }
 
   get stats(): ConnectionGateStats {
