@@ -5,11 +5,16 @@
  * keep sending.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { AcceptBurst, type PausableSocket } from '../../src/api/accept-burst.js';
 import { ConnectionGate } from '../../src/api/limits.js';
+import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
 import { RateLimitedLog } from '../../src/util/rate-limit.js';
 import { silentLogger } from '../../src/util/log.js';
 
@@ -132,41 +137,25 @@ test('a socket paused by someone else is left to them, and a closed one is not r
   assert.equal(burst.stats.paused, 0);
 });
 
-test('an HTTP server under a burst of connections answers every request and reads its established clients again', async () => {
-  // As the API's handler does: every request tells the gate its socket is established.
-  const server = http.createServer((req, res) => {
-    gate.served(req.socket);
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  const gate = new ConnectionGate(server, 1000, new RateLimitedLog(silentLogger(), { intervalMs: 10_000, burst: 5 }));
+/** A server (HTTP or HTTPS) behind a gate, eight busy keep-alive clients, then 64 new connections at once. */
+async function burstAgainst(server: http.Server | https.Server, gate: () => ConnectionGate, get: (port: number, agent: http.Agent | false) => Promise<number>, agent: http.Agent): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as net.AddressInfo).port;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-  const get = (a: http.Agent | false): Promise<number> =>
-    new Promise((resolve, reject) => {
-      http
-        .get({ port, host: '127.0.0.1', path: '/', agent: a }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        })
-        .on('error', reject);
-    });
   try {
     // Eight established keep-alive clients, each sending request after request.
     let stop = false;
     let established = 0;
     const clients = Array.from({ length: 8 }, async () => {
       while (!stop) {
-        assert.equal(await get(agent), 200);
+        assert.equal(await get(port, agent), 200);
         established++;
       }
     });
     while (established < 16) await new Promise((r) => setTimeout(r, 5));
     // 64 connections opened at once, one request each: libuv accepts them one turn at a time.
-    const burst = await Promise.all(Array.from({ length: 64 }, () => get(false)));
+    const burst = await Promise.all(Array.from({ length: 64 }, () => get(port, false)));
     assert.ok(burst.every((s) => s === 200));
-    assert.ok(gate.stats.acceptBursts >= 1, `a burst was seen (${gate.stats.acceptBursts})`);
+    assert.ok(gate().stats.acceptBursts >= 1, `a burst was seen (${gate().stats.acceptBursts})`);
     // The established clients are read again after it.
     const before = established;
     while (established < before + 16) await new Promise((r) => setTimeout(r, 5));
@@ -176,5 +165,54 @@ test('an HTTP server under a burst of connections answers every request and read
     agent.destroy();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+const log = (): RateLimitedLog => new RateLimitedLog(silentLogger(), { intervalMs: 10_000, burst: 5 });
+
+test('an HTTP server under a burst of connections answers every request and reads its established clients again', async () => {
+  // As the API's handler does: every request tells the gate its socket is established.
+  const server = http.createServer((req, res) => {
+    gate.served(req.socket);
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const gate = new ConnectionGate(server, 1000, log());
+  const get = (port: number, agent: http.Agent | false): Promise<number> =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
+    });
+  await burstAgainst(server, () => gate, get, new http.Agent({ keepAlive: true, maxSockets: 8 }));
+});
+
+test('an HTTPS server does the same: the TLS sockets of established clients are paused and resumed', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'tsraft-burst-'));
+  try {
+    const certs = await ensureClusterCerts(path.join(root, 'pki'), ['n1']);
+    const dir = certs.tlsDir('n1');
+    const server = https.createServer({ cert: readFileSync(path.join(dir, 'node.pem')), key: readFileSync(path.join(dir, 'node.key')) }, (req, res) => {
+      gate.served(req.socket);
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const gate = new ConnectionGate(server, 1000, log());
+    const ca = readFileSync(path.join(dir, 'ca.pem'));
+    const get = (port: number, agent: http.Agent | false): Promise<number> =>
+      new Promise((resolve, reject) => {
+        https
+          .get({ port, host: '127.0.0.1', servername: 'n1', path: '/', ca, agent: agent as https.Agent | false, checkServerIdentity: () => undefined }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', reject);
+      });
+    await burstAgainst(server, () => gate, get, new https.Agent({ keepAlive: true, maxSockets: 8 }));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
