@@ -40,6 +40,8 @@ const RESTART_ENTRIES = Number(process.env['BENCH_RESTART_ENTRIES'] ?? 1_000_000
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 10);
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'memory,restart,failover,restart-long').split(',').map((p) => p.trim()));
+/** BENCH_SERVE_ARGS: more `tsraft serve` flags for every node (space-separated), e.g. `--heap-growth-percent 100`. */
+const SERVE_ARGS = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const WITH_ETCD = process.env['BENCH_ETCD'] === '0' ? false : process.env['BENCH_ETCD'] === '1' ? true : haveEtcdTools();
 const KEYS = 100_000;
 const VALUE_BYTES = 256;
@@ -118,7 +120,7 @@ class Cluster {
     const t0 = Date.now();
     const args = [CLI, 'serve', '--id', n.name, '--data', path.join(this.root, n.name), '--listen', `127.0.0.1:${n.raft}`, '--api', `127.0.0.1:${n.api}`, '--peers', this.peers, '--tls-dir', this.tlsDir(n.name)];
     if (this.configFile !== null) args.push('--config', this.configFile);
-    args.push('--log-level', watchStart ? 'info' : 'error');
+    args.push(...SERVE_ARGS, '--log-level', watchStart ? 'info' : 'error');
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', watchStart ? 'pipe' : 'inherit'] });
     n.proc = proc;
     if (proc.pid !== undefined) children.add(proc.pid);

@@ -63,7 +63,7 @@ program
   .option('--read-consistency <mode>', 'reads without ?consistency=: linearizable (default) or lease (needs --lease-reads)')
   .option('--watch-history <n>', 'keep the changes of at least the last N revisions in memory, for watchers that start from a past revision (default 10000)')
   .option('--max-leases <n>', 'refuse a lease grant (429 too-many-leases) once the store holds N leases (default 10000; give every member the same)')
-  .option('--heap-growth-percent <n>', "how far the JavaScript heap may grow past what the last full garbage collection kept before the next one (default 50; 0: V8's own policy, which uses more memory under load)")
+  .option('--heap-growth-percent <n>', "how far the JavaScript heap may grow past what the last full garbage collection kept before the next one (default 100; 0: V8's own policy, which uses more memory under load)")
   .action(async (opts: Record<string, string | undefined>) => {
     process.exitCode = await serve(opts);
   });

@@ -25,11 +25,11 @@ test('maxRaftState comes from the --config file only; absent, the server default
   }
 });
 
-test('--heap-growth-percent: default 50, 0 allowed (V8 decides), from the flag or --config; anything else refused by name', () => {
+test('--heap-growth-percent: default 100, 0 allowed (V8 decides), from the flag or --config; anything else refused by name', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tsraft-heapgrowth-'));
   try {
     assert.equal(heapGrowthPercent(base), DEFAULT_HEAP_GROWTH_PERCENT);
-    assert.equal(DEFAULT_HEAP_GROWTH_PERCENT, 50);
+    assert.equal(DEFAULT_HEAP_GROWTH_PERCENT, 100);
     assert.equal(heapGrowthPercent({ ...base, heapGrowthPercent: '0' }), 0);
     assert.equal(heapGrowthPercent({ ...base, heapGrowthPercent: '75' }), 75);
     const file = path.join(dir, 'node.json');
