@@ -7,7 +7,7 @@
  * at once, each sending one PUT, BENCH_CROWDS times (default 5, 2 s apart).
  * For each crowd: how long from the first connect call until the first and the
  * last answer, and the median connection. Also prints the leader's
- * `tsraft_api_accept_bursts` and wrk's own figures.
+ * `tsraft_api_accept_bursts_total` and wrk's own figures.
  *
  * BENCH_COMPARE_CLI=/other/checkout/dist/src/cli/main.js adds a cluster of
  * that build, alternating with this one (2 rounds): a before/after in one run.
@@ -15,6 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { fill, startCluster } from './cluster.js';
+import { gauge } from './event-loop.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 const KEYS = 100_000;
@@ -48,11 +49,9 @@ async function crowd(port: number, n: number, tag: string): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
+/** The leader's count of accept bursts; NaN on builds from before the metric. */
 async function acceptBursts(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  // Builds from before the metric have none: NaN.
-  const m = /^tsraft_api_accept_bursts(?:\{[^}]*\})? (\d+)/m.exec(text);
-  return m === null ? NaN : Number(m[1]);
+  return gauge(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'tsraft_api_accept_bursts_total');
 }
 
 interface CrowdRow {

@@ -129,8 +129,15 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
+/** The space-separated words of environment variable `name`; none when unset. */
+function envWords(name: string): readonly string[] {
+  return (process.env[name] ?? '').split(' ').filter((w) => w !== '');
+}
+
 /** BENCH_NODE_FLAGS: flags for the nodes' `node` (e.g. `--trace-gc`), space-separated. */
-export const NODE_FLAGS: readonly string[] = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+export const NODE_FLAGS = envWords('BENCH_NODE_FLAGS');
+/** BENCH_SERVE_ARGS: more `tsraft serve` flags for every node, space-separated (e.g. `--heap-growth-percent 0`, or `--config FILE`), in the benches that take them (bench:stall, bench:resources). */
+export const SERVE_ARGS = envWords('BENCH_SERVE_ARGS');
 /** BENCH_NODE_STDOUT: each node's standard output goes to this path plus `.<name>` (e.g. for `--trace-gc`); discarded otherwise. */
 const NODE_STDOUT = process.env['BENCH_NODE_STDOUT'];
 

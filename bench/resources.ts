@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureClusterCerts } from '../src/security/cluster-certs.js';
-import { freePort } from './cluster.js';
+import { SERVE_ARGS, freePort } from './cluster.js';
 import { startEtcd, type EtcdCluster } from './etcd.js';
 import { children, dirs, haveEtcdTools, killAllNow, rssMiB, sleep, stopChildrenOnExit, version } from './procs.js';
 import { writeAtLeast } from './wrk.js';
@@ -40,8 +40,6 @@ const RESTART_ENTRIES = Number(process.env['BENCH_RESTART_ENTRIES'] ?? 1_000_000
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 10);
 const PARTS = new Set((process.env['BENCH_PARTS'] ?? 'memory,restart,failover,restart-long').split(',').map((p) => p.trim()));
-/** BENCH_SERVE_ARGS: more `tsraft serve` flags for every node (space-separated), e.g. `--heap-growth-percent 100`. */
-const SERVE_ARGS = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const WITH_ETCD = process.env['BENCH_ETCD'] === '0' ? false : process.env['BENCH_ETCD'] === '1' ? true : haveEtcdTools();
 const KEYS = 100_000;
 const VALUE_BYTES = 256;

@@ -11,7 +11,7 @@
  * build, alternating with this one (3 rounds): a before/after in one run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { fill, load, startCluster, type Result } from './cluster.js';
+import { SERVE_ARGS, fill, load, startCluster, type Result } from './cluster.js';
 import { scrapeEventLoop } from './event-loop.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 25);
@@ -21,8 +21,6 @@ const KEYS = Number(process.env['BENCH_KEYS'] ?? 100_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (OTHER === undefined ? 1 : 3));
 /** BENCH_CONNECTIONS: concurrent writers (default 64, the issue's load). */
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
-/** BENCH_SERVE_ARGS: more `tsraft serve` flags for every node (space-separated), e.g. `--heap-growth-percent 0` or `--config FILE`. */
-const SERVE_ARGS = (process.env['BENCH_SERVE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
 async function snapshotsTaken(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

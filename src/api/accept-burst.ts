@@ -59,9 +59,8 @@ export class AcceptBurst {
   private readonly now: () => number;
   /** Open sockets that sent a request and are not paused by this burst control. */
   private readonly readable = new Set<PausableSocket>();
-  /** Sockets that sent a request at some time (each gets one 'close' listener). */
-  private readonly known = new WeakSet<PausableSocket>();
-  private paused: PausableSocket[] = [];
+  /** Open sockets that sent a request and are paused by this burst control. */
+  private readonly paused = new Set<PausableSocket>();
   private acceptsThisTurn = 0;
   /** Consecutive turns, up to this one, that accepted a connection. */
   private streak = 0;
@@ -77,7 +76,7 @@ export class AcceptBurst {
   }
 
   get stats(): AcceptBurstStats {
-    return { bursts: this.burstCount, paused: this.paused.length };
+    return { bursts: this.burstCount, paused: this.paused.size };
   }
 
   /** A connection was accepted (whether or not it was then refused). */
@@ -91,13 +90,13 @@ export class AcceptBurst {
 
   /** A request arrived on `socket`. */
   served(socket: PausableSocket): void {
-    if (this.known.has(socket)) {
-      // Paused sockets deliver no request; a resumed one is readable again.
-      return;
-    }
-    this.known.add(socket);
+    // Known already (one 'close' listener each); a paused socket stays paused.
+    if (this.readable.has(socket) || this.paused.has(socket)) return;
     this.readable.add(socket);
-    socket.once('close', () => this.readable.delete(socket));
+    socket.once('close', () => {
+      this.readable.delete(socket);
+      this.paused.delete(socket);
+    });
   }
 
   private readonly check = (): void => {
@@ -126,7 +125,7 @@ export class AcceptBurst {
         // One paused by someone else (HTTP's own back-pressure) is theirs to resume.
         if (s.isPaused()) continue;
         s.pause();
-        this.paused.push(s);
+        this.paused.add(s);
         this.readable.delete(s);
       }
     }
@@ -137,10 +136,11 @@ export class AcceptBurst {
     if (this.pausedSince < 0) return;
     this.pausedSince = -1;
     for (const s of this.paused) {
+      // Destroyed, its 'close' not emitted yet.
       if (s.destroyed) continue;
       s.resume();
       this.readable.add(s);
     }
-    this.paused = [];
+    this.paused.clear();
   }
 }

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { RateLimitedLog } from '../util/rate-limit.js';
-import { AcceptBurst, type AcceptBurstOptions } from './accept-burst.js';
+import { AcceptBurst } from './accept-burst.js';
 
 /** The API's resource limits (docs/OPERATIONS.md, "Limits"). */
 export interface ApiLimits {
@@ -138,16 +138,14 @@ export class ConnectionGate {
   private readonly sockets = new Set<Duplex>();
   private lingering = 0;
   private refusedCount = 0;
-  private readonly burst: AcceptBurst;
+  private readonly burst = new AcceptBurst();
 
   constructor(
     server: net.Server,
     private readonly max: number,
     private readonly log: RateLimitedLog,
     private readonly onRefused: () => void = () => {},
-    burst: AcceptBurstOptions = {},
   ) {
-    this.burst = new AcceptBurst(burst);
     const tlsServer = server instanceof tls.Server;
     // The server's own 'connection' handling (the HTTP parser, or the TLS handshake) runs only for connections under the cap.
     const inner = server.listeners('connection') as ((s: Duplex) => void)[];
@@ -170,7 +168,7 @@ export class ConnectionGate {
   }
 
   /** A request arrived on `socket` (its server's request handler says so): it is an established connection, which a burst of new ones pauses. */
-  served(socket: Duplex & { isPaused(): boolean; readonly destroyed: boolean }): void {
+  served(socket: Duplex): void {
     this.burst.served(socket);
   }
 

@@ -121,15 +121,6 @@ export class NodeMetrics {
       },
     });
     new Gauge({
-      name: 'tsraft_api_accept_bursts',
-      help: 'Bursts of new client connections, since start, during which established connections were not read so that the new ones could be accepted',
-      registers: r,
-      collect() {
-        const n = opts.apiAcceptBursts?.();
-        if (n !== undefined) this.set(n);
-      },
-    });
-    new Gauge({
       name: 'tsraft_learner_lag_entries',
       help: 'On the leader: entries each learner is behind the leader',
       labelNames: ['learner'],
@@ -267,6 +258,7 @@ export class NodeMetrics {
     });
     counterOf('tsraft_lease_expiries_proposed_total', 'Lease expiries this node proposed as leader (its timer found a lease past its deadline)', null, () => opts.leases?.().expiriesProposed);
     counterOf('tsraft_lease_expiries_applied_total', 'Lease expiries applied on this node (the lease was still at the generation the leader saw; one that lost to a keep-alive is not counted)', null, () => opts.leases?.().expiriesApplied);
+    counterOf('tsraft_api_accept_bursts_total', 'Bursts of new client connections during which established connections were not read, so that the new ones could be accepted', null, () => opts.apiAcceptBursts?.());
     counterOf('tsraft_txns_applied_total', 'Transactions (POST /v1/txn) applied on this node, by outcome: succeeded (compares held), failed (they did not), refused (permission, space quota, lease gone)', 'outcome', () => opts.txns?.());
     perPeer('tsraft_messages_sent', 'Raft messages sent to each peer since start', (c) => c.sent);
     perPeer('tsraft_messages_dropped', 'Raft messages dropped for each peer since start (queue overflow, unknown peer)', (c) => c.dropped);
