@@ -23,7 +23,9 @@ export function collectBody(req: IncomingMessage, l: BodyLimits): Promise<Buffer
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
-    let timer: NodeJS.Timeout | undefined;
+    if (req.readableEnded) return resolve(Buffer.alloc(0));
+    // One timer for the whole body, pushed back by each chunk (refresh() reuses it: no timer per chunk).
+    const timer = setTimeout(() => fail(new RequestError(408, 'request-timeout', `the request body stalled: no byte for ${l.idleTimeoutMs} ms`, true)), l.idleTimeoutMs);
     const done = (): void => {
       clearTimeout(timer);
       req.off('data', onData);
@@ -35,15 +37,11 @@ export function collectBody(req: IncomingMessage, l: BodyLimits): Promise<Buffer
       done();
       reject(e);
     };
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fail(new RequestError(408, 'request-timeout', `the request body stalled: no byte for ${l.idleTimeoutMs} ms`, true)), l.idleTimeoutMs);
-    };
     const onData = (c: Buffer): void => {
       n += c.length;
       if (n > l.maxBytes) return fail(new RequestError(413, 'too-large', `request body exceeds the limit of ${l.maxBytes} bytes`));
       chunks.push(c);
-      arm();
+      timer.refresh();
     };
     const onEnd = (): void => {
       done();
@@ -55,8 +53,6 @@ export function collectBody(req: IncomingMessage, l: BodyLimits): Promise<Buffer
     req.once('end', onEnd);
     req.once('error', onAbort);
     req.once('close', onAbort);
-    if (req.readableEnded) return onEnd();
-    arm();
   });
 }
 
