@@ -2,7 +2,7 @@
  * The burst control of src/api/accept-burst.ts: with turns and a clock of the
  * test's own, which sockets are paused and when they are read again; then a
  * real HTTP server taking a burst of connections while established clients
- * keep sending.
+ * keep sending; and the count a node exports in /metrics.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { ConnectionGate } from '../../src/api/limits.js';
 import { ensureClusterCerts } from '../../src/security/cluster-certs.js';
 import { RateLimitedLog } from '../../src/util/rate-limit.js';
 import { silentLogger } from '../../src/util/log.js';
+import { captureLogger, rawExchange, request, startOneNode } from './raw-http.js';
 
 class FakeSocket implements PausableSocket {
   paused = false;
@@ -214,5 +215,27 @@ test('an HTTPS server does the same: the TLS sockets of established clients are 
     await burstAgainst(server, () => gate, get, new https.Agent({ keepAlive: true, maxSockets: 8 }));
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a node counts its accept bursts in /metrics (tsraft_api_accept_bursts_total)', async () => {
+  const node = await startOneNode({}, captureLogger().logger);
+  const bursts = async (): Promise<number> => {
+    const m = await rawExchange(node.port, request('GET', '/metrics'), { expect: 1 });
+    const line = /^tsraft_api_accept_bursts_total\{node="n1"\} (\d+)$/m.exec(m.responses[0]!.body);
+    assert.ok(line !== null, 'the metric is exported');
+    assert.match(m.responses[0]!.body, /^# TYPE tsraft_api_accept_bursts_total counter$/m);
+    return Number(line[1]);
+  };
+  try {
+    // Connections one at a time, each answered before the next: no burst.
+    for (let i = 0; i < 5; i++) assert.equal((await rawExchange(node.port, request('GET', '/healthz'), { expect: 1 })).responses[0]?.status, 200);
+    assert.equal(await bursts(), 0);
+    // 64 at once: libuv accepts one per turn, so they arrive in consecutive turns.
+    const crowd = await Promise.all(Array.from({ length: 64 }, () => rawExchange(node.port, request('GET', '/healthz'), { expect: 1, timeoutMs: 5_000 })));
+    assert.ok(crowd.every((x) => x.responses[0]?.status === 200), 'every connection of the crowd is answered');
+    assert.ok((await bursts()) >= 1, 'the crowd was counted as a burst');
+  } finally {
+    await node.close();
   }
 });
