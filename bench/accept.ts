@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { fill, startCluster } from './cluster.js';
 import { gauge } from './event-loop.js';
-import { runWrk, type WrkResult } from './wrk.js';
+import { okRequests, runWrk, type WrkResult } from './wrk.js';
 
 const KEYS = 100_000;
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 64);
@@ -89,7 +89,7 @@ async function round(build: string, cli: string | undefined, r: number): Promise
     }
     const w = await load;
     const bursts = (await acceptBursts(c.leaderPort)) - bursts0;
-    const lr: LoadRow = { build, round: r, writesPerSec: w.requests / seconds, p99ms: w.latency_us.p99 / 1000, maxms: w.latency_us.max / 1000, bursts };
+    const lr: LoadRow = { build, round: r, writesPerSec: okRequests(w) / (w.duration_us / 1e6), p99ms: w.latency_us.p99 / 1000, maxms: w.latency_us.max / 1000, bursts };
     loads.push(lr);
     console.log(`round ${r}  ${build.padEnd(5)}  wrk at ${CONNECTIONS} connections meanwhile: ${Math.round(lr.writesPerSec).toLocaleString('en-US')} writes/s, p99 ${lr.p99ms.toFixed(1)} ms, max ${lr.maxms.toFixed(1)} ms; bursts counted by the leader: ${lr.bursts}`);
   } finally {
